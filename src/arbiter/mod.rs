@@ -1,0 +1,249 @@
+//! The master: binds the listeners once, forks workers, reaps and respawns them, and
+//! acts on signals. Signal handlers only enqueue (see [`crate::sys::install_signal_pipe`]);
+//! every action happens in [`Arbiter::run`]'s loop, in one `match`.
+
+mod reap;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::config::Config;
+use crate::sock::Listener;
+use crate::sys::{self, Forked};
+use crate::worker;
+use crate::wsgi::PythonEnv;
+
+const MASTER_SIGNALS: [Signal; 10] = [
+    Signal::SIGHUP,
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGCHLD,
+];
+
+/// Where the master is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Workers were told to stop; they are killed at `deadline`.
+    Stopping { deadline: Instant },
+}
+
+/// One live worker.
+struct WorkerSlot {
+    /// Spawn order, so TTOU and reloads retire the oldest first.
+    age: u64,
+}
+
+pub struct Arbiter {
+    config: Config,
+    env: PythonEnv,
+    listeners: Vec<Listener>,
+    signals: UnixStream,
+    workers: BTreeMap<Pid, WorkerSlot>,
+    num_workers: u32,
+    next_age: u64,
+    phase: Phase,
+    pid: Pid,
+    /// Set when the master must exit with this status (a boot failure).
+    exit_code: Option<i32>,
+}
+
+impl Arbiter {
+    /// Binds every listener and installs the signal queue; workers start in [`run`].
+    pub fn new(config: Config, env: PythonEnv) -> Result<Arbiter, String> {
+        tracing::info!("Starting rustcorn {}", env!("CARGO_PKG_VERSION"));
+        let mut listeners = Vec::new();
+        for addr in &config.binds {
+            match Listener::bind(addr, config.backlog) {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    listeners.iter().for_each(Listener::cleanup);
+                    return Err(format!("Cannot bind {}: {e}", describe(addr)));
+                }
+            }
+        }
+        let pid = nix::unistd::getpid();
+        for l in &listeners {
+            tracing::info!("Listening at: {l} ({pid})");
+        }
+        tracing::info!("Using worker: {}", config.worker_class.name());
+        let signals = sys::install_signal_pipe(&MASTER_SIGNALS).map_err(|e| format!("signals: {e}"))?;
+        sys::ignore_signal(Signal::SIGPIPE);
+        sys::set_process_name(&format!("{}: master", config.proc_name));
+        Ok(Arbiter {
+            num_workers: config.workers,
+            config,
+            env,
+            listeners,
+            signals,
+            workers: BTreeMap::new(),
+            next_age: 0,
+            phase: Phase::Running,
+            pid,
+            exit_code: None,
+        })
+    }
+
+    /// The master loop; returns the process exit status.
+    pub fn run(mut self) -> i32 {
+        loop {
+            for sig in self.wait_for_signals(Duration::from_secs(1)) {
+                self.handle(sig);
+            }
+            self.reap();
+            match self.phase {
+                Phase::Running => self.manage_workers(),
+                Phase::Stopping { deadline } => {
+                    if self.workers.is_empty() {
+                        break;
+                    }
+                    if Instant::now() >= deadline {
+                        self.signal_all(Signal::SIGKILL);
+                    }
+                }
+            }
+        }
+        self.listeners.iter().for_each(Listener::cleanup);
+        tracing::info!("Shutting down: Master");
+        let code = self.exit_code.unwrap_or(0);
+        match code {
+            worker::WORKER_BOOT_ERROR => tracing::info!("Reason: Worker failed to boot."),
+            worker::APP_LOAD_ERROR => tracing::info!("Reason: App failed to load."),
+            _ => {}
+        }
+        code
+    }
+
+    /// Waits up to `timeout` for queued signals and returns them in arrival order.
+    fn wait_for_signals(&mut self, timeout: Duration) -> Vec<Signal> {
+        {
+            use std::os::fd::AsFd;
+            let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            let millis = PollTimeout::try_from(timeout.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::NONE);
+            let _ = poll(&mut fds, millis);
+        }
+        let mut bytes = [0u8; 64];
+        let mut out = Vec::new();
+        while let Ok(n) = self.signals.read(&mut bytes) {
+            if n == 0 {
+                break;
+            }
+            out.extend(bytes[..n].iter().filter_map(|&b| Signal::try_from(i32::from(b)).ok()));
+        }
+        out
+    }
+
+    fn handle(&mut self, sig: Signal) {
+        if sig != Signal::SIGCHLD {
+            tracing::info!("Handling signal: {}", signal_name(sig));
+        }
+        match sig {
+            Signal::SIGCHLD => {}
+            Signal::SIGTERM => self.stop(true),
+            Signal::SIGINT | Signal::SIGQUIT => self.stop(false),
+            Signal::SIGHUP => self.reload(),
+            Signal::SIGTTIN => {
+                self.num_workers += 1;
+                self.manage_workers();
+            }
+            Signal::SIGTTOU => {
+                self.num_workers = self.num_workers.saturating_sub(1).max(1);
+                self.manage_workers();
+            }
+            _ => tracing::info!("Signal {} is not handled by this version", signal_name(sig)),
+        }
+    }
+
+    /// TERM asks workers to finish their requests; INT/QUIT to exit at once. Either
+    /// way the workers are killed once `--graceful-timeout` runs out.
+    fn stop(&mut self, graceful: bool) {
+        if let Phase::Stopping { .. } = self.phase {
+            if graceful {
+                return;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(self.config.graceful_timeout);
+        self.phase = Phase::Stopping { deadline };
+        self.signal_all(if graceful { Signal::SIGTERM } else { Signal::SIGQUIT });
+    }
+
+    /// HUP: a new generation of workers with freshly imported app code, then the old
+    /// generation retires gracefully.
+    fn reload(&mut self) {
+        let old: Vec<Pid> = self.workers.keys().copied().collect();
+        for _ in 0..self.num_workers {
+            self.spawn_worker();
+        }
+        for pid in old {
+            sys::kill(pid, Signal::SIGTERM);
+        }
+    }
+
+    fn signal_all(&self, sig: Signal) {
+        for &pid in self.workers.keys() {
+            sys::kill(pid, sig);
+        }
+    }
+
+    /// Spawns or retires workers until their number matches `num_workers`.
+    fn manage_workers(&mut self) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        while (self.workers.len() as u32) < self.num_workers {
+            if !self.spawn_worker() {
+                break;
+            }
+        }
+        while (self.workers.len() as u32) > self.num_workers {
+            let oldest = self.workers.iter().min_by_key(|(_, w)| w.age).map(|(&p, _)| p);
+            match oldest {
+                Some(pid) => {
+                    sys::kill(pid, Signal::SIGTERM);
+                    self.workers.remove(&pid);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn spawn_worker(&mut self) -> bool {
+        match sys::fork() {
+            Ok(Forked::Child) => worker::run(&self.config, &self.listeners, &self.env, self.pid),
+            Ok(Forked::Parent(pid)) => {
+                self.workers.insert(pid, WorkerSlot { age: self.next_age });
+                self.next_age += 1;
+                true
+            }
+            Err(e) => {
+                tracing::error!("Cannot fork a worker: {e}");
+                false
+            }
+        }
+    }
+}
+
+fn describe(addr: &crate::sock::BindAddress) -> String {
+    match addr {
+        crate::sock::BindAddress::Tcp { host, port } => format!("{host}:{port}"),
+        crate::sock::BindAddress::Unix(p) => format!("unix:{}", p.display()),
+        crate::sock::BindAddress::Fd(fd) => format!("fd://{fd}"),
+    }
+}
+
+/// `term`, `hup`… as Gunicorn logs them.
+fn signal_name(sig: Signal) -> String {
+    sig.as_str().trim_start_matches("SIG").to_ascii_lowercase()
+}

@@ -1,0 +1,264 @@
+//! Request body decoding (Content-Length and chunked) into a [`BodyBuffer`] that keeps
+//! small bodies in memory and spools large ones to an unlinked temporary file.
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
+
+use super::request::BodyFraming;
+use super::HttpError;
+
+/// Bodies up to this size stay in memory; larger ones go to a temporary file.
+pub const MEMORY_LIMIT: usize = 1024 * 1024;
+
+/// The longest chunk-size line (size, extensions, CRLF) accepted.
+const MAX_CHUNK_LINE: usize = 4096;
+/// The most trailer bytes accepted after the last chunk.
+const MAX_TRAILERS: usize = 8192;
+
+/// Where the body bytes of one request collect.
+#[derive(Debug, Default)]
+pub struct BodyBuffer {
+    memory: Vec<u8>,
+    file: Option<File>,
+    len: u64,
+}
+
+/// A complete request body, ready to hand to `wsgi.input`.
+#[derive(Debug)]
+pub enum Body {
+    Memory(Vec<u8>),
+    File(File, u64),
+}
+
+impl Body {
+    /// The body length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Memory(v) => v.len() as u64,
+            Body::File(_, n) => *n,
+        }
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl BodyBuffer {
+    /// Appends body bytes, moving to a temporary file past [`MEMORY_LIMIT`].
+    pub fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.len += bytes.len() as u64;
+        if let Some(file) = &mut self.file {
+            return file.write_all(bytes);
+        }
+        if self.memory.len() + bytes.len() > MEMORY_LIMIT {
+            let mut file = tempfile::tempfile()?;
+            file.write_all(&self.memory)?;
+            file.write_all(bytes)?;
+            self.memory = Vec::new();
+            self.file = Some(file);
+            return Ok(());
+        }
+        self.memory.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Bytes received so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing has been received.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The finished body, rewound for reading.
+    pub fn finish(self) -> io::Result<Body> {
+        match self.file {
+            Some(mut f) => {
+                f.seek(SeekFrom::Start(0))?;
+                Ok(Body::File(f, self.len))
+            }
+            None => Ok(Body::Memory(self.memory)),
+        }
+    }
+}
+
+/// Incremental decoder state for one request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoder {
+    /// `remaining` bytes of a Content-Length body are still to come.
+    Length { remaining: u64 },
+    Chunked(ChunkState),
+    Done,
+}
+
+/// Where a chunked decoder is within the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkState {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside chunk data.
+    Data { remaining: u64 },
+    /// Expecting the CRLF that ends chunk data.
+    DataEnd,
+    /// After the last chunk: trailer lines until an empty line. `seen` counts bytes.
+    Trailers { seen: usize },
+}
+
+impl Decoder {
+    /// The decoder for a head's framing.
+    pub fn new(framing: BodyFraming) -> Decoder {
+        match framing {
+            BodyFraming::None => Decoder::Done,
+            BodyFraming::Length(n) => Decoder::Length { remaining: n },
+            BodyFraming::Chunked => Decoder::Chunked(ChunkState::Size),
+        }
+    }
+
+    /// Whether the whole body has been decoded.
+    pub fn is_done(&self) -> bool {
+        *self == Decoder::Done
+    }
+
+    /// Decodes as much of `input` as possible into `out`; returns the bytes consumed.
+    /// Consuming less than all of `input` without finishing means "need more bytes".
+    pub fn decode(&mut self, input: &[u8], out: &mut BodyBuffer) -> Result<usize, HttpError> {
+        let mut pos = 0;
+        loop {
+            match self {
+                Decoder::Done => return Ok(pos),
+                Decoder::Length { remaining } => {
+                    let take = (*remaining).min((input.len() - pos) as u64) as usize;
+                    push(out, &input[pos..pos + take])?;
+                    pos += take;
+                    *remaining -= take as u64;
+                    if *remaining == 0 {
+                        *self = Decoder::Done;
+                    }
+                    return Ok(pos);
+                }
+                Decoder::Chunked(state) => match step_chunked(state, &input[pos..], out)? {
+                    Step::Consumed(n, finished) => {
+                        pos += n;
+                        if finished {
+                            *self = Decoder::Done;
+                        }
+                    }
+                    Step::NeedMore => return Ok(pos),
+                },
+            }
+        }
+    }
+}
+
+fn push(out: &mut BodyBuffer, bytes: &[u8]) -> Result<(), HttpError> {
+    out.push(bytes).map_err(|e| HttpError::bad(format!("cannot buffer request body: {e}")))
+}
+
+enum Step {
+    /// Consumed n bytes; true when the body is complete.
+    Consumed(usize, bool),
+    NeedMore,
+}
+
+fn find_crlf(input: &[u8]) -> Option<usize> {
+    input.windows(2).position(|w| w == b"\r\n")
+}
+
+fn step_chunked(
+    state: &mut ChunkState,
+    input: &[u8],
+    out: &mut BodyBuffer,
+) -> Result<Step, HttpError> {
+    match *state {
+        ChunkState::Size => {
+            let Some(end) = find_crlf(input) else {
+                if input.len() > MAX_CHUNK_LINE {
+                    return Err(HttpError::bad("chunk size line too long"));
+                }
+                return Ok(Step::NeedMore);
+            };
+            let size = parse_chunk_size(&input[..end])?;
+            *state = if size == 0 {
+                ChunkState::Trailers { seen: 0 }
+            } else {
+                ChunkState::Data { remaining: size }
+            };
+            Ok(Step::Consumed(end + 2, false))
+        }
+        ChunkState::Data { remaining } => {
+            if input.is_empty() {
+                return Ok(Step::NeedMore);
+            }
+            let take = remaining.min(input.len() as u64) as usize;
+            push(out, &input[..take])?;
+            *state = if remaining == take as u64 {
+                ChunkState::DataEnd
+            } else {
+                ChunkState::Data { remaining: remaining - take as u64 }
+            };
+            Ok(Step::Consumed(take, false))
+        }
+        ChunkState::DataEnd => {
+            if input.len() < 2 {
+                return Ok(Step::NeedMore);
+            }
+            if &input[..2] != b"\r\n" {
+                return Err(HttpError::bad("chunk data not followed by CRLF"));
+            }
+            *state = ChunkState::Size;
+            Ok(Step::Consumed(2, false))
+        }
+        ChunkState::Trailers { seen } => {
+            let Some(end) = find_crlf(input) else {
+                if seen + input.len() > MAX_TRAILERS {
+                    return Err(HttpError::bad("chunked trailers too large"));
+                }
+                return Ok(Step::NeedMore);
+            };
+            if end == 0 {
+                return Ok(Step::Consumed(2, true));
+            }
+            let line = &input[..end];
+            if !line.contains(&b':') || line[0] == b' ' || line[0] == b'\t' {
+                return Err(HttpError::bad("malformed trailer field"));
+            }
+            *state = ChunkState::Trailers { seen: seen + end + 2 };
+            if seen + end + 2 > MAX_TRAILERS {
+                return Err(HttpError::bad("chunked trailers too large"));
+            }
+            Ok(Step::Consumed(end + 2, false))
+        }
+    }
+}
+
+/// `1*HEXDIG [ ; ext ]` — extensions are allowed and ignored, but must not carry CTLs.
+fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
+    let (size, ext) = match line.iter().position(|&b| b == b';') {
+        Some(i) => (&line[..i], &line[i..]),
+        None => (line, &b""[..]),
+    };
+    let size = trim_ows(size);
+    if size.is_empty() || size.len() > 15 || !size.iter().all(u8::is_ascii_hexdigit) {
+        return Err(HttpError::bad(format!(
+            "invalid chunk size {:?}",
+            String::from_utf8_lossy(size)
+        )));
+    }
+    if ext.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
+        return Err(HttpError::bad("control character in chunk extension"));
+    }
+    let text = std::str::from_utf8(size).expect("hex digits are ASCII");
+    u64::from_str_radix(text, 16).map_err(|_| HttpError::bad("chunk size overflows"))
+}
+
+fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(0, |i| i + 1);
+    &bytes[..end]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,210 @@
+//! Response framing: the status line and default headers, how the body is delimited,
+//! chunk encoding, and the canned error pages.
+
+use std::cell::RefCell;
+use std::io::Write;
+
+use crate::log::time;
+
+/// The `Server` header value.
+pub const SERVER: &str = "rustcorn";
+
+/// How a response body goes on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// The app declared Content-Length: send at most that many bytes.
+    Length(u64),
+    /// HTTP/1.1 without a declared length.
+    Chunked,
+    /// HTTP/1.0 without a declared length: the end of the body is the connection closing.
+    UntilClose,
+    /// HEAD, 1xx, 204 and 304 carry no body bytes.
+    NoBody,
+}
+
+/// The framing of one response and whether the connection survives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub framing: Framing,
+    pub keep_alive: bool,
+}
+
+/// What the request and the app's headers say about framing.
+pub struct PlanInput {
+    pub minor_version: u8,
+    pub is_head: bool,
+    pub status: u16,
+    pub content_length: Option<u64>,
+    /// The client and server both allow keep-alive, and the app did not ask to close.
+    pub keep_alive: bool,
+}
+
+/// Decides framing the way Gunicorn does, with RFC 9110's no-body statuses.
+pub fn plan(input: &PlanInput) -> Plan {
+    let bodyless = input.is_head || input.status < 200 || input.status == 204 || input.status == 304;
+    let framing = match input.content_length {
+        Some(_) if bodyless => Framing::NoBody,
+        Some(n) => Framing::Length(n),
+        None if bodyless => Framing::NoBody,
+        None if input.minor_version >= 1 => Framing::Chunked,
+        None => Framing::UntilClose,
+    };
+    let keep_alive = input.keep_alive && framing != Framing::UntilClose;
+    Plan { framing, keep_alive }
+}
+
+/// Headers the app may not set: they describe this connection, which the server owns.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    const HOP: [&str; 8] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+    ];
+    HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+thread_local! {
+    static DATE: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+}
+
+/// Appends `Date: <now>\r\n`, formatting at most once a second per thread.
+fn push_date(out: &mut Vec<u8>) {
+    let now = time::unix_now();
+    DATE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != now {
+            *cached = (now, time::http_date(now));
+        }
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(cached.1.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    });
+}
+
+/// Writes the status line, Server, Date, Connection, the app's headers (already
+/// validated, hop-by-hop ones removed) and Transfer-Encoding when chunked.
+pub fn write_head(
+    out: &mut Vec<u8>,
+    minor_version: u8,
+    status: &str,
+    headers: &[(String, String)],
+    plan: &Plan,
+) {
+    let _ = write!(out, "HTTP/1.{} {}\r\nServer: {}\r\n", minor_version, status, SERVER);
+    push_date(out);
+    out.extend_from_slice(if plan.keep_alive {
+        b"Connection: keep-alive\r\n"
+    } else {
+        b"Connection: close\r\n"
+    });
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if plan.framing == Framing::Chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one chunk (`size CRLF data CRLF`); empty data writes nothing, since a
+/// zero-size chunk would end the body.
+pub fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let _ = write!(out, "{:x}\r\n", data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The last-chunk and empty trailer section.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Parses a WSGI status (`"200 OK"`) into its code; the reason may be empty but the
+/// three digits and the space may not be missing, and no control bytes are allowed.
+pub fn parse_status(status: &str) -> Result<u16, String> {
+    let bytes = status.as_bytes();
+    let well_formed = bytes.len() >= 4
+        && bytes[..3].iter().all(u8::is_ascii_digit)
+        && bytes[3] == b' '
+        && bytes[0] != b'0'
+        && !bytes.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f);
+    if !well_formed {
+        return Err(format!("invalid status {status:?}: expected 'NNN Reason'"));
+    }
+    Ok(status[..3].parse().expect("three digits"))
+}
+
+/// A complete canned answer (errors the server produces itself), always closing.
+pub fn error_page(minor_version: u8, code: u16, reason: &str, detail: &str) -> Vec<u8> {
+    let body = format!(
+        "<html>\n  <head>\n    <title>{reason}</title>\n  </head>\n  <body>\n    <h1><p>{reason}</p></h1>\n    {}\n  </body>\n</html>\n",
+        html_escape(detail)
+    );
+    let mut out = Vec::with_capacity(body.len() + 160);
+    let _ = write!(out, "HTTP/1.{} {} {}\r\nServer: {}\r\n", minor_version, code, reason, SERVER);
+    push_date(&mut out);
+    let _ = write!(
+        out,
+        "Connection: close\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{}",
+        body.len(),
+        body
+    );
+    out
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(minor: u8, head: bool, status: u16, len: Option<u64>) -> PlanInput {
+        PlanInput { minor_version: minor, is_head: head, status, content_length: len, keep_alive: true }
+    }
+
+    #[test]
+    fn framing_follows_version_method_and_status() {
+        let cases = [
+            (input(1, false, 200, Some(5)), Framing::Length(5), true),
+            (input(1, false, 200, None), Framing::Chunked, true),
+            (input(0, false, 200, None), Framing::UntilClose, false),
+            (input(0, false, 200, Some(3)), Framing::Length(3), true),
+            (input(1, true, 200, None), Framing::NoBody, true),
+            (input(1, true, 200, Some(9)), Framing::NoBody, true),
+            (input(1, false, 204, None), Framing::NoBody, true),
+            (input(1, false, 304, None), Framing::NoBody, true),
+        ];
+        for (i, want_framing, want_keep) in cases {
+            let p = plan(&i);
+            assert_eq!((p.framing, p.keep_alive), (want_framing, want_keep));
+        }
+    }
+
+    #[test]
+    fn status_must_be_three_digits_space_reason() {
+        assert_eq!(parse_status("200 OK"), Ok(200));
+        assert_eq!(parse_status("404 "), Ok(404));
+        for bad in ["200", "OK 200", "2000 OK", "20 OK", "200\tOK", "200 OK\r\nX: y", "099 X", ""] {
+            assert!(parse_status(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn chunks_are_hex_sized_and_empty_ones_skipped() {
+        let mut out = Vec::new();
+        push_chunk(&mut out, b"");
+        push_chunk(&mut out, &[b'x'; 26]);
+        assert_eq!(out, [&b"1a\r\n"[..], &[b'x'; 26], b"\r\n"].concat());
+    }
+}

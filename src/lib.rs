@@ -1,0 +1,59 @@
+//! # rustcorn
+//!
+//! A pre-fork WSGI server: Gunicorn's interface, a Rust core, CPython embedded.
+//!
+//! # Layout
+//!
+//! | module        | what it owns |
+//! |---------------|--------------|
+//! | [`config`]    | flags and environment → one validated [`config::Config`] |
+//! | [`arbiter`]   | the master: listeners, fork, reap, respawn, signals |
+//! | [`worker`]    | a worker process: boot, mio event loop, connection state machine |
+//! | [`http`]      | request heads and bodies, response framing, errors with their status |
+//! | [`wsgi`]      | the Python boundary: interpreter/venv, app loading, environ, start_response |
+//! | [`log`]       | Gunicorn-format error log and access log |
+//! | [`sock`]      | bind syntax and listening sockets |
+//! | [`sys`]       | every `unsafe` system call, each with its `SAFETY` note |
+//!
+//! Data flows one way: bytes → [`http::request::Head`] + [`http::body::Body`] → environ →
+//! app → status/headers/body → [`http::response`] framing → bytes.
+
+pub mod arbiter;
+pub mod config;
+pub mod http;
+pub mod log;
+pub mod sock;
+pub mod sys;
+pub mod worker;
+pub mod wsgi;
+
+/// Runs the server with parsed settings; returns the process exit status.
+pub fn serve(config: config::Config) -> i32 {
+    for (key, value) in &config.env {
+        std::env::set_var(key, value);
+    }
+    if let Err(e) = log::init(&config.error_logfile, config.log_level) {
+        eprintln!("rustcorn: error: cannot open error log {}: {e}", config.error_logfile);
+        return 1;
+    }
+    if let Some(dir) = &config.chdir {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            tracing::error!("Cannot change directory to {}: {e}", dir.display());
+            return 1;
+        }
+    }
+    let env = match wsgi::PythonEnv::detect() {
+        Ok(env) => env,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    match arbiter::Arbiter::new(config, env) {
+        Ok(arbiter) => arbiter.run(),
+        Err(e) => {
+            tracing::error!("{e}");
+            1
+        }
+    }
+}

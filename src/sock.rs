@@ -1,0 +1,269 @@
+//! Listeners: parsing Gunicorn's bind syntax and creating the sockets the master binds
+//! once and every worker inherits.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+
+use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, SockaddrLike, SockaddrStorage};
+
+/// One `--bind` value, parsed but not yet bound.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindAddress {
+    /// A host (name or address literal) and port.
+    Tcp { host: String, port: u16 },
+    /// `unix:PATH`.
+    Unix(PathBuf),
+    /// `fd://N`: an already-listening socket inherited from whoever started us.
+    Fd(RawFd),
+}
+
+impl BindAddress {
+    /// Parses HOST, HOST:PORT, [V6]:PORT, [V6], unix:PATH and fd://N (port 8000 when
+    /// none is given, as Gunicorn does).
+    pub fn parse(spec: &str) -> Result<BindAddress, String> {
+        let spec = spec.trim();
+        if let Some(path) = spec.strip_prefix("unix:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err("unix: needs a socket path".into());
+            }
+            return Ok(BindAddress::Unix(PathBuf::from(path)));
+        }
+        if let Some(fd) = spec.strip_prefix("fd://") {
+            return fd
+                .parse::<RawFd>()
+                .ok()
+                .filter(|&n| n >= 0)
+                .map(BindAddress::Fd)
+                .ok_or_else(|| "fd:// needs a file descriptor number".into());
+        }
+        if spec.is_empty() {
+            return Err("empty address".into());
+        }
+        let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
+            let (host, after) =
+                rest.split_once(']').ok_or("missing ']' after an IPv6 address")?;
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("'{host}' is not an IPv6 address"));
+            }
+            match after {
+                "" => (host, None),
+                _ => (host, Some(after.strip_prefix(':').ok_or("expected ':' after ']'")?)),
+            }
+        } else if spec.matches(':').count() > 1 {
+            return Err("an IPv6 address must be written in brackets: [::1]:8000".into());
+        } else {
+            match spec.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (spec, None),
+            }
+        };
+        let port = match port {
+            None => 8000,
+            Some(p) => p.parse::<u16>().map_err(|_| format!("'{p}' is not a port number"))?,
+        };
+        if host.is_empty() {
+            return Err("missing host".into());
+        }
+        Ok(BindAddress::Tcp { host: host.to_string(), port })
+    }
+}
+
+/// A bound, listening, non-blocking socket.
+#[derive(Debug)]
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix { listener: UnixListener, path: Option<PathBuf> },
+}
+
+impl Listener {
+    /// Binds `addr` with SO_REUSEADDR and the given backlog.
+    pub fn bind(addr: &BindAddress, backlog: u32) -> io::Result<Listener> {
+        let listener = match addr {
+            BindAddress::Tcp { host, port } => {
+                let sockaddr = (host.as_str(), *port).to_socket_addrs()?.next().ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, format!("{host} does not resolve"))
+                })?;
+                Listener::Tcp(bind_tcp(sockaddr, backlog)?)
+            }
+            BindAddress::Unix(path) => {
+                remove_stale_socket(path)?;
+                let listener = UnixListener::bind(path)?;
+                listen_again(listener.as_raw_fd(), backlog)?;
+                Listener::Unix { listener, path: Some(path.clone()) }
+            }
+            BindAddress::Fd(fd) => inherit_fd(*fd)?,
+        };
+        listener.set_nonblocking()?;
+        Ok(listener)
+    }
+
+    fn set_nonblocking(&self) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.set_nonblocking(true),
+            Listener::Unix { listener, .. } => listener.set_nonblocking(true),
+        }
+    }
+
+    /// Removes the socket file of a unix listener on shutdown.
+    pub fn cleanup(&self) {
+        if let Listener::Unix { path: Some(path), .. } = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// The listener's file descriptor.
+    pub fn raw_fd(&self) -> RawFd {
+        match self {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix { listener, .. } => listener.as_raw_fd(),
+        }
+    }
+
+    /// Duplicates the listener (each worker's event loop owns its own handle).
+    pub fn try_clone(&self) -> io::Result<Listener> {
+        Ok(match self {
+            Listener::Tcp(l) => Listener::Tcp(l.try_clone()?),
+            Listener::Unix { listener, .. } => {
+                Listener::Unix { listener: listener.try_clone()?, path: None }
+            }
+        })
+    }
+
+    /// The local TCP address, for SERVER_NAME/SERVER_PORT fallbacks.
+    pub fn local_tcp_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().ok(),
+            Listener::Unix { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Listener {
+    /// The URL Gunicorn prints in `Listening at:`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listener::Tcp(l) => match l.local_addr() {
+                Ok(SocketAddr::V4(a)) => write!(f, "http://{}:{}", a.ip(), a.port()),
+                Ok(SocketAddr::V6(a)) => write!(f, "http://[{}]:{}", a.ip(), a.port()),
+                Err(_) => write!(f, "http://?"),
+            },
+            Listener::Unix { listener, path } => {
+                let shown = path.clone().or_else(|| {
+                    listener.local_addr().ok().and_then(|a| a.as_pathname().map(Into::into))
+                });
+                match shown {
+                    Some(p) => write!(f, "unix:{}", p.display()),
+                    None => write!(f, "unix:?"),
+                }
+            }
+        }
+    }
+}
+
+fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    socket::setsockopt(&fd, socket::sockopt::ReuseAddr, &true)?;
+    if addr.is_ipv6() {
+        socket::setsockopt(&fd, socket::sockopt::Ipv6V6Only, &true)?;
+    }
+    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    socket::listen(&fd, backlog_of(backlog))?;
+    Ok(TcpListener::from(fd))
+}
+
+fn backlog_of(backlog: u32) -> Backlog {
+    Backlog::new(backlog.min(i32::MAX as u32) as i32).unwrap_or(Backlog::MAXCONN)
+}
+
+/// Calls listen(2) again to apply our backlog (std binds with its own).
+fn listen_again(fd: RawFd, backlog: u32) -> io::Result<()> {
+    // SAFETY: fd belongs to a listener the caller owns for the duration of the call.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    socket::listen(&borrowed, backlog_of(backlog))?;
+    Ok(())
+}
+
+/// A socket file left by a previous run would make bind fail with EADDRINUSE; a regular
+/// file at that path is not ours to delete.
+fn remove_stale_socket(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket", path.display()),
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
+fn inherit_fd(fd: RawFd) -> io::Result<Listener> {
+    // SAFETY: fstat on an arbitrary integer only reads kernel state; EBADF is an error.
+    let valid = unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0;
+    if !valid {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("fd://{fd} is not an open file descriptor"),
+        ));
+    }
+    crate::sys::set_cloexec(fd, true)?;
+    // SAFETY: the descriptor is open and was handed to this process to own.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let family = socket::getsockname::<SockaddrStorage>(owned.as_raw_fd())?.family();
+    let accepting = socket::getsockopt(&owned, socket::sockopt::AcceptConn)?;
+    if !accepting {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("fd://{fd} is not a listening socket"),
+        ));
+    }
+    Ok(match family {
+        Some(AddressFamily::Unix) => {
+            Listener::Unix { listener: UnixListener::from(owned), path: None }
+        }
+        _ => Listener::Tcp(TcpListener::from(owned)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_gunicorn_bind_forms() {
+        let tcp = |h: &str, p| BindAddress::Tcp { host: h.into(), port: p };
+        let cases: &[(&str, BindAddress)] = &[
+            ("127.0.0.1:8000", tcp("127.0.0.1", 8000)),
+            ("0.0.0.0:80", tcp("0.0.0.0", 80)),
+            ("localhost", tcp("localhost", 8000)),
+            ("[::1]:8080", tcp("::1", 8080)),
+            ("[::]", tcp("::", 8000)),
+            ("unix:/tmp/app.sock", BindAddress::Unix("/tmp/app.sock".into())),
+            ("unix:///run/app.sock", BindAddress::Unix("/run/app.sock".into())),
+            ("fd://3", BindAddress::Fd(3)),
+        ];
+        for (spec, want) in cases {
+            assert_eq!(&BindAddress::parse(spec).unwrap(), want, "{spec}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_binds_with_a_reason() {
+        for spec in ["", "host:notaport", "host:70000", "::1:80", "[::1", "[nothex]:80", "unix:", "fd://x", ":80"] {
+            assert!(BindAddress::parse(spec).is_err(), "{spec} should be rejected");
+        }
+    }
+
+    #[test]
+    fn binds_port_zero_and_reports_the_real_port() {
+        let l = Listener::bind(&BindAddress::parse("127.0.0.1:0").unwrap(), 16).unwrap();
+        let shown = l.to_string();
+        assert!(shown.starts_with("http://127.0.0.1:") && !shown.ends_with(":0"), "{shown}");
+    }
+}

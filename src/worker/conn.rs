@@ -1,0 +1,365 @@
+//! One client connection: bytes in, parsed requests out, response bytes queued back.
+//! The state machine is [`Phase`]; the event loop drives it.
+
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use mio::net::{TcpStream, UnixStream};
+
+use crate::http::body::{Body, BodyBuffer, Decoder};
+use crate::http::request::{parse_head, Head, Limits};
+use crate::http::response;
+use crate::http::HttpError;
+use crate::wsgi::call::Sink;
+use crate::wsgi::environ::Peer;
+
+/// Read in steps of this many bytes.
+const READ_CHUNK: usize = 16 * 1024;
+/// Queued output above this makes the app's writes wait for the client.
+const HIGH_WATER: usize = 1024 * 1024;
+
+/// A client socket of either family.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Unix(s) => s,
+        }
+    }
+
+    fn shutdown_write(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where a connection is in its request/response cycle.
+pub enum Phase {
+    /// Waiting for (the rest of) a request head.
+    Head,
+    /// The head is parsed; body bytes are being decoded.
+    Body { head: Box<Head>, decoder: Decoder, buffer: BodyBuffer },
+    /// A complete request waits for the app.
+    Ready { head: Box<Head>, body: Body },
+    /// No more requests: close once queued output is written.
+    Closing,
+}
+
+/// What the event loop should do with a connection after it was driven.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Keep it registered and wait for events.
+    Wait,
+    /// A complete request is ready for the app.
+    Ready,
+    /// Drop it now.
+    Close,
+}
+
+pub struct Conn {
+    pub stream: Stream,
+    pub peer: Peer,
+    pub phase: Phase,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// The client sent FIN: answer what is complete, then close.
+    read_closed: bool,
+    /// Requests answered on this connection (0 means it is still fresh).
+    pub served: u64,
+    pub last_activity: Instant,
+    /// Seconds a blocked write may wait for the client (the worker timeout).
+    write_timeout: u64,
+}
+
+impl Conn {
+    pub fn new(stream: Stream, peer: Peer, write_timeout: u64) -> Conn {
+        Conn {
+            stream,
+            peer,
+            phase: Phase::Head,
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            read_closed: false,
+            served: 0,
+            last_activity: Instant::now(),
+            write_timeout,
+        }
+    }
+
+    /// Idle between requests with nothing buffered in either direction.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Head) && self.rbuf.is_empty() && !self.has_output()
+    }
+
+    pub fn has_output(&self) -> bool {
+        self.wpos < self.wbuf.len()
+    }
+
+    /// Reads and parses in turns until the socket would block (readiness is
+    /// edge-triggered) or a complete request is waiting. Parsing after every read keeps
+    /// memory bounded: body bytes move to the body buffer as they arrive, and a client
+    /// that pipelines a flood of requests is not read further until its first is served.
+    pub fn on_readable(&mut self, limits: &Limits) -> Next {
+        loop {
+            if matches!(self.phase, Phase::Ready { .. } | Phase::Closing) {
+                return self.advance(limits);
+            }
+            match self.read_some() {
+                Ok(true) => {
+                    let next = self.advance(limits);
+                    if next != Next::Wait {
+                        return next;
+                    }
+                }
+                Ok(false) => return self.advance(limits),
+                Err(_) => return Next::Close,
+            }
+        }
+    }
+
+    /// One read: `Ok(true)` when bytes arrived, `Ok(false)` when the socket would block
+    /// or reached EOF (then `read_closed` is set).
+    fn read_some(&mut self) -> io::Result<bool> {
+        let len = self.rbuf.len();
+        self.rbuf.resize(len + READ_CHUNK, 0);
+        let result = self.stream.read(&mut self.rbuf[len..]);
+        let got = *result.as_ref().unwrap_or(&0);
+        self.rbuf.truncate(len + got);
+        match result {
+            Ok(0) => {
+                self.read_closed = true;
+                Ok(false)
+            }
+            Ok(_) => {
+                self.last_activity = Instant::now();
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Parses as far as the buffered bytes allow.
+    pub fn advance(&mut self, limits: &Limits) -> Next {
+        loop {
+            match &mut self.phase {
+                Phase::Head => {
+                    if self.rbuf.is_empty() {
+                        return self.wait_or_close();
+                    }
+                    match parse_head(&self.rbuf, limits) {
+                        Ok(None) => return self.wait_or_close(),
+                        Ok(Some((head, used))) => {
+                            self.rbuf.drain(..used);
+                            self.start_body(Box::new(head));
+                        }
+                        Err(e) => return self.reject(&e),
+                    }
+                }
+                Phase::Body { decoder, buffer, .. } => match decoder.decode(&self.rbuf, buffer) {
+                    Ok(used) => {
+                        self.rbuf.drain(..used);
+                        if !decoder.is_done() {
+                            return self.wait_or_close();
+                        }
+                        let Phase::Body { head, buffer, .. } = std::mem::replace(&mut self.phase, Phase::Closing) else {
+                            unreachable!()
+                        };
+                        match buffer.finish() {
+                            Ok(body) => self.phase = Phase::Ready { head, body },
+                            Err(e) => return self.reject(&HttpError::bad(format!("cannot buffer body: {e}"))),
+                        }
+                    }
+                    Err(e) => return self.reject(&e),
+                },
+                Phase::Ready { .. } => return Next::Ready,
+                Phase::Closing => return if self.has_output() { Next::Wait } else { Next::Close },
+            }
+        }
+    }
+
+    fn start_body(&mut self, head: Box<Head>) {
+        let decoder = Decoder::new(head.body);
+        if head.expect_continue && !decoder.is_done() && self.rbuf.is_empty() {
+            self.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
+            let _ = self.flush();
+        }
+        self.phase = Phase::Body { head, decoder, buffer: BodyBuffer::default() };
+    }
+
+    /// More bytes are needed: wait for them, unless the client has stopped sending.
+    fn wait_or_close(&mut self) -> Next {
+        if self.read_closed {
+            self.phase = Phase::Closing;
+            return if self.has_output() { Next::Wait } else { Next::Close };
+        }
+        Next::Wait
+    }
+
+    /// Answers a malformed request with its status and closes.
+    fn reject(&mut self, err: &HttpError) -> Next {
+        tracing::debug!("Invalid request from {:?}: {err}", self.peer.remote);
+        let (code, reason) = err.status();
+        self.rbuf.clear();
+        self.queue(&response::error_page(1, code, reason, &err.to_string()));
+        self.phase = Phase::Closing;
+        let _ = self.flush();
+        if self.has_output() {
+            Next::Wait
+        } else {
+            Next::Close
+        }
+    }
+
+    /// Takes the complete request out for the app.
+    pub fn take_request(&mut self) -> Option<(Box<Head>, Body)> {
+        match std::mem::replace(&mut self.phase, Phase::Head) {
+            Phase::Ready { head, body } => Some((head, body)),
+            other => {
+                self.phase = other;
+                None
+            }
+        }
+    }
+
+    /// After a response: go on with the next request, or close when it said so.
+    pub fn finish_response(&mut self, keep_alive: bool, limits: &Limits) -> Next {
+        self.served += 1;
+        self.last_activity = Instant::now();
+        if !keep_alive {
+            self.phase = Phase::Closing;
+            return if self.has_output() { Next::Wait } else { Next::Close };
+        }
+        self.phase = Phase::Head;
+        self.on_readable(limits)
+    }
+
+    /// Stops reading new requests (graceful shutdown): close once output drains.
+    pub fn close_after_output(&mut self) -> Next {
+        self.phase = Phase::Closing;
+        if self.has_output() {
+            Next::Wait
+        } else {
+            Next::Close
+        }
+    }
+
+    fn queue(&mut self, bytes: &[u8]) {
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+        }
+        self.wbuf.extend_from_slice(bytes);
+    }
+
+    /// Writes queued output until the socket would block.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wpos += n;
+                    self.last_activity = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        Ok(())
+    }
+
+    /// Called on a writable event: flushes, and reports whether the connection is done.
+    pub fn on_writable(&mut self, limits: &Limits) -> Next {
+        if self.flush().is_err() {
+            return Next::Close;
+        }
+        match self.phase {
+            Phase::Closing if !self.has_output() => Next::Close,
+            Phase::Head if !self.has_output() => self.advance(limits),
+            _ => Next::Wait,
+        }
+    }
+
+    /// Waits (blocking, bounded) until the socket accepts more output.
+    fn wait_writable(&self) -> io::Result<()> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        // SAFETY: the fd belongs to self.stream, alive for this call.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.stream.raw_fd()) };
+        let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+        let millis = if self.write_timeout == 0 { -1 } else { (self.write_timeout * 1000).min(i32::MAX as u64) as i32 };
+        let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::NONE);
+        match poll(&mut fds, timeout) {
+            Ok(0) => Err(io::Error::new(io::ErrorKind::TimedOut, "client did not read the response")),
+            Ok(_) => Ok(()),
+            Err(nix::errno::Errno::EINTR) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Tidy close: stop sending, and discard what the client still sends so the kernel
+    /// does not answer our last response with a reset.
+    pub fn shutdown(&mut self) {
+        self.stream.shutdown_write();
+        let mut scratch = [0u8; 4096];
+        for _ in 0..16 {
+            match self.stream.read(&mut scratch) {
+                Ok(n) if n > 0 => continue,
+                _ => break,
+            }
+        }
+    }
+}
+
+impl Sink for Conn {
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.queue(bytes);
+        self.flush()?;
+        while self.wbuf.len() - self.wpos > HIGH_WATER {
+            self.wait_writable()?;
+            self.flush()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,77 @@
+"""App loading for rustcorn, with Gunicorn's APP_MODULE grammar.
+
+`module`, `module:name`, `pkg.module:obj.attr`, `module:factory()` and
+`module:factory('arg', 2)` (literal arguments only). The default name is `application`.
+"""
+
+import ast
+import importlib
+import os
+import sys
+
+
+class AppImportError(Exception):
+    """The app could not be found; the message says what and where."""
+
+
+def setup_path(pythonpath):
+    """The working directory and --pythonpath entries go first on sys.path, as in Gunicorn."""
+    for entry in reversed([os.getcwd()] + list(pythonpath)):
+        entry = os.path.abspath(entry)
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
+
+
+def _resolve(obj, expr, spec, module):
+    if isinstance(expr, ast.Name):
+        try:
+            return getattr(obj, expr.id)
+        except AttributeError:
+            raise AppImportError("Failed to find attribute %r in %r." % (expr.id, module)) from None
+    if isinstance(expr, ast.Attribute):
+        base = _resolve(obj, expr.value, spec, module)
+        try:
+            return getattr(base, expr.attr)
+        except AttributeError:
+            raise AppImportError("Failed to find attribute %r in %r." % (ast.unparse(expr), module)) from None
+    raise AppImportError("Failed to parse %r as an attribute name or function call." % spec)
+
+
+def load(uri, pythonpath=()):
+    setup_path(pythonpath)
+    module, sep, spec = uri.partition(":")
+    if not sep:
+        spec = "application"
+    if not module or not spec:
+        raise AppImportError("Invalid APP_MODULE %r: expected 'module' or 'module:name'." % uri)
+    try:
+        expr = ast.parse(spec.strip(), mode="eval").body
+    except SyntaxError:
+        raise AppImportError("Failed to parse %r as an attribute name or function call." % spec) from None
+    args = kwargs = None
+    if isinstance(expr, ast.Call):
+        try:
+            args = [ast.literal_eval(a) for a in expr.args]
+            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in expr.keywords if kw.arg}
+        except ValueError:
+            raise AppImportError("Failed to parse arguments as literal values: %r." % spec) from None
+        expr = expr.func
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        if module.endswith(".py") and os.path.exists(module):
+            raise ImportError(
+                "Failed to find application, did you mean '%s:%s'?" % (module.rsplit(".", 1)[0], spec)
+            ) from None
+        raise
+    app = _resolve(mod, expr, spec, module)
+    if args is not None:
+        if not callable(app):
+            raise AppImportError("%r in %r is not callable, so it cannot be a factory." % (spec, module))
+        app = app(*args, **kwargs)
+    if app is None:
+        raise AppImportError("Failed to find application object: %r." % spec)
+    if not callable(app):
+        raise AppImportError("Application object %r in %r must be callable." % (spec, module))
+    return app

@@ -1,0 +1,98 @@
+//! The Python boundary — the only code that holds the GIL: the interpreter and
+//! virtualenv ([`interpreter`]), app loading ([`loader`]), the environ ([`environ`]),
+//! `start_response` ([`start_response`]), `wsgi.input` ([`input`]), `wsgi.errors` and
+//! `wsgi.file_wrapper` ([`streams`]), and the call itself ([`call`]).
+
+pub mod call;
+pub mod environ;
+pub mod input;
+pub mod interpreter;
+pub mod loader;
+pub mod start_response;
+pub mod streams;
+
+use pyo3::prelude::*;
+
+use crate::config::Config;
+use environ::EnvironConstants;
+pub use interpreter::PythonEnv;
+pub use loader::LoadError;
+
+/// A worker's loaded app and the per-worker constants every request uses.
+pub struct Bridge {
+    app: Py<PyAny>,
+    environ: EnvironConstants,
+    format_exception: Py<PyAny>,
+}
+
+/// Why a worker could not become ready to serve.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error(transparent)]
+    Interpreter(#[from] interpreter::InterpreterError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{0}")]
+    Python(String),
+}
+
+impl Bridge {
+    /// Starts the interpreter in `env` and imports the app named by the config.
+    pub fn boot(config: &Config, env: &PythonEnv) -> Result<Bridge, BootError> {
+        env.initialize()?;
+        Python::attach(|py| {
+            let app = loader::load_app(py, &config.app_module, &config.pythonpath)?;
+            let python_err = |e: PyErr| BootError::Python(format_exception(py, &e));
+            let format_exception = py
+                .import("traceback")
+                .and_then(|m| m.getattr("format_exception"))
+                .map_err(python_err)?
+                .unbind();
+            let errors = Bound::new(py, streams::ErrorStream).map_err(python_err)?.into_any().unbind();
+            let file_wrapper = py.get_type::<streams::FileWrapper>().into_any().unbind();
+            Ok(Bridge {
+                app,
+                environ: EnvironConstants {
+                    script_name: std::env::var("SCRIPT_NAME").unwrap_or_default().trim_end_matches('/').to_string(),
+                    multiprocess: config.workers > 1,
+                    errors,
+                    file_wrapper,
+                },
+                format_exception,
+            })
+        })
+    }
+
+    /// Logs `what` followed by the exception's traceback at ERROR.
+    pub fn log_exception(&self, py: Python<'_>, what: &str, err: &PyErr) {
+        let text = self
+            .format_exception
+            .bind(py)
+            .call1((err.value(py),))
+            .and_then(|lines| lines.extract::<Vec<String>>())
+            .map(|lines| lines.concat())
+            .unwrap_or_else(|_| err.to_string());
+        tracing::error!("{what}\n{}", text.trim_end());
+    }
+
+    /// Flushes Python's stdout/stderr before the process exits with `_exit`.
+    pub fn flush_stdio(&self) {
+        Python::attach(|py| {
+            for name in ["stdout", "stderr"] {
+                if let Ok(stream) = py.import("sys").and_then(|s| s.getattr(name)) {
+                    let _ = stream.call_method0("flush");
+                }
+            }
+        });
+    }
+}
+
+/// The exception with its traceback, as Python prints it.
+pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
+    py.import("traceback")
+        .and_then(|m| m.getattr("format_exception"))
+        .and_then(|f| f.call1((err.value(py),)))
+        .and_then(|lines| lines.extract::<Vec<String>>())
+        .map(|lines| lines.concat().trim_end().to_string())
+        .unwrap_or_else(|_| err.to_string())
+}

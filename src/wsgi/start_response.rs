@@ -1,0 +1,151 @@
+//! `start_response(status, headers, exc_info=None)` and the `write()` callable it
+//! returns. Problems with what the app passes (a status that is not `NNN Reason`, a
+//! header that is not a pair of str, CR/LF/NUL in a header) raise inside the app's
+//! call, so the traceback points at the app's line and the request gets a 500.
+
+use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+
+use crate::http::response::{is_hop_by_hop, parse_status};
+
+/// What the app has said about its response so far.
+#[pyclass(module = "rustcorn", name = "StartResponse")]
+#[derive(Default)]
+pub struct StartResponse {
+    /// `"200 OK"`, once start_response was called.
+    pub status: Option<String>,
+    pub code: u16,
+    /// The app's headers minus hop-by-hop ones.
+    pub headers: Vec<(String, String)>,
+    pub content_length: Option<u64>,
+    /// The app sent `Connection: close`.
+    pub close_requested: bool,
+    /// Set by the server once the head is on its way to the client.
+    pub headers_sent: bool,
+    /// Bytes given to `write()`, sent before the iterable's items.
+    pub written: Vec<u8>,
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info=None))]
+    fn __call__<'py>(
+        slf: &Bound<'py, Self>,
+        status: &Bound<'py, PyAny>,
+        headers: &Bound<'py, PyAny>,
+        exc_info: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let exc_info = exc_info.filter(|e| !e.is_none());
+        {
+            let this = slf.borrow();
+            match exc_info {
+                Some(info) if this.headers_sent => {
+                    // PEP 3333: too late to change the response; re-raise the app's error.
+                    let value = info.cast::<PyTuple>()?.get_item(1)?;
+                    return Err(PyErr::from_value(value));
+                }
+                None if this.status.is_some() => {
+                    return Err(PyAssertionError::new_err(
+                        "start_response() called a second time without exc_info",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let status = status.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "status must be str, not {}",
+                status.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
+        })?;
+        let status = status.to_str()?.to_string();
+        let code = parse_status(&status).map_err(PyValueError::new_err)?;
+        let parsed = parse_headers(headers)?;
+        let mut this = slf.borrow_mut();
+        this.status = Some(status);
+        this.code = code;
+        this.headers = parsed.headers;
+        this.content_length = parsed.content_length;
+        this.close_requested = parsed.close_requested;
+        drop(this);
+        slf.getattr("write")
+    }
+
+    /// The legacy `write(data)` callable: bytes only, after start_response.
+    fn write(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.status.is_none() {
+            return Err(PyAssertionError::new_err("write() called before start_response()"));
+        }
+        let bytes = data.cast::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "write() argument must be bytes, not {}",
+                data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
+        })?;
+        self.headers_sent = true;
+        self.written.extend_from_slice(bytes.as_bytes());
+        Ok(())
+    }
+}
+
+struct ParsedHeaders {
+    headers: Vec<(String, String)>,
+    content_length: Option<u64>,
+    close_requested: bool,
+}
+
+fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
+    let mut out = ParsedHeaders { headers: Vec::new(), content_length: None, close_requested: false };
+    for item in headers.try_iter()? {
+        let item = item?;
+        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2).ok_or_else(|| {
+            PyTypeError::new_err(format!("header {item} is not a (name, value) tuple"))
+        })?;
+        let name = header_str(&pair.get_item(0)?, "name")?;
+        let value = header_str(&pair.get_item(1)?, "value")?;
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(PyValueError::new_err(format!("invalid header name {name:?}")));
+        }
+        if value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
+            return Err(PyValueError::new_err(format!(
+                "invalid header value for {name}: {value:?} contains CR, LF or NUL"
+            )));
+        }
+        if value.chars().any(|c| c as u32 > 0xff) {
+            return Err(PyValueError::new_err(format!(
+                "header value for {name} is not latin-1: {value:?}"
+            )));
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = value.trim().parse::<u64>().map_err(|_| {
+                PyValueError::new_err(format!("invalid Content-Length header value {value:?}"))
+            })?;
+            out.content_length = Some(n);
+        } else if is_hop_by_hop(&name) {
+            if name.eq_ignore_ascii_case("connection")
+                && value.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+            {
+                out.close_requested = true;
+            }
+            continue;
+        }
+        out.headers.push((name, value));
+    }
+    Ok(out)
+}
+
+fn header_str(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    match obj.cast::<PyString>() {
+        Ok(s) => Ok(s.to_str()?.to_string()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "header {what} must be str, not {}: {obj}",
+            obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))),
+    }
+}
+
+/// RFC 9110 token characters.
+pub fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
