@@ -8,7 +8,13 @@ fn main() {
     pyo3_build_config::add_libpython_rpath_link_args();
     let config = pyo3_build_config::get();
     let version = config.version();
-    println!("cargo:rustc-env=RUSTCORN_PYTHON_VERSION={}.{}", version.major, version.minor);
+    println!(
+        "cargo:rustc-env=RUSTCORN_PYTHON_VERSION={}.{}",
+        version.major, version.minor
+    );
+    if let Some(exe) = config.executable() {
+        println!("cargo:rustc-env=RUSTCORN_PYTHON_EXECUTABLE={exe}");
+    }
     if let Some(dir) = config.lib_dir() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
     }

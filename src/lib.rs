@@ -33,7 +33,10 @@ pub fn serve(config: config::Config) -> i32 {
         std::env::set_var(key, value);
     }
     if let Err(e) = log::init(&config.error_logfile, config.log_level) {
-        eprintln!("rustcorn: error: cannot open error log {}: {e}", config.error_logfile);
+        eprintln!(
+            "rustcorn: error: cannot open error log {}: {e}",
+            config.error_logfile
+        );
         return 1;
     }
     if let Some(dir) = &config.chdir {

@@ -8,7 +8,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
-use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, SockaddrLike, SockaddrStorage};
+use nix::sys::socket::{
+    self, AddressFamily, Backlog, SockFlag, SockType, SockaddrLike, SockaddrStorage,
+};
 
 /// One `--bind` value, parsed but not yet bound.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,14 +47,18 @@ impl BindAddress {
             return Err("empty address".into());
         }
         let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
-            let (host, after) =
-                rest.split_once(']').ok_or("missing ']' after an IPv6 address")?;
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or("missing ']' after an IPv6 address")?;
             if host.parse::<std::net::Ipv6Addr>().is_err() {
                 return Err(format!("'{host}' is not an IPv6 address"));
             }
             match after {
                 "" => (host, None),
-                _ => (host, Some(after.strip_prefix(':').ok_or("expected ':' after ']'")?)),
+                _ => (
+                    host,
+                    Some(after.strip_prefix(':').ok_or("expected ':' after ']'")?),
+                ),
             }
         } else if spec.matches(':').count() > 1 {
             return Err("an IPv6 address must be written in brackets: [::1]:8000".into());
@@ -64,12 +70,17 @@ impl BindAddress {
         };
         let port = match port {
             None => 8000,
-            Some(p) => p.parse::<u16>().map_err(|_| format!("'{p}' is not a port number"))?,
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| format!("'{p}' is not a port number"))?,
         };
         if host.is_empty() {
             return Err("missing host".into());
         }
-        Ok(BindAddress::Tcp { host: host.to_string(), port })
+        Ok(BindAddress::Tcp {
+            host: host.to_string(),
+            port,
+        })
     }
 }
 
@@ -77,7 +88,10 @@ impl BindAddress {
 #[derive(Debug)]
 pub enum Listener {
     Tcp(TcpListener),
-    Unix { listener: UnixListener, path: Option<PathBuf> },
+    Unix {
+        listener: UnixListener,
+        path: Option<PathBuf>,
+    },
 }
 
 impl Listener {
@@ -85,16 +99,22 @@ impl Listener {
     pub fn bind(addr: &BindAddress, backlog: u32) -> io::Result<Listener> {
         let listener = match addr {
             BindAddress::Tcp { host, port } => {
-                let sockaddr = (host.as_str(), *port).to_socket_addrs()?.next().ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::NotFound, format!("{host} does not resolve"))
-                })?;
+                let sockaddr = (host.as_str(), *port)
+                    .to_socket_addrs()?
+                    .next()
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotFound, format!("{host} does not resolve"))
+                    })?;
                 Listener::Tcp(bind_tcp(sockaddr, backlog)?)
             }
             BindAddress::Unix(path) => {
                 remove_stale_socket(path)?;
                 let listener = UnixListener::bind(path)?;
                 listen_again(listener.as_raw_fd(), backlog)?;
-                Listener::Unix { listener, path: Some(path.clone()) }
+                Listener::Unix {
+                    listener,
+                    path: Some(path.clone()),
+                }
             }
             BindAddress::Fd(fd) => inherit_fd(*fd)?,
         };
@@ -111,7 +131,10 @@ impl Listener {
 
     /// Removes the socket file of a unix listener on shutdown.
     pub fn cleanup(&self) {
-        if let Listener::Unix { path: Some(path), .. } = self {
+        if let Listener::Unix {
+            path: Some(path), ..
+        } = self
+        {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -128,9 +151,10 @@ impl Listener {
     pub fn try_clone(&self) -> io::Result<Listener> {
         Ok(match self {
             Listener::Tcp(l) => Listener::Tcp(l.try_clone()?),
-            Listener::Unix { listener, .. } => {
-                Listener::Unix { listener: listener.try_clone()?, path: None }
-            }
+            Listener::Unix { listener, .. } => Listener::Unix {
+                listener: listener.try_clone()?,
+                path: None,
+            },
         })
     }
 
@@ -154,7 +178,10 @@ impl fmt::Display for Listener {
             },
             Listener::Unix { listener, path } => {
                 let shown = path.clone().or_else(|| {
-                    listener.local_addr().ok().and_then(|a| a.as_pathname().map(Into::into))
+                    listener
+                        .local_addr()
+                        .ok()
+                        .and_then(|a| a.as_pathname().map(Into::into))
                 });
                 match shown {
                     Some(p) => write!(f, "unix:{}", p.display()),
@@ -166,7 +193,11 @@ impl fmt::Display for Listener {
 }
 
 fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
-    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
     let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
     socket::setsockopt(&fd, socket::sockopt::ReuseAddr, &true)?;
     if addr.is_ipv6() {
@@ -224,9 +255,10 @@ fn inherit_fd(fd: RawFd) -> io::Result<Listener> {
         ));
     }
     Ok(match family {
-        Some(AddressFamily::Unix) => {
-            Listener::Unix { listener: UnixListener::from(owned), path: None }
-        }
+        Some(AddressFamily::Unix) => Listener::Unix {
+            listener: UnixListener::from(owned),
+            path: None,
+        },
         _ => Listener::Tcp(TcpListener::from(owned)),
     })
 }
@@ -237,15 +269,24 @@ mod tests {
 
     #[test]
     fn parses_gunicorn_bind_forms() {
-        let tcp = |h: &str, p| BindAddress::Tcp { host: h.into(), port: p };
+        let tcp = |h: &str, p| BindAddress::Tcp {
+            host: h.into(),
+            port: p,
+        };
         let cases: &[(&str, BindAddress)] = &[
             ("127.0.0.1:8000", tcp("127.0.0.1", 8000)),
             ("0.0.0.0:80", tcp("0.0.0.0", 80)),
             ("localhost", tcp("localhost", 8000)),
             ("[::1]:8080", tcp("::1", 8080)),
             ("[::]", tcp("::", 8000)),
-            ("unix:/tmp/app.sock", BindAddress::Unix("/tmp/app.sock".into())),
-            ("unix:///run/app.sock", BindAddress::Unix("/run/app.sock".into())),
+            (
+                "unix:/tmp/app.sock",
+                BindAddress::Unix("/tmp/app.sock".into()),
+            ),
+            (
+                "unix:///run/app.sock",
+                BindAddress::Unix("/run/app.sock".into()),
+            ),
             ("fd://3", BindAddress::Fd(3)),
         ];
         for (spec, want) in cases {
@@ -255,8 +296,21 @@ mod tests {
 
     #[test]
     fn rejects_malformed_binds_with_a_reason() {
-        for spec in ["", "host:notaport", "host:70000", "::1:80", "[::1", "[nothex]:80", "unix:", "fd://x", ":80"] {
-            assert!(BindAddress::parse(spec).is_err(), "{spec} should be rejected");
+        for spec in [
+            "",
+            "host:notaport",
+            "host:70000",
+            "::1:80",
+            "[::1",
+            "[nothex]:80",
+            "unix:",
+            "fd://x",
+            ":80",
+        ] {
+            assert!(
+                BindAddress::parse(spec).is_err(),
+                "{spec} should be rejected"
+            );
         }
     }
 
@@ -264,6 +318,9 @@ mod tests {
     fn binds_port_zero_and_reports_the_real_port() {
         let l = Listener::bind(&BindAddress::parse("127.0.0.1:0").unwrap(), 16).unwrap();
         let shown = l.to_string();
-        assert!(shown.starts_with("http://127.0.0.1:") && !shown.ends_with(":0"), "{shown}");
+        assert!(
+            shown.starts_with("http://127.0.0.1:") && !shown.ends_with(":0"),
+            "{shown}"
+        );
     }
 }

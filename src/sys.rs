@@ -140,7 +140,13 @@ pub fn set_process_name(name: &str) {
 pub fn die_with_parent() {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGTERM as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
     }
 }
 

@@ -37,7 +37,9 @@ const MASTER_SIGNALS: [Signal; 10] = [
 enum Phase {
     Running,
     /// Workers were told to stop; they are killed at `deadline`.
-    Stopping { deadline: Instant },
+    Stopping {
+        deadline: Instant,
+    },
 }
 
 /// One live worker.
@@ -79,7 +81,8 @@ impl Arbiter {
             tracing::info!("Listening at: {l} ({pid})");
         }
         tracing::info!("Using worker: {}", config.worker_class.name());
-        let signals = sys::install_signal_pipe(&MASTER_SIGNALS).map_err(|e| format!("signals: {e}"))?;
+        let signals =
+            sys::install_signal_pipe(&MASTER_SIGNALS).map_err(|e| format!("signals: {e}"))?;
         sys::ignore_signal(Signal::SIGPIPE);
         sys::set_process_name(&format!("{}: master", config.proc_name));
         Ok(Arbiter {
@@ -131,7 +134,8 @@ impl Arbiter {
         {
             use std::os::fd::AsFd;
             let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            let millis = PollTimeout::try_from(timeout.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::NONE);
+            let millis = PollTimeout::try_from(timeout.as_millis().min(60_000) as i32)
+                .unwrap_or(PollTimeout::NONE);
             let _ = poll(&mut fds, millis);
         }
         let mut bytes = [0u8; 64];
@@ -140,7 +144,11 @@ impl Arbiter {
             if n == 0 {
                 break;
             }
-            out.extend(bytes[..n].iter().filter_map(|&b| Signal::try_from(i32::from(b)).ok()));
+            out.extend(
+                bytes[..n]
+                    .iter()
+                    .filter_map(|&b| Signal::try_from(i32::from(b)).ok()),
+            );
         }
         out
     }
@@ -176,7 +184,11 @@ impl Arbiter {
         }
         let deadline = Instant::now() + Duration::from_secs(self.config.graceful_timeout);
         self.phase = Phase::Stopping { deadline };
-        self.signal_all(if graceful { Signal::SIGTERM } else { Signal::SIGQUIT });
+        self.signal_all(if graceful {
+            Signal::SIGTERM
+        } else {
+            Signal::SIGQUIT
+        });
     }
 
     /// HUP: a new generation of workers with freshly imported app code, then the old
@@ -208,7 +220,11 @@ impl Arbiter {
             }
         }
         while (self.workers.len() as u32) > self.num_workers {
-            let oldest = self.workers.iter().min_by_key(|(_, w)| w.age).map(|(&p, _)| p);
+            let oldest = self
+                .workers
+                .iter()
+                .min_by_key(|(_, w)| w.age)
+                .map(|(&p, _)| p);
             match oldest {
                 Some(pid) => {
                     sys::kill(pid, Signal::SIGTERM);

@@ -39,11 +39,20 @@ pub struct Cli {
     pub workers: Option<u32>,
 
     /// The type of worker: `sync`.
-    #[arg(short = 'k', long = "worker-class", value_name = "STRING", default_value = "sync")]
+    #[arg(
+        short = 'k',
+        long = "worker-class",
+        value_name = "STRING",
+        default_value = "sync"
+    )]
     pub worker_class: String,
 
     /// The maximum number of simultaneous connections one worker holds.
-    #[arg(long = "worker-connections", value_name = "INT", default_value_t = 1000)]
+    #[arg(
+        long = "worker-connections",
+        value_name = "INT",
+        default_value_t = 1000
+    )]
     pub worker_connections: u32,
 
     /// The maximum number of pending connections in the listen queue.
@@ -52,7 +61,12 @@ pub struct Cli {
 
     /// Workers silent for more than this many seconds are killed and restarted; also the
     /// bound on how long a client may take to send one request. 0 disables it.
-    #[arg(short = 't', long = "timeout", value_name = "INT", default_value_t = 30)]
+    #[arg(
+        short = 't',
+        long = "timeout",
+        value_name = "INT",
+        default_value_t = 30
+    )]
     pub timeout: u64,
 
     /// Seconds workers get to finish their requests after a graceful stop (TERM) before
@@ -82,11 +96,22 @@ pub struct Cli {
     pub name: Option<String>,
 
     /// The granularity of error log output.
-    #[arg(long = "log-level", value_name = "LEVEL", value_enum, ignore_case = true, default_value = "info")]
+    #[arg(
+        long = "log-level",
+        value_name = "LEVEL",
+        value_enum,
+        ignore_case = true,
+        default_value = "info"
+    )]
     pub log_level: LogLevel,
 
     /// The error log file to write to; `-` means stderr.
-    #[arg(long = "error-logfile", visible_alias = "log-file", value_name = "FILE", default_value = "-")]
+    #[arg(
+        long = "error-logfile",
+        visible_alias = "log-file",
+        value_name = "FILE",
+        default_value = "-"
+    )]
     pub error_logfile: String,
 
     /// The access log file to write to; `-` means stdout. Off by default.

@@ -6,8 +6,8 @@ mod cli;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-pub use cli::{Cli, LogLevel};
 use clap::Parser;
+pub use cli::{Cli, LogLevel};
 
 use crate::sock::BindAddress;
 
@@ -18,7 +18,11 @@ pub enum ConfigError {
     #[error("{0}")]
     Parse(String),
     #[error("error: invalid value '{value}' for '{flag}': {reason}")]
-    Invalid { flag: &'static str, value: String, reason: String },
+    Invalid {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
     /// Not an error: --help or --version was asked for; the text goes to stdout.
     #[error("{0}")]
     Info(String),
@@ -74,7 +78,9 @@ impl Environment {
     pub fn from_process() -> Self {
         Environment {
             port: std::env::var("PORT").ok().filter(|v| !v.is_empty()),
-            web_concurrency: std::env::var("WEB_CONCURRENCY").ok().filter(|v| !v.is_empty()),
+            web_concurrency: std::env::var("WEB_CONCURRENCY")
+                .ok()
+                .filter(|v| !v.is_empty()),
         }
     }
 }
@@ -117,14 +123,16 @@ impl Config {
         };
         let binds = bind_specs
             .iter()
-            .map(|spec| {
-                BindAddress::parse(spec).map_err(|reason| invalid("--bind", spec, reason))
-            })
+            .map(|spec| BindAddress::parse(spec).map_err(|reason| invalid("--bind", spec, reason)))
             .collect::<Result<Vec<_>, _>>()?;
         let workers = match (cli.workers, &env.web_concurrency) {
             (Some(n), _) => n,
             (None, Some(value)) => value.parse::<u32>().map_err(|_| {
-                invalid("--workers", value, "WEB_CONCURRENCY must be a positive integer")
+                invalid(
+                    "--workers",
+                    value,
+                    "WEB_CONCURRENCY must be a positive integer",
+                )
             })?,
             (None, None) => 1,
         };
@@ -154,7 +162,11 @@ impl Config {
             .collect();
         if let Some(dir) = &cli.chdir {
             if !dir.is_dir() {
-                return Err(invalid("--chdir", &dir.display().to_string(), "not a directory"));
+                return Err(invalid(
+                    "--chdir",
+                    &dir.display().to_string(),
+                    "not a directory",
+                ));
             }
         }
         Ok(Config {
@@ -179,11 +191,19 @@ impl Config {
 }
 
 fn invalid(flag: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { flag, value: value.to_string(), reason: reason.into() }
+    ConfigError::Invalid {
+        flag,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn first_line(text: &str) -> String {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim_end().to_string()
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim_end()
+        .to_string()
 }
 
 /// Worker classes: the ones rustcorn has, and a pointer to them for the ones it has not.
@@ -191,8 +211,13 @@ fn parse_worker_class(value: &str) -> Result<WorkerClass, ConfigError> {
     let short = value.trim().to_ascii_lowercase();
     match short.as_str() {
         "sync" | "gunicorn.workers.sync.syncworker" => Ok(WorkerClass::Sync),
-        "gevent" | "eventlet" | "tornado" | "asgi" | "uvicorn.workers.uvicornworker"
-        | "gunicorn.workers.ggevent.geventworker" | "gunicorn.workers.geventlet.eventletworker"
+        "gevent"
+        | "eventlet"
+        | "tornado"
+        | "asgi"
+        | "uvicorn.workers.uvicornworker"
+        | "gunicorn.workers.ggevent.geventworker"
+        | "gunicorn.workers.geventlet.eventletworker"
         | "gunicorn.workers.gtornado.tornadoworker" => Err(invalid(
             "--worker-class",
             value,
@@ -205,7 +230,11 @@ fn parse_worker_class(value: &str) -> Result<WorkerClass, ConfigError> {
             value,
             "the gthread worker is not available in this version yet; use -k sync",
         )),
-        _ => Err(invalid("--worker-class", value, "unknown worker class; rustcorn offers: sync")),
+        _ => Err(invalid(
+            "--worker-class",
+            value,
+            "unknown worker class; rustcorn offers: sync",
+        )),
     }
 }
 

@@ -90,7 +90,9 @@ impl BodyBuffer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decoder {
     /// `remaining` bytes of a Content-Length body are still to come.
-    Length { remaining: u64 },
+    Length {
+        remaining: u64,
+    },
     Chunked(ChunkState),
     Done,
 }
@@ -155,7 +157,8 @@ impl Decoder {
 }
 
 fn push(out: &mut BodyBuffer, bytes: &[u8]) -> Result<(), HttpError> {
-    out.push(bytes).map_err(|e| HttpError::bad(format!("cannot buffer request body: {e}")))
+    out.push(bytes)
+        .map_err(|e| HttpError::bad(format!("cannot buffer request body: {e}")))
 }
 
 enum Step {
@@ -198,7 +201,9 @@ fn step_chunked(
             *state = if remaining == take as u64 {
                 ChunkState::DataEnd
             } else {
-                ChunkState::Data { remaining: remaining - take as u64 }
+                ChunkState::Data {
+                    remaining: remaining - take as u64,
+                }
             };
             Ok(Step::Consumed(take, false))
         }
@@ -226,7 +231,9 @@ fn step_chunked(
             if !line.contains(&b':') || line[0] == b' ' || line[0] == b'\t' {
                 return Err(HttpError::bad("malformed trailer field"));
             }
-            *state = ChunkState::Trailers { seen: seen + end + 2 };
+            *state = ChunkState::Trailers {
+                seen: seen + end + 2,
+            };
             if seen + end + 2 > MAX_TRAILERS {
                 return Err(HttpError::bad("chunked trailers too large"));
             }
@@ -256,7 +263,10 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
 }
 
 fn trim_ows(bytes: &[u8]) -> &[u8] {
-    let end = bytes.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(0, |i| i + 1);
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |i| i + 1);
     &bytes[..end]
 }
 

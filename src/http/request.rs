@@ -13,7 +13,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { request_line: 4094, fields: 100, field_size: 8190 }
+        Limits {
+            request_line: 4094,
+            fields: 100,
+            field_size: 8190,
+        }
     }
 }
 
@@ -53,7 +57,10 @@ impl Head {
 
     /// The first value of a header, case-insensitively.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
     }
 
     /// Whether this is a HEAD request (its response carries no body bytes).
@@ -85,13 +92,22 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         }
         Err(e) => return Err(HttpError::bad(format!("invalid request: {e}"))),
     };
+    if req.headers.len() > limits.fields {
+        return Err(HttpError::HeadersTooLarge(format!(
+            "more than {} header fields",
+            limits.fields
+        )));
+    }
     let method = req.method.unwrap_or_default().to_string();
     let target = req.path.unwrap_or_default().to_string();
     let minor_version = req.version.unwrap_or(1);
     let mut headers = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         if h.name.len() + h.value.len() + 2 > limits.field_size {
-            return Err(HttpError::HeadersTooLarge(format!("header {} is too large", h.name)));
+            return Err(HttpError::HeadersTooLarge(format!(
+                "header {} is too large",
+                h.name
+            )));
         }
         headers.push((h.name.to_string(), h.value.to_vec()));
     }
@@ -102,7 +118,15 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
     let keep_alive = wants_keep_alive(&headers, minor_version);
     let expect_continue = expects_continue(&headers, minor_version)?;
     Ok(Some((
-        Head { method, target, minor_version, headers, body, keep_alive, expect_continue },
+        Head {
+            method,
+            target,
+            minor_version,
+            headers,
+            body,
+            keep_alive,
+            expect_continue,
+        },
         consumed,
     )))
 }
@@ -120,7 +144,10 @@ fn header_values<'a>(
     headers: &'a [(String, Vec<u8>)],
     name: &'a str,
 ) -> impl Iterator<Item = &'a [u8]> + 'a {
-    headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_slice())
 }
 
 /// Comma-separated tokens of every instance of a header, trimmed and lowercased.
@@ -166,12 +193,19 @@ fn body_framing(headers: &[(String, Vec<u8>)], minor: u8) -> Result<BodyFraming,
     match lengths.as_slice() {
         [] => Ok(BodyFraming::None),
         [one] => {
-            let text = std::str::from_utf8(one).map_err(|_| HttpError::bad("bad Content-Length"))?;
+            let text =
+                std::str::from_utf8(one).map_err(|_| HttpError::bad("bad Content-Length"))?;
             if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(HttpError::bad(format!("bad Content-Length {text:?}")));
             }
-            let n = text.parse::<u64>().map_err(|_| HttpError::bad("Content-Length too large"))?;
-            Ok(if n == 0 { BodyFraming::None } else { BodyFraming::Length(n) })
+            let n = text
+                .parse::<u64>()
+                .map_err(|_| HttpError::bad("Content-Length too large"))?;
+            Ok(if n == 0 {
+                BodyFraming::None
+            } else {
+                BodyFraming::Length(n)
+            })
         }
         _ => Err(HttpError::bad("more than one Content-Length")),
     }

@@ -41,7 +41,8 @@ pub struct PlanInput {
 
 /// Decides framing the way Gunicorn does, with RFC 9110's no-body statuses.
 pub fn plan(input: &PlanInput) -> Plan {
-    let bodyless = input.is_head || input.status < 200 || input.status == 204 || input.status == 304;
+    let bodyless =
+        input.is_head || input.status < 200 || input.status == 204 || input.status == 304;
     let framing = match input.content_length {
         Some(_) if bodyless => Framing::NoBody,
         Some(n) => Framing::Length(n),
@@ -50,7 +51,10 @@ pub fn plan(input: &PlanInput) -> Plan {
         None => Framing::UntilClose,
     };
     let keep_alive = input.keep_alive && framing != Framing::UntilClose;
-    Plan { framing, keep_alive }
+    Plan {
+        framing,
+        keep_alive,
+    }
 }
 
 /// Headers the app may not set: they describe this connection, which the server owns.
@@ -95,7 +99,11 @@ pub fn write_head(
     headers: &[(String, String)],
     plan: &Plan,
 ) {
-    let _ = write!(out, "HTTP/1.{} {}\r\nServer: {}\r\n", minor_version, status, SERVER);
+    let _ = write!(
+        out,
+        "HTTP/1.{} {}\r\nServer: {}\r\n",
+        minor_version, status, SERVER
+    );
     push_date(out);
     out.extend_from_slice(if plan.keep_alive {
         b"Connection: keep-alive\r\n"
@@ -150,7 +158,11 @@ pub fn error_page(minor_version: u8, code: u16, reason: &str, detail: &str) -> V
         html_escape(detail)
     );
     let mut out = Vec::with_capacity(body.len() + 160);
-    let _ = write!(out, "HTTP/1.{} {} {}\r\nServer: {}\r\n", minor_version, code, reason, SERVER);
+    let _ = write!(
+        out,
+        "HTTP/1.{} {} {}\r\nServer: {}\r\n",
+        minor_version, code, reason, SERVER
+    );
     push_date(&mut out);
     let _ = write!(
         out,
@@ -162,7 +174,10 @@ pub fn error_page(minor_version: u8, code: u16, reason: &str, detail: &str) -> V
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -170,7 +185,13 @@ mod tests {
     use super::*;
 
     fn input(minor: u8, head: bool, status: u16, len: Option<u64>) -> PlanInput {
-        PlanInput { minor_version: minor, is_head: head, status, content_length: len, keep_alive: true }
+        PlanInput {
+            minor_version: minor,
+            is_head: head,
+            status,
+            content_length: len,
+            keep_alive: true,
+        }
     }
 
     #[test]
@@ -195,7 +216,16 @@ mod tests {
     fn status_must_be_three_digits_space_reason() {
         assert_eq!(parse_status("200 OK"), Ok(200));
         assert_eq!(parse_status("404 "), Ok(404));
-        for bad in ["200", "OK 200", "2000 OK", "20 OK", "200\tOK", "200 OK\r\nX: y", "099 X", ""] {
+        for bad in [
+            "200",
+            "OK 200",
+            "2000 OK",
+            "20 OK",
+            "200\tOK",
+            "200 OK\r\nX: y",
+            "099 X",
+            "",
+        ] {
             assert!(parse_status(bad).is_err(), "{bad:?}");
         }
     }

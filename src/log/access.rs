@@ -58,7 +58,11 @@ impl AccessLog {
 fn format_line(rec: &AccessRecord<'_>, stamp: &str) -> String {
     format!(
         "{} - - [{}] \"{} {} {}\" {} {} \"{}\" \"{}\"\n",
-        if rec.remote_addr.is_empty() { "-" } else { rec.remote_addr },
+        if rec.remote_addr.is_empty() {
+            "-"
+        } else {
+            rec.remote_addr
+        },
         stamp,
         rec.method,
         rec.raw_uri,

@@ -33,7 +33,11 @@ pub fn open_append(path: &str) -> io::Result<File> {
 /// workers share the same file description and lines from all processes interleave
 /// whole (each line is one write(2) on an O_APPEND file).
 pub fn init(error_logfile: &str, level: LogLevel) -> io::Result<()> {
-    let sink = if error_logfile == "-" { Sink::Stderr } else { Sink::File(open_append(error_logfile)?) };
+    let sink = if error_logfile == "-" {
+        Sink::Stderr
+    } else {
+        Sink::File(open_append(error_logfile)?)
+    };
     let _ = ERROR_LOG.set(Mutex::new(sink));
     let max = match level {
         LogLevel::Debug => Level::DEBUG,
@@ -67,7 +71,12 @@ pub fn write_error_log(bytes: &[u8]) {
 
 /// Formats one error-log line prefix the way Gunicorn's `glogging` does.
 pub fn line_prefix(level: &str) -> String {
-    format!("[{}] [{}] [{}] ", time::error_log_stamp(time::unix_now()), std::process::id(), level)
+    format!(
+        "[{}] [{}] [{}] ",
+        time::error_log_stamp(time::unix_now()),
+        std::process::id(),
+        level
+    )
 }
 
 struct GunicornFormat;

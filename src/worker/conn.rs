@@ -74,7 +74,11 @@ pub enum Phase {
     /// Waiting for (the rest of) a request head.
     Head,
     /// The head is parsed; body bytes are being decoded.
-    Body { head: Box<Head>, decoder: Decoder, buffer: BodyBuffer },
+    Body {
+        head: Box<Head>,
+        decoder: Decoder,
+        buffer: BodyBuffer,
+    },
     /// A complete request waits for the app.
     Ready { head: Box<Head>, body: Body },
     /// No more requests: close once queued output is written.
@@ -195,24 +199,37 @@ impl Conn {
                         Err(e) => return self.reject(&e),
                     }
                 }
-                Phase::Body { decoder, buffer, .. } => match decoder.decode(&self.rbuf, buffer) {
+                Phase::Body {
+                    decoder, buffer, ..
+                } => match decoder.decode(&self.rbuf, buffer) {
                     Ok(used) => {
                         self.rbuf.drain(..used);
                         if !decoder.is_done() {
                             return self.wait_or_close();
                         }
-                        let Phase::Body { head, buffer, .. } = std::mem::replace(&mut self.phase, Phase::Closing) else {
+                        let Phase::Body { head, buffer, .. } =
+                            std::mem::replace(&mut self.phase, Phase::Closing)
+                        else {
                             unreachable!()
                         };
                         match buffer.finish() {
                             Ok(body) => self.phase = Phase::Ready { head, body },
-                            Err(e) => return self.reject(&HttpError::bad(format!("cannot buffer body: {e}"))),
+                            Err(e) => {
+                                return self
+                                    .reject(&HttpError::bad(format!("cannot buffer body: {e}")))
+                            }
                         }
                     }
                     Err(e) => return self.reject(&e),
                 },
                 Phase::Ready { .. } => return Next::Ready,
-                Phase::Closing => return if self.has_output() { Next::Wait } else { Next::Close },
+                Phase::Closing => {
+                    return if self.has_output() {
+                        Next::Wait
+                    } else {
+                        Next::Close
+                    }
+                }
             }
         }
     }
@@ -223,14 +240,22 @@ impl Conn {
             self.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
             let _ = self.flush();
         }
-        self.phase = Phase::Body { head, decoder, buffer: BodyBuffer::default() };
+        self.phase = Phase::Body {
+            head,
+            decoder,
+            buffer: BodyBuffer::default(),
+        };
     }
 
     /// More bytes are needed: wait for them, unless the client has stopped sending.
     fn wait_or_close(&mut self) -> Next {
         if self.read_closed {
             self.phase = Phase::Closing;
-            return if self.has_output() { Next::Wait } else { Next::Close };
+            return if self.has_output() {
+                Next::Wait
+            } else {
+                Next::Close
+            };
         }
         Next::Wait
     }
@@ -267,7 +292,11 @@ impl Conn {
         self.last_activity = Instant::now();
         if !keep_alive {
             self.phase = Phase::Closing;
-            return if self.has_output() { Next::Wait } else { Next::Close };
+            return if self.has_output() {
+                Next::Wait
+            } else {
+                Next::Close
+            };
         }
         self.phase = Phase::Head;
         self.on_readable(limits)
@@ -328,10 +357,17 @@ impl Conn {
         // SAFETY: the fd belongs to self.stream, alive for this call.
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.stream.raw_fd()) };
         let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-        let millis = if self.write_timeout == 0 { -1 } else { (self.write_timeout * 1000).min(i32::MAX as u64) as i32 };
+        let millis = if self.write_timeout == 0 {
+            -1
+        } else {
+            (self.write_timeout * 1000).min(i32::MAX as u64) as i32
+        };
         let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::NONE);
         match poll(&mut fds, timeout) {
-            Ok(0) => Err(io::Error::new(io::ErrorKind::TimedOut, "client did not read the response")),
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client did not read the response",
+            )),
             Ok(_) => Ok(()),
             Err(nix::errno::Errno::EINTR) => Ok(()),
             Err(e) => Err(e.into()),

@@ -68,19 +68,23 @@ impl<'a> EventLoop<'a> {
     ) -> std::io::Result<EventLoop<'a>> {
         let poll = Poll::new()?;
         let mut signals = mio::net::UnixStream::from_std(signals);
-        poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let mut mio_listeners = Vec::new();
         for (i, l) in listeners.iter().enumerate() {
             let local = l.local_tcp_addr();
             let mut ml = match l.try_clone()? {
                 Listener::Tcp(t) => MioListener::Tcp(TcpListener::from_std(t)),
-                Listener::Unix { listener, .. } => MioListener::Unix(UnixListener::from_std(listener)),
+                Listener::Unix { listener, .. } => {
+                    MioListener::Unix(UnixListener::from_std(listener))
+                }
             };
             let source: &mut dyn mio::event::Source = match &mut ml {
                 MioListener::Tcp(t) => t,
                 MioListener::Unix(u) => u,
             };
-            poll.registry().register(source, Token(LISTENER_BASE + i), Interest::READABLE)?;
+            poll.registry()
+                .register(source, Token(LISTENER_BASE + i), Interest::READABLE)?;
             mio_listeners.push((ml, local));
         }
         Ok(EventLoop {
@@ -106,7 +110,11 @@ impl<'a> EventLoop<'a> {
         let mut events = Events::with_capacity(1024);
         let mut last_sweep = Instant::now();
         loop {
-            let timeout = if self.ready.is_empty() { Duration::from_millis(500) } else { Duration::ZERO };
+            let timeout = if self.ready.is_empty() {
+                Duration::from_millis(500)
+            } else {
+                Duration::ZERO
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     return Err(e);
@@ -115,7 +123,9 @@ impl<'a> EventLoop<'a> {
             for event in events.iter() {
                 match event.token() {
                     SIGNAL_TOKEN => self.read_signals(),
-                    Token(t) if t >= CONN_BASE => self.on_conn_event(t - CONN_BASE, event.is_readable(), event.is_writable()),
+                    Token(t) if t >= CONN_BASE => {
+                        self.on_conn_event(t - CONN_BASE, event.is_readable(), event.is_writable())
+                    }
                     Token(t) => self.accept_pending[t - LISTENER_BASE] = true,
                 }
             }
@@ -195,15 +205,29 @@ impl<'a> EventLoop<'a> {
                 let accepted = match &self.listeners[i].0 {
                     MioListener::Tcp(l) => l.accept().map(|(s, addr)| {
                         let _ = s.set_nodelay(true);
-                        (Stream::Tcp(s), Peer { remote: Some(addr), local: s_local(local) })
+                        (
+                            Stream::Tcp(s),
+                            Peer {
+                                remote: Some(addr),
+                                local,
+                            },
+                        )
                     }),
-                    MioListener::Unix(l) => {
-                        l.accept().map(|(s, _)| (Stream::Unix(s), Peer { remote: None, local: None }))
-                    }
+                    MioListener::Unix(l) => l.accept().map(|(s, _)| {
+                        (
+                            Stream::Unix(s),
+                            Peer {
+                                remote: None,
+                                local: None,
+                            },
+                        )
+                    }),
                 };
                 match accepted {
                     Ok((stream, peer)) => self.add_conn(stream, peer),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.accept_pending[i] = false,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        self.accept_pending[i] = false
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         tracing::error!("accept failed: {e}");
@@ -221,7 +245,12 @@ impl<'a> EventLoop<'a> {
         });
         let mut conn = Conn::new(stream, peer, self.config.timeout);
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if self.poll.registry().register(conn.stream.source(), Token(CONN_BASE + index), interest).is_err() {
+        if self
+            .poll
+            .registry()
+            .register(conn.stream.source(), Token(CONN_BASE + index), interest)
+            .is_err()
+        {
             self.free.push(index);
             return;
         }
@@ -231,7 +260,9 @@ impl<'a> EventLoop<'a> {
 
     fn on_conn_event(&mut self, index: usize, readable: bool, writable: bool) {
         let limits = self.limits;
-        let Some(conn) = self.conns.get_mut(index).and_then(Option::as_mut) else { return };
+        let Some(conn) = self.conns.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
         let mut next = Next::Wait;
         if writable {
             next = conn.on_writable(&limits);
@@ -267,10 +298,20 @@ impl<'a> EventLoop<'a> {
     fn serve(&mut self, index: usize) {
         let limits = self.limits;
         let keep_alive_allowed = self.config.keep_alive > 0 && self.state == State::Running;
-        let Some(conn) = self.conns[index].as_mut() else { return };
-        let Some((head, body)) = conn.take_request() else { return };
+        let Some(conn) = self.conns[index].as_mut() else {
+            return;
+        };
+        let Some((head, body)) = conn.take_request() else {
+            return;
+        };
         let peer = conn.peer;
-        let outcome = self.bridge.call(&head, body, &peer, head.keep_alive && keep_alive_allowed, conn);
+        let outcome = self.bridge.call(
+            &head,
+            body,
+            &peer,
+            head.keep_alive && keep_alive_allowed,
+            conn,
+        );
         if self.access_log.enabled() {
             let remote = peer.remote.map(|a| a.ip().to_string()).unwrap_or_default();
             let referer = head.header("referer").map(latin1);
@@ -298,7 +339,9 @@ impl<'a> EventLoop<'a> {
         let now = Instant::now();
         let expired: Vec<usize> = (0..self.conns.len())
             .filter(|&i| {
-                let Some(conn) = self.conns[i].as_ref() else { return false };
+                let Some(conn) = self.conns[i].as_ref() else {
+                    return false;
+                };
                 let idle = now.duration_since(conn.last_activity);
                 if matches!(conn.phase, super::conn::Phase::Ready { .. }) {
                     return false;
@@ -314,8 +357,4 @@ impl<'a> EventLoop<'a> {
             self.close(i);
         }
     }
-}
-
-fn s_local(local: Option<std::net::SocketAddr>) -> Option<std::net::SocketAddr> {
-    local
 }

@@ -58,7 +58,11 @@ impl Writer<'_> {
 
     /// Sends the head. `known_len` is a length the server computed itself (a list body
     /// or an empty one), used when the app declared none.
-    fn start(&mut self, sr: &Bound<'_, StartResponse>, known_len: Option<u64>) -> Result<(), Fault> {
+    fn start(
+        &mut self,
+        sr: &Bound<'_, StartResponse>,
+        known_len: Option<u64>,
+    ) -> Result<(), Fault> {
         let mut sr = sr.borrow_mut();
         if sr.status.is_none() {
             return Err(Fault::NoStartResponse);
@@ -77,10 +81,18 @@ impl Writer<'_> {
             _ => None,
         };
         let mut headers = std::mem::take(&mut sr.headers);
-        if let Some(n) = length_header.filter(|_| !(sr.code < 200 || sr.code == 204 || sr.code == 304)) {
+        if let Some(n) =
+            length_header.filter(|_| !(sr.code < 200 || sr.code == 204 || sr.code == 304))
+        {
             headers.push(("Content-Length".to_string(), n.to_string()));
         }
-        response::write_head(&mut self.buf, self.minor_version, sr.status.as_deref().unwrap_or(""), &headers, &plan);
+        response::write_head(
+            &mut self.buf,
+            self.minor_version,
+            sr.status.as_deref().unwrap_or(""),
+            &headers,
+            &plan,
+        );
         sr.headers = headers;
         sr.headers_sent = true;
         self.status = sr.code;
@@ -92,7 +104,9 @@ impl Writer<'_> {
         let framing = self.plan.expect("head sent before body").framing;
         let data = match framing {
             Framing::NoBody => return Ok(()),
-            Framing::Length(n) => &data[..(n.saturating_sub(self.body_sent)).min(data.len() as u64) as usize],
+            Framing::Length(n) => {
+                &data[..(n.saturating_sub(self.body_sent)).min(data.len() as u64) as usize]
+            }
             Framing::Chunked | Framing::UntilClose => data,
         };
         if data.is_empty() {
@@ -133,7 +147,14 @@ impl Writer<'_> {
 
 impl Bridge {
     /// Runs the app for one request and streams its response into `sink`.
-    pub fn call(&self, head: &Head, body: Body, peer: &Peer, keep_alive: bool, sink: &mut dyn Sink) -> Outcome {
+    pub fn call(
+        &self,
+        head: &Head,
+        body: Body,
+        peer: &Peer,
+        keep_alive: bool,
+        sink: &mut dyn Sink,
+    ) -> Outcome {
         Python::attach(|py| {
             let mut writer = Writer {
                 sink,
@@ -146,29 +167,42 @@ impl Bridge {
                 buf: Vec::with_capacity(512),
             };
             let result = self.run(py, head, body, peer, &mut writer);
-            let outcome = match result {
+            match result {
                 Ok(()) => Outcome {
                     status: writer.status,
                     body_bytes: writer.body_sent,
                     keep_alive: writer.plan.is_some_and(|p| p.keep_alive),
                 },
                 Err(fault) => self.fail(py, head, fault, &mut writer),
-            };
-            outcome
+            }
         })
     }
 
-    fn run(&self, py: Python<'_>, head: &Head, body: Body, peer: &Peer, w: &mut Writer<'_>) -> Result<(), Fault> {
+    fn run(
+        &self,
+        py: Python<'_>,
+        head: &Head,
+        body: Body,
+        peer: &Peer,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Fault> {
         let body_len = body.len();
-        let input = Bound::new(py, InputStream::new(body)).map_err(Fault::App)?.into_any();
-        let env = environ::build(py, &self.environ, head, body_len, peer, input).map_err(Fault::App)?;
+        let input = Bound::new(py, InputStream::new(body))
+            .map_err(Fault::App)?
+            .into_any();
+        let env =
+            environ::build(py, &self.environ, head, body_len, peer, input).map_err(Fault::App)?;
         let sr = Bound::new(py, StartResponse::default()).map_err(Fault::App)?;
         let iterable = self.app.bind(py).call1((env, &sr)).map_err(Fault::App)?;
-        let streamed = stream(py, &iterable, &sr, w);
+        let streamed = stream(&iterable, &sr, w);
         let closed = close_iterable(&iterable);
         streamed?;
         if let Err(e) = closed {
-            self.log_exception(py, &format!("Error closing the response of {}", head.target), &e);
+            self.log_exception(
+                py,
+                &format!("Error closing the response of {}", head.target),
+                &e,
+            );
         }
         Ok(())
     }
@@ -192,16 +226,28 @@ impl Bridge {
             w.buf.clear();
             let page = response::error_page(head.minor_version, 500, "Internal Server Error", "");
             let _ = w.sink.send(&page);
-            return Outcome { status: 500, body_bytes: 0, keep_alive: false };
+            return Outcome {
+                status: 500,
+                body_bytes: 0,
+                keep_alive: false,
+            };
         }
         let _ = w.flush();
-        Outcome { status: w.status, body_bytes: w.body_sent, keep_alive: false }
+        Outcome {
+            status: w.status,
+            body_bytes: w.body_sent,
+            keep_alive: false,
+        }
     }
 }
 
 /// Iterates the app's result into the writer. Lists and tuples of bytes (the common
 /// `return [body]`) get a Content-Length instead of chunked framing.
-fn stream(py: Python<'_>, iterable: &Bound<'_, PyAny>, sr: &Bound<'_, StartResponse>, w: &mut Writer<'_>) -> Result<(), Fault> {
+fn stream(
+    iterable: &Bound<'_, PyAny>,
+    sr: &Bound<'_, StartResponse>,
+    w: &mut Writer<'_>,
+) -> Result<(), Fault> {
     let written = std::mem::take(&mut sr.borrow_mut().written);
     if !written.is_empty() {
         w.start(sr, None)?;
@@ -224,7 +270,6 @@ fn stream(py: Python<'_>, iterable: &Bound<'_, PyAny>, sr: &Bound<'_, StartRespo
         }
         w.body(data)?;
     }
-    let _ = py;
     if !w.started() {
         w.start(sr, Some(0))?;
     }
@@ -249,7 +294,12 @@ fn sequence_len(obj: &Bound<'_, PyAny>) -> Result<Option<u64>, Fault> {
 }
 
 fn not_bytes(item: &Bound<'_, PyAny>) -> Fault {
-    Fault::NotBytes(item.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into()))
+    Fault::NotBytes(
+        item.get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "?".into()),
+    )
 }
 
 /// PEP 3333: the server calls `close()` on the iterable if it has one, whatever happened.

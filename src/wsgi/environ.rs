@@ -70,7 +70,10 @@ fn server_name_port(head: &Head, peer: &Peer) -> (String, String) {
     if let Some(host) = head.header("host").map(latin1).filter(|h| !h.is_empty()) {
         if let Some(v6_end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
             let name = host[..v6_end + 2].to_string();
-            let port = host[v6_end + 2..].strip_prefix(':').unwrap_or("80").to_string();
+            let port = host[v6_end + 2..]
+                .strip_prefix(':')
+                .unwrap_or("80")
+                .to_string();
             return (name, port);
         }
         return match host.rsplit_once(':') {
@@ -108,7 +111,10 @@ pub fn build<'py>(
     env.set_item(intern!(py, "SERVER_NAME"), server_name)?;
     env.set_item(intern!(py, "SERVER_PORT"), server_port)?;
     env.set_item(intern!(py, "SERVER_PROTOCOL"), head.protocol())?;
-    env.set_item(intern!(py, "SERVER_SOFTWARE"), concat!("rustcorn/", env!("CARGO_PKG_VERSION")))?;
+    env.set_item(
+        intern!(py, "SERVER_SOFTWARE"),
+        concat!("rustcorn/", env!("CARGO_PKG_VERSION")),
+    )?;
     match peer.remote {
         Some(addr) => {
             env.set_item(intern!(py, "REMOTE_ADDR"), addr.ip().to_string())?;
@@ -125,7 +131,10 @@ pub fn build<'py>(
     env.set_item(intern!(py, "wsgi.multithread"), false)?;
     env.set_item(intern!(py, "wsgi.multiprocess"), consts.multiprocess)?;
     env.set_item(intern!(py, "wsgi.run_once"), false)?;
-    env.set_item(intern!(py, "wsgi.file_wrapper"), consts.file_wrapper.bind(py))?;
+    env.set_item(
+        intern!(py, "wsgi.file_wrapper"),
+        consts.file_wrapper.bind(py),
+    )?;
     Ok(env)
 }
 
@@ -133,7 +142,12 @@ pub fn build<'py>(
 /// with `_` are dropped: they would be indistinguishable from `-` once in the environ
 /// (Gunicorn's default). A chunked body was fully decoded before the call, so its real
 /// length is given as CONTENT_LENGTH: frameworks that only trust CONTENT_LENGTH read it.
-fn add_headers(py: Python<'_>, env: &Bound<'_, PyDict>, head: &Head, body_len: u64) -> PyResult<()> {
+fn add_headers(
+    py: Python<'_>,
+    env: &Bound<'_, PyDict>,
+    head: &Head,
+    body_len: u64,
+) -> PyResult<()> {
     let mut content_length_set = false;
     for (name, value) in &head.headers {
         if name.contains('_') {
@@ -148,11 +162,19 @@ fn add_headers(py: Python<'_>, env: &Bound<'_, PyDict>, head: &Head, body_len: u
         } else {
             let mut key = String::with_capacity(5 + name.len());
             key.push_str("HTTP_");
-            key.extend(name.bytes().map(|b| if b == b'-' { '_' } else { b.to_ascii_uppercase() as char }));
+            key.extend(name.bytes().map(|b| {
+                if b == b'-' {
+                    '_'
+                } else {
+                    b.to_ascii_uppercase() as char
+                }
+            }));
             PyString::new(py, &key)
         };
         match env.get_item(&key)? {
-            Some(prev) => env.set_item(&key, format!("{}, {}", prev.extract::<String>()?, value))?,
+            Some(prev) => {
+                env.set_item(&key, format!("{}, {}", prev.extract::<String>()?, value))?
+            }
             None => env.set_item(&key, value)?,
         }
     }

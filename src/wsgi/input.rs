@@ -54,7 +54,10 @@ impl InputStream {
             Source::Memory { data, pos } => {
                 let rest = &data[*pos..];
                 let cap = limit.map_or(rest.len(), |n| n.min(rest.len()));
-                let end = rest[..cap].iter().position(|&b| b == b'\n').map_or(cap, |i| i + 1);
+                let end = rest[..cap]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(cap, |i| i + 1);
                 let out = rest[..end].to_vec();
                 *pos += end;
                 Ok(out)
@@ -96,7 +99,11 @@ impl InputStream {
 
     /// readlines([hint]) — lines until EOF, or until about `hint` bytes were read.
     #[pyo3(signature = (hint=None))]
-    fn readlines<'py>(&mut self, py: Python<'py>, hint: Option<isize>) -> PyResult<Bound<'py, PyList>> {
+    fn readlines<'py>(
+        &mut self,
+        py: Python<'py>,
+        hint: Option<isize>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
         let hint = limit(hint).filter(|&n| n > 0);
         let mut total = 0;

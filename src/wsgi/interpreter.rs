@@ -31,7 +31,11 @@ pub enum InterpreterError {
          {built}: create the virtualenv with python{built}, or rebuild rustcorn with that \
          environment's interpreter (PYO3_PYTHON={venv}/bin/python cargo install --path .)"
     )]
-    VersionMismatch { venv: String, found: String, built: String },
+    VersionMismatch {
+        venv: String,
+        found: String,
+        built: String,
+    },
     #[error("cannot start the Python interpreter: {0}")]
     Init(String),
 }
@@ -68,7 +72,10 @@ impl PythonEnv {
     /// Initialises CPython for this process (a worker, after fork). Signal handlers stay
     /// ours; `sys.argv` is the server's command line, as under Gunicorn.
     pub fn initialize(&self) -> Result<(), InterpreterError> {
-        let program = self.venv.as_ref().map(|v| v.join("bin").join("python"));
+        let program = match &self.venv {
+            Some(venv) => Some(venv.join("bin").join("python")),
+            None => build_interpreter(),
+        };
         let program = program
             .map(|p| CString::new(p.as_os_str().as_bytes()))
             .transpose()
@@ -109,7 +116,11 @@ unsafe fn configure(
     }
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     check(unsafe {
-        ffi::PyConfig_SetBytesArgv(config, argv.len() as ffi::Py_ssize_t, argv.as_mut_ptr().cast())
+        ffi::PyConfig_SetBytesArgv(
+            config,
+            argv.len() as ffi::Py_ssize_t,
+            argv.as_mut_ptr().cast(),
+        )
     })
 }
 
@@ -122,9 +133,19 @@ fn check(status: ffi::PyStatus) -> Result<(), InterpreterError> {
         format!("exit code {}", status.exitcode)
     } else {
         // SAFETY: err_msg points to a static NUL-terminated string inside libpython.
-        unsafe { std::ffi::CStr::from_ptr(status.err_msg) }.to_string_lossy().into_owned()
+        unsafe { std::ffi::CStr::from_ptr(status.err_msg) }
+            .to_string_lossy()
+            .into_owned()
     };
     Err(InterpreterError::Init(msg))
+}
+
+/// Without a venv, the interpreter this binary was built against (whose libpython it
+/// links): `sys.executable` then names a real Python, as under Gunicorn.
+fn build_interpreter() -> Option<PathBuf> {
+    option_env!("RUSTCORN_PYTHON_EXECUTABLE")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
 }
 
 /// An activated venv puts its `bin` first on PATH; the first `python3` found decides.
@@ -132,7 +153,9 @@ fn venv_from_path() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     let bin = std::env::split_paths(&path).find(|dir| dir.join("python3").exists())?;
     let root = bin.parent()?;
-    root.join("pyvenv.cfg").is_file().then(|| root.to_path_buf())
+    root.join("pyvenv.cfg")
+        .is_file()
+        .then(|| root.to_path_buf())
 }
 
 /// `major.minor` from the venv's pyvenv.cfg (`version` or `version_info`).
@@ -141,7 +164,12 @@ fn venv_version(venv: &Path) -> Option<String> {
     text.lines().find_map(|line| {
         let (key, value) = line.split_once('=')?;
         matches!(key.trim(), "version" | "version_info").then(|| {
-            value.trim().split('.').take(2).collect::<Vec<_>>().join(".")
+            value
+                .trim()
+                .split('.')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(".")
         })
     })
 }
@@ -159,7 +187,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(venv_version(dir.path()).as_deref(), Some("3.12"));
-        std::fs::write(dir.path().join("pyvenv.cfg"), "version_info = 3.11.7.final.0\n").unwrap();
+        std::fs::write(
+            dir.path().join("pyvenv.cfg"),
+            "version_info = 3.11.7.final.0\n",
+        )
+        .unwrap();
         assert_eq!(venv_version(dir.path()).as_deref(), Some("3.11"));
     }
 }

@@ -56,7 +56,11 @@ impl StartResponse {
         let status = status.cast::<PyString>().map_err(|_| {
             PyTypeError::new_err(format!(
                 "status must be str, not {}",
-                status.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                status
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             ))
         })?;
         let status = status.to_str()?.to_string();
@@ -75,12 +79,17 @@ impl StartResponse {
     /// The legacy `write(data)` callable: bytes only, after start_response.
     fn write(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
         if self.status.is_none() {
-            return Err(PyAssertionError::new_err("write() called before start_response()"));
+            return Err(PyAssertionError::new_err(
+                "write() called before start_response()",
+            ));
         }
         let bytes = data.cast::<PyBytes>().map_err(|_| {
             PyTypeError::new_err(format!(
                 "write() argument must be bytes, not {}",
-                data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                data.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             ))
         })?;
         self.headers_sent = true;
@@ -96,16 +105,26 @@ struct ParsedHeaders {
 }
 
 fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
-    let mut out = ParsedHeaders { headers: Vec::new(), content_length: None, close_requested: false };
+    let mut out = ParsedHeaders {
+        headers: Vec::new(),
+        content_length: None,
+        close_requested: false,
+    };
     for item in headers.try_iter()? {
         let item = item?;
-        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2).ok_or_else(|| {
-            PyTypeError::new_err(format!("header {item} is not a (name, value) tuple"))
-        })?;
+        let pair = item
+            .cast::<PyTuple>()
+            .ok()
+            .filter(|t| t.len() == 2)
+            .ok_or_else(|| {
+                PyTypeError::new_err(format!("header {item} is not a (name, value) tuple"))
+            })?;
         let name = header_str(&pair.get_item(0)?, "name")?;
         let value = header_str(&pair.get_item(1)?, "value")?;
         if name.is_empty() || !name.bytes().all(is_token_byte) {
-            return Err(PyValueError::new_err(format!("invalid header name {name:?}")));
+            return Err(PyValueError::new_err(format!(
+                "invalid header name {name:?}"
+            )));
         }
         if value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
             return Err(PyValueError::new_err(format!(
@@ -124,7 +143,9 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
             out.content_length = Some(n);
         } else if is_hop_by_hop(&name) {
             if name.eq_ignore_ascii_case("connection")
-                && value.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+                && value
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("close"))
             {
                 out.close_requested = true;
             }
@@ -140,7 +161,10 @@ fn header_str(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
         Ok(s) => Ok(s.to_str()?.to_string()),
         Err(_) => Err(PyTypeError::new_err(format!(
             "header {what} must be str, not {}: {obj}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))),
     }
 }

@@ -1,0 +1,106 @@
+//! Body decoders, fed whole and one byte at a time (split across reads).
+
+use super::*;
+
+/// Decodes `input` fed in pieces of `step` bytes; returns (body, bytes left over).
+fn decode_in_steps(
+    framing: BodyFraming,
+    input: &[u8],
+    step: usize,
+) -> Result<(Vec<u8>, usize), HttpError> {
+    let mut decoder = Decoder::new(framing);
+    let mut out = BodyBuffer::default();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut fed = 0;
+    while !decoder.is_done() {
+        if fed >= input.len() {
+            return Err(HttpError::bad("truncated"));
+        }
+        let end = (fed + step).min(input.len());
+        pending.extend_from_slice(&input[fed..end]);
+        fed = end;
+        let used = decoder.decode(&pending, &mut out)?;
+        pending.drain(..used);
+    }
+    let body = match out.finish().unwrap() {
+        Body::Memory(v) => v,
+        Body::File(..) => unreachable!("small bodies stay in memory"),
+    };
+    Ok((body, pending.len() + input.len() - fed))
+}
+
+#[test]
+fn chunked_bodies_decode_whole_and_split() {
+    let cases: &[(&[u8], &[u8], usize)] = &[
+        (b"5\r\nhello\r\n0\r\n\r\n", b"hello", 0),
+        (b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", b"hello world", 0),
+        (b"A;name=value\r\n0123456789\r\n0\r\n\r\n", b"0123456789", 0),
+        (b"3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n", b"abc", 0),
+        (b"0\r\n\r\nGET / HTTP/1.1\r\n\r\n", b"", 18),
+        (b"1\r\nz\r\n0\r\n\r\n", b"z", 0),
+    ];
+    for (input, want, leftover) in cases {
+        for step in [1, 2, 7, input.len()] {
+            let (body, left) = decode_in_steps(BodyFraming::Chunked, input, step).unwrap();
+            assert_eq!(
+                body,
+                *want,
+                "{} step {step}",
+                String::from_utf8_lossy(input)
+            );
+            assert_eq!(
+                left,
+                *leftover,
+                "{} step {step}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+}
+
+#[test]
+fn malformed_chunked_bodies_are_errors() {
+    let cases: &[&[u8]] = &[
+        b"x\r\nhello\r\n0\r\n\r\n",
+        b"5\r\nhelloXX0\r\n\r\n",
+        b"-5\r\nhello\r\n0\r\n\r\n",
+        b"fffffffffffffffff\r\n",
+        b"5 ;\x01ext\r\nhello\r\n0\r\n\r\n",
+        b"\r\n",
+        b"0\r\n bad-trailer\r\n\r\n",
+    ];
+    for input in cases {
+        let err = decode_in_steps(BodyFraming::Chunked, input, input.len());
+        assert!(
+            err.is_err(),
+            "{:?} should fail",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+#[test]
+fn content_length_bodies_stop_at_the_length() {
+    let (body, left) = decode_in_steps(BodyFraming::Length(5), b"helloGET", 3).unwrap();
+    assert_eq!((body.as_slice(), left), (&b"hello"[..], 3));
+}
+
+#[test]
+fn large_bodies_spill_to_a_file_and_read_back() {
+    use std::io::Read;
+    let mut buffer = BodyBuffer::default();
+    let block = vec![b'q'; 64 * 1024];
+    for _ in 0..20 {
+        buffer.push(&block).unwrap();
+    }
+    assert_eq!(buffer.len(), 20 * 64 * 1024);
+    match buffer.finish().unwrap() {
+        Body::File(mut f, n) => {
+            let mut all = Vec::new();
+            f.read_to_end(&mut all).unwrap();
+            assert_eq!((all.len() as u64, n), (n, 20 * 64 * 1024));
+            assert!(all.iter().all(|&b| b == b'q'));
+        }
+        Body::Memory(_) => panic!("a body over the memory limit must spill"),
+    }
+}

@@ -1,0 +1,185 @@
+//! Request-head parsing, table-driven: each row is raw bytes and what must come out.
+
+use super::*;
+
+fn parse(raw: &[u8]) -> Result<Option<(Head, usize)>, HttpError> {
+    parse_head(raw, &Limits::default())
+}
+
+fn ok(raw: &[u8]) -> Head {
+    match parse(raw) {
+        Ok(Some((head, used))) => {
+            assert_eq!(used, raw.len(), "whole head consumed");
+            head
+        }
+        other => panic!(
+            "{:?} did not parse: {other:?}",
+            String::from_utf8_lossy(raw)
+        ),
+    }
+}
+
+fn status_of(raw: &[u8]) -> u16 {
+    match parse(raw) {
+        Err(e) => e.status().0,
+        other => panic!(
+            "{:?} should fail, got {other:?}",
+            String::from_utf8_lossy(raw)
+        ),
+    }
+}
+
+#[test]
+fn valid_heads_give_framing_and_keep_alive() {
+    let cases: &[(&[u8], BodyFraming, bool, bool)] = &[
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            BodyFraming::None,
+            true,
+            false,
+        ),
+        (b"GET / HTTP/1.0\r\n\r\n", BodyFraming::None, false, false),
+        (
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            BodyFraming::None,
+            true,
+            false,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+            BodyFraming::None,
+            false,
+            false,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nConnection: TE, Close\r\n\r\n",
+            BodyFraming::None,
+            false,
+            false,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+            BodyFraming::Length(5),
+            true,
+            false,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+            BodyFraming::None,
+            true,
+            false,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            BodyFraming::Chunked,
+            true,
+            false,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n",
+            BodyFraming::Chunked,
+            true,
+            false,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n",
+            BodyFraming::Length(3),
+            true,
+            true,
+        ),
+    ];
+    for (raw, framing, keep_alive, expect) in cases {
+        let head = ok(raw);
+        assert_eq!(head.body, *framing, "{}", String::from_utf8_lossy(raw));
+        assert_eq!(
+            head.keep_alive,
+            *keep_alive,
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
+        assert_eq!(
+            head.expect_continue,
+            *expect,
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+}
+
+#[test]
+fn partial_heads_need_more_bytes() {
+    for raw in [
+        &b"GET / HTTP/1.1\r\nHost: a\r\n"[..],
+        b"GET / HT",
+        b"G",
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r",
+    ] {
+        assert!(
+            matches!(parse(raw), Ok(None)),
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+}
+
+#[test]
+fn invalid_heads_answer_with_their_status() {
+    let long_line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(5000));
+    let many_headers = format!("GET / HTTP/1.1\r\n{}\r\n", "X-A: b\r\n".repeat(101));
+    let big_header = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "v".repeat(9000));
+    let cases: Vec<(&[u8], u16)> = vec![
+        (
+            b"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            400,
+        ),
+        (b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nContent-Length: +1\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\n", 400),
+        (b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (
+            b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            400,
+        ),
+        (b"GET / HTTP/1.1\r\nExpect: something\r\n\r\n", 417),
+        (b"GET / HTTP/2.0\r\n\r\n", 400),
+        (b"G@T / HTTP/1.1\r\n\r\n", 400),
+        (b"GET  HTTP/1.1\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400),
+        (long_line.as_bytes(), 414),
+        (many_headers.as_bytes(), 431),
+        (big_header.as_bytes(), 431),
+    ];
+    for (raw, status) in cases {
+        assert_eq!(
+            status_of(raw),
+            status,
+            "{}",
+            String::from_utf8_lossy(&raw[..raw.len().min(80)])
+        );
+    }
+}
+
+#[test]
+fn an_oversized_partial_head_is_refused_before_it_completes() {
+    let mut raw = b"GET / HTTP/1.1\r\n".to_vec();
+    while raw.len() < 1_000_000 {
+        raw.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    assert!(parse(&raw).is_err());
+}
+
+#[test]
+fn headers_keep_order_and_raw_values() {
+    let head =
+        ok(b"GET /p?q=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-A: 2\r\nUser-Agent: t\xe9st\r\n\r\n");
+    assert_eq!(head.target, "/p?q=1");
+    assert_eq!(head.protocol(), "HTTP/1.1");
+    let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Host", "X-A", "X-A", "User-Agent"]);
+    assert_eq!(head.header("user-agent"), Some(&b"t\xe9st"[..]));
+}
