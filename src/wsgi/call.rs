@@ -76,14 +76,14 @@ impl Writer<'_> {
             content_length,
             keep_alive: self.keep_alive && !sr.close_requested,
         });
-        let length_header = match (declared, plan.framing) {
-            (Some(n), _) | (None, Framing::Length(n)) => Some(n),
+        // A length the server computed is announced unless the status forbids a body;
+        // one the app declared is already among its headers.
+        let computed = match (declared, plan.framing) {
+            (None, Framing::Length(n)) => Some(n),
             _ => None,
         };
         let mut headers = std::mem::take(&mut sr.headers);
-        if let Some(n) =
-            length_header.filter(|_| !(sr.code < 200 || sr.code == 204 || sr.code == 304))
-        {
+        if let Some(n) = computed {
             headers.push(("Content-Length".to_string(), n.to_string()));
         }
         response::write_head(

@@ -71,14 +71,8 @@ impl Bridge {
 
     /// Logs `what` followed by the exception's traceback at ERROR.
     pub fn log_exception(&self, py: Python<'_>, what: &str, err: &PyErr) {
-        let text = self
-            .format_exception
-            .bind(py)
-            .call1((err.value(py),))
-            .and_then(|lines| lines.extract::<Vec<String>>())
-            .map(|lines| lines.concat())
-            .unwrap_or_else(|_| err.to_string());
-        tracing::error!("{what}\n{}", text.trim_end());
+        let text = traceback_text(py, self.format_exception.bind(py), err);
+        tracing::error!("{what}\n{text}");
     }
 
     /// Flushes Python's stdout/stderr before the process exits with `_exit`.
@@ -95,9 +89,20 @@ impl Bridge {
 
 /// The exception with its traceback, as Python prints it.
 pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
-    py.import("traceback")
+    match py
+        .import("traceback")
         .and_then(|m| m.getattr("format_exception"))
-        .and_then(|f| f.call1((err.value(py),)))
+    {
+        Ok(format) => traceback_text(py, &format, err),
+        Err(_) => err.to_string(),
+    }
+}
+
+/// `traceback.format_exception(type, value, tb)`: the traceback is passed explicitly
+/// because on Python 3.11 a pyo3 error keeps it beside the value, not on it.
+fn traceback_text(py: Python<'_>, format: &Bound<'_, PyAny>, err: &PyErr) -> String {
+    format
+        .call1((err.get_type(py), err.value(py), err.traceback(py)))
         .and_then(|lines| lines.extract::<Vec<String>>())
         .map(|lines| lines.concat().trim_end().to_string())
         .unwrap_or_else(|_| err.to_string())
