@@ -164,3 +164,55 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     fcntl(borrowed, FcntlArg::F_SETFD(new))?;
     Ok(())
 }
+
+/// A zero-filled `MAP_SHARED | MAP_ANONYMOUS` region of `len` u64 words, created by the
+/// master before forking so every worker sees the same pages. Never unmapped: it lives
+/// as long as the process.
+pub fn shared_words(len: usize) -> io::Result<&'static [std::sync::atomic::AtomicU64]> {
+    use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+    let bytes = std::num::NonZeroUsize::new(len.max(1) * 8).expect("non-zero");
+    // SAFETY: a fresh anonymous mapping aliases nothing; it is zero-filled, page-aligned
+    // (so aligned for AtomicU64), and is never unmapped, so the 'static slice stays valid.
+    unsafe {
+        let ptr = mmap_anonymous(
+            None,
+            bytes,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_SHARED,
+        )?;
+        Ok(std::slice::from_raw_parts(ptr.as_ptr().cast(), len.max(1)))
+    }
+}
+
+extern "C" fn exit_zero(_: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(0) }
+}
+
+extern "C" fn exit_one(_: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(1) }
+}
+
+/// Makes `signals` end the process at once with `code` (0 or 1): a worker told to quit
+/// (INT/QUIT) or aborted for a timeout (ABRT) must not wait for the app call in hand.
+pub fn exit_on_signals(signals: &[Signal], code: i32) -> io::Result<()> {
+    let handler = if code == 0 { exit_zero } else { exit_one };
+    let action = signal::SigAction::new(
+        SigHandler::Handler(handler),
+        signal::SaFlags::empty(),
+        signal::SigSet::empty(),
+    );
+    for &sig in signals {
+        // SAFETY: the handler only calls _exit(2).
+        unsafe { signal::sigaction(sig, &action) }.map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
+/// Milliseconds of CLOCK_MONOTONIC: comparable across processes, unlike `Instant`.
+pub fn monotonic_millis() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
+        .unwrap_or(0)
+}

@@ -2,7 +2,10 @@
 //! acts on signals. Signal handlers only enqueue (see [`crate::sys::install_signal_pipe`]);
 //! every action happens in [`Arbiter::run`]'s loop, in one `match`.
 
+mod heartbeat;
 mod reap;
+
+pub use heartbeat::beat;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -46,6 +49,10 @@ enum Phase {
 struct WorkerSlot {
     /// Spawn order, so TTOU and reloads retire the oldest first.
     age: u64,
+    /// Its index in the heartbeat table.
+    heartbeat: usize,
+    /// SIGABRT was sent for a timeout; the next check sends SIGKILL.
+    aborted: bool,
 }
 
 pub struct Arbiter {
@@ -54,6 +61,7 @@ pub struct Arbiter {
     listeners: Vec<Listener>,
     signals: UnixStream,
     workers: BTreeMap<Pid, WorkerSlot>,
+    heartbeats: heartbeat::HeartbeatTable,
     num_workers: u32,
     next_age: u64,
     phase: Phase,
@@ -85,7 +93,10 @@ impl Arbiter {
             sys::install_signal_pipe(&MASTER_SIGNALS).map_err(|e| format!("signals: {e}"))?;
         sys::ignore_signal(Signal::SIGPIPE);
         sys::set_process_name(&format!("{}: master", config.proc_name));
+        let heartbeats =
+            heartbeat::HeartbeatTable::new().map_err(|e| format!("heartbeat table: {e}"))?;
         Ok(Arbiter {
+            heartbeats,
             num_workers: config.workers,
             config,
             env,
@@ -107,7 +118,10 @@ impl Arbiter {
             }
             self.reap();
             match self.phase {
-                Phase::Running => self.manage_workers(),
+                Phase::Running => {
+                    self.murder_workers();
+                    self.manage_workers();
+                }
                 Phase::Stopping { deadline } => {
                     if self.workers.is_empty() {
                         break;
@@ -228,7 +242,7 @@ impl Arbiter {
             match oldest {
                 Some(pid) => {
                     sys::kill(pid, Signal::SIGTERM);
-                    self.workers.remove(&pid);
+                    self.forget(pid);
                 }
                 None => break,
             }
@@ -236,16 +250,64 @@ impl Arbiter {
     }
 
     fn spawn_worker(&mut self) -> bool {
+        let Some(slot) = self.heartbeats.claim() else {
+            tracing::error!("Cannot start more than {} workers", heartbeat::MAX_WORKERS);
+            return false;
+        };
         match sys::fork() {
-            Ok(Forked::Child) => worker::run(&self.config, &self.listeners, &self.env, self.pid),
+            Ok(Forked::Child) => {
+                heartbeat::install(self.heartbeats.slot(slot));
+                worker::run(&self.config, &self.listeners, &self.env, self.pid)
+            }
             Ok(Forked::Parent(pid)) => {
-                self.workers.insert(pid, WorkerSlot { age: self.next_age });
+                let age = self.next_age;
                 self.next_age += 1;
+                self.workers.insert(
+                    pid,
+                    WorkerSlot {
+                        age,
+                        heartbeat: slot,
+                        aborted: false,
+                    },
+                );
                 true
             }
             Err(e) => {
+                self.heartbeats.release(slot);
                 tracing::error!("Cannot fork a worker: {e}");
                 false
+            }
+        }
+    }
+
+    /// Drops a worker from the table and frees its heartbeat slot.
+    fn forget(&mut self, pid: Pid) -> bool {
+        match self.workers.remove(&pid) {
+            Some(w) => {
+                self.heartbeats.release(w.heartbeat);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A worker silent for longer than `--timeout` is stuck in an app call: SIGABRT
+    /// first (it exits at once), SIGKILL if it is still there on the next check.
+    fn murder_workers(&mut self) {
+        if self.config.timeout == 0 {
+            return;
+        }
+        let limit = self.config.timeout * 1000;
+        for (&pid, w) in self.workers.iter_mut() {
+            if self.heartbeats.silence_millis(w.heartbeat) <= limit {
+                continue;
+            }
+            if w.aborted {
+                sys::kill(pid, Signal::SIGKILL);
+            } else {
+                tracing::error!("WORKER TIMEOUT (pid:{pid})");
+                sys::kill(pid, Signal::SIGABRT);
+                w.aborted = true;
             }
         }
     }

@@ -23,7 +23,7 @@ impl Arbiter {
     }
 
     fn on_exit(&mut self, pid: Pid, cause: ExitCause) {
-        let known = self.workers.remove(&pid).is_some();
+        let known = self.forget(pid);
         let stopping = matches!(self.phase, Phase::Stopping { .. });
         match cause {
             ExitCause::Code(0) => {}

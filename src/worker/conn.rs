@@ -351,26 +351,28 @@ impl Conn {
         }
     }
 
-    /// Waits (blocking, bounded) until the socket accepts more output.
+    /// Waits (blocking, bounded by the worker timeout) until the socket accepts more
+    /// output, stamping the heartbeat each second: a slow reader is not a stuck app.
     fn wait_writable(&self) -> io::Result<()> {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         // SAFETY: the fd belongs to self.stream, alive for this call.
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.stream.raw_fd()) };
-        let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-        let millis = if self.write_timeout == 0 {
-            -1
-        } else {
-            (self.write_timeout * 1000).min(i32::MAX as u64) as i32
-        };
-        let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::NONE);
-        match poll(&mut fds, timeout) {
-            Ok(0) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "client did not read the response",
-            )),
-            Ok(_) => Ok(()),
-            Err(nix::errno::Errno::EINTR) => Ok(()),
-            Err(e) => Err(e.into()),
+        let started = Instant::now();
+        loop {
+            crate::arbiter::beat();
+            let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+            match poll(&mut fds, PollTimeout::from(1000u16)) {
+                Ok(0) => {}
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if self.write_timeout > 0 && started.elapsed().as_secs() >= self.write_timeout {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client did not read the response",
+                ));
+            }
         }
     }
 

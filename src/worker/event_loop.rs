@@ -37,8 +37,6 @@ pub enum State {
     Running,
     /// TERM: finish what was received, close idle connections, then exit.
     Draining,
-    /// INT/QUIT: exit now.
-    Quitting,
 }
 
 pub struct EventLoop<'a> {
@@ -110,6 +108,7 @@ impl<'a> EventLoop<'a> {
         let mut events = Events::with_capacity(1024);
         let mut last_sweep = Instant::now();
         loop {
+            crate::arbiter::beat();
             let timeout = if self.ready.is_empty() {
                 Duration::from_millis(500)
             } else {
@@ -130,7 +129,6 @@ impl<'a> EventLoop<'a> {
                 }
             }
             match self.state {
-                State::Quitting => return Ok(()),
                 State::Draining if self.live_connections() == 0 => return Ok(()),
                 _ => {}
             }
@@ -160,7 +158,6 @@ impl<'a> EventLoop<'a> {
             for &b in &bytes[..n] {
                 match Signal::try_from(i32::from(b)) {
                     Ok(Signal::SIGTERM) => self.begin_drain(),
-                    Ok(Signal::SIGINT | Signal::SIGQUIT) => self.state = State::Quitting,
                     _ => {}
                 }
             }

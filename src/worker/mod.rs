@@ -19,7 +19,9 @@ pub const WORKER_BOOT_ERROR: i32 = 3;
 pub const APP_LOAD_ERROR: i32 = 4;
 
 /// Signals a worker handles itself; everything else the master used is reset.
-const WORKER_SIGNALS: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT];
+/// TERM drains through the event loop; INT/QUIT end the worker at once, and ABRT (the
+/// master's timeout) ends it with status 1, even in the middle of an app call.
+const WORKER_SIGNALS: [Signal; 1] = [Signal::SIGTERM];
 const MASTER_ONLY_SIGNALS: [Signal; 7] = [
     Signal::SIGHUP,
     Signal::SIGCHLD,
@@ -38,7 +40,10 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
         sys::exit_now(0);
     }
     sys::set_process_name(&format!("{}: worker", config.proc_name));
-    let signals = match sys::install_signal_pipe(&WORKER_SIGNALS) {
+    let installed = sys::exit_on_signals(&[Signal::SIGINT, Signal::SIGQUIT], 0)
+        .and_then(|_| sys::exit_on_signals(&[Signal::SIGABRT], 1))
+        .and_then(|_| sys::install_signal_pipe(&WORKER_SIGNALS));
+    let signals = match installed {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("Worker cannot install signal handlers: {e}");
