@@ -156,9 +156,9 @@ impl<'a> EventLoop<'a> {
                 break;
             }
             for &b in &bytes[..n] {
-                match Signal::try_from(i32::from(b)) {
-                    Ok(Signal::SIGTERM) => self.begin_drain(),
-                    _ => {}
+                if Signal::try_from(i32::from(b)) == Ok(Signal::SIGTERM) {
+                    self.begin_drain();
+                }
                 }
             }
         }
