@@ -159,7 +159,6 @@ impl<'a> EventLoop<'a> {
                 if Signal::try_from(i32::from(b)) == Ok(Signal::SIGTERM) {
                     self.begin_drain();
                 }
-                }
             }
         }
     }
