@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use mio::net::{TcpStream, UnixStream};
 
+use super::read_buffer::ReadBuffer;
 use crate::http::body::{Body, BodyBuffer, Decoder};
 use crate::http::request::{parse_head, Head, Limits};
 use crate::http::response;
@@ -100,7 +101,7 @@ pub struct Conn {
     pub stream: Stream,
     pub peer: Peer,
     pub phase: Phase,
-    rbuf: Vec<u8>,
+    rbuf: ReadBuffer,
     wbuf: Vec<u8>,
     wpos: usize,
     /// The client sent FIN: answer what is complete, then close.
@@ -118,7 +119,7 @@ impl Conn {
             stream,
             peer,
             phase: Phase::Head,
-            rbuf: Vec::new(),
+            rbuf: ReadBuffer::default(),
             wbuf: Vec::new(),
             wpos: 0,
             read_closed: false,
@@ -147,34 +148,32 @@ impl Conn {
                 return self.advance(limits);
             }
             match self.read_some() {
-                Ok(true) => {
+                Ok(more) => {
                     let next = self.advance(limits);
-                    if next != Next::Wait {
+                    if next != Next::Wait || !more {
                         return next;
                     }
                 }
-                Ok(false) => return self.advance(limits),
                 Err(_) => return Next::Close,
             }
         }
     }
 
-    /// One read: `Ok(true)` when bytes arrived, `Ok(false)` when the socket would block
-    /// or reached EOF (then `read_closed` is set).
+    /// One read: `Ok(true)` when bytes arrived and more may follow, `Ok(false)` when
+    /// the socket is drained (would block, EOF — then `read_closed` is set — or a short
+    /// read: with edge-triggered readiness, data arriving later raises a new event).
     fn read_some(&mut self) -> io::Result<bool> {
-        let len = self.rbuf.len();
-        self.rbuf.resize(len + READ_CHUNK, 0);
-        let result = self.stream.read(&mut self.rbuf[len..]);
-        let got = *result.as_ref().unwrap_or(&0);
-        self.rbuf.truncate(len + got);
-        match result {
+        let spare = self.rbuf.spare(READ_CHUNK);
+        let room = spare.len();
+        match self.stream.read(spare) {
             Ok(0) => {
                 self.read_closed = true;
                 Ok(false)
             }
-            Ok(_) => {
+            Ok(n) => {
+                self.rbuf.filled(n);
                 self.last_activity = Instant::now();
-                Ok(true)
+                Ok(n == room)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
@@ -190,10 +189,10 @@ impl Conn {
                     if self.rbuf.is_empty() {
                         return self.wait_or_close();
                     }
-                    match parse_head(&self.rbuf, limits) {
+                    match parse_head(self.rbuf.data(), limits) {
                         Ok(None) => return self.wait_or_close(),
                         Ok(Some((head, used))) => {
-                            self.rbuf.drain(..used);
+                            self.rbuf.consume(used);
                             self.start_body(Box::new(head));
                         }
                         Err(e) => return self.reject(&e),
@@ -201,9 +200,9 @@ impl Conn {
                 }
                 Phase::Body {
                     decoder, buffer, ..
-                } => match decoder.decode(&self.rbuf, buffer) {
+                } => match decoder.decode(self.rbuf.data(), buffer) {
                     Ok(used) => {
-                        self.rbuf.drain(..used);
+                        self.rbuf.consume(used);
                         if !decoder.is_done() {
                             return self.wait_or_close();
                         }

@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod event_loop;
+mod read_buffer;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
