@@ -109,7 +109,7 @@ impl<'a> EventLoop<'a> {
         let mut last_sweep = Instant::now();
         loop {
             crate::arbiter::beat();
-            let timeout = if self.ready.is_empty() {
+            let timeout = if self.ready.is_empty() && !self.can_accept() {
                 Duration::from_millis(500)
             } else {
                 Duration::ZERO
@@ -132,7 +132,7 @@ impl<'a> EventLoop<'a> {
                 State::Draining if self.live_connections() == 0 => return Ok(()),
                 _ => {}
             }
-            if self.ready.is_empty() && self.state == State::Running {
+            if self.ready.is_empty() && self.can_accept() {
                 self.accept();
             }
             if let Some(index) = self.ready.pop_front() {
@@ -183,6 +183,14 @@ impl<'a> EventLoop<'a> {
         for i in idle {
             self.close(i);
         }
+    }
+
+    /// A listener may hold queued connections (readiness is edge-triggered, so no new
+    /// event will say so) and this worker has room for them.
+    fn can_accept(&self) -> bool {
+        self.state == State::Running
+            && self.accept_pending.iter().any(|&p| p)
+            && self.live_connections() < self.config.worker_connections
     }
 
     fn live_connections(&self) -> usize {
