@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Creates (or refreshes) the Python virtualenv the integration tests run the
+# fixture apps in. Idempotent: a second run with everything in place only
+# checks the installed versions.
+#
+#   RUSTCORN_TEST_VENV  where the venv lives (default: <repo>/.venv-test)
+#   PYTHON              the interpreter to build it from (default: python3); it
+#                       must be the one rustcorn embeds (same minor version).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${RUSTCORN_TEST_VENV:-$repo/.venv-test}"
+python="${PYTHON:-python3}"
+
+# Pins: current major lines of each framework; gunicorn is for side-by-side
+# comparison tests.
+requirements=(
+    "flask>=3,<4"
+    "django>=5,<6"
+    "gunicorn>=23,<24"
+)
+
+die() { echo "setup-test-env: $*" >&2; exit 1; }
+
+command -v "$python" >/dev/null 2>&1 || die "no '$python' on PATH"
+
+# A venv built from another interpreter (or a half-created one) is rebuilt.
+want_version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+    || die "'$python' does not run"
+if [[ -x "$venv/bin/python" ]]; then
+    have_version="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)"
+    if [[ "$have_version" != "$want_version" ]]; then
+        echo "setup-test-env: rebuilding $venv (python ${have_version:-broken} -> $want_version)" >&2
+        rm -rf "$venv"
+    fi
+fi
+
+if [[ ! -x "$venv/bin/python" ]]; then
+    "$python" -m venv "$venv" || die "python3 -m venv $venv failed"
+fi
+
+# Skip pip entirely when the pinned set is already satisfied (fast re-runs, no
+# network needed).
+if "$venv/bin/python" - "${requirements[@]}" <<'PY' 2>/dev/null; then
+import re, sys
+from importlib.metadata import version, PackageNotFoundError
+# Each requirement is "name>=LOW,<HIGH" with integer majors.
+for req in sys.argv[1:]:
+    name, low, high = re.fullmatch(r"([\w-]+)>=(\d+),<(\d+)", req).groups()
+    try:
+        got = int(version(name).split(".")[0])
+    except PackageNotFoundError:
+        sys.exit(1)
+    if not int(low) <= got < int(high):
+        sys.exit(1)
+PY
+    exit 0
+fi
+
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --no-input "${requirements[@]}" \
+    || die "pip install into $venv failed"
+
+"$venv/bin/python" -c 'import flask, django, gunicorn' \
+    || die "flask/django/gunicorn not importable from $venv after install"

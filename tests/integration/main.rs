@@ -1,0 +1,37 @@
+//! Black-box integration tests for rustcorn.
+//!
+//! Every test runs the real binary (`CARGO_BIN_EXE_rustcorn`) on 127.0.0.1
+//! port 0 with a fixture app from tests/apps/, and talks to it over real
+//! sockets with raw bytes. Apps that need Flask or Django use the virtualenv
+//! made by scripts/setup-test-env.sh (`$RUSTCORN_TEST_VENV`, default
+//! `.venv-test`); without it those tests fail saying so.
+//!
+//! # Layout
+//! - `harness`: start/stop the server, wait on its log (`capture`), `os` helpers
+//! - `client`: raw HTTP/1.x client and response parser
+//! - `json`: reads the JSON the fixture apps answer
+//! - `http_basics`: keep-alive, pipelining, HTTP/1.0, HEAD, framing, 100-continue, 400s
+//! - `wsgi_env`, `wsgi_input`: the environ and wsgi.input (PEP 3333), validator
+//! - `faults`: misbehaving apps → 500 or a cut connection, worker survives
+//! - `apps_common`, `apps_flask`, `apps_django`: real frameworks
+//! - `cli`, `app_loading`: flags, usage errors, APP_MODULE forms and failures
+//! - `sockets`: unix:, [v6]:, several -b, fd://
+//! - `arbiter`: stop signals, graceful stop, worker respawn
+
+mod capture;
+mod client;
+mod harness;
+mod json;
+mod os;
+
+mod app_loading;
+mod apps_common;
+mod apps_django;
+mod apps_flask;
+mod arbiter;
+mod cli;
+mod faults;
+mod http_basics;
+mod sockets;
+mod wsgi_env;
+mod wsgi_input;
