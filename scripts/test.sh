@@ -17,3 +17,7 @@ scripts/setup-test-env.sh
 # The venv is built from the `python3` on PATH, the same interpreter pyo3's
 # build script resolves by default, so the binary and the venv agree.
 cargo test --all-targets "$@"
+
+# House rules: formatted, and clippy-clean with warnings as errors.
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
