@@ -38,7 +38,8 @@ pub struct Cli {
     #[arg(short = 'w', long = "workers", value_name = "INT")]
     pub workers: Option<u32>,
 
-    /// The type of worker: `sync`.
+    /// The type of worker: `sync` (one app call at a time) or `gthread` (--threads app
+    /// threads per worker).
     #[arg(
         short = 'k',
         long = "worker-class",
@@ -46,6 +47,10 @@ pub struct Cli {
         default_value = "sync"
     )]
     pub worker_class: String,
+
+    /// App threads per worker. More than 1 with the sync worker class means gthread.
+    #[arg(long = "threads", value_name = "INT", default_value_t = 1)]
+    pub threads: u32,
 
     /// The maximum number of simultaneous connections one worker holds.
     #[arg(

@@ -33,6 +33,9 @@ pub enum ConfigError {
 pub enum WorkerClass {
     /// One app call at a time per process, many connections on an event loop.
     Sync,
+    /// `--threads` app threads per process; the event loop still does accept, reads,
+    /// parsing and keep-alive bookkeeping.
+    Gthread,
 }
 
 impl WorkerClass {
@@ -40,6 +43,7 @@ impl WorkerClass {
     pub fn name(self) -> &'static str {
         match self {
             WorkerClass::Sync => "sync",
+            WorkerClass::Gthread => "gthread",
         }
     }
 }
@@ -51,6 +55,8 @@ pub struct Config {
     pub binds: Vec<BindAddress>,
     pub workers: u32,
     pub worker_class: WorkerClass,
+    /// App threads per worker (1 for sync).
+    pub threads: usize,
     pub worker_connections: usize,
     pub backlog: u32,
     pub timeout: u64,
@@ -145,7 +151,17 @@ impl Config {
         if cli.backlog == 0 {
             return Err(invalid("--backlog", "0", "must be at least 1"));
         }
-        let worker_class = parse_worker_class(&cli.worker_class)?;
+        if cli.threads == 0 {
+            return Err(invalid("--threads", "0", "must be at least 1"));
+        }
+        let worker_class = match parse_worker_class(&cli.worker_class)? {
+            WorkerClass::Sync if cli.threads > 1 => WorkerClass::Gthread,
+            class => class,
+        };
+        let threads = match worker_class {
+            WorkerClass::Sync => 1,
+            WorkerClass::Gthread => cli.threads as usize,
+        };
         let env_pairs = cli
             .env
             .iter()
@@ -174,6 +190,7 @@ impl Config {
             binds,
             workers,
             worker_class,
+            threads,
             worker_connections: cli.worker_connections as usize,
             backlog: cli.backlog,
             timeout: cli.timeout,
@@ -221,19 +238,15 @@ fn parse_worker_class(value: &str) -> Result<WorkerClass, ConfigError> {
         | "gunicorn.workers.gtornado.tornadoworker" => Err(invalid(
             "--worker-class",
             value,
-            "rustcorn serves WSGI apps only, without monkey-patching; its sync worker already \
-             holds many idle and keep-alive connections per process on an event loop. Use \
-             -k sync and add workers (-w) for concurrency",
+            "rustcorn serves WSGI apps without monkey-patching; its workers already hold many \
+             idle and keep-alive connections on an event loop. Use -k sync, or -k gthread \
+             --threads N for apps that wait on I/O",
         )),
-        "gthread" | "gunicorn.workers.gthread.threadworker" => Err(invalid(
-            "--worker-class",
-            value,
-            "the gthread worker is not available in this version yet; use -k sync",
-        )),
+        "gthread" | "gunicorn.workers.gthread.threadworker" => Ok(WorkerClass::Gthread),
         _ => Err(invalid(
             "--worker-class",
             value,
-            "unknown worker class; rustcorn offers: sync",
+            "unknown worker class; rustcorn offers: sync, gthread",
         )),
     }
 }

@@ -137,3 +137,14 @@ fn version_and_help_are_informational() {
 fn a_missing_app_module_is_an_error() {
     assert!(error_of(&["-w", "2"]).contains("APP_MODULE"));
 }
+
+#[test]
+fn threads_select_gthread_as_in_gunicorn() {
+    let c = parse(&["--threads", "4", "wsgi"]).unwrap();
+    assert_eq!((c.worker_class, c.threads), (WorkerClass::Gthread, 4));
+    let c = parse(&["-k", "gthread", "wsgi"]).unwrap();
+    assert_eq!((c.worker_class, c.threads), (WorkerClass::Gthread, 1));
+    let c = parse(&["-k", "sync", "wsgi"]).unwrap();
+    assert_eq!((c.worker_class, c.threads), (WorkerClass::Sync, 1));
+    assert!(error_of(&["--threads", "0", "wsgi"]).contains("--threads"));
+}

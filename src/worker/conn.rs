@@ -390,13 +390,15 @@ impl Conn {
 }
 
 impl Sink for Conn {
-    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.queue(bytes);
-        self.flush()?;
-        while self.wbuf.len() - self.wpos > HIGH_WATER {
-            self.wait_writable()?;
+    fn send(&mut self, py: pyo3::Python<'_>, bytes: &[u8]) -> io::Result<()> {
+        py.detach(|| {
+            self.queue(bytes);
             self.flush()?;
-        }
-        Ok(())
+            while self.wbuf.len() - self.wpos > HIGH_WATER {
+                self.wait_writable()?;
+                self.flush()?;
+            }
+            Ok(())
+        })
     }
 }

@@ -1,34 +1,57 @@
 //! The worker's event loop: accept, read and parse many connections with mio; hand
-//! complete requests to the app one at a time (the `sync` contract); write responses.
+//! complete requests to the executor — inline for `sync` (one app call at a time), a
+//! thread pool for `gthread`; write responses; keep keep-alive bookkeeping.
 //!
-//! Accept policy: a worker accepts only while it holds no complete request, and stops
-//! accepting as soon as one is complete, so a slow app call never queues clients that
-//! an idle worker could take from the shared listen queue.
+//! Accept policy: a worker accepts only while it has an idle executor slot and no
+//! complete request waiting, and it stops as soon as a request is complete, so a slow
+//! app call never queues clients that an idle worker could take from the shared
+//! listen queue.
 
 use std::collections::VecDeque;
 use std::io::Read;
 use std::os::unix::net::UnixStream as StdUnixStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
 
-use super::conn::{Conn, Next, Stream};
-use crate::config::Config;
-use crate::http::request::Limits;
+use super::conn::{Conn, Next, Phase, Stream};
+use super::pool::{Done, Job, Pool};
+use crate::config::{Config, WorkerClass};
+use crate::http::request::{Head, Limits};
 use crate::log::access::{AccessLog, AccessRecord};
 use crate::sock::Listener;
+use crate::wsgi::call::Outcome;
 use crate::wsgi::environ::{latin1, Peer};
 use crate::wsgi::Bridge;
 
 const SIGNAL_TOKEN: Token = Token(0);
-const LISTENER_BASE: usize = 1;
+const WAKER_TOKEN: Token = Token(1);
+const LISTENER_BASE: usize = 2;
 const CONN_BASE: usize = 1 << 20;
 
 enum MioListener {
     Tcp(TcpListener),
     Unix(UnixListener),
+}
+
+impl MioListener {
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            MioListener::Tcp(t) => t,
+            MioListener::Unix(u) => u,
+        }
+    }
+}
+
+/// A connection table entry.
+enum Slot {
+    Free,
+    Open(Conn),
+    /// Checked out to an app thread; events for it wait until it comes back.
+    Busy,
 }
 
 /// Whether the worker takes new work.
@@ -41,13 +64,14 @@ pub enum State {
 
 pub struct EventLoop<'a> {
     config: &'a Config,
-    bridge: &'a Bridge,
+    bridge: Arc<Bridge>,
+    pool: Option<Pool>,
     access_log: AccessLog,
     poll: Poll,
     listeners: Vec<(MioListener, Option<std::net::SocketAddr>)>,
     /// A listener reported readiness that has not been drained to WouldBlock yet.
     accept_pending: Vec<bool>,
-    conns: Vec<Option<Conn>>,
+    slots: Vec<Slot>,
     free: Vec<usize>,
     ready: VecDeque<usize>,
     signals: mio::net::UnixStream,
@@ -59,40 +83,40 @@ pub struct EventLoop<'a> {
 impl<'a> EventLoop<'a> {
     pub fn new(
         config: &'a Config,
-        bridge: &'a Bridge,
+        bridge: Arc<Bridge>,
         listeners: &[Listener],
         signals: StdUnixStream,
         master: nix::unistd::Pid,
     ) -> std::io::Result<EventLoop<'a>> {
         let poll = Poll::new()?;
         let mut signals = mio::net::UnixStream::from_std(signals);
-        poll.registry()
-            .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
+        poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
+        let pool = match config.worker_class {
+            WorkerClass::Sync => None,
+            WorkerClass::Gthread => {
+                let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
+                Some(Pool::start(config.threads, bridge.clone(), waker)?)
+            }
+        };
         let mut mio_listeners = Vec::new();
         for (i, l) in listeners.iter().enumerate() {
             let local = l.local_tcp_addr();
             let mut ml = match l.try_clone()? {
                 Listener::Tcp(t) => MioListener::Tcp(TcpListener::from_std(t)),
-                Listener::Unix { listener, .. } => {
-                    MioListener::Unix(UnixListener::from_std(listener))
-                }
+                Listener::Unix { listener, .. } => MioListener::Unix(UnixListener::from_std(listener)),
             };
-            let source: &mut dyn mio::event::Source = match &mut ml {
-                MioListener::Tcp(t) => t,
-                MioListener::Unix(u) => u,
-            };
-            poll.registry()
-                .register(source, Token(LISTENER_BASE + i), Interest::READABLE)?;
+            poll.registry().register(ml.source(), Token(LISTENER_BASE + i), Interest::READABLE)?;
             mio_listeners.push((ml, local));
         }
         Ok(EventLoop {
             config,
             bridge,
+            pool,
             access_log: AccessLog::open(config.access_logfile.as_deref())?,
             poll,
             accept_pending: vec![true; mio_listeners.len()],
             listeners: mio_listeners,
-            conns: Vec::new(),
+            slots: Vec::new(),
             free: Vec::new(),
             ready: VecDeque::new(),
             signals,
@@ -102,18 +126,14 @@ impl<'a> EventLoop<'a> {
         })
     }
 
-    /// Runs until a stop signal (and, for TERM, until in-flight work is done) or until
-    /// the master is gone.
+    /// Runs until TERM (and until in-flight work is done) or until the master is gone.
     pub fn run(&mut self) -> std::io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut last_sweep = Instant::now();
         loop {
             crate::arbiter::beat();
-            let timeout = if self.ready.is_empty() && !self.can_accept() {
-                Duration::from_millis(500)
-            } else {
-                Duration::ZERO
-            };
+            let busy = (!self.ready.is_empty() && self.pool.is_none()) || self.can_accept();
+            let timeout = if busy { Duration::ZERO } else { Duration::from_millis(500) };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     return Err(e);
@@ -122,22 +142,20 @@ impl<'a> EventLoop<'a> {
             for event in events.iter() {
                 match event.token() {
                     SIGNAL_TOKEN => self.read_signals(),
+                    WAKER_TOKEN => self.collect_finished(),
                     Token(t) if t >= CONN_BASE => {
                         self.on_conn_event(t - CONN_BASE, event.is_readable(), event.is_writable())
                     }
                     Token(t) => self.accept_pending[t - LISTENER_BASE] = true,
                 }
             }
-            match self.state {
-                State::Draining if self.live_connections() == 0 => return Ok(()),
-                _ => {}
+            if self.state == State::Draining && self.live_connections() == 0 {
+                return Ok(());
             }
             if self.ready.is_empty() && self.can_accept() {
                 self.accept();
             }
-            if let Some(index) = self.ready.pop_front() {
-                self.serve(index);
-            }
+            self.dispatch();
             if last_sweep.elapsed() >= Duration::from_secs(1) {
                 last_sweep = Instant::now();
                 self.sweep_timeouts();
@@ -155,10 +173,8 @@ impl<'a> EventLoop<'a> {
             if n == 0 {
                 break;
             }
-            for &b in &bytes[..n] {
-                if Signal::try_from(i32::from(b)) == Ok(Signal::SIGTERM) {
-                    self.begin_drain();
-                }
+            if bytes[..n].iter().any(|&b| Signal::try_from(i32::from(b)) == Ok(Signal::SIGTERM)) {
+                self.begin_drain();
             }
         }
     }
@@ -171,67 +187,52 @@ impl<'a> EventLoop<'a> {
         }
         self.state = State::Draining;
         for (ml, _) in &mut self.listeners {
-            let source: &mut dyn mio::event::Source = match ml {
-                MioListener::Tcp(t) => t,
-                MioListener::Unix(u) => u,
-            };
-            let _ = self.poll.registry().deregister(source);
+            let _ = self.poll.registry().deregister(ml.source());
         }
-        let idle: Vec<usize> = (0..self.conns.len())
-            .filter(|&i| self.conns[i].as_ref().is_some_and(Conn::is_idle))
+        let idle: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| matches!(&self.slots[i], Slot::Open(c) if c.is_idle()))
             .collect();
         for i in idle {
             self.close(i);
         }
     }
 
+    fn live_connections(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    fn executor_has_room(&self) -> bool {
+        self.pool.as_ref().is_none_or(Pool::has_room)
+    }
+
     /// A listener may hold queued connections (readiness is edge-triggered, so no new
     /// event will say so) and this worker has room for them.
     fn can_accept(&self) -> bool {
         self.state == State::Running
+            && self.ready.is_empty()
+            && self.executor_has_room()
             && self.accept_pending.iter().any(|&p| p)
             && self.live_connections() < self.config.worker_connections
-    }
-
-    fn live_connections(&self) -> usize {
-        self.conns.len() - self.free.len()
     }
 
     /// Accepts one connection at a time and reads it at once, stopping as soon as a
     /// request is complete (see the module doc).
     fn accept(&mut self) {
         for i in 0..self.listeners.len() {
-            while self.accept_pending[i] && self.ready.is_empty() {
-                if self.live_connections() >= self.config.worker_connections {
-                    return;
-                }
+            while self.accept_pending[i] && self.can_accept() {
                 let local = self.listeners[i].1;
                 let accepted = match &self.listeners[i].0 {
                     MioListener::Tcp(l) => l.accept().map(|(s, addr)| {
                         let _ = s.set_nodelay(true);
-                        (
-                            Stream::Tcp(s),
-                            Peer {
-                                remote: Some(addr),
-                                local,
-                            },
-                        )
+                        (Stream::Tcp(s), Peer { remote: Some(addr), local })
                     }),
-                    MioListener::Unix(l) => l.accept().map(|(s, _)| {
-                        (
-                            Stream::Unix(s),
-                            Peer {
-                                remote: None,
-                                local: None,
-                            },
-                        )
-                    }),
+                    MioListener::Unix(l) => {
+                        l.accept().map(|(s, _)| (Stream::Unix(s), Peer { remote: None, local: None }))
+                    }
                 };
                 match accepted {
                     Ok((stream, peer)) => self.add_conn(stream, peer),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        self.accept_pending[i] = false
-                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.accept_pending[i] = false,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         tracing::error!("accept failed: {e}");
@@ -244,27 +245,22 @@ impl<'a> EventLoop<'a> {
 
     fn add_conn(&mut self, stream: Stream, peer: Peer) {
         let index = self.free.pop().unwrap_or_else(|| {
-            self.conns.push(None);
-            self.conns.len() - 1
+            self.slots.push(Slot::Free);
+            self.slots.len() - 1
         });
         let mut conn = Conn::new(stream, peer, self.config.timeout);
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if self
-            .poll
-            .registry()
-            .register(conn.stream.source(), Token(CONN_BASE + index), interest)
-            .is_err()
-        {
+        if self.poll.registry().register(conn.stream.source(), Token(CONN_BASE + index), interest).is_err() {
             self.free.push(index);
             return;
         }
-        self.conns[index] = Some(conn);
+        self.slots[index] = Slot::Open(conn);
         self.on_conn_event(index, true, false);
     }
 
     fn on_conn_event(&mut self, index: usize, readable: bool, writable: bool) {
         let limits = self.limits;
-        let Some(conn) = self.conns.get_mut(index).and_then(Option::as_mut) else {
+        let Some(Slot::Open(conn)) = self.slots.get_mut(index) else {
             return;
         };
         let mut next = Next::Wait;
@@ -290,7 +286,7 @@ impl<'a> EventLoop<'a> {
     }
 
     fn close(&mut self, index: usize) {
-        if let Some(mut conn) = self.conns[index].take() {
+        if let Slot::Open(mut conn) = std::mem::replace(&mut self.slots[index], Slot::Free) {
             let _ = self.poll.registry().deregister(conn.stream.source());
             conn.shutdown();
             self.free.push(index);
@@ -298,42 +294,71 @@ impl<'a> EventLoop<'a> {
         }
     }
 
-    /// Runs the app for the connection's complete request and queues the response.
-    fn serve(&mut self, index: usize) {
-        let limits = self.limits;
-        let keep_alive_allowed = self.config.keep_alive > 0 && self.state == State::Running;
-        let Some(conn) = self.conns[index].as_mut() else {
-            return;
-        };
-        let Some((head, body)) = conn.take_request() else {
-            return;
-        };
-        let peer = conn.peer;
-        let outcome = self.bridge.call(
-            &head,
-            body,
-            &peer,
-            head.keep_alive && keep_alive_allowed,
-            conn,
-        );
-        if self.access_log.enabled() {
-            let remote = peer.remote.map(|a| a.ip().to_string()).unwrap_or_default();
-            let referer = head.header("referer").map(latin1);
-            let agent = head.header("user-agent").map(latin1);
-            self.access_log.log(&AccessRecord {
-                remote_addr: &remote,
-                method: &head.method,
-                raw_uri: &head.target,
-                protocol: head.protocol(),
-                status: outcome.status,
-                body_bytes: outcome.body_bytes,
-                referer: referer.as_deref(),
-                user_agent: agent.as_deref(),
-            });
+    /// Hands waiting requests to the executor: one inline call for sync; every waiting
+    /// request for gthread, so a thread that finishes takes the next job straight from
+    /// the queue instead of waiting for a loop turn (new connections are still accepted
+    /// only while a thread is idle).
+    fn dispatch(&mut self) {
+        loop {
+            let Some(index) = self.ready.pop_front() else { return };
+            let keep_alive_allowed = self.config.keep_alive > 0 && self.state == State::Running;
+            let Slot::Open(conn) = &mut self.slots[index] else { continue };
+            let Some((head, body)) = conn.take_request() else { continue };
+            let keep_alive = head.keep_alive && keep_alive_allowed;
+            match &mut self.pool {
+                None => {
+                    let peer = conn.peer;
+                    let outcome = self.bridge.call(&head, body, &peer, keep_alive, conn);
+                    self.finish(index, &head, outcome);
+                    return;
+                }
+                Some(pool) => {
+                    let Slot::Open(conn) = std::mem::replace(&mut self.slots[index], Slot::Busy) else {
+                        unreachable!("matched Open above")
+                    };
+                    pool.submit(Job { index, conn, head, body, keep_alive });
+                }
+            }
         }
+    }
+
+    /// Takes back connections whose requests the app threads finished.
+    fn collect_finished(&mut self) {
+        let Some(pool) = &mut self.pool else { return };
+        for Done { index, conn, head, outcome } in pool.finished() {
+            self.slots[index] = Slot::Open(conn);
+            self.finish(index, &head, outcome);
+        }
+    }
+
+    /// After a response: the access-log line, then the connection's next state.
+    fn finish(&mut self, index: usize, head: &Head, outcome: Outcome) {
+        let limits = self.limits;
         let keep = outcome.keep_alive && self.state == State::Running;
+        let Slot::Open(conn) = &mut self.slots[index] else { return };
+        let peer = conn.peer;
         let next = conn.finish_response(keep, &limits);
+        self.log_access(head, &peer, &outcome);
         self.apply(index, next);
+    }
+
+    fn log_access(&mut self, head: &Head, peer: &Peer, outcome: &Outcome) {
+        if !self.access_log.enabled() {
+            return;
+        }
+        let remote = peer.remote.map(|a| a.ip().to_string()).unwrap_or_default();
+        let referer = head.header("referer").map(latin1);
+        let agent = head.header("user-agent").map(latin1);
+        self.access_log.log(&AccessRecord {
+            remote_addr: &remote,
+            method: &head.method,
+            raw_uri: &head.target,
+            protocol: head.protocol(),
+            status: outcome.status,
+            body_bytes: outcome.body_bytes,
+            referer: referer.as_deref(),
+            user_agent: agent.as_deref(),
+        });
     }
 
     /// Closes connections idle past keep-alive, or stalled past the timeout.
@@ -341,15 +366,13 @@ impl<'a> EventLoop<'a> {
         let keep_alive = Duration::from_secs(self.config.keep_alive.max(1));
         let timeout = (self.config.timeout > 0).then(|| Duration::from_secs(self.config.timeout));
         let now = Instant::now();
-        let expired: Vec<usize> = (0..self.conns.len())
+        let expired: Vec<usize> = (0..self.slots.len())
             .filter(|&i| {
-                let Some(conn) = self.conns[i].as_ref() else {
-                    return false;
-                };
-                let idle = now.duration_since(conn.last_activity);
-                if matches!(conn.phase, super::conn::Phase::Ready { .. }) {
+                let Slot::Open(conn) = &self.slots[i] else { return false };
+                if matches!(conn.phase, Phase::Ready { .. }) {
                     return false;
                 }
+                let idle = now.duration_since(conn.last_activity);
                 if conn.is_idle() && conn.served > 0 {
                     idle >= keep_alive
                 } else {

@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod event_loop;
+mod pool;
 mod read_buffer;
 
 use nix::sys::signal::Signal;
@@ -53,10 +54,10 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
     };
     tracing::info!("Booting worker with pid: {}", std::process::id());
     let bridge = match Bridge::boot(config, env) {
-        Ok(b) => b,
+        Ok(b) => std::sync::Arc::new(b),
         Err(e) => sys::exit_now(report_boot_error(config, &e)),
     };
-    let code = match event_loop::EventLoop::new(config, &bridge, listeners, signals, master) {
+    let code = match event_loop::EventLoop::new(config, bridge.clone(), listeners, signals, master) {
         Ok(mut lp) => match lp.run() {
             Ok(()) => 0,
             Err(e) => {

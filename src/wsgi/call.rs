@@ -16,9 +16,10 @@ use crate::http::request::Head;
 use crate::http::response::{self, Framing, Plan, PlanInput};
 
 /// Where response bytes go. `send` may block until the client drains the socket when
-/// too much is queued; an error means the client is gone.
+/// too much is queued (it releases the GIL meanwhile, so other app threads run); an
+/// error means the client is gone.
 pub trait Sink {
-    fn send(&mut self, bytes: &[u8]) -> io::Result<()>;
+    fn send(&mut self, py: Python<'_>, bytes: &[u8]) -> io::Result<()>;
 }
 
 /// What happened, for the access log and the connection's next state.
@@ -40,7 +41,8 @@ enum Fault {
     ClientGone(io::Error),
 }
 
-struct Writer<'s> {
+struct Writer<'s, 'py> {
+    py: Python<'py>,
     sink: &'s mut dyn Sink,
     minor_version: u8,
     is_head: bool,
@@ -51,7 +53,7 @@ struct Writer<'s> {
     buf: Vec<u8>,
 }
 
-impl Writer<'_> {
+impl Writer<'_, '_> {
     fn started(&self) -> bool {
         self.plan.is_some()
     }
@@ -126,7 +128,7 @@ impl Writer<'_> {
 
     fn flush(&mut self) -> Result<(), Fault> {
         if !self.buf.is_empty() {
-            self.sink.send(&self.buf).map_err(Fault::ClientGone)?;
+            self.sink.send(self.py, &self.buf).map_err(Fault::ClientGone)?;
             self.buf.clear();
         }
         Ok(())
@@ -157,6 +159,7 @@ impl Bridge {
     ) -> Outcome {
         Python::attach(|py| {
             let mut writer = Writer {
+                py,
                 sink,
                 minor_version: head.minor_version,
                 is_head: head.is_head(),
@@ -184,7 +187,7 @@ impl Bridge {
         head: &Head,
         body: Body,
         peer: &Peer,
-        w: &mut Writer<'_>,
+        w: &mut Writer<'_, '_>,
     ) -> Result<(), Fault> {
         let body_len = body.len();
         let input = Bound::new(py, InputStream::new(body))
@@ -209,7 +212,7 @@ impl Bridge {
 
     /// Logs the fault and answers 500 if the head is not out yet; otherwise sends what
     /// is buffered and closes, so the client sees a truncated body, never a wrong one.
-    fn fail(&self, py: Python<'_>, head: &Head, fault: Fault, w: &mut Writer<'_>) -> Outcome {
+    fn fail(&self, py: Python<'_>, head: &Head, fault: Fault, w: &mut Writer<'_, '_>) -> Outcome {
         let what = format!("Error handling request {}", head.target);
         match &fault {
             Fault::App(e) => self.log_exception(py, &what, e),
@@ -225,7 +228,7 @@ impl Bridge {
         if !w.started() && !matches!(fault, Fault::ClientGone(_)) {
             w.buf.clear();
             let page = response::error_page(head.minor_version, 500, "Internal Server Error", "");
-            let _ = w.sink.send(&page);
+            let _ = w.sink.send(py, &page);
             return Outcome {
                 status: 500,
                 body_bytes: 0,
@@ -246,7 +249,7 @@ impl Bridge {
 fn stream(
     iterable: &Bound<'_, PyAny>,
     sr: &Bound<'_, StartResponse>,
-    w: &mut Writer<'_>,
+    w: &mut Writer<'_, '_>,
 ) -> Result<(), Fault> {
     let written = std::mem::take(&mut sr.borrow_mut().written);
     if !written.is_empty() {

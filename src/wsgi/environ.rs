@@ -20,6 +20,7 @@ pub struct Peer {
 pub struct EnvironConstants {
     pub script_name: String,
     pub multiprocess: bool,
+    pub multithread: bool,
     pub errors: Py<PyAny>,
     pub file_wrapper: Py<PyAny>,
 }
@@ -128,7 +129,7 @@ pub fn build<'py>(
     env.set_item(intern!(py, "wsgi.input"), input)?;
     env.set_item(intern!(py, "wsgi.input_terminated"), true)?;
     env.set_item(intern!(py, "wsgi.errors"), consts.errors.bind(py))?;
-    env.set_item(intern!(py, "wsgi.multithread"), false)?;
+    env.set_item(intern!(py, "wsgi.multithread"), consts.multithread)?;
     env.set_item(intern!(py, "wsgi.multiprocess"), consts.multiprocess)?;
     env.set_item(intern!(py, "wsgi.run_once"), false)?;
     env.set_item(

@@ -61,6 +61,7 @@ impl Bridge {
                         .trim_end_matches('/')
                         .to_string(),
                     multiprocess: config.workers > 1,
+                    multithread: config.worker_class == crate::config::WorkerClass::Gthread,
                     errors,
                     file_wrapper,
                 },

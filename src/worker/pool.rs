@@ -1,0 +1,91 @@
+//! The gthread executor: `--threads` OS threads that run app calls. The event loop
+//! checks a connection with its complete request out to the pool; the thread runs the
+//! app, writes the response (the GIL released around every socket write and wait),
+//! and hands the connection back through a channel, waking the loop.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+use super::conn::Conn;
+use crate::http::body::Body;
+use crate::http::request::Head;
+use crate::wsgi::call::Outcome;
+use crate::wsgi::Bridge;
+
+/// A complete request, with the connection it came on, for an app thread.
+pub struct Job {
+    pub index: usize,
+    pub conn: Conn,
+    pub head: Box<Head>,
+    pub body: Body,
+    pub keep_alive: bool,
+}
+
+/// A finished request: the connection comes back to the event loop.
+pub struct Done {
+    pub index: usize,
+    pub conn: Conn,
+    pub head: Box<Head>,
+    pub outcome: Outcome,
+}
+
+pub struct Pool {
+    jobs: Sender<Job>,
+    done: Receiver<Done>,
+    in_flight: usize,
+    size: usize,
+}
+
+impl Pool {
+    /// Starts `size` app threads. Idle threads wait on the job channel without the GIL.
+    pub fn start(size: usize, bridge: Arc<Bridge>, waker: Arc<mio::Waker>) -> std::io::Result<Pool> {
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done) = mpsc::channel::<Done>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        for n in 0..size {
+            let (job_rx, done_tx, bridge, waker) =
+                (job_rx.clone(), done_tx.clone(), bridge.clone(), waker.clone());
+            std::thread::Builder::new()
+                .name(format!("app-{n}"))
+                .spawn(move || app_thread(&job_rx, &done_tx, &bridge, &waker))?;
+        }
+        Ok(Pool { jobs, done, in_flight: 0, size })
+    }
+
+    /// Whether a thread is free (or will be without a queue forming).
+    pub fn has_room(&self) -> bool {
+        self.in_flight < self.size
+    }
+
+    pub fn submit(&mut self, job: Job) {
+        self.in_flight += 1;
+        // The receiving threads live as long as the worker, so send cannot fail.
+        let _ = self.jobs.send(job);
+    }
+
+    /// Requests finished since the last call.
+    pub fn finished(&mut self) -> Vec<Done> {
+        let done: Vec<Done> = self.done.try_iter().collect();
+        self.in_flight -= done.len();
+        done
+    }
+}
+
+fn app_thread(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, bridge: &Bridge, waker: &mio::Waker) {
+    loop {
+        let job = {
+            let Ok(rx) = jobs.lock() else { return };
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        let Job { index, mut conn, head, body, keep_alive } = job;
+        let peer = conn.peer;
+        let outcome = bridge.call(&head, body, &peer, keep_alive, &mut conn);
+        if done.send(Done { index, conn, head, outcome }).is_err() {
+            return;
+        }
+        let _ = waker.wake();
+    }
+}
