@@ -90,7 +90,8 @@ impl<'a> EventLoop<'a> {
     ) -> std::io::Result<EventLoop<'a>> {
         let poll = Poll::new()?;
         let mut signals = mio::net::UnixStream::from_std(signals);
-        poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let pool = match config.worker_class {
             WorkerClass::Sync => None,
             WorkerClass::Gthread => {
@@ -103,9 +104,12 @@ impl<'a> EventLoop<'a> {
             let local = l.local_tcp_addr();
             let mut ml = match l.try_clone()? {
                 Listener::Tcp(t) => MioListener::Tcp(TcpListener::from_std(t)),
-                Listener::Unix { listener, .. } => MioListener::Unix(UnixListener::from_std(listener)),
+                Listener::Unix { listener, .. } => {
+                    MioListener::Unix(UnixListener::from_std(listener))
+                }
             };
-            poll.registry().register(ml.source(), Token(LISTENER_BASE + i), Interest::READABLE)?;
+            poll.registry()
+                .register(ml.source(), Token(LISTENER_BASE + i), Interest::READABLE)?;
             mio_listeners.push((ml, local));
         }
         Ok(EventLoop {
@@ -133,7 +137,11 @@ impl<'a> EventLoop<'a> {
         loop {
             crate::arbiter::beat();
             let busy = (!self.ready.is_empty() && self.pool.is_none()) || self.can_accept();
-            let timeout = if busy { Duration::ZERO } else { Duration::from_millis(500) };
+            let timeout = if busy {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(500)
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     return Err(e);
@@ -173,7 +181,10 @@ impl<'a> EventLoop<'a> {
             if n == 0 {
                 break;
             }
-            if bytes[..n].iter().any(|&b| Signal::try_from(i32::from(b)) == Ok(Signal::SIGTERM)) {
+            if bytes[..n]
+                .iter()
+                .any(|&b| Signal::try_from(i32::from(b)) == Ok(Signal::SIGTERM))
+            {
                 self.begin_drain();
             }
         }
@@ -224,15 +235,29 @@ impl<'a> EventLoop<'a> {
                 let accepted = match &self.listeners[i].0 {
                     MioListener::Tcp(l) => l.accept().map(|(s, addr)| {
                         let _ = s.set_nodelay(true);
-                        (Stream::Tcp(s), Peer { remote: Some(addr), local })
+                        (
+                            Stream::Tcp(s),
+                            Peer {
+                                remote: Some(addr),
+                                local,
+                            },
+                        )
                     }),
-                    MioListener::Unix(l) => {
-                        l.accept().map(|(s, _)| (Stream::Unix(s), Peer { remote: None, local: None }))
-                    }
+                    MioListener::Unix(l) => l.accept().map(|(s, _)| {
+                        (
+                            Stream::Unix(s),
+                            Peer {
+                                remote: None,
+                                local: None,
+                            },
+                        )
+                    }),
                 };
                 match accepted {
                     Ok((stream, peer)) => self.add_conn(stream, peer),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.accept_pending[i] = false,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        self.accept_pending[i] = false
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         tracing::error!("accept failed: {e}");
@@ -250,7 +275,12 @@ impl<'a> EventLoop<'a> {
         });
         let mut conn = Conn::new(stream, peer, self.config.timeout);
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if self.poll.registry().register(conn.stream.source(), Token(CONN_BASE + index), interest).is_err() {
+        if self
+            .poll
+            .registry()
+            .register(conn.stream.source(), Token(CONN_BASE + index), interest)
+            .is_err()
+        {
             self.free.push(index);
             return;
         }
@@ -300,10 +330,16 @@ impl<'a> EventLoop<'a> {
     /// only while a thread is idle).
     fn dispatch(&mut self) {
         loop {
-            let Some(index) = self.ready.pop_front() else { return };
+            let Some(index) = self.ready.pop_front() else {
+                return;
+            };
             let keep_alive_allowed = self.config.keep_alive > 0 && self.state == State::Running;
-            let Slot::Open(conn) = &mut self.slots[index] else { continue };
-            let Some((head, body)) = conn.take_request() else { continue };
+            let Slot::Open(conn) = &mut self.slots[index] else {
+                continue;
+            };
+            let Some((head, body)) = conn.take_request() else {
+                continue;
+            };
             let keep_alive = head.keep_alive && keep_alive_allowed;
             match &mut self.pool {
                 None => {
@@ -313,10 +349,17 @@ impl<'a> EventLoop<'a> {
                     return;
                 }
                 Some(pool) => {
-                    let Slot::Open(conn) = std::mem::replace(&mut self.slots[index], Slot::Busy) else {
+                    let Slot::Open(conn) = std::mem::replace(&mut self.slots[index], Slot::Busy)
+                    else {
                         unreachable!("matched Open above")
                     };
-                    pool.submit(Job { index, conn, head, body, keep_alive });
+                    pool.submit(Job {
+                        index,
+                        conn,
+                        head,
+                        body,
+                        keep_alive,
+                    });
                 }
             }
         }
@@ -325,7 +368,13 @@ impl<'a> EventLoop<'a> {
     /// Takes back connections whose requests the app threads finished.
     fn collect_finished(&mut self) {
         let Some(pool) = &mut self.pool else { return };
-        for Done { index, conn, head, outcome } in pool.finished() {
+        for Done {
+            index,
+            conn,
+            head,
+            outcome,
+        } in pool.finished()
+        {
             self.slots[index] = Slot::Open(conn);
             self.finish(index, &head, outcome);
         }
@@ -335,7 +384,9 @@ impl<'a> EventLoop<'a> {
     fn finish(&mut self, index: usize, head: &Head, outcome: Outcome) {
         let limits = self.limits;
         let keep = outcome.keep_alive && self.state == State::Running;
-        let Slot::Open(conn) = &mut self.slots[index] else { return };
+        let Slot::Open(conn) = &mut self.slots[index] else {
+            return;
+        };
         let peer = conn.peer;
         let next = conn.finish_response(keep, &limits);
         self.log_access(head, &peer, &outcome);
@@ -368,7 +419,9 @@ impl<'a> EventLoop<'a> {
         let now = Instant::now();
         let expired: Vec<usize> = (0..self.slots.len())
             .filter(|&i| {
-                let Slot::Open(conn) = &self.slots[i] else { return false };
+                let Slot::Open(conn) = &self.slots[i] else {
+                    return false;
+                };
                 if matches!(conn.phase, Phase::Ready { .. }) {
                     return false;
                 }

@@ -57,7 +57,8 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
         Ok(b) => std::sync::Arc::new(b),
         Err(e) => sys::exit_now(report_boot_error(config, &e)),
     };
-    let code = match event_loop::EventLoop::new(config, bridge.clone(), listeners, signals, master) {
+    let code = match event_loop::EventLoop::new(config, bridge.clone(), listeners, signals, master)
+    {
         Ok(mut lp) => match lp.run() {
             Ok(()) => 0,
             Err(e) => {

@@ -38,18 +38,31 @@ pub struct Pool {
 
 impl Pool {
     /// Starts `size` app threads. Idle threads wait on the job channel without the GIL.
-    pub fn start(size: usize, bridge: Arc<Bridge>, waker: Arc<mio::Waker>) -> std::io::Result<Pool> {
+    pub fn start(
+        size: usize,
+        bridge: Arc<Bridge>,
+        waker: Arc<mio::Waker>,
+    ) -> std::io::Result<Pool> {
         let (jobs, job_rx) = mpsc::channel::<Job>();
         let (done_tx, done) = mpsc::channel::<Done>();
         let job_rx = Arc::new(Mutex::new(job_rx));
         for n in 0..size {
-            let (job_rx, done_tx, bridge, waker) =
-                (job_rx.clone(), done_tx.clone(), bridge.clone(), waker.clone());
+            let (job_rx, done_tx, bridge, waker) = (
+                job_rx.clone(),
+                done_tx.clone(),
+                bridge.clone(),
+                waker.clone(),
+            );
             std::thread::Builder::new()
                 .name(format!("app-{n}"))
                 .spawn(move || app_thread(&job_rx, &done_tx, &bridge, &waker))?;
         }
-        Ok(Pool { jobs, done, in_flight: 0, size })
+        Ok(Pool {
+            jobs,
+            done,
+            in_flight: 0,
+            size,
+        })
     }
 
     /// Whether a thread is free (or will be without a queue forming).
@@ -71,7 +84,12 @@ impl Pool {
     }
 }
 
-fn app_thread(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, bridge: &Bridge, waker: &mio::Waker) {
+fn app_thread(
+    jobs: &Mutex<Receiver<Job>>,
+    done: &Sender<Done>,
+    bridge: &Bridge,
+    waker: &mio::Waker,
+) {
     loop {
         let job = {
             let Ok(rx) = jobs.lock() else { return };
@@ -80,10 +98,24 @@ fn app_thread(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, bridge: &Bridge,
                 Err(_) => return,
             }
         };
-        let Job { index, mut conn, head, body, keep_alive } = job;
+        let Job {
+            index,
+            mut conn,
+            head,
+            body,
+            keep_alive,
+        } = job;
         let peer = conn.peer;
         let outcome = bridge.call(&head, body, &peer, keep_alive, &mut conn);
-        if done.send(Done { index, conn, head, outcome }).is_err() {
+        if done
+            .send(Done {
+                index,
+                conn,
+                head,
+                outcome,
+            })
+            .is_err()
+        {
             return;
         }
         let _ = waker.wake();

@@ -128,7 +128,9 @@ impl Writer<'_, '_> {
 
     fn flush(&mut self) -> Result<(), Fault> {
         if !self.buf.is_empty() {
-            self.sink.send(self.py, &self.buf).map_err(Fault::ClientGone)?;
+            self.sink
+                .send(self.py, &self.buf)
+                .map_err(Fault::ClientGone)?;
             self.buf.clear();
         }
         Ok(())

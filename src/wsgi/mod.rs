@@ -48,23 +48,16 @@ impl Bridge {
                 .and_then(|m| m.getattr("format_exception"))
                 .map_err(python_err)?
                 .unbind();
-            let errors = Bound::new(py, streams::ErrorStream)
-                .map_err(python_err)?
-                .into_any()
-                .unbind();
-            let file_wrapper = py.get_type::<streams::FileWrapper>().into_any().unbind();
+            let environ = EnvironConstants::new(
+                py,
+                &std::env::var("SCRIPT_NAME").unwrap_or_default(),
+                config.workers > 1,
+                config.worker_class == crate::config::WorkerClass::Gthread,
+            )
+            .map_err(python_err)?;
             Ok(Bridge {
                 app,
-                environ: EnvironConstants {
-                    script_name: std::env::var("SCRIPT_NAME")
-                        .unwrap_or_default()
-                        .trim_end_matches('/')
-                        .to_string(),
-                    multiprocess: config.workers > 1,
-                    multithread: config.worker_class == crate::config::WorkerClass::Gthread,
-                    errors,
-                    file_wrapper,
-                },
+                environ,
                 format_exception,
             })
         })
