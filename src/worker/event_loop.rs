@@ -49,7 +49,8 @@ impl MioListener {
 /// A connection table entry.
 enum Slot {
     Free,
-    Open(Conn),
+    /// Boxed: a connection is large and the table mostly holds free or busy slots.
+    Open(Box<Conn>),
     /// Checked out to an app thread; events for it wait until it comes back.
     Busy,
 }
@@ -284,7 +285,7 @@ impl<'a> EventLoop<'a> {
             self.free.push(index);
             return;
         }
-        self.slots[index] = Slot::Open(conn);
+        self.slots[index] = Slot::Open(Box::new(conn));
         self.on_conn_event(index, true, false);
     }
 
@@ -344,7 +345,9 @@ impl<'a> EventLoop<'a> {
             match &mut self.pool {
                 None => {
                     let peer = conn.peer;
-                    let outcome = self.bridge.call(&head, body, &peer, keep_alive, conn);
+                    let outcome = self
+                        .bridge
+                        .call(&head, body, &peer, keep_alive, &mut **conn);
                     self.finish(index, &head, outcome);
                     return;
                 }

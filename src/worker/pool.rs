@@ -15,7 +15,7 @@ use crate::wsgi::Bridge;
 /// A complete request, with the connection it came on, for an app thread.
 pub struct Job {
     pub index: usize,
-    pub conn: Conn,
+    pub conn: Box<Conn>,
     pub head: Box<Head>,
     pub body: Body,
     pub keep_alive: bool,
@@ -24,7 +24,7 @@ pub struct Job {
 /// A finished request: the connection comes back to the event loop.
 pub struct Done {
     pub index: usize,
-    pub conn: Conn,
+    pub conn: Box<Conn>,
     pub head: Box<Head>,
     pub outcome: Outcome,
 }
@@ -106,7 +106,7 @@ fn app_thread(
             keep_alive,
         } = job;
         let peer = conn.peer;
-        let outcome = bridge.call(&head, body, &peer, keep_alive, &mut conn);
+        let outcome = bridge.call(&head, body, &peer, keep_alive, &mut *conn);
         if done
             .send(Done {
                 index,
