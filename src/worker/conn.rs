@@ -14,8 +14,11 @@ use crate::http::HttpError;
 use crate::wsgi::call::Sink;
 use crate::wsgi::environ::Peer;
 
-/// Read in steps of this many bytes.
-const READ_CHUNK: usize = 16 * 1024;
+/// The first read of a connection asks for this much: a typical request head fits,
+/// and an idle keep-alive connection holds no more than this.
+const READ_MIN: usize = 4 * 1024;
+/// Reads grow (doubling while they come back full) up to this, for large bodies.
+const READ_MAX: usize = 64 * 1024;
 /// Queued output above this makes the app's writes wait for the client.
 const HIGH_WATER: usize = 1024 * 1024;
 
@@ -111,6 +114,8 @@ pub struct Conn {
     pub last_activity: Instant,
     /// Seconds a blocked write may wait for the client (the worker timeout).
     write_timeout: u64,
+    /// How much the next read asks for (see [`READ_MIN`]).
+    read_size: usize,
 }
 
 impl Conn {
@@ -126,6 +131,7 @@ impl Conn {
             served: 0,
             last_activity: Instant::now(),
             write_timeout,
+            read_size: READ_MIN,
         }
     }
 
@@ -163,7 +169,7 @@ impl Conn {
     /// the socket is drained (would block, EOF — then `read_closed` is set — or a short
     /// read: with edge-triggered readiness, data arriving later raises a new event).
     fn read_some(&mut self) -> io::Result<bool> {
-        let spare = self.rbuf.spare(READ_CHUNK);
+        let spare = self.rbuf.spare(self.read_size);
         let room = spare.len();
         match self.stream.read(spare) {
             Ok(0) => {
@@ -173,6 +179,9 @@ impl Conn {
             Ok(n) => {
                 self.rbuf.filled(n);
                 self.last_activity = Instant::now();
+                if n == room {
+                    self.read_size = (self.read_size * 2).min(READ_MAX);
+                }
                 Ok(n == room)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
@@ -289,6 +298,15 @@ impl Conn {
     pub fn finish_response(&mut self, keep_alive: bool, limits: &Limits) -> Next {
         self.served += 1;
         self.last_activity = Instant::now();
+        if self.read_size > READ_MIN && self.rbuf.is_empty() {
+            // A large body is done: an idle connection goes back to a small buffer.
+            self.rbuf = ReadBuffer::default();
+            self.read_size = READ_MIN;
+        }
+        if self.wbuf.capacity() > READ_MAX && !self.has_output() {
+            self.wbuf = Vec::new();
+            self.wpos = 0;
+        }
         if !keep_alive {
             self.phase = Phase::Closing;
             return if self.has_output() {
