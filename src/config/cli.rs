@@ -123,6 +123,10 @@ pub struct Cli {
     #[arg(long = "access-logfile", value_name = "FILE")]
     pub access_logfile: Option<String>,
 
+    /// Send `wsgi.file_wrapper` files with read/write instead of sendfile(2).
+    #[arg(long = "no-sendfile", action = ArgAction::SetTrue)]
+    pub no_sendfile: bool,
+
     /// Show the version and exit.
     #[arg(short = 'v', long = "version", action = ArgAction::SetTrue)]
     pub version: bool,

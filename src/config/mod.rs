@@ -69,6 +69,8 @@ pub struct Config {
     pub log_level: LogLevel,
     pub error_logfile: String,
     pub access_logfile: Option<String>,
+    /// Use sendfile(2) for `wsgi.file_wrapper` (off with `--no-sendfile`).
+    pub sendfile: bool,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -203,6 +205,7 @@ impl Config {
             log_level: cli.log_level,
             error_logfile: cli.error_logfile,
             access_logfile: cli.access_logfile,
+            sendfile: !cli.no_sendfile,
         })
     }
 }

@@ -68,6 +68,12 @@ impl Write for Stream {
             Stream::Unix(s) => s.write(buf),
         }
     }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -407,16 +413,111 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// writev(2) of `parts` until done or the socket would block; returns bytes written.
+    fn write_parts(&mut self, parts: &[&[u8]]) -> io::Result<usize> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut written = 0;
+        while written < total {
+            let mut skip = written;
+            let mut slices = Vec::with_capacity(parts.len().min(64));
+            for part in parts {
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                slices.push(io::IoSlice::new(&part[skip..]));
+                skip = 0;
+                if slices.len() == 64 {
+                    break;
+                }
+            }
+            match self.stream.write_vectored(&slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if written > 0 {
+            self.last_activity = Instant::now();
+        }
+        Ok(written)
+    }
+
+    /// Waits until queued output is below the high-water mark (or, with `all`, gone).
+    fn drain(&mut self, all: bool) -> io::Result<()> {
+        self.flush()?;
+        let limit = if all { 0 } else { HIGH_WATER };
+        while self.wbuf.len() - self.wpos > limit {
+            self.wait_writable()?;
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
 impl Sink for Conn {
     fn send(&mut self, py: pyo3::Python<'_>, bytes: &[u8]) -> io::Result<()> {
         py.detach(|| {
             self.queue(bytes);
-            self.flush()?;
-            while self.wbuf.len() - self.wpos > HIGH_WATER {
-                self.wait_writable()?;
-                self.flush()?;
+            self.drain(false)
+        })
+    }
+
+    fn send_vectored(&mut self, py: pyo3::Python<'_>, parts: &[&[u8]]) -> io::Result<()> {
+        py.detach(|| {
+            let mut skip = if self.has_output() {
+                0
+            } else {
+                self.write_parts(parts)?
+            };
+            for part in parts {
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                self.queue(&part[skip..]);
+                skip = 0;
             }
-            Ok(())
+            self.drain(false)
+        })
+    }
+
+    fn send_file(
+        &mut self,
+        py: pyo3::Python<'_>,
+        fd: std::os::fd::RawFd,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<u64> {
+        py.detach(|| {
+            self.drain(true)?;
+            // SAFETY: both descriptors stay open for this call: the socket is ours, the
+            // file belongs to the file object the caller holds a reference to.
+            let (sock, file) = unsafe {
+                (
+                    std::os::fd::BorrowedFd::borrow_raw(self.stream.raw_fd()),
+                    std::os::fd::BorrowedFd::borrow_raw(fd),
+                )
+            };
+            let mut position = offset as libc::off64_t;
+            let mut sent = 0u64;
+            while sent < len {
+                let count = (len - sent).min(1 << 30) as usize;
+                match nix::sys::sendfile::sendfile64(sock, file, Some(&mut position), count) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        sent += n as u64;
+                        self.last_activity = Instant::now();
+                    }
+                    Err(nix::errno::Errno::EAGAIN) => self.wait_writable()?,
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(sent)
         })
     }
 }

@@ -8,8 +8,10 @@ pub mod environ;
 pub mod input;
 pub mod interpreter;
 pub mod loader;
+mod response_body;
 pub mod start_response;
 pub mod streams;
+mod writer;
 
 use pyo3::prelude::*;
 
@@ -23,6 +25,8 @@ pub struct Bridge {
     app: Py<PyAny>,
     environ: EnvironConstants,
     format_exception: Py<PyAny>,
+    /// `wsgi.file_wrapper` around a regular file is sent with sendfile(2).
+    sendfile: bool,
 }
 
 /// Why a worker could not become ready to serve.
@@ -59,6 +63,7 @@ impl Bridge {
                 app,
                 environ,
                 format_exception,
+                sendfile: config.sendfile,
             })
         })
     }

@@ -42,6 +42,13 @@ pub struct FileWrapper {
     blksize: usize,
 }
 
+impl FileWrapper {
+    /// The wrapped file-like object.
+    pub fn filelike<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.filelike.bind(py).clone()
+    }
+}
+
 #[pymethods]
 impl FileWrapper {
     #[new]
