@@ -1,6 +1,8 @@
 //! Request heads: httparse does the tokenising; this module applies the framing rules
 //! of RFC 9112 (body length, keep-alive, Expect) and the size limits.
 
+use std::mem::MaybeUninit;
+
 use super::HttpError;
 
 /// Size limits on a request head (Gunicorn's `limit_request_*` defaults).
@@ -69,13 +71,24 @@ impl Head {
     }
 }
 
+/// Header slots kept on the stack while parsing (more only for larger limits).
+const STACK_SLOTS: usize = 128;
+
 /// Tries to parse a head at the start of `buf`. `Ok(None)` means more bytes are needed
 /// (a state, not an error); `Ok(Some((head, n)))` consumed `n` bytes.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, HttpError> {
     check_request_line_length(buf, limits)?;
-    let mut slots = vec![httparse::EMPTY_HEADER; limits.fields + 1];
-    let mut req = httparse::Request::new(&mut slots);
-    let consumed = match req.parse(buf) {
+    // Header slots live on the stack for the usual limits; no allocation, no init.
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_SLOTS];
+    let mut heap = Vec::new();
+    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.fields < STACK_SLOTS {
+        &mut stack[..limits.fields + 1]
+    } else {
+        heap.resize_with(limits.fields + 1, MaybeUninit::uninit);
+        &mut heap
+    };
+    let mut req = httparse::Request::new(&mut []);
+    let consumed = match req.parse_with_uninit_headers(buf, slots) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             let max_head = limits.request_line + 2 + (limits.fields + 1) * (limits.field_size + 2);
