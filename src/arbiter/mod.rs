@@ -175,7 +175,9 @@ impl Arbiter {
             Signal::SIGCHLD => {}
             Signal::SIGTERM => self.stop(true),
             Signal::SIGINT | Signal::SIGQUIT => self.stop(false),
-            Signal::SIGHUP => self.reload(),
+            Signal::SIGHUP if self.phase == Phase::Running => self.reload(),
+            Signal::SIGHUP => tracing::info!("Ignoring HUP: the server is stopping"),
+            Signal::SIGTTIN | Signal::SIGTTOU if self.phase != Phase::Running => {}
             Signal::SIGTTIN => {
                 self.num_workers += 1;
                 self.manage_workers();

@@ -191,8 +191,8 @@ impl<'a> EventLoop<'a> {
         }
     }
 
-    /// Graceful stop: no new connections; idle keep-alive connections close now; the
-    /// others close after their current response.
+    /// Graceful stop: no new connections; kept-alive connections waiting between
+    /// requests close now; the others close after their current response.
     fn begin_drain(&mut self) {
         if self.state != State::Running {
             return;
@@ -201,8 +201,11 @@ impl<'a> EventLoop<'a> {
         for (ml, _) in &mut self.listeners {
             let _ = self.poll.registry().deregister(ml.source());
         }
+        // Kept-alive connections between requests close now (their clients retry on a
+        // new connection); a connection accepted but whose first request has not
+        // arrived yet still gets its answer.
         let idle: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| matches!(&self.slots[i], Slot::Open(c) if c.is_idle()))
+            .filter(|&i| matches!(&self.slots[i], Slot::Open(c) if c.is_idle() && c.served > 0))
             .collect();
         for i in idle {
             self.close(i);
@@ -325,11 +328,14 @@ impl<'a> EventLoop<'a> {
         }
     }
 
-    /// Hands waiting requests to the executor: one inline call for sync; every waiting
+    /// Hands waiting requests to the executor: inline calls for sync; every waiting
     /// request for gthread, so a thread that finishes takes the next job straight from
     /// the queue instead of waiting for a loop turn (new connections are still accepted
     /// only while a thread is idle).
     fn dispatch(&mut self) {
+        // Sync serves the requests that were waiting when this turn began (one
+        // epoll_wait for a batch under load); ones completed meanwhile wait a turn.
+        let mut inline_budget = self.ready.len();
         loop {
             let Some(index) = self.ready.pop_front() else {
                 return;
@@ -349,7 +355,10 @@ impl<'a> EventLoop<'a> {
                         .bridge
                         .call(&head, body, &peer, keep_alive, &mut **conn);
                     self.finish(index, &head, outcome);
-                    return;
+                    inline_budget -= 1;
+                    if inline_budget == 0 {
+                        return;
+                    }
                 }
                 Some(pool) => {
                     let Slot::Open(conn) = std::mem::replace(&mut self.slots[index], Slot::Busy)
