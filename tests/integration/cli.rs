@@ -20,6 +20,9 @@ fn usage_errors_exit_2_with_one_line_naming_the_flag() {
             &["--graceful-timeout"],
         ),
         (&["--keep-alive=x", "hello"], &["--keep-alive"]),
+        (&["--threads", "0", "hello"], &["--threads"]),
+        (&["--threads=0", "-k", "gthread", "hello"], &["--threads"]),
+        (&["--threads=many", "hello"], &["--threads"]),
         (&["--backlog=many", "hello"], &["--backlog"]),
         (
             &["--worker-connections=lots", "hello"],
@@ -99,7 +102,7 @@ fn version_and_help_exit_0() {
 }
 
 /// `[2026-11-23 21:09:48 +0000] [PID] [LEVEL] message` → (pid, level, message).
-fn parse_log_line(line: &str) -> Option<(u32, &str, &str)> {
+pub fn parse_log_line(line: &str) -> Option<(u32, &str, &str)> {
     let rest = line.strip_prefix('[')?;
     let (stamp, rest) = rest.split_once("] [")?;
     let b = stamp.as_bytes();

@@ -8,18 +8,18 @@ use std::time::Duration;
 use crate::client::{get, parse_responses, request, send_raw, Conn, Framing};
 use crate::harness::{app_args, serve, wait_for_file, Scratch, Server, ServerBuilder, IO_TIMEOUT};
 
-const FAULTS: &str = "faults:application";
+pub const FAULTS: &str = "faults:application";
 /// How long a fault's log lines may lag behind its response.
 const LOG_WAIT: Duration = Duration::from_secs(15);
 
-fn worker_pid(server: &Server) -> String {
+pub fn worker_pid(server: &Server) -> String {
     let r = get(server.port(), "/pid");
     assert_eq!(r.status, 200, "/pid after a fault; log:\n{}", server.log());
     r.text()
 }
 
 /// What one fault before the headers left behind, or what was wrong.
-fn check_fault_before_headers(
+pub fn check_fault_before_headers(
     server: &Server,
     pid: &str,
     path: &str,

@@ -15,8 +15,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use crate::capture::Captured;
-use crate::os::{alive_in_group, kill_group, signal_quietly};
-pub use crate::os::{free_port, process_alive, signal, wait_for_file, Scratch};
+use crate::os::{alive_in_group, kill_group};
+pub use crate::os::{
+    free_port, process_alive, signal, signal_quietly, wait_for_file, wait_until, Scratch,
+};
 
 /// The binary under test, built by cargo for this test crate.
 pub const BIN: &str = env!("CARGO_BIN_EXE_rustcorn");
@@ -138,20 +140,28 @@ impl ServerBuilder {
         cmd
     }
 
-    /// Starts the server and waits until it listens and every worker booted.
-    /// Panics, with the server's log, if it exits or times out first.
-    pub fn start(self) -> Server {
+    /// Starts the server without waiting for anything: for runs whose log
+    /// does not reach stderr (`--error-logfile`, `--log-level warning`),
+    /// where the test learns readiness from a file or by connecting.
+    /// `listeners` and `worker_pids` stay empty.
+    pub fn spawn(&self) -> Server {
         let mut child = self.command().spawn().expect("spawn rustcorn");
         let stderr = Captured::drain(child.stderr.take().unwrap());
         let stdout = Captured::drain(child.stdout.take().unwrap());
-        let mut server = Server {
+        Server {
             pid: child.id(),
             child,
             stderr,
             stdout,
             listeners: Vec::new(),
             worker_pids: Vec::new(),
-        };
+        }
+    }
+
+    /// Starts the server and waits until it listens and every worker booted.
+    /// Panics, with the server's log, if it exits or times out first.
+    pub fn start(self) -> Server {
+        let mut server = self.spawn();
         let workers = self.workers;
         server.wait_for(
             STARTUP,

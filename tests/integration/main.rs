@@ -17,6 +17,11 @@
 //! - `cli`, `app_loading`: flags, usage errors, APP_MODULE forms and failures
 //! - `sockets`: unix:, [v6]:, several -b, fd://
 //! - `arbiter`: stop signals, graceful stop, worker respawn
+//! - `gthread`: `--threads` app threads beside the event loop, proved with
+//!   tests/apps/blocking.py (barriers, parked calls)
+//! - `timeouts`: `--timeout` aborts and replaces a stuck worker
+//! - `logging`: `--error-logfile`, `--log-level`, `--access-logfile`, `-n`
+//! - `signals`: HUP reload, TTIN/TTOU worker count
 
 mod capture;
 mod client;
@@ -31,7 +36,11 @@ mod apps_flask;
 mod arbiter;
 mod cli;
 mod faults;
+mod gthread;
 mod http_basics;
+mod logging;
+mod signals;
 mod sockets;
+mod timeouts;
 mod wsgi_env;
 mod wsgi_input;

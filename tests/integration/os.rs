@@ -100,6 +100,19 @@ pub fn wait_for_file(path: &Path, timeout: Duration, ready: impl Fn(&str) -> boo
     }
 }
 
+/// Polls `done` (every 20 ms) until it holds; panics saying `what` if it
+/// does not within `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A port that was free a moment ago (bound to port 0, then released).
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

@@ -5,10 +5,10 @@ use crate::client::{chunked, request, Conn, Response};
 use crate::harness::{app_args, serve, ServerBuilder};
 use crate::json::Json;
 
-const ECHO: &str = "echo_environ:application";
+pub const ECHO: &str = "echo_environ:application";
 
 /// Sends `raw` on a new connection and returns the echoed document.
-fn echo(port: u16, raw: &[u8]) -> Json {
+pub fn echo(port: u16, raw: &[u8]) -> Json {
     let r = Conn::open(port).roundtrip(raw);
     echo_doc(&r, raw)
 }
