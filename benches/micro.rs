@@ -66,10 +66,10 @@ fn main() {
         .expect("python starts");
     Python::attach(|py| {
         let consts = EnvironConstants::new(py, "", false, false).expect("constants");
-        let peer = Peer {
-            remote: Some("127.0.0.1:50000".parse().unwrap()),
-            local: Some("127.0.0.1:8000".parse().unwrap()),
-        };
+        let peer = Peer::tcp(
+            "127.0.0.1:50000".parse().unwrap(),
+            Some("127.0.0.1:8000".parse().unwrap()),
+        );
         for (name, raw) in [
             ("environ wrk GET", WRK_GET),
             ("environ browser GET", BROWSER_GET),

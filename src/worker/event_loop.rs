@@ -239,23 +239,11 @@ impl<'a> EventLoop<'a> {
                 let accepted = match &self.listeners[i].0 {
                     MioListener::Tcp(l) => l.accept().map(|(s, addr)| {
                         let _ = s.set_nodelay(true);
-                        (
-                            Stream::Tcp(s),
-                            Peer {
-                                remote: Some(addr),
-                                local,
-                            },
-                        )
+                        (Stream::Tcp(s), Peer::tcp(addr, local))
                     }),
-                    MioListener::Unix(l) => l.accept().map(|(s, _)| {
-                        (
-                            Stream::Unix(s),
-                            Peer {
-                                remote: None,
-                                local: None,
-                            },
-                        )
-                    }),
+                    MioListener::Unix(l) => {
+                        l.accept().map(|(s, _)| (Stream::Unix(s), Peer::unix()))
+                    }
                 };
                 match accepted {
                     Ok((stream, peer)) => self.add_conn(stream, peer),
@@ -409,11 +397,11 @@ impl<'a> EventLoop<'a> {
         if !self.access_log.enabled() {
             return;
         }
-        let remote = peer.remote.map(|a| a.ip().to_string()).unwrap_or_default();
+        let remote = peer.remote_ip.as_str();
         let referer = head.header("referer").map(latin1);
         let agent = head.header("user-agent").map(latin1);
         self.access_log.log(&AccessRecord {
-            remote_addr: &remote,
+            remote_addr: remote,
             method: &head.method,
             raw_uri: &head.target,
             protocol: head.protocol(),

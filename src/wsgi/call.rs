@@ -121,8 +121,14 @@ impl Bridge {
 }
 
 /// PEP 3333: the server calls `close()` on the iterable if it has one, whatever happened.
+/// Exact lists and tuples have no `close`; skipping the lookup for them matters because
+/// a failed attribute lookup builds and discards an AttributeError with its message.
 fn close_iterable(iterable: &Bound<'_, PyAny>) -> PyResult<()> {
-    if iterable.hasattr("close")? {
+    use pyo3::types::{PyList, PyTuple};
+    if iterable.is_exact_instance_of::<PyList>() || iterable.is_exact_instance_of::<PyTuple>() {
+        return Ok(());
+    }
+    if iterable.hasattr(pyo3::intern!(iterable.py(), "close"))? {
         iterable.call_method0("close")?;
     }
     Ok(())

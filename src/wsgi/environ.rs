@@ -14,6 +14,64 @@ pub struct Peer {
     /// None for unix-socket clients (REMOTE_ADDR is then empty, as in Gunicorn).
     pub remote: Option<SocketAddr>,
     pub local: Option<SocketAddr>,
+    /// REMOTE_ADDR and REMOTE_PORT as text, formatted once per connection rather
+    /// than once per request.
+    pub remote_ip: InlineText,
+    pub remote_port: InlineText,
+}
+
+impl Peer {
+    /// A TCP client at `remote`, accepted on a listener bound to `local`.
+    pub fn tcp(remote: SocketAddr, local: Option<SocketAddr>) -> Peer {
+        Peer {
+            remote: Some(remote),
+            local,
+            remote_ip: InlineText::display(remote.ip()),
+            remote_port: InlineText::display(remote.port()),
+        }
+    }
+
+    /// A unix-socket client (no address).
+    pub fn unix() -> Peer {
+        Peer {
+            remote: None,
+            local: None,
+            remote_ip: InlineText::default(),
+            remote_port: InlineText::default(),
+        }
+    }
+}
+
+/// Short text kept inline (an IPv6 address is at most 45 bytes), so a Peer stays Copy.
+#[derive(Clone, Copy, Debug)]
+pub struct InlineText {
+    buf: [u8; 46],
+    len: u8,
+}
+
+impl Default for InlineText {
+    fn default() -> Self {
+        InlineText {
+            buf: [0; 46],
+            len: 0,
+        }
+    }
+}
+
+impl InlineText {
+    fn display(value: impl std::fmt::Display) -> InlineText {
+        use std::io::Write;
+        let mut text = InlineText::default();
+        let mut cursor = std::io::Cursor::new(&mut text.buf[..]);
+        if write!(cursor, "{value}").is_ok() {
+            text.len = cursor.position() as u8;
+        }
+        text
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
+    }
 }
 
 /// The per-worker constants that go into every environ: a template dict that each
@@ -133,20 +191,6 @@ fn method_str<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
     }
 }
 
-/// Formats a Display value into a Python str without a heap-allocated Rust string.
-fn py_display<'py>(py: Python<'py>, value: impl std::fmt::Display) -> Bound<'py, PyString> {
-    use std::io::Write;
-    let mut buf = [0u8; 64];
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    match write!(cursor, "{value}") {
-        Ok(()) => {
-            let n = cursor.position() as usize;
-            PyString::new(py, std::str::from_utf8(&buf[..n]).unwrap_or(""))
-        }
-        Err(_) => PyString::new(py, &value.to_string()),
-    }
-}
-
 /// Bytes to str, one code point per byte (PEP 3333's "native strings").
 pub fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()
@@ -244,9 +288,15 @@ pub fn build<'py>(
     };
     env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
     match peer.remote {
-        Some(addr) => {
-            env.set_item(intern!(py, "REMOTE_ADDR"), py_display(py, addr.ip()))?;
-            env.set_item(intern!(py, "REMOTE_PORT"), py_display(py, addr.port()))?;
+        Some(_) => {
+            env.set_item(
+                intern!(py, "REMOTE_ADDR"),
+                PyString::new(py, peer.remote_ip.as_str()),
+            )?;
+            env.set_item(
+                intern!(py, "REMOTE_PORT"),
+                PyString::new(py, peer.remote_port.as_str()),
+            )?;
         }
         None => env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
     }
