@@ -73,7 +73,7 @@ impl StartResponse {
         this.content_length = parsed.content_length;
         this.close_requested = parsed.close_requested;
         drop(this);
-        slf.getattr("write")
+        slf.getattr(pyo3::intern!(slf.py(), "write"))
     }
 
     /// The legacy `write(data)` callable: bytes only, after start_response.
