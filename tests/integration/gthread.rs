@@ -38,6 +38,15 @@ fn get_all_at_once(port: u16, paths: &[String]) -> Vec<Result<(u16, String), Str
 }
 
 /// A blocking.py server whose `/park` waits for files in `scratch`.
+/// One gthread worker with two app threads and long keep-alive.
+const TWO_THREADS_KEPT_ALIVE: &[&str] = &[
+    "-k",
+    "gthread",
+    "--threads=2",
+    "--workers=1",
+    "--keep-alive=120",
+];
+
 fn serve_parking(scratch: &Scratch, extra: &[&str]) -> Server {
     ServerBuilder::new(&app_args(BLOCKING, extra))
         .env("RUSTCORN_TEST_PARK_DIR", scratch.path().to_str().unwrap())
@@ -137,16 +146,7 @@ fn worker_class_and_wsgi_multithread_follow_threads_and_k() {
 #[test]
 fn parked_app_call_leaves_the_worker_serving_other_connections() {
     let scratch = Scratch::new("park");
-    let mut server = serve_parking(
-        &scratch,
-        &[
-            "-k",
-            "gthread",
-            "--threads=2",
-            "--workers=1",
-            "--keep-alive=120",
-        ],
-    );
+    let mut server = serve_parking(&scratch, TWO_THREADS_KEPT_ALIVE);
     let port = server.port();
     let by_worker = (200, server.worker_pids[0].to_string());
     // A keep-alive connection in use before anything is parked.
@@ -175,16 +175,7 @@ fn parked_app_call_leaves_the_worker_serving_other_connections() {
 #[test]
 fn event_loop_reads_and_parses_kept_connections_while_every_app_thread_is_busy() {
     let scratch = Scratch::new("busy");
-    let mut server = serve_parking(
-        &scratch,
-        &[
-            "-k",
-            "gthread",
-            "--threads=2",
-            "--workers=1",
-            "--keep-alive=120",
-        ],
-    );
+    let mut server = serve_parking(&scratch, TWO_THREADS_KEPT_ALIVE);
     let port = server.port();
     let by_worker = (200, server.worker_pids[0].to_string());
     let (mut kept, mut waiting) = (Conn::open(port), Conn::open(port));
