@@ -1,6 +1,10 @@
 //! Worker heartbeats without file I/O: one slot per worker in a shared anonymous
 //! mapping. A worker stamps its slot with the monotonic clock every loop turn and while
 //! it waits on a slow client; the master compares stamps against `--timeout`.
+//!
+//! The same mapping carries one "idle" flag per worker, so a busy worker can tell
+//! whether another worker is free to take queued connections (see the worker's
+//! accept policy).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -8,17 +12,26 @@ use std::sync::OnceLock;
 /// More workers than this cannot run at once (TTIN stops growing there).
 pub const MAX_WORKERS: usize = 4096;
 
+/// Idle-flag values. A booting worker will take connections as soon as its app is
+/// loaded, so for the accept policy it counts as available, like an idle one.
+const BUSY: u64 = 0;
+const IDLE: u64 = 1;
+const BOOTING: u64 = 2;
+
 /// The master's view of every slot.
 pub struct HeartbeatTable {
-    slots: &'static [AtomicU64],
+    stamps: &'static [AtomicU64],
+    idle: &'static [AtomicU64],
     free: Vec<usize>,
 }
 
 impl HeartbeatTable {
     pub fn new() -> std::io::Result<HeartbeatTable> {
-        let slots = crate::sys::shared_words(MAX_WORKERS)?;
+        let words = crate::sys::shared_words(2 * MAX_WORKERS)?;
+        let (stamps, idle) = words.split_at(MAX_WORKERS);
         Ok(HeartbeatTable {
-            slots,
+            stamps,
+            idle,
             free: (0..MAX_WORKERS).rev().collect(),
         })
     }
@@ -27,36 +40,69 @@ impl HeartbeatTable {
     /// counts against the timeout as in Gunicorn.
     pub fn claim(&mut self) -> Option<usize> {
         let index = self.free.pop()?;
-        self.slots[index].store(crate::sys::monotonic_millis(), Ordering::Relaxed);
+        self.stamps[index].store(crate::sys::monotonic_millis(), Ordering::Relaxed);
+        self.idle[index].store(BOOTING, Ordering::Relaxed);
         Some(index)
     }
 
+    /// Frees a dead worker's slot; a worker that died idle no longer counts as idle.
     pub fn release(&mut self, index: usize) {
+        self.idle[index].store(BUSY, Ordering::Relaxed);
         self.free.push(index);
     }
 
     /// Milliseconds since the worker in `index` last stamped.
     pub fn silence_millis(&self, index: usize) -> u64 {
-        crate::sys::monotonic_millis().saturating_sub(self.slots[index].load(Ordering::Relaxed))
+        crate::sys::monotonic_millis().saturating_sub(self.stamps[index].load(Ordering::Relaxed))
     }
 
-    /// The slot a worker will stamp (handed to it across fork).
-    pub fn slot(&self, index: usize) -> &'static AtomicU64 {
-        &self.slots[index]
+    /// What a forked worker needs to reach its own slot and see the others.
+    pub fn view(&self, index: usize) -> WorkerView {
+        WorkerView {
+            stamps: self.stamps,
+            idle: self.idle,
+            index,
+        }
     }
 }
 
-static MY_SLOT: OnceLock<&'static AtomicU64> = OnceLock::new();
+/// A worker's handle on the table.
+#[derive(Clone, Copy)]
+pub struct WorkerView {
+    stamps: &'static [AtomicU64],
+    idle: &'static [AtomicU64],
+    index: usize,
+}
+
+static MINE: OnceLock<WorkerView> = OnceLock::new();
 
 /// In a worker: remembers the slot to stamp.
-pub fn install(slot: &'static AtomicU64) {
-    let _ = MY_SLOT.set(slot);
+pub fn install(view: WorkerView) {
+    let _ = MINE.set(view);
     beat();
 }
 
 /// In a worker: "still alive".
 pub fn beat() {
-    if let Some(slot) = MY_SLOT.get() {
-        slot.store(crate::sys::monotonic_millis(), Ordering::Relaxed);
+    if let Some(v) = MINE.get() {
+        v.stamps[v.index].store(crate::sys::monotonic_millis(), Ordering::Relaxed);
     }
+}
+
+/// In a worker: publishes whether it could take a new connection right now.
+pub fn set_idle(idle: bool) {
+    if let Some(v) = MINE.get() {
+        v.idle[v.index].store(if idle { IDLE } else { BUSY }, Ordering::Relaxed);
+    }
+}
+
+/// In a worker: whether any other worker is idle or still booting. A scan of the flags; called
+/// at most once per accept grace period, never per request.
+pub fn another_worker_idle() -> bool {
+    MINE.get().is_some_and(|v| {
+        v.idle
+            .iter()
+            .enumerate()
+            .any(|(i, flag)| i != v.index && flag.load(Ordering::Relaxed) != BUSY)
+    })
 }

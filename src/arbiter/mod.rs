@@ -5,7 +5,7 @@
 mod heartbeat;
 mod reap;
 
-pub use heartbeat::beat;
+pub use heartbeat::{another_worker_idle, beat, set_idle};
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -258,7 +258,7 @@ impl Arbiter {
         };
         match sys::fork() {
             Ok(Forked::Child) => {
-                heartbeat::install(self.heartbeats.slot(slot));
+                heartbeat::install(self.heartbeats.view(slot));
                 worker::run(&self.config, &self.listeners, &self.env, self.pid)
             }
             Ok(Forked::Parent(pid)) => {

@@ -2,10 +2,12 @@
 //! complete requests to the executor — inline for `sync` (one app call at a time), a
 //! thread pool for `gthread`; write responses; keep keep-alive bookkeeping.
 //!
-//! Accept policy: a worker accepts only while it has an idle executor slot and no
-//! complete request waiting, and it stops as soon as a request is complete, so a slow
-//! app call never queues clients that an idle worker could take from the shared
-//! listen queue.
+//! Accept policy: a worker accepts while it has an idle executor slot and no complete
+//! request waiting, and stops as soon as a request is complete, so a slow app call
+//! never queues clients that an idle worker could take from the shared listen queue.
+//! When no worker is idle (each publishes an idle flag in the shared heartbeat
+//! mapping), a busy worker takes what has queued for [`ACCEPT_GRACE`], so the queue
+//! is still served, in turn with kept-alive clients, instead of starving.
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -26,6 +28,12 @@ use crate::sock::Listener;
 use crate::wsgi::call::Outcome;
 use crate::wsgi::environ::{latin1, Peer};
 use crate::wsgi::Bridge;
+
+/// How long a busy worker leaves queued connections to idle workers before it takes
+/// one itself. Idle workers wake on the listener at once, so they win within this
+/// window; a worker that stays busy (keep-alive clients keep it fed) still cannot
+/// starve the listen queue.
+const ACCEPT_GRACE: Duration = Duration::from_millis(50);
 
 const SIGNAL_TOKEN: Token = Token(0);
 const WAKER_TOKEN: Token = Token(1);
@@ -75,6 +83,11 @@ pub struct EventLoop<'a> {
     slots: Vec<Slot>,
     free: Vec<usize>,
     ready: VecDeque<usize>,
+    /// Since when queued connections have waited for this busy worker (see
+    /// [`ACCEPT_GRACE`]).
+    deferred_since: Option<Instant>,
+    /// What this worker last said in the shared idle flags.
+    published_idle: bool,
     signals: mio::net::UnixStream,
     limits: Limits,
     pub state: State,
@@ -124,6 +137,8 @@ impl<'a> EventLoop<'a> {
             slots: Vec::new(),
             free: Vec::new(),
             ready: VecDeque::new(),
+            deferred_since: None,
+            published_idle: false,
             signals,
             limits: Limits::default(),
             state: State::Running,
@@ -137,9 +152,12 @@ impl<'a> EventLoop<'a> {
         let mut last_sweep = Instant::now();
         loop {
             crate::arbiter::beat();
+            self.publish_idle();
             let busy = (!self.ready.is_empty() && self.pool.is_none()) || self.can_accept();
             let timeout = if busy {
                 Duration::ZERO
+            } else if self.has_room_for_connections() {
+                ACCEPT_GRACE
             } else {
                 Duration::from_millis(500)
             };
@@ -161,9 +179,12 @@ impl<'a> EventLoop<'a> {
             if self.state == State::Draining && self.live_connections() == 0 {
                 return Ok(());
             }
-            if self.ready.is_empty() && self.can_accept() {
-                self.accept();
+            if self.can_accept() {
+                self.accept(false);
+            } else if self.accept_overdue() {
+                self.accept(true);
             }
+            self.publish_idle();
             self.dispatch();
             if last_sweep.elapsed() >= Duration::from_secs(1) {
                 last_sweep = Instant::now();
@@ -221,20 +242,50 @@ impl<'a> EventLoop<'a> {
     }
 
     /// A listener may hold queued connections (readiness is edge-triggered, so no new
-    /// event will say so) and this worker has room for them.
-    fn can_accept(&self) -> bool {
+    /// event will say so) and this worker has room for more connections.
+    fn has_room_for_connections(&self) -> bool {
         self.state == State::Running
-            && self.ready.is_empty()
-            && self.executor_has_room()
             && self.accept_pending.iter().any(|&p| p)
             && self.live_connections() < self.config.worker_connections
     }
 
+    /// Queued connections may be taken now: nothing waits for this worker's executor.
+    fn can_accept(&self) -> bool {
+        self.has_room_for_connections() && self.ready.is_empty() && self.executor_has_room()
+    }
+
+    /// Tells the other workers (shared idle flags) whether this one could take a new
+    /// connection now; stores only on change.
+    fn publish_idle(&mut self) {
+        let idle =
+            self.state == State::Running && self.ready.is_empty() && self.executor_has_room();
+        if idle != self.published_idle {
+            crate::arbiter::set_idle(idle);
+            self.published_idle = idle;
+        }
+    }
+
+    /// Queued connections have waited [`ACCEPT_GRACE`] for another worker while this
+    /// one stayed busy.
+    fn accept_overdue(&mut self) -> bool {
+        if !self.has_room_for_connections() {
+            self.deferred_since = None;
+            return false;
+        }
+        let since = *self.deferred_since.get_or_insert_with(Instant::now);
+        since.elapsed() >= ACCEPT_GRACE && !crate::arbiter::another_worker_idle()
+    }
+
     /// Accepts one connection at a time and reads it at once, stopping as soon as a
-    /// request is complete (see the module doc).
-    fn accept(&mut self) {
+    /// request is complete (see the module doc). `overdue` takes every queued
+    /// connection although this worker is busy: they waited a grace period and no
+    /// worker was idle to take them.
+    fn accept(&mut self, overdue: bool) {
+        self.deferred_since = None;
         for i in 0..self.listeners.len() {
-            while self.accept_pending[i] && self.can_accept() {
+            while self.accept_pending[i]
+                && (self.can_accept() || (overdue && self.has_room_for_connections()))
+            {
                 let local = self.listeners[i].1;
                 let accepted = match &self.listeners[i].0 {
                     MioListener::Tcp(l) => l.accept().map(|(s, addr)| {

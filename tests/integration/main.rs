@@ -16,6 +16,7 @@
 //! - `apps_common`, `apps_flask`, `apps_django`: real frameworks
 //! - `cli`, `app_loading`: flags, usage errors, APP_MODULE forms and failures
 //! - `sockets`: unix:, [v6]:, several -b, fd://
+//! - `accept`: a busy worker still serves queued connections (no starvation)
 //! - `arbiter`: stop signals, graceful stop, worker respawn
 //! - `gthread`: `--threads` app threads beside the event loop, proved with
 //!   tests/apps/blocking.py (barriers, parked calls)
@@ -29,6 +30,7 @@ mod harness;
 mod json;
 mod os;
 
+mod accept;
 mod app_loading;
 mod apps_common;
 mod apps_django;
