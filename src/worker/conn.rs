@@ -4,9 +4,8 @@
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
-use mio::net::{TcpStream, UnixStream};
-
 use super::read_buffer::ReadBuffer;
+pub use super::stream::Stream;
 use crate::http::body::{Body, BodyBuffer, Decoder};
 use crate::http::request::{parse_head, Head, Limits};
 use crate::http::response;
@@ -21,63 +20,6 @@ const READ_MIN: usize = 4 * 1024;
 const READ_MAX: usize = 64 * 1024;
 /// Queued output above this makes the app's writes wait for the client.
 const HIGH_WATER: usize = 1024 * 1024;
-
-/// A client socket of either family.
-pub enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl Stream {
-    pub fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            Stream::Tcp(s) => s,
-            Stream::Unix(s) => s,
-        }
-    }
-
-    fn shutdown_write(&self) {
-        let _ = match self {
-            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
-            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
-        };
-    }
-
-    fn raw_fd(&self) -> std::os::fd::RawFd {
-        use std::os::fd::AsRawFd;
-        match self {
-            Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Unix(s) => s.as_raw_fd(),
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write_vectored(bufs),
-            Stream::Unix(s) => s.write_vectored(bufs),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Where a connection is in its request/response cycle.
 pub enum Phase {

@@ -5,6 +5,7 @@ pub mod conn;
 pub mod event_loop;
 mod pool;
 mod read_buffer;
+mod stream;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
