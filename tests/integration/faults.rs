@@ -64,6 +64,20 @@ pub fn check_fault_before_headers(
     Ok(())
 }
 
+/// Runs every (path, log needles) case through [`check_fault_before_headers`] and
+/// fails with all the cases that went wrong at once.
+pub fn assert_faults_before_headers(server: &Server, pid: &str, cases: &[(&str, &[&str])]) {
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(path, needles)| {
+            check_fault_before_headers(server, pid, path, needles)
+                .err()
+                .map(|e| format!("{path}: {e}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn faults_before_headers_give_500_an_error_log_and_the_worker_survives() {
     let server = serve(FAULTS, &["--workers=1"]);
@@ -95,15 +109,7 @@ fn faults_before_headers_give_500_an_error_log_and_the_worker_survives() {
         ("/non_iterable", &["[ERROR]"]),
         ("/header_not_str", &["[ERROR]"]),
     ];
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|(path, needles)| {
-            check_fault_before_headers(&server, &pid, path, needles)
-                .err()
-                .map(|e| format!("{path}: {e}"))
-        })
-        .collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_faults_before_headers(&server, &pid, cases);
 }
 
 #[test]

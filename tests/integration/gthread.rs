@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::client::{parse_responses, request, try_get, Conn, Framing, Response};
-use crate::faults::{check_fault_before_headers, worker_pid, FAULTS};
+use crate::faults::{assert_faults_before_headers, worker_pid, FAULTS};
 use crate::harness::{app_args, serve, Scratch, Server, ServerBuilder, IO_TIMEOUT, STARTUP};
 use crate::json::Json;
 use crate::wsgi_env::{echo, ECHO};
@@ -350,15 +350,7 @@ fn app_faults_on_app_threads_give_500_and_the_worker_goes_on() {
         ),
         ("/no_start_response", &["[ERROR]", "start_response"]),
     ];
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|(path, needles)| {
-            check_fault_before_headers(&server, &pid, path, needles)
-                .err()
-                .map(|e| format!("{path}: {e}"))
-        })
-        .collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_faults_before_headers(&server, &pid, cases);
 
     // After the headers: the connection is cut mid-body.
     let mut conn = Conn::open(port);

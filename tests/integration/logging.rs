@@ -39,12 +39,18 @@ fn wait_serving(server: &mut Server, port: u16, path: &str) -> Response {
     }
 }
 
+/// A `-b` value on a port free right now, and that port: for servers whose log does
+/// not go to stderr, so the harness cannot read the port from `Listening at:`.
+fn free_bind() -> (String, u16) {
+    let port = free_port();
+    (format!("127.0.0.1:{port}"), port)
+}
+
 #[test]
 fn error_logfile_gets_the_log_lines_instead_of_stderr() {
     let scratch = Scratch::new("errlog");
     let path = scratch.path().join("error.log");
-    let bind = format!("127.0.0.1:{}", free_port());
-    let port: u16 = bind.rsplit(':').next().unwrap().parse().unwrap();
+    let (bind, port) = free_bind();
     let mut server = ServerBuilder::new(&[
         "-b",
         &bind,
@@ -109,8 +115,7 @@ fn error_logfile_gets_the_log_lines_instead_of_stderr() {
 
 #[test]
 fn log_level_warning_hides_info_lines_but_keeps_errors() {
-    let bind = format!("127.0.0.1:{}", free_port());
-    let port: u16 = bind.rsplit(':').next().unwrap().parse().unwrap();
+    let (bind, port) = free_bind();
     let mut server = ServerBuilder::new(&[
         "-b",
         &bind,
