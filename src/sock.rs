@@ -139,14 +139,6 @@ impl Listener {
         }
     }
 
-    /// The listener's file descriptor.
-    pub fn raw_fd(&self) -> RawFd {
-        match self {
-            Listener::Tcp(l) => l.as_raw_fd(),
-            Listener::Unix { listener, .. } => listener.as_raw_fd(),
-        }
-    }
-
     /// Duplicates the listener (each worker's event loop owns its own handle).
     pub fn try_clone(&self) -> io::Result<Listener> {
         Ok(match self {
@@ -243,7 +235,7 @@ fn inherit_fd(fd: RawFd) -> io::Result<Listener> {
             format!("fd://{fd} is not an open file descriptor"),
         ));
     }
-    crate::sys::set_cloexec(fd, true)?;
+    crate::sys::set_cloexec(fd)?;
     // SAFETY: the descriptor is open and was handed to this process to own.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let family = socket::getsockname::<SockaddrStorage>(owned.as_raw_fd())?.family();

@@ -150,18 +150,14 @@ pub fn die_with_parent() {
     }
 }
 
-/// Marks `fd` close-on-exec or not (fd://N listeners handed to us must survive).
-pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
+/// Marks an inherited `fd` close-on-exec: a listener handed to us (fd://N) must not
+/// leak into programs the app execs.
+pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
     // SAFETY: the caller owns fd for the duration of the call.
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     let flags = FdFlag::from_bits_truncate(fcntl(borrowed, FcntlArg::F_GETFD)?);
-    let new = if on {
-        flags | FdFlag::FD_CLOEXEC
-    } else {
-        flags - FdFlag::FD_CLOEXEC
-    };
-    fcntl(borrowed, FcntlArg::F_SETFD(new))?;
+    fcntl(borrowed, FcntlArg::F_SETFD(flags | FdFlag::FD_CLOEXEC))?;
     Ok(())
 }
 

@@ -267,16 +267,6 @@ impl Conn {
         self.on_readable(limits)
     }
 
-    /// Stops reading new requests (graceful shutdown): close once output drains.
-    pub fn close_after_output(&mut self) -> Next {
-        self.phase = Phase::Closing;
-        if self.has_output() {
-            Next::Wait
-        } else {
-            Next::Close
-        }
-    }
-
     fn queue(&mut self, bytes: &[u8]) {
         if self.wpos == self.wbuf.len() {
             self.wbuf.clear();

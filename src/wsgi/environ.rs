@@ -313,7 +313,8 @@ fn set_server_name_port(
     peer: &Peer,
 ) -> PyResult<()> {
     let (name, port) = server_name_port(head, peer);
-    env.set_item(intern!(py, "SERVER_NAME"), py_latin1(py, name.as_bytes())?)?;
+    // `name` is already latin-1 decoded (one char per Host byte).
+    env.set_item(intern!(py, "SERVER_NAME"), PyString::new(py, &name))?;
     env.set_item(intern!(py, "SERVER_PORT"), PyString::new(py, &port))?;
     Ok(())
 }

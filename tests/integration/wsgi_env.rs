@@ -133,6 +133,12 @@ fn environ_string_values_follow_the_request() {
             "127.0.0.1",
         ),
         (
+            "SERVER_NAME from a non-ASCII Host, each byte one latin-1 char",
+            request("GET", "/", &[("Host", "caf\u{e9}.test")], b""),
+            "SERVER_NAME",
+            "caf\u{c3}\u{a9}.test",
+        ),
+        (
             "SERVER_PORT",
             request("GET", "/", &[("Host", &host)], b""),
             "SERVER_PORT",
