@@ -64,6 +64,10 @@ pub struct Conn {
     write_timeout: u64,
     /// How much the next read asks for (see [`READ_MIN`]).
     read_size: usize,
+    /// Whether the socket is registered for writable events. Only while output is
+    /// queued: otherwise every ACK from the client would wake the loop (and cost the
+    /// client's kernel an epoll callback), for nothing to write.
+    pub write_interest: bool,
 }
 
 impl Conn {
@@ -80,6 +84,7 @@ impl Conn {
             last_activity: Instant::now(),
             write_timeout,
             read_size: READ_MIN,
+            write_interest: false,
         }
     }
 

@@ -317,11 +317,14 @@ impl<'a> EventLoop<'a> {
             self.slots.len() - 1
         });
         let mut conn = Conn::new(stream, peer, self.config.timeout);
-        let interest = Interest::READABLE | Interest::WRITABLE;
         if self
             .poll
             .registry()
-            .register(conn.stream.source(), Token(CONN_BASE + index), interest)
+            .register(
+                conn.stream.source(),
+                Token(CONN_BASE + index),
+                Interest::READABLE,
+            )
             .is_err()
         {
             self.free.push(index);
@@ -348,13 +351,47 @@ impl<'a> EventLoop<'a> {
 
     fn apply(&mut self, index: usize, next: Next) {
         match next {
-            Next::Wait => {}
+            Next::Wait => {
+                self.watch_writes(index);
+            }
             Next::Ready => {
-                if !self.ready.contains(&index) {
+                if self.watch_writes(index) && !self.ready.contains(&index) {
                     self.ready.push_back(index);
                 }
             }
             Next::Close => self.close(index),
+        }
+    }
+
+    /// Registers for writable events exactly while the connection has output queued.
+    /// False when the connection had to be closed.
+    fn watch_writes(&mut self, index: usize) -> bool {
+        let Some(Slot::Open(conn)) = self.slots.get_mut(index) else {
+            return false;
+        };
+        let want = conn.has_output();
+        if want == conn.write_interest {
+            return true;
+        }
+        let interest = if want {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        let token = Token(CONN_BASE + index);
+        match self
+            .poll
+            .registry()
+            .reregister(conn.stream.source(), token, interest)
+        {
+            Ok(()) => {
+                conn.write_interest = want;
+                true
+            }
+            Err(_) => {
+                self.close(index);
+                false
+            }
         }
     }
 

@@ -90,12 +90,19 @@ fn app_thread(
     bridge: &Bridge,
     waker: &mio::Waker,
 ) {
-    loop {
-        let job = {
-            let Ok(rx) = jobs.lock() else { return };
-            match rx.recv() {
-                Ok(job) => job,
-                Err(_) => return,
+    pyo3::Python::attach(|py| loop {
+        // A job already queued is taken without letting go of the GIL: a handoff to
+        // another thread and back costs two context switches. Only an empty queue
+        // (or a queue another thread is waiting on) makes this thread release it.
+        let queued = jobs.try_lock().ok().and_then(|rx| rx.try_recv().ok());
+        let job = match queued {
+            Some(job) => job,
+            None => {
+                let next = py.detach(|| jobs.lock().ok().map(|rx| rx.recv()));
+                match next {
+                    Some(Ok(job)) => job,
+                    _ => return,
+                }
             }
         };
         let Job {
@@ -119,5 +126,5 @@ fn app_thread(
             return;
         }
         let _ = waker.wake();
-    }
+    })
 }
