@@ -59,8 +59,12 @@ enum Slot {
     Free,
     /// Boxed: a connection is large and the table mostly holds free or busy slots.
     Open(Box<Conn>),
-    /// Checked out to an app thread; events for it wait until it comes back.
-    Busy,
+    /// Checked out to an app thread. An event that arrives meanwhile is not lost:
+    /// `event_missed` makes the loop ask the threads for a wake-up when it finishes, and
+    /// the returning connection reads its socket again.
+    Busy {
+        event_missed: bool,
+    },
 }
 
 /// Whether the worker takes new work.
@@ -88,6 +92,8 @@ pub struct EventLoop<'a> {
     deferred_since: Option<Instant>,
     /// What this worker last said in the shared idle flags.
     published_idle: bool,
+    /// Busy slots that had an event while their request was out (see [`Slot::Busy`]).
+    missed_events: usize,
     signals: mio::net::UnixStream,
     limits: Limits,
     pub state: State,
@@ -139,6 +145,7 @@ impl<'a> EventLoop<'a> {
             ready: VecDeque::new(),
             deferred_since: None,
             published_idle: false,
+            missed_events: 0,
             signals,
             limits: Limits::default(),
             state: State::Running,
@@ -166,6 +173,7 @@ impl<'a> EventLoop<'a> {
                     return Err(e);
                 }
             }
+            self.collect_finished();
             for event in events.iter() {
                 match event.token() {
                     SIGNAL_TOKEN => self.read_signals(),
@@ -176,6 +184,9 @@ impl<'a> EventLoop<'a> {
                     Token(t) => self.accept_pending[t - LISTENER_BASE] = true,
                 }
             }
+            // A thread may have finished while the events were handled, without a
+            // wake-up (see `Pool::set_wake_on_finish`).
+            self.collect_finished();
             if self.state == State::Draining && self.live_connections() == 0 {
                 return Ok(());
             }
@@ -186,6 +197,7 @@ impl<'a> EventLoop<'a> {
             }
             self.publish_idle();
             self.dispatch();
+            self.ask_for_wakes();
             if last_sweep.elapsed() >= Duration::from_secs(1) {
                 last_sweep = Instant::now();
                 self.sweep_timeouts();
@@ -266,14 +278,46 @@ impl<'a> EventLoop<'a> {
     }
 
     /// Queued connections have waited [`ACCEPT_GRACE`] for another worker while this
-    /// one stayed busy.
+    /// one stayed busy. `accept_pending` alone cannot tell: it stays set from an old
+    /// readiness event while other workers take the connections, so the listen queue
+    /// is looked at (poll, no wait) when the clock would start and when it runs out,
+    /// and found empty it clears both.
     fn accept_overdue(&mut self) -> bool {
         if !self.has_room_for_connections() {
             self.deferred_since = None;
             return false;
         }
-        let since = *self.deferred_since.get_or_insert_with(Instant::now);
-        since.elapsed() >= ACCEPT_GRACE && !crate::arbiter::another_worker_idle()
+        let due = match self.deferred_since {
+            None => false,
+            Some(since) if since.elapsed() < ACCEPT_GRACE => return false,
+            Some(_) => true,
+        };
+        if !self.listen_queue_has_connections() {
+            self.deferred_since = None;
+            self.accept_pending.iter_mut().for_each(|p| *p = false);
+            return false;
+        }
+        if !due {
+            self.deferred_since = Some(Instant::now());
+            return false;
+        }
+        !crate::arbiter::another_worker_idle()
+    }
+
+    /// Whether a listener has a connection queued right now (level, not edge).
+    fn listen_queue_has_connections(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let mut fds: Vec<PollFd> = self
+            .listeners
+            .iter()
+            .map(|(l, _)| match l {
+                MioListener::Tcp(t) => PollFd::new(t.as_fd(), PollFlags::POLLIN),
+                MioListener::Unix(u) => PollFd::new(u.as_fd(), PollFlags::POLLIN),
+            })
+            .collect();
+        // An error reads as "maybe": the caller then accepts and learns from accept.
+        poll(&mut fds, PollTimeout::ZERO).map_or(true, |n| n > 0)
     }
 
     /// Accepts one connection at a time and reads it at once, stopping as soon as a
@@ -336,8 +380,19 @@ impl<'a> EventLoop<'a> {
 
     fn on_conn_event(&mut self, index: usize, readable: bool, writable: bool) {
         let limits = self.limits;
-        let Some(Slot::Open(conn)) = self.slots.get_mut(index) else {
-            return;
+        let conn = match self.slots.get_mut(index) {
+            Some(Slot::Open(conn)) => conn,
+            Some(Slot::Busy { event_missed }) => {
+                if !*event_missed {
+                    *event_missed = true;
+                    self.missed_events += 1;
+                }
+                if let Some(pool) = &self.pool {
+                    pool.set_wake_on_finish(true);
+                }
+                return;
+            }
+            _ => return,
         };
         let mut next = Next::Wait;
         if writable {
@@ -437,8 +492,12 @@ impl<'a> EventLoop<'a> {
                     }
                 }
                 Some(pool) => {
-                    let Slot::Open(conn) = std::mem::replace(&mut self.slots[index], Slot::Busy)
-                    else {
+                    let Slot::Open(conn) = std::mem::replace(
+                        &mut self.slots[index],
+                        Slot::Busy {
+                            event_missed: false,
+                        },
+                    ) else {
                         unreachable!("matched Open above")
                     };
                     pool.submit(Job {
@@ -463,9 +522,25 @@ impl<'a> EventLoop<'a> {
             outcome,
         } in pool.finished()
         {
-            self.slots[index] = Slot::Open(conn);
+            let slot = std::mem::replace(&mut self.slots[index], Slot::Open(conn));
+            if matches!(slot, Slot::Busy { event_missed: true }) {
+                self.missed_events -= 1;
+            }
             self.finish(index, &head, outcome);
         }
+    }
+
+    /// App threads wake the loop after a keep-alive response only when the loop needs
+    /// to know at once: a connection event came while its request was out, it is
+    /// stopping, or connections wait for a free thread. Otherwise the connection's next
+    /// event wakes the loop, which takes the finished work back first.
+    fn ask_for_wakes(&self) {
+        let Some(pool) = &self.pool else { return };
+        pool.set_wake_on_finish(
+            self.missed_events > 0
+                || self.state != State::Running
+                || self.has_room_for_connections(),
+        );
     }
 
     /// After a response: the access-log line, then the connection's next state.

@@ -3,6 +3,7 @@
 //! app, writes the response (the GIL released around every socket write and wait),
 //! and hands the connection back through a channel, waking the loop.
 
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +35,9 @@ pub struct Pool {
     done: Receiver<Done>,
     in_flight: usize,
     size: usize,
+    /// Set by the loop when every finished job must wake it; otherwise only jobs whose
+    /// connection closes or still has output queued do.
+    wake_on_finish: Arc<AtomicBool>,
 }
 
 impl Pool {
@@ -46,22 +50,24 @@ impl Pool {
         let (jobs, job_rx) = mpsc::channel::<Job>();
         let (done_tx, done) = mpsc::channel::<Done>();
         let job_rx = Arc::new(Mutex::new(job_rx));
+        let wake_on_finish = Arc::new(AtomicBool::new(true));
         for n in 0..size {
-            let (job_rx, done_tx, bridge, waker) = (
-                job_rx.clone(),
-                done_tx.clone(),
-                bridge.clone(),
-                waker.clone(),
-            );
+            let back = Back {
+                done: done_tx.clone(),
+                waker: waker.clone(),
+                wake_on_finish: wake_on_finish.clone(),
+            };
+            let (job_rx, bridge) = (job_rx.clone(), bridge.clone());
             std::thread::Builder::new()
                 .name(format!("app-{n}"))
-                .spawn(move || app_thread(&job_rx, &done_tx, &bridge, &waker))?;
+                .spawn(move || app_thread(&job_rx, &back, &bridge))?;
         }
         Ok(Pool {
             jobs,
             done,
             in_flight: 0,
             size,
+            wake_on_finish,
         })
     }
 
@@ -76,6 +82,14 @@ impl Pool {
         let _ = self.jobs.send(job);
     }
 
+    /// Whether every finished job must wake the loop. Setting it is followed by a full
+    /// fence, and so is a thread's hand-back before it reads the flag: either the
+    /// thread sees the flag, or the loop's next `finished()` sees the job.
+    pub fn set_wake_on_finish(&self, on: bool) {
+        self.wake_on_finish.store(on, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+
     /// Requests finished since the last call.
     pub fn finished(&mut self) -> Vec<Done> {
         let done: Vec<Done> = self.done.try_iter().collect();
@@ -84,12 +98,29 @@ impl Pool {
     }
 }
 
-fn app_thread(
-    jobs: &Mutex<Receiver<Job>>,
-    done: &Sender<Done>,
-    bridge: &Bridge,
-    waker: &mio::Waker,
-) {
+/// How an app thread hands a connection back to the loop.
+struct Back {
+    done: Sender<Done>,
+    waker: Arc<mio::Waker>,
+    wake_on_finish: Arc<AtomicBool>,
+}
+
+impl Back {
+    /// Returns the connection; false when the loop is gone.
+    fn hand_back(&self, done: Done) -> bool {
+        let urgent = !done.outcome.keep_alive || done.conn.has_output();
+        if self.done.send(done).is_err() {
+            return false;
+        }
+        fence(Ordering::SeqCst);
+        if urgent || self.wake_on_finish.load(Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+        true
+    }
+}
+
+fn app_thread(jobs: &Mutex<Receiver<Job>>, back: &Back, bridge: &Bridge) {
     pyo3::Python::attach(|py| loop {
         // A job already queued is taken without letting go of the GIL: a handoff to
         // another thread and back costs two context switches. Only an empty queue
@@ -114,17 +145,13 @@ fn app_thread(
         } = job;
         let peer = conn.peer;
         let outcome = bridge.call(&head, body, &peer, keep_alive, &mut *conn);
-        if done
-            .send(Done {
-                index,
-                conn,
-                head,
-                outcome,
-            })
-            .is_err()
-        {
+        if !back.hand_back(Done {
+            index,
+            conn,
+            head,
+            outcome,
+        }) {
             return;
         }
-        let _ = waker.wake();
     })
 }
