@@ -39,6 +39,7 @@ pub fn serve(config: config::Config) -> i32 {
         );
         return 1;
     }
+    config::check::log_warnings(&config);
     if let Some(dir) = &config.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {
             tracing::error!("Cannot change directory to {}: {e}", dir.display());
@@ -52,6 +53,9 @@ pub fn serve(config: config::Config) -> i32 {
             return 1;
         }
     };
+    if let Some(status) = config::check::print_or_check(&config, &env) {
+        return status;
+    }
     match arbiter::Arbiter::new(config, env) {
         Ok(arbiter) => arbiter.run(),
         Err(e) => {
