@@ -196,6 +196,19 @@ def failure_line(exc, filename):
     return line
 
 
+def user_traceback(exc):
+    """The traceback without this script's and importlib's frames."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__)
+        if f.filename != "<string>" and not f.filename.startswith("<frozen ")
+    ]
+    text = "".join(traceback.format_exception_only(type(exc), exc))
+    if frames and not isinstance(exc, SyntaxError):
+        text = "Traceback (most recent call last):\n%s%s" % (
+            "".join(traceback.format_list(frames)), text)
+    return text
+
+
 def main():
     location = sys.argv[1]
     kinds = dict(line.split() for line in sys.stdin.read().splitlines() if line.strip())
@@ -213,14 +226,14 @@ def main():
         namespace, filename = execute(location)
         emit("file", filename)
         report(namespace, filename, kinds)
-    except BaseException as exc:  # noqa: B902 - SystemExit in a config file is a failure too
+    except BaseException as exc:  # SystemExit in a config file is a failure too
         where = getattr(exc, "filename", None) if isinstance(exc, SyntaxError) else None
         where = where or filename or location
-        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         if isinstance(exc, SyntaxError):
             message = "%s: %s" % (type(exc).__name__, exc.msg)
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        emit("fatal", where, failure_line(exc, where), message.splitlines()[-1], tb)
+        else:
+            message = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        emit("fatal", where, failure_line(exc, where), message, user_traceback(exc))
     flush(out)
 
 

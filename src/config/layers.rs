@@ -34,16 +34,29 @@ pub enum Origin {
 }
 
 impl Origin {
-    /// Where `long` was set, for an error message: `gunicorn.conf.py:3, setting
-    /// `workers``, or `$GUNICORN_CMD_ARGS`; `None` for the command line.
-    pub fn describe(&self, long: &str) -> Option<String> {
+    /// Where `long` was set: `gunicorn.conf.py:3` or `$GUNICORN_CMD_ARGS`; `None` for
+    /// the command line.
+    pub fn location(&self, long: &str) -> Option<String> {
         match self {
             Origin::File { path, lines } => Some(match lines.get(long) {
-                Some((name, line)) => format!("`{name}` at {path}:{line}"),
+                Some((_, line)) => format!("{path}:{line}"),
                 None => path.clone(),
             }),
             Origin::EnvVar => Some("$GUNICORN_CMD_ARGS".to_string()),
             Origin::CommandLine => None,
+        }
+    }
+
+    /// Like [`Origin::location`], naming the config-file setting too:
+    /// `` `workers` at gunicorn.conf.py:3 ``.
+    pub fn describe(&self, long: &str) -> Option<String> {
+        let location = self.location(long)?;
+        match self {
+            Origin::File { lines, .. } => match lines.get(long) {
+                Some((name, _)) => Some(format!("`{name}` at {location}")),
+                None => Some(location),
+            },
+            _ => Some(location),
         }
     }
 }

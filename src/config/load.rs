@@ -68,6 +68,14 @@ pub fn load(
         env_matches.get_one::<String>("config").map(String::as_str),
         cwd,
     );
+    if let Some(path) = location.as_deref().filter(|l| !l.starts_with("python:")) {
+        let path = path.strip_prefix("file:").unwrap_or(path);
+        if !cwd.join(path).exists() {
+            return Err(ConfigError::File(format!(
+                "config file '{path}' doesn't exist"
+            )));
+        }
+    }
     let file = location.as_deref().map(evaluate).transpose()?;
     let mut sources = Sources::default();
     let mut layers_parsed = Vec::new();
@@ -87,15 +95,12 @@ pub fn load(
     layers_parsed.push((Origin::EnvVar, env_matches));
     layers_parsed.push((Origin::CommandLine, cli_matches));
     let merged = layers::merge(&cmd, &layers_parsed).map_err(layers::clap_error)?;
-    let origin_of = |long: &str| {
-        merged
-            .winners
-            .get(long)
-            .and_then(|&i| layers_parsed[i].0.describe(long))
-    };
+    let winner = |long: &str| merged.winners.get(long).map(|&i| &layers_parsed[i].0);
+    let origin_of = |long: &str| winner(long).and_then(|o| o.describe(long));
+    let location_of = |long: &str| winner(long).and_then(|o| o.location(long));
     sources.values = winning_values(&merged.matches);
-    unsupported(&sources, &origin_of, file.as_ref())
-        .map(|warnings| sources.warnings.extend(warnings))?;
+    let warnings = unsupported(&sources, &location_of, file.as_ref())?;
+    sources.warnings.extend(warnings);
     let cli = Cli::from_arg_matches(&merged.matches).map_err(layers::clap_error)?;
     let mut config = Config::from_cli(cli, env).map_err(|e| with_origin(e, &origin_of))?;
     config.sources = sources;

@@ -315,4 +315,6 @@ fn parse_env_pair(kv: &str) -> Result<(String, String), ConfigError> {
 }
 
 #[cfg(test)]
+mod sources_tests;
+#[cfg(test)]
 mod tests;

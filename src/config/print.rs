@@ -71,7 +71,7 @@ fn value_of(config: &Config, s: &Setting) -> String {
             .display()
             .to_string()
         }
-        "config" if sources.config_file.is_some() => {
+        "config" if !sources.values.contains_key("config") && sources.config_file.is_some() => {
             return sources.config_file.clone().unwrap_or_default()
         }
         _ => {}
