@@ -246,7 +246,9 @@ impl Config {
             timeout: cli.timeout,
             graceful_timeout: cli.graceful_timeout,
             keep_alive: cli.keep_alive,
-            chdir: cli.chdir,
+            // Absolute, as Gunicorn keeps it: a relative one from the config file means
+            // the directory rustcorn started in, whatever happens later.
+            chdir: cli.chdir.map(absolute_dir),
             pythonpath,
             env: env_pairs,
             proc_name: cli.name.unwrap_or_else(|| "rustcorn".to_string()),
@@ -267,6 +269,25 @@ fn invalid(flag: &'static str, value: &str, reason: impl Into<String>) -> Config
         value: value.to_string(),
         reason: reason.into(),
     }
+}
+
+/// `os.path.abspath(os.path.normpath(dir))`: absolute, with `.` and `..` resolved by
+/// name, as Gunicorn keeps `chdir`.
+fn absolute_dir(dir: PathBuf) -> PathBuf {
+    let Ok(absolute) = std::path::absolute(&dir) else {
+        return dir;
+    };
+    let mut out = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn first_line(text: &str) -> String {

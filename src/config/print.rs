@@ -65,7 +65,7 @@ fn value_of(config: &Config, s: &Setting) -> String {
         "wsgi_app" => return config.app_module.clone(),
         "chdir" => {
             return match &config.chdir {
-                Some(dir) => std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()),
+                Some(dir) => dir.clone(),
                 None => std::env::current_dir().unwrap_or_default(),
             }
             .display()
