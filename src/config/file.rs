@@ -126,7 +126,7 @@ impl FileSettings {
             };
             match setting.status {
                 Status::Pending(area) => layer.warnings.push(format!(
-                    "{}:{}: `{}` is not supported by this build of rustcorn ({area}); ignored",
+                    "{}:{}: `{}` is not supported by this build of rustcorn yet ({area}); ignored",
                     self.path, value.line, value.name
                 )),
                 _ if setting.kind == Kind::AppModule => {

@@ -49,48 +49,22 @@ pub fn load(
             env!("CARGO_PKG_VERSION")
         )));
     }
-    let env_args = match &env.gunicorn_cmd_args {
-        Some(text) => split_shell(text).map_err(|reason| ConfigError::Invalid {
-            flag: "GUNICORN_CMD_ARGS",
-            value: text.clone(),
-            reason,
-        })?,
-        None => Vec::new(),
-    };
-    let env_matches = layers::parse_layer(&cmd, &env_args).map_err(|e| {
-        ConfigError::Parse(format!(
-            "{} (in $GUNICORN_CMD_ARGS)",
-            super::first_line(&e.to_string())
-        ))
-    })?;
+    let env_matches = env_layer(&cmd, env)?;
     let location = file::choose(
         cli_matches.get_one::<String>("config").map(String::as_str),
         env_matches.get_one::<String>("config").map(String::as_str),
         cwd,
     );
-    if let Some(path) = location.as_deref().filter(|l| !l.starts_with("python:")) {
-        let path = path.strip_prefix("file:").unwrap_or(path);
-        if !cwd.join(path).exists() {
-            return Err(ConfigError::File(format!(
-                "config file '{path}' doesn't exist"
-            )));
-        }
-    }
-    let file = location.as_deref().map(evaluate).transpose()?;
+    let file = match location {
+        Some(location) => Some(read_file(&location, cwd, evaluate)?),
+        None => None,
+    };
     let mut sources = Sources::default();
     let mut layers_parsed = Vec::new();
     if let Some(file) = &file {
         let layer = file.layer();
         layers_parsed.push(file_layer(&cmd, file, &layer)?);
-        sources.config_file = Some(file.path.clone());
-        sources.hooks = file.hooks.clone();
-        sources.warnings.extend(file.warnings.iter().cloned());
-        sources.warnings.extend(layer.warnings.iter().cloned());
-        for value in &layer.file_only {
-            if let Some(values) = &value.values {
-                sources.file_only.insert(value.name, values.clone());
-            }
-        }
+        sources = Sources::from_file(file, &layer);
     }
     layers_parsed.push((Origin::EnvVar, env_matches));
     layers_parsed.push((Origin::CommandLine, cli_matches));
@@ -105,6 +79,60 @@ pub fn load(
     let mut config = Config::from_cli(cli, env).map_err(|e| with_origin(e, &origin_of))?;
     config.sources = sources;
     Ok(config)
+}
+
+/// `$GUNICORN_CMD_ARGS`, split like a shell and parsed as a layer.
+fn env_layer(cmd: &clap::Command, env: &Environment) -> Result<ArgMatches, ConfigError> {
+    let args = match &env.gunicorn_cmd_args {
+        Some(text) => split_shell(text).map_err(|reason| ConfigError::Invalid {
+            flag: "GUNICORN_CMD_ARGS",
+            value: text.clone(),
+            reason,
+        })?,
+        None => Vec::new(),
+    };
+    layers::parse_layer(cmd, &args).map_err(|e| {
+        ConfigError::Parse(format!(
+            "{} (in $GUNICORN_CMD_ARGS)",
+            super::first_line(&e.to_string())
+        ))
+    })
+}
+
+/// Runs the config file at `location` (a missing path is reported without Python).
+fn read_file(
+    location: &str,
+    cwd: &Path,
+    evaluate: Evaluator<'_>,
+) -> Result<FileSettings, ConfigError> {
+    if !location.starts_with("python:") {
+        let path = location.strip_prefix("file:").unwrap_or(location);
+        if !cwd.join(path).exists() {
+            return Err(ConfigError::File(format!(
+                "config file '{path}' doesn't exist"
+            )));
+        }
+    }
+    evaluate(location)
+}
+
+impl Sources {
+    /// What the file contributes besides flag arguments.
+    fn from_file(file: &FileSettings, layer: &FileLayer) -> Sources {
+        let mut sources = Sources {
+            config_file: Some(file.path.clone()),
+            hooks: file.hooks.clone(),
+            ..Sources::default()
+        };
+        sources.warnings.extend(file.warnings.iter().cloned());
+        sources.warnings.extend(layer.warnings.iter().cloned());
+        for value in &layer.file_only {
+            if let Some(values) = &value.values {
+                sources.file_only.insert(value.name, values.clone());
+            }
+        }
+        sources
+    }
 }
 
 /// The file's arguments parsed as a layer; a value clap refuses is traced back to the

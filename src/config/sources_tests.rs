@@ -220,3 +220,14 @@ fn layers_command() -> clap::Command {
     cmd.build();
     cmd
 }
+
+#[test]
+fn docs_settings_md_is_generated_from_the_table() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/settings.md");
+    let doc = std::fs::read_to_string(path).unwrap_or_default();
+    let table = settings::markdown_table();
+    assert!(
+        doc.contains(&table),
+        "docs/settings.md is out of date; its table should be:\n{table}"
+    );
+}
