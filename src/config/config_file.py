@@ -2,7 +2,7 @@
 
 rustcorn runs this with the Python of the user's virtualenv (the one its workers embed):
 
-    python config_file.py LOCATION < "name kind" lines
+    python -c "$(cat config_file.py)" LOCATION ARGV... < "name kind" lines
 
 LOCATION is PATH, file:PATH or python:MODULE, as in Gunicorn. The file is executed the
 way Gunicorn executes it (as module `__config__`, or imported by name), then every
@@ -211,6 +211,8 @@ def user_traceback(exc):
 
 def main():
     location = sys.argv[1]
+    # The config file sees the server's command line, as under Gunicorn.
+    sys.argv = sys.argv[2:] or ["rustcorn"]
     kinds = dict(line.split() for line in sys.stdin.read().splitlines() if line.strip())
     # Anything the config file writes to fd 1 goes to stderr; records use a copy of it.
     out = os.fdopen(os.dup(1), "wb")

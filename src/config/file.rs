@@ -80,6 +80,8 @@ impl FileSettings {
             .arg("-c")
             .arg(include_str!("config_file.py"))
             .arg(location)
+            // The file sees rustcorn's command line in sys.argv, as it would Gunicorn's.
+            .args(std::env::args_os())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -118,6 +118,11 @@ const LOADS: &[Case] = &[
         stderr: &[],
     },
     Case {
+        file: "tests/configs/argv.py",
+        want: &[("proc_name", "argv:hello")],
+        stderr: &[],
+    },
+    Case {
         file: "tests/configs/ignored.py",
         want: &[("spew", "True"), ("worker_tmp_dir", "/dev/shm")],
         stderr: &[
