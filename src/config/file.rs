@@ -230,22 +230,14 @@ fn parse_records(stdout: &[u8], location: &str) -> Result<FileSettings, ConfigEr
                     let count: usize = next().parse().unwrap_or(0);
                     (0..count).map(|_| next()).collect()
                 });
-                if let Some(s) = settings::lookup(&name) {
-                    file.values.push(FileValue {
-                        name: s.name,
-                        line,
-                        values,
-                    });
+                if let Some(name) = known(&name) {
+                    file.values.push(FileValue { name, line, values });
                 }
             }
             "hook" => {
                 let (name, line, target) = (next(), next().parse().unwrap_or(0), next());
-                if let Some(s) = settings::lookup(&name) {
-                    file.hooks.push(HookDef {
-                        name: s.name,
-                        line,
-                        target,
-                    });
+                if let Some(name) = known(&name) {
+                    file.hooks.push(HookDef { name, line, target });
                 }
             }
             "bad" => {
@@ -270,6 +262,11 @@ fn parse_records(stdout: &[u8], location: &str) -> Result<FileSettings, ConfigEr
         Some(message) => Err(ConfigError::File(message)),
         None => Ok(file),
     }
+}
+
+/// The table's own `&'static` name for a setting the script reported.
+fn known(name: &str) -> Option<&'static str> {
+    settings::lookup(name).map(|s| s.name)
 }
 
 /// Paths under the working directory are shown relative to it, as the user wrote them.

@@ -117,6 +117,17 @@ fn read_file(
 }
 
 impl Sources {
+    /// A dictionary setting from the config file (`secure_scheme_headers`), as pairs.
+    pub fn file_dict(&self, name: &str) -> Option<Vec<(String, String)>> {
+        let values = self.file_only.get(name)?;
+        Some(
+            values
+                .chunks(2)
+                .map(|kv| (kv[0].clone(), kv.get(1).cloned().unwrap_or_default()))
+                .collect(),
+        )
+    }
+
     /// What the file contributes besides flag arguments.
     fn from_file(file: &FileSettings, layer: &FileLayer) -> Sources {
         let mut sources = Sources {

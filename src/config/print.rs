@@ -62,7 +62,7 @@ fn value_of(config: &Config, s: &Setting) -> String {
             )
         }
         "workers" => return config.workers.to_string(),
-        "wsgi_app" => return config.app_module.clone(),
+        "wsgi_app" | "default_proc_name" => return config.app_module.clone(),
         "chdir" => {
             return match &config.chdir {
                 Some(dir) => dir.clone(),

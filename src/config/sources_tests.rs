@@ -152,8 +152,19 @@ fn hooks_are_kept_and_file_only_values_recorded() {
         line: 3,
         target: "post_fork".into(),
     });
+    file.values
+        .push(value("logconfig_dict", 5, &["root", "INFO", "k", "v"]));
     let c = load_with(&file, None, &["app"]).unwrap();
     assert_eq!(c.sources.hooks, file.hooks);
+    assert_eq!(
+        c.sources.file_dict("logconfig_dict").unwrap(),
+        vec![("root".into(), "INFO".into()), ("k".into(), "v".into())]
+    );
+    assert!(
+        c.sources.warnings[0].contains("gunicorn.conf.py:5"),
+        "{:?}",
+        c.sources.warnings
+    );
     assert_eq!(c.sources.config_file.as_deref(), Some("gunicorn.conf.py"));
 }
 
