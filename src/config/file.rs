@@ -279,3 +279,96 @@ fn display_path(path: &str) -> String {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| path.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(fields: &[&str]) -> Vec<u8> {
+        fields
+            .iter()
+            .flat_map(|f| [f.as_bytes(), b"\0"].concat())
+            .collect()
+    }
+
+    #[test]
+    fn records_from_the_script_become_values_hooks_and_errors() {
+        let out = records(&[
+            "file",
+            "/nowhere/conf.py",
+            "set",
+            "bind",
+            "2",
+            "2",
+            "a:1",
+            "b:2",
+            "unset",
+            "accesslog",
+            "3",
+            "hook",
+            "post_fork",
+            "5",
+            "post_fork",
+            "set",
+            "not_a_setting",
+            "1",
+            "1",
+            "x",
+        ]);
+        let file = parse_records(&out, "conf.py").unwrap();
+        assert_eq!(file.path, "/nowhere/conf.py");
+        assert_eq!(file.values.len(), 2);
+        assert_eq!(
+            file.values[0].values,
+            Some(vec!["a:1".into(), "b:2".into()])
+        );
+        assert_eq!(
+            (file.values[1].name, file.values[1].values.clone()),
+            ("accesslog", None)
+        );
+        assert_eq!((file.hooks[0].name, file.hooks[0].line), ("post_fork", 5));
+        assert_eq!(file.line_of("bind"), Some(2));
+
+        let out = records(&["file", "c.py", "bad", "timeout", "4", "expected an integer"]);
+        let e = parse_records(&out, "c.py").unwrap_err().to_string();
+        assert!(
+            e.contains("c.py:4: invalid value for `timeout`: expected an integer"),
+            "{e}"
+        );
+        let out = records(&["fatal", "c.py", "3", "SyntaxError: bad", "  File ..."]);
+        let e = parse_records(&out, "c.py").unwrap_err().to_string();
+        assert!(
+            e.starts_with("error: failed to read config file c.py:3: SyntaxError: bad"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn values_become_flag_arguments_by_kind() {
+        let v = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let args = |kind, values: &[&str]| flag_args(kind, "x", &v(values));
+        assert_eq!(args(Kind::Int, &["3"]), ["--x=3"]);
+        assert_eq!(args(Kind::List, &["a", "-b"]), ["--x=a", "--x=-b"]);
+        assert_eq!(args(Kind::Flag, &["true"]), ["--x"]);
+        assert!(args(Kind::Flag, &["false"]).is_empty());
+        assert_eq!(args(Kind::NegFlag, &["false"]), ["--x"]);
+        assert!(args(Kind::NegFlag, &["true"]).is_empty());
+    }
+
+    #[test]
+    fn the_file_is_chosen_as_gunicorn_chooses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(choose(None, None, dir.path()), None);
+        std::fs::write(dir.path().join(DEFAULT_FILE), "").unwrap();
+        let default = dir.path().join(DEFAULT_FILE).display().to_string();
+        assert_eq!(choose(None, None, dir.path()), Some(default));
+        assert_eq!(
+            choose(None, Some("e.py"), dir.path()).as_deref(),
+            Some("e.py")
+        );
+        assert_eq!(
+            choose(Some("c.py"), Some("e.py"), dir.path()).as_deref(),
+            Some("c.py")
+        );
+    }
+}
