@@ -340,6 +340,10 @@ fn check_config_exits_0_when_the_app_loads_and_1_when_not() {
         "{}",
         out.stderr
     );
+    // The example from the README.
+    let out = ServerBuilder::new(&["--check-config", "-c", "examples/gunicorn.conf.py"])
+        .run_to_exit(EXIT_TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
     for app in ["broken_import", "not_callable", "no_such_module"] {
         let out = ServerBuilder::new(&["--check-config", "--chdir", "tests/apps", app])
             .run_to_exit(EXIT_TIMEOUT);
