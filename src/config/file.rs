@@ -127,6 +127,8 @@ impl FileSettings {
                 continue;
             };
             match setting.status {
+                Status::Pending(_) if super::print::display(setting, values) == setting.default => {
+                }
                 Status::Pending(area) => layer.warnings.push(format!(
                     "{}:{}: `{}` is not supported by this build of rustcorn yet ({area}); ignored",
                     self.path, value.line, value.name

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::client::get;
-use crate::harness::{Exited, ServerBuilder, EXIT_TIMEOUT, STARTUP};
+use crate::harness::{require_venv, Exited, ServerBuilder, EXIT_TIMEOUT, STARTUP};
 
 /// The app every `--print-config` run loads (Gunicorn loads it too).
 const APP: [&str; 3] = ["--chdir", "tests/apps", "hello"];
@@ -171,6 +171,17 @@ fn corpus_files_load_and_print_their_settings() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_file_runs_in_the_virtualenv_the_workers_use() {
+    let venv = require_venv();
+    let mut args = vec!["-c", "tests/configs/venv.py"];
+    args.extend_from_slice(&APP);
+    let (out, got) = print_config(&args, &[]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let prefix = std::fs::canonicalize(&got["proc_name"]).unwrap();
+    assert_eq!(prefix, std::fs::canonicalize(venv).unwrap());
 }
 
 #[test]
