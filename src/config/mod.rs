@@ -17,7 +17,7 @@
 //! `$GUNICORN_CMD_ARGS`), else `./gunicorn.conf.py` when it exists. There is no
 //! `rustcorn.conf.py`: the file is Gunicorn's, and one name means both servers read the
 //! same settings. The file is Python, run by the `python` of the virtualenv the workers
-//! embed ([`file`] says why in a subprocess). Every module-level name that is a setting
+//! embed (`file.rs` says why in a subprocess). Every module-level name that is a setting
 //! applies; other names are ignored, as Gunicorn ignores them. `wsgi_app` supplies
 //! APP_MODULE when the command line has none.
 //!
@@ -26,8 +26,8 @@
 //! [`settings::SETTINGS`] lists every Gunicorn 27 setting once: name, flags, kind,
 //! default, and its status in rustcorn (implemented, being built elsewhere, a server
 //! hook, ignored with a warning, or refused). A config-file value becomes the setting's
-//! flag arguments ([`file`]), and every source is parsed by the same clap command
-//! ([`layers`]), so validation lives only in the clap fields and [`Config::from_cli`].
+//! flag arguments (`file.rs`), and every source is parsed by the same clap command
+//! (`layers.rs`), so validation lives only in the clap fields and `Config::from_cli`.
 //! To make a setting work in the file, `$GUNICORN_CMD_ARGS` and `--print-config`, give
 //! it a clap field and mark its table line [`settings::Status::Implemented`].
 
