@@ -6,7 +6,7 @@
 //!
 //! | module        | what it owns |
 //! |---------------|--------------|
-//! | [`config`]    | flags and environment → one validated [`config::Config`] |
+//! | [`config`]    | flags, environment, Gunicorn config file → one validated [`config::Config`] |
 //! | [`arbiter`]   | the master: listeners, fork, reap, respawn, signals |
 //! | [`worker`]    | a worker process: boot, mio event loop, connection state machine |
 //! | [`http`]      | request heads and bodies, response framing, errors with their status |
