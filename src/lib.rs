@@ -6,7 +6,7 @@
 //!
 //! | module        | what it owns |
 //! |---------------|--------------|
-//! | [`config`]    | flags and environment → one validated [`config::Config`] |
+//! | [`config`]    | flags, environment, Gunicorn config file → one validated [`config::Config`] |
 //! | [`arbiter`]   | the master: listeners, fork, reap, respawn, signals |
 //! | [`worker`]    | a worker process: boot, mio event loop, connection state machine |
 //! | [`http`]      | request heads and bodies, response framing, errors with their status |
@@ -39,6 +39,7 @@ pub fn serve(config: config::Config) -> i32 {
         );
         return 1;
     }
+    config::check::log_warnings(&config);
     if let Some(dir) = &config.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {
             tracing::error!("Cannot change directory to {}: {e}", dir.display());
@@ -52,6 +53,9 @@ pub fn serve(config: config::Config) -> i32 {
             return 1;
         }
     };
+    if let Some(status) = config::check::print_or_check(&config, &env) {
+        return status;
+    }
     match arbiter::Arbiter::new(config, env) {
         Ok(arbiter) => arbiter.run(),
         Err(e) => {

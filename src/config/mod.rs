@@ -1,13 +1,51 @@
-//! Settings: raw flags and environment variables become one validated [`Config`] here,
-//! and nowhere else. Every problem is a [`ConfigError`] that names the flag at fault.
+//! Settings: raw flags, environment variables and the Gunicorn config file become one
+//! validated [`Config`] here, and nowhere else. Every problem is a [`ConfigError`] that
+//! names the flag (or the config-file setting and line) at fault.
+//!
+//! # Sources and precedence
+//!
+//! As in Gunicorn, lowest first: defaults < the config file < `$GUNICORN_CMD_ARGS`
+//! (split like a shell) < the command line. A later source *replaces* an earlier one's
+//! value for a setting, lists included: `-b` on the command line drops every `bind` of
+//! the file. `$PORT` and `$WEB_CONCURRENCY` only change the defaults of `bind` and
+//! `workers`. rustcorn reads no `$RUSTCORN_CMD_ARGS`: one variable, Gunicorn's, keeps
+//! a unit file or Dockerfile working unchanged under either server.
+//!
+//! # The config file
+//!
+//! `-c PATH`, `-c file:PATH` or `-c python:MODULE` (from the command line, else from
+//! `$GUNICORN_CMD_ARGS`), else `./gunicorn.conf.py` when it exists. There is no
+//! `rustcorn.conf.py`: the file is Gunicorn's, and one name means both servers read the
+//! same settings. The file is Python, run by the `python` of the virtualenv the workers
+//! embed (`file.rs` says why in a subprocess). Every module-level name that is a setting
+//! applies; other names are ignored, as Gunicorn ignores them. `wsgi_app` supplies
+//! APP_MODULE when the command line has none.
+//!
+//! # One table of settings
+//!
+//! [`settings::SETTINGS`] lists every Gunicorn 27 setting once: name, flags, kind,
+//! default, and its status in rustcorn (implemented, being built elsewhere, a server
+//! hook, ignored with a warning, or refused). A config-file value becomes the setting's
+//! flag arguments (`file.rs`), and every source is parsed by the same clap command
+//! (`layers.rs`), so validation lives only in the clap fields and `Config::from_cli`.
+//! To make a setting work in the file, `$GUNICORN_CMD_ARGS` and `--print-config`, give
+//! it a clap field and mark its table line [`settings::Status::Implemented`].
 
+pub mod check;
 mod cli;
+mod file;
+mod layers;
+mod load;
+mod print;
+pub mod settings;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::Parser;
 pub use cli::{Cli, LogLevel};
+pub use file::{ConfigFileArgs, HookDef};
+pub use load::Sources;
+pub use print::render as print_config;
 
 use crate::sock::BindAddress;
 
@@ -26,6 +64,17 @@ pub enum ConfigError {
     /// Not an error: --help or --version was asked for; the text goes to stdout.
     #[error("{0}")]
     Info(String),
+    /// The config file could not be read, raised, or set a value of the wrong type:
+    /// the message names the file, the line and the setting.
+    #[error("error: {0}")]
+    File(String),
+    /// A bad value that came from the config file or `$GUNICORN_CMD_ARGS`, not the
+    /// command line: the error, then where the value was set.
+    #[error("{inner} (from {origin})")]
+    From {
+        origin: String,
+        inner: Box<ConfigError>,
+    },
 }
 
 /// The worker implementations rustcorn offers.
@@ -71,6 +120,12 @@ pub struct Config {
     pub access_logfile: Option<String>,
     /// Use sendfile(2) for `wsgi.file_wrapper` (off with `--no-sendfile`).
     pub sendfile: bool,
+    /// `--print-config`: print the settings, check the app loads, exit.
+    pub print_config: bool,
+    /// `--check-config`: check the app loads, exit 0 or 1.
+    pub check_config: bool,
+    /// What the config file and environment contributed beyond the typed settings.
+    pub sources: Sources,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -79,6 +134,8 @@ pub struct Config {
 pub struct Environment {
     pub port: Option<String>,
     pub web_concurrency: Option<String>,
+    /// `GUNICORN_CMD_ARGS`: more arguments, between the config file and the command line.
+    pub gunicorn_cmd_args: Option<String>,
 }
 
 impl Environment {
@@ -89,30 +146,21 @@ impl Environment {
             web_concurrency: std::env::var("WEB_CONCURRENCY")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            gunicorn_cmd_args: std::env::var("GUNICORN_CMD_ARGS").ok(),
         }
     }
 }
 
 impl Config {
-    /// Parses `args` (including the program name) and validates the result.
+    /// Parses `args` (including the program name) with `$GUNICORN_CMD_ARGS` and the
+    /// config file (run by the workers' Python), and validates the result.
     pub fn from_args<I, T>(args: I, env: &Environment) -> Result<Config, ConfigError>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let cli = Cli::try_parse_from(args).map_err(|e| match e.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                ConfigError::Info(e.to_string())
-            }
-            _ => ConfigError::Parse(first_line(&e.to_string())),
-        })?;
-        if cli.version {
-            return Err(ConfigError::Info(format!(
-                "rustcorn (version {})\n",
-                env!("CARGO_PKG_VERSION")
-            )));
-        }
-        Config::from_cli(cli, env)
+        let args = args.into_iter().map(Into::into).collect();
+        load::load(args, env, &load::cwd(), &load::evaluate_with_workers_python)
     }
 
     fn from_cli(cli: Cli, env: &Environment) -> Result<Config, ConfigError> {
@@ -198,7 +246,9 @@ impl Config {
             timeout: cli.timeout,
             graceful_timeout: cli.graceful_timeout,
             keep_alive: cli.keep_alive,
-            chdir: cli.chdir,
+            // Absolute, as Gunicorn keeps it: a relative one from the config file means
+            // the directory rustcorn started in, whatever happens later.
+            chdir: cli.chdir.map(absolute_dir),
             pythonpath,
             env: env_pairs,
             proc_name: cli.name.unwrap_or_else(|| "rustcorn".to_string()),
@@ -206,6 +256,9 @@ impl Config {
             error_logfile: cli.error_logfile,
             access_logfile: cli.access_logfile,
             sendfile: !cli.no_sendfile,
+            print_config: cli.config_file.print_config,
+            check_config: cli.config_file.check_config,
+            sources: Sources::default(),
         })
     }
 }
@@ -216,6 +269,25 @@ fn invalid(flag: &'static str, value: &str, reason: impl Into<String>) -> Config
         value: value.to_string(),
         reason: reason.into(),
     }
+}
+
+/// `os.path.abspath(os.path.normpath(dir))`: absolute, with `.` and `..` resolved by
+/// name, as Gunicorn keeps `chdir`.
+fn absolute_dir(dir: PathBuf) -> PathBuf {
+    let Ok(absolute) = std::path::absolute(&dir) else {
+        return dir;
+    };
+    let mut out = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn first_line(text: &str) -> String {
@@ -263,5 +335,7 @@ fn parse_env_pair(kv: &str) -> Result<(String, String), ConfigError> {
     }
 }
 
+#[cfg(test)]
+mod sources_tests;
 #[cfg(test)]
 mod tests;

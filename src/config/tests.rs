@@ -57,6 +57,7 @@ fn port_and_web_concurrency_change_defaults() {
     let env = Environment {
         port: Some("9090".into()),
         web_concurrency: Some("3".into()),
+        ..Environment::default()
     };
     let c = parse_env(&["wsgi"], env.clone()).unwrap();
     assert_eq!(

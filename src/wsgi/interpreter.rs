@@ -103,6 +103,14 @@ impl PythonEnv {
     }
 }
 
+impl PythonEnv {
+    /// Without a virtualenv, the interpreter this binary was built against: the one
+    /// whose `bin/python` runs the config file, so it sees what the workers see.
+    pub fn executable_without_venv(&self) -> Option<PathBuf> {
+        build_interpreter()
+    }
+}
+
 /// # Safety
 /// `config` must have been initialised by `PyConfig_InitPythonConfig`.
 unsafe fn configure(

@@ -23,6 +23,8 @@
 //! - `timeouts`: `--timeout` aborts and replaces a stuck worker
 //! - `logging`: `--error-logfile`, `--log-level`, `--access-logfile`, `-n`
 //! - `signals`: HUP reload, TTIN/TTOU worker count
+//! - `config_file`: Gunicorn config files (tests/configs/ corpus), precedence with
+//!   `$GUNICORN_CMD_ARGS` and flags, `--print-config`, `--check-config`
 
 mod capture;
 mod client;
@@ -37,6 +39,7 @@ mod apps_django;
 mod apps_flask;
 mod arbiter;
 mod cli;
+mod config_file;
 mod faults;
 mod gthread;
 mod http_basics;

@@ -1,0 +1,2 @@
+# A dictionary setting rustcorn accepts and ignores with a warning.
+logconfig_dict = {"root": "INFO"}

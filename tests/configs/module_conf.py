@@ -1,0 +1,2 @@
+# Loaded with -c python:tests.configs.module_conf
+workers = 5

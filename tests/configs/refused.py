@@ -1,0 +1,2 @@
+# A worker class rustcorn refuses.
+worker_class = "gevent"
