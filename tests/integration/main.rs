@@ -23,6 +23,7 @@
 //! - `timeouts`: `--timeout` aborts and replaces a stuck worker
 //! - `logging`: `--error-logfile`, `--log-level`, `--access-logfile`, `-n`
 //! - `signals`: HUP reload, TTIN/TTOU worker count
+//! - `tls`: HTTPS (--certfile, client certificates, --ciphers), startup errors
 
 mod capture;
 mod client;
@@ -44,5 +45,6 @@ mod logging;
 mod signals;
 mod sockets;
 mod timeouts;
+mod tls;
 mod wsgi_env;
 mod wsgi_input;
