@@ -89,7 +89,13 @@ pub fn server_config(opts: &TlsOptions<'_>) -> Result<Arc<ServerConfig>, TlsErro
     });
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| fail("--ciphers", opts.ciphers.unwrap_or("DEFAULT"), e.to_string()))?;
+        .map_err(|e| {
+            fail(
+                "--ciphers",
+                opts.ciphers.unwrap_or("DEFAULT"),
+                e.to_string(),
+            )
+        })?;
     let builder = match opts.cert_reqs {
         CertReqs::None => builder.with_no_client_auth(),
         reqs => builder.with_client_cert_verifier(client_verifier(opts, reqs, provider)?),
@@ -154,7 +160,13 @@ fn load_certs(flag: &'static str, path: &Path) -> Result<Vec<CertificateDer<'sta
     let bytes = read(flag, path)?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(flag, path.display(), format!("not a PEM certificate file: {e}")))?;
+        .map_err(|e| {
+            fail(
+                flag,
+                path.display(),
+                format!("not a PEM certificate file: {e}"),
+            )
+        })?;
     if certs.is_empty() {
         return Err(fail(
             flag,
@@ -173,7 +185,11 @@ fn load_key(flag: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, T
             path.display(),
             "no PEM private key (-----BEGIN PRIVATE KEY----- or RSA/EC PRIVATE KEY) in it",
         ),
-        other => fail(flag, path.display(), format!("not a PEM private key: {other}")),
+        other => fail(
+            flag,
+            path.display(),
+            format!("not a PEM private key: {other}"),
+        ),
     })?;
     // Parse it now: a corrupt key is a startup error, not a failed handshake later.
     ring::default_provider()

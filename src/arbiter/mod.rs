@@ -89,12 +89,19 @@ impl Arbiter {
             let url = l.to_string();
             match &config.tls.server {
                 // Gunicorn shows the scheme the listener speaks.
-                Some(_) => tracing::info!("Listening at: {} ({pid})", url.replacen("http://", "https://", 1)),
+                Some(_) => tracing::info!(
+                    "Listening at: {} ({pid})",
+                    url.replacen("http://", "https://", 1)
+                ),
                 None => tracing::info!("Listening at: {url} ({pid})"),
             }
         }
         tracing::info!("Using worker: {}", config.worker_class.name());
-        config.tls.warnings.iter().for_each(|w| tracing::warn!("{w}"));
+        config
+            .tls
+            .warnings
+            .iter()
+            .for_each(|w| tracing::warn!("{w}"));
         let signals =
             sys::install_signal_pipe(&MASTER_SIGNALS).map_err(|e| format!("signals: {e}"))?;
         sys::ignore_signal(Signal::SIGPIPE);

@@ -60,7 +60,14 @@ pub struct TlsConfig {
 
 /// `--ssl-version` names Gunicorn documents, plus the number of its default.
 const SSL_VERSIONS: &[&str] = &[
-    "SSLv3", "SSLv23", "TLS", "TLSv1", "TLSv1_1", "TLSv1_2", "TLS_SERVER", "2",
+    "SSLv3",
+    "SSLv23",
+    "TLS",
+    "TLSv1",
+    "TLSv1_1",
+    "TLSv1_2",
+    "TLS_SERVER",
+    "2",
 ];
 
 /// Validates the flags and, when HTTPS is on, loads everything they name.
@@ -72,7 +79,9 @@ pub fn resolve(args: &TlsArgs) -> Result<TlsConfig, ConfigError> {
     })?;
     let mut warnings = Vec::new();
     if let Some(v) = &args.ssl_version {
-        let known = SSL_VERSIONS.iter().find(|k| k.eq_ignore_ascii_case(v.trim()));
+        let known = SSL_VERSIONS
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(v.trim()));
         let Some(known) = known else {
             return Err(ConfigError::Invalid {
                 flag: "--ssl-version",

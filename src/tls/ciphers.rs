@@ -82,13 +82,69 @@ const TLS13_NAMES: &[&str] = &[
 /// OpenSSL aliases that select none of the suites rustls offers (weak, legacy or
 /// non-ECDHE families). They may appear anywhere; they simply add nothing.
 const EMPTY_ALIASES: &[&str] = &[
-    "COMPLEMENTOFDEFAULT", "COMPLEMENTOFALL", "MEDIUM", "LOW", "EXPORT", "EXP", "NULL",
-    "eNULL", "aNULL", "RSA", "kRSA", "DH", "DHE", "EDH", "kDHE", "kEDH", "ADH", "AECDH",
-    "kDHr", "kDHd", "kECDHr", "kECDHe", "aDH", "aDSS", "DSS", "PSK", "kPSK", "aPSK",
-    "ECDHEPSK", "DHEPSK", "RSAPSK", "SRP", "kSRP", "aSRP", "3DES", "DES", "RC4", "RC2",
-    "IDEA", "SEED", "CAMELLIA", "CAMELLIA128", "CAMELLIA256", "ARIA", "ARIA128", "ARIA256",
-    "ARIAGCM", "AESCCM", "AESCCM8", "MD5", "SHA1", "SHA", "SHA256", "SHA384", "TLSv1",
-    "TLSv1.0", "SSLv3", "GOST94", "GOST89MAC", "kGOST", "aGOST", "SUITEB128", "SUITEB128ONLY",
+    "COMPLEMENTOFDEFAULT",
+    "COMPLEMENTOFALL",
+    "MEDIUM",
+    "LOW",
+    "EXPORT",
+    "EXP",
+    "NULL",
+    "eNULL",
+    "aNULL",
+    "RSA",
+    "kRSA",
+    "DH",
+    "DHE",
+    "EDH",
+    "kDHE",
+    "kEDH",
+    "ADH",
+    "AECDH",
+    "kDHr",
+    "kDHd",
+    "kECDHr",
+    "kECDHe",
+    "aDH",
+    "aDSS",
+    "DSS",
+    "PSK",
+    "kPSK",
+    "aPSK",
+    "ECDHEPSK",
+    "DHEPSK",
+    "RSAPSK",
+    "SRP",
+    "kSRP",
+    "aSRP",
+    "3DES",
+    "DES",
+    "RC4",
+    "RC2",
+    "IDEA",
+    "SEED",
+    "CAMELLIA",
+    "CAMELLIA128",
+    "CAMELLIA256",
+    "ARIA",
+    "ARIA128",
+    "ARIA256",
+    "ARIAGCM",
+    "AESCCM",
+    "AESCCM8",
+    "MD5",
+    "SHA1",
+    "SHA",
+    "SHA256",
+    "SHA384",
+    "TLSv1",
+    "TLSv1.0",
+    "SSLv3",
+    "GOST94",
+    "GOST89MAC",
+    "kGOST",
+    "aGOST",
+    "SUITEB128",
+    "SUITEB128ONLY",
     "SUITEB192",
 ];
 
@@ -98,7 +154,9 @@ fn term_matches(term: &str, suite: &Suite) -> Option<bool> {
     if term == suite.name || COMMON_TAGS.contains(&term) || suite.tags.contains(&term) {
         return Some(true);
     }
-    let known = suites().iter().any(|s| s.name == term || s.tags.contains(&term))
+    let known = suites()
+        .iter()
+        .any(|s| s.name == term || s.tags.contains(&term))
         || EMPTY_ALIASES.contains(&term)
         || TLS13_NAMES.contains(&term);
     known.then_some(false)
@@ -211,7 +269,10 @@ mod tests {
         // ECDH+AESGCM first, then the CHACHA20 suites, as OpenSSL orders them.
         let python = names(lists[0]);
         assert!(python[..4].iter().all(|n| n.contains("GCM")), "{python:?}");
-        assert!(python[4..].iter().all(|n| n.contains("CHACHA20")), "{python:?}");
+        assert!(
+            python[4..].iter().all(|n| n.contains("CHACHA20")),
+            "{python:?}"
+        );
     }
 
     #[test]
@@ -252,7 +313,10 @@ mod tests {
     fn names_rustls_cannot_do_are_refused_by_name() {
         for (list, named) in [
             ("AES128-SHA", "AES128-SHA"),
-            ("ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384", "DHE-RSA"),
+            (
+                "ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384",
+                "DHE-RSA",
+            ),
             ("ECDHE-RSA-AES256-GCM-SHA385", "SHA385"),
         ] {
             let err = select(list).unwrap_err();

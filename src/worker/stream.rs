@@ -19,7 +19,10 @@ pub enum Stream {
 
 impl Stream {
     /// Wraps a freshly accepted socket in a TLS session.
-    pub(super) fn into_tls(self, config: &Arc<rustls::ServerConfig>) -> Result<Stream, rustls::Error> {
+    pub(super) fn into_tls(
+        self,
+        config: &Arc<rustls::ServerConfig>,
+    ) -> Result<Stream, rustls::Error> {
         Ok(Stream::Tls(Box::new(TlsStream::new(self, config)?)))
     }
 

@@ -4,7 +4,7 @@ Bodies of N bytes follow one pattern, byte i == i % 251, so the test checks ever
 byte without holding a copy.
 
     /environ        JSON: wsgi.url_scheme, SERVER_NAME, SERVER_PORT, REQUEST_METHOD,
-                    PATH_INFO, and the request body's length and text
+                    PATH_INFO, and the request body's length and first 100 bytes
     /big?n=N        N bytes with Content-Length, as a list of 64 KiB parts
     /stream?n=N     N bytes from a generator, no Content-Length (chunked on HTTP/1.1)
     /file?n=N       N bytes from a temporary file through wsgi.file_wrapper
@@ -40,7 +40,7 @@ def environ_doc(environ, start_response):
     doc = {key: environ.get(key) for key in (
         'wsgi.url_scheme', 'SERVER_NAME', 'SERVER_PORT', 'REQUEST_METHOD', 'PATH_INFO')}
     doc['body_length'] = len(body)
-    doc['body'] = body.decode('latin-1')
+    doc['body'] = body[:100].decode('latin-1')
     out = json.dumps(doc).encode()
     start_response('200 OK', [('Content-Type', 'application/json'),
                               ('Content-Length', str(len(out)))])

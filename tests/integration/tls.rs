@@ -4,178 +4,25 @@
 //! and pipelining, large, chunked and file_wrapper bodies, gthread, client
 //! certificates, plain HTTP on the TLS port, and startup errors.
 
-use std::io::{BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, RootCertStore};
 
-use crate::client::{read_response, request, Framing, Response};
-use crate::harness::{app_args, serve, Scratch, Server, ServerBuilder, EXIT_TIMEOUT, IO_TIMEOUT};
+use crate::client::{request, Framing, Response};
+use crate::harness::{app_args, serve, ServerBuilder, EXIT_TIMEOUT, IO_TIMEOUT};
 use crate::json::Json;
+use support::{serve_tls, Certs, TlsConn};
 
 const APP: &str = "tls_app:application";
-
-/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate signed
-/// by it, and a key that belongs to neither.
-struct Certs {
-    dir: Scratch,
-}
-
-impl Certs {
-    fn new() -> Certs {
-        let certs = Certs {
-            dir: Scratch::new("tls"),
-        };
-        certs.openssl(&[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj",
-            "/CN=rustcorn test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        certs.leaf(
-            "server",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-        );
-        certs.leaf("client", "extendedKeyUsage=clientAuth\n");
-        certs.openssl(&[
-            "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
-            "other.key",
-        ]);
-        certs
-    }
-
-    fn leaf(&self, name: &str, extensions: &str) {
-        let ext = format!("{name}.ext");
-        std::fs::write(
-            self.path(&ext),
-            format!("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n{extensions}"),
-        )
-        .unwrap();
-        let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
-        self.openssl(&[
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", &key, "-out", &csr, "-subj", &format!("/CN={name}"),
-        ]);
-        self.openssl(&[
-            "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial",
-            "2", "-days", "2", "-extfile", &ext, "-out", &pem,
-        ]);
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("run openssl (Debian package `openssl`)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// `--certfile`/`--keyfile` for the server certificate.
-    fn server_args(&self) -> Vec<String> {
-        vec![
-            "--certfile".into(),
-            self.arg("server.pem"),
-            "--keyfile".into(),
-            self.arg("server.key"),
-        ]
-    }
-
-    fn arg(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-
-    /// A client that trusts the test CA, with the client certificate or without.
-    fn client(&self, with_certificate: bool) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(self.path("ca.pem")).unwrap() {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let builder = ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-        Arc::new(if with_certificate {
-            let chain = CertificateDer::pem_file_iter(self.path("client.pem"))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            let key = PrivateKeyDer::from_pem_file(self.path("client.key")).unwrap();
-            builder.with_client_auth_cert(chain, key).unwrap()
-        } else {
-            builder.with_no_client_auth()
-        })
-    }
-}
-
-/// Starts tls_app over HTTPS with the server certificate and `extra` flags.
-fn serve_tls(certs: &Certs, extra: &[&str]) -> Server {
-    let mut args: Vec<String> = certs.server_args();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = serve(APP, &args);
-    assert!(
-        server.log().contains("Listening at: https://"),
-        "{}",
-        server.log()
-    );
-    server
-}
-
-/// One TLS client connection.
-struct TlsConn {
-    reader: BufReader<StreamOwned<ClientConnection, TcpStream>>,
-}
-
-impl TlsConn {
-    /// Connects to 127.0.0.1:`port` and completes the handshake.
-    fn open(port: u16, config: &Arc<ClientConfig>) -> std::io::Result<TlsConn> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut sock = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
-        sock.set_read_timeout(Some(IO_TIMEOUT))?;
-        sock.set_write_timeout(Some(IO_TIMEOUT))?;
-        let name = ServerName::try_from("localhost").unwrap();
-        let mut conn = ClientConnection::new(config.clone(), name).map_err(std::io::Error::other)?;
-        while conn.is_handshaking() {
-            conn.complete_io(&mut sock)?;
-        }
-        Ok(TlsConn {
-            reader: BufReader::new(StreamOwned::new(conn, sock)),
-        })
-    }
-
-    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let stream = self.reader.get_mut();
-        stream.write_all(bytes)?;
-        stream.flush()
-    }
-
-    fn response(&mut self) -> std::io::Result<Response> {
-        read_response(&mut self.reader, false)
-    }
-
-    fn roundtrip(&mut self, bytes: &[u8]) -> Response {
-        self.send(bytes).expect("send request over TLS");
-        self.response().expect("read response over TLS")
-    }
-}
 
 fn get(path: &str) -> Vec<u8> {
     request("GET", path, &[("Host", "localhost")], b"")
@@ -222,12 +69,27 @@ fn exercise(port: u16, client: &Arc<ClientConfig>) {
     assert_eq!(str_of(&doc, "body"), "name=value&x=1");
     assert_eq!(str_of(&doc, "wsgi.url_scheme"), "https");
 
+    // A body larger than any one read: it arrives over many TLS records.
+    let upload = vec![b'u'; (2 << 20) + 3];
+    let big_post = request("POST", "/environ", &[("Host", "localhost")], &upload);
+    let doc = environ_doc(&c.roundtrip(&big_post));
+    assert_eq!(
+        doc.get("body_length"),
+        Some(&Json::Num(upload.len() as f64))
+    );
+
     // Two requests in one write: both answered, in order, on the same connection.
     let mut pipelined = get("/environ");
     pipelined.extend(post.clone());
     c.send(&pipelined).unwrap();
-    assert_eq!(str_of(&environ_doc(&c.response().unwrap()), "REQUEST_METHOD"), "GET");
-    assert_eq!(str_of(&environ_doc(&c.response().unwrap()), "REQUEST_METHOD"), "POST");
+    assert_eq!(
+        str_of(&environ_doc(&c.response().unwrap()), "REQUEST_METHOD"),
+        "GET"
+    );
+    assert_eq!(
+        str_of(&environ_doc(&c.response().unwrap()), "REQUEST_METHOD"),
+        "POST"
+    );
 
     let n = 3 << 20;
     let r = c.roundtrip(&get(&format!("/big?n={n}")));
@@ -236,7 +98,11 @@ fn exercise(port: u16, client: &Arc<ClientConfig>) {
 
     let n = (1 << 20) + 12345;
     let r = c.roundtrip(&get(&format!("/stream?n={n}")));
-    assert_eq!((r.status, r.framing, r.complete), (200, Framing::Chunked, true), "{r:?}");
+    assert_eq!(
+        (r.status, r.framing, r.complete),
+        (200, Framing::Chunked, true),
+        "{r:?}"
+    );
     assert_pattern(&r.body, n, "/stream");
 
     let n = (2 << 20) + 7;
@@ -271,6 +137,24 @@ fn gthread_worker_serves_https_to_concurrent_clients() {
     for c in clients {
         c.join().expect("client thread");
     }
+}
+
+/// A body delimited by the close ends with close_notify: the client can tell the
+/// whole body from a cut connection (rustls reports a close without it as an error).
+#[test]
+fn a_close_delimited_body_ends_with_close_notify() {
+    let certs = Certs::new();
+    let server = serve_tls(&certs, &[]);
+    let mut c = TlsConn::open(server.port(), &certs.client(false)).expect("TLS handshake");
+    let n = 300_000;
+    let raw = format!("GET /stream?n={n} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let r = c.roundtrip(raw.as_bytes());
+    assert_eq!(
+        (r.status, r.framing, r.complete),
+        (200, Framing::Close, true),
+        "{r:?}"
+    );
+    assert_pattern(&r.body, n, "/stream over HTTP/1.0");
 }
 
 /// What a connection gets from `port` when it speaks without a usable TLS session:
@@ -308,7 +192,11 @@ fn optional_client_certificates_serve_clients_without_one() {
     let server = serve_tls(&certs, &["--cert-reqs", "1", "--ca-certs", &ca]);
     for with_cert in [true, false] {
         let r = try_request(server.port(), &certs.client(with_cert));
-        assert_eq!(r.map(|r| r.status), Some(200), "with certificate: {with_cert}");
+        assert_eq!(
+            r.map(|r| r.status),
+            Some(200),
+            "with certificate: {with_cert}"
+        );
     }
 }
 
@@ -350,14 +238,22 @@ fn a_silent_handshake_does_not_hold_up_other_clients() {
     let certs = Certs::new();
     let server = serve_tls(&certs, &["--timeout", "5"]);
     let port = server.port();
+    let client = certs.client(false);
+    let worker = try_request(port, &client).expect("served").text();
     // Connected, never says hello; and one that stops mid-ClientHello.
     let _silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut partial = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    partial.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).unwrap();
-    let r = try_request(port, &certs.client(false)).expect("served meanwhile");
-    assert_eq!(r.status, 200);
+    partial
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .unwrap();
+    // Served by the same worker: it was not blocked (and then killed by the
+    // --timeout watchdog) waiting on either handshake.
+    let r = try_request(port, &client).expect("served meanwhile");
+    assert_eq!((r.status, r.text()), (200, worker));
     // The request timeout covers the handshake: the stalled one is closed.
-    partial.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    partial
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     assert_closed_without_http(&mut partial);
 }
 
@@ -409,13 +305,30 @@ fn bad_tls_settings_stop_the_server_at_startup() {
         // The key is not in the certificate file and none was given.
         (vec!["--certfile", &cert], &cert),
         (vec!["--keyfile", &key], "--certfile"),
-        (vec!["--certfile", &cert, "--keyfile", &key, "--cert-reqs", "2"], "--ca-certs"),
         (
-            vec!["--certfile", &cert, "--keyfile", &key, "--ca-certs", &missing],
+            vec!["--certfile", &cert, "--keyfile", &key, "--cert-reqs", "2"],
+            "--ca-certs",
+        ),
+        (
+            vec![
+                "--certfile",
+                &cert,
+                "--keyfile",
+                &key,
+                "--ca-certs",
+                &missing,
+            ],
             &missing,
         ),
         (
-            vec!["--certfile", &cert, "--keyfile", &key, "--ciphers", "AES128-SHA"],
+            vec![
+                "--certfile",
+                &cert,
+                "--keyfile",
+                &key,
+                "--ciphers",
+                "AES128-SHA",
+            ],
             "AES128-SHA",
         ),
     ];
