@@ -110,7 +110,11 @@ impl Conn {
                         return next;
                     }
                 }
-                Err(_) => return Next::Close,
+                Err(e) => {
+                    // A failed TLS handshake says why here (no certificate, plain HTTP…).
+                    tracing::debug!("Closing connection from {:?}: {e}", self.peer.remote);
+                    return Next::Close;
+                }
             }
         }
     }

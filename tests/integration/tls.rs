@@ -260,7 +260,23 @@ fn a_silent_handshake_does_not_hold_up_other_clients() {
 #[test]
 fn an_explicit_cipher_list_is_what_tls12_clients_get() {
     let certs = Certs::new();
-    let server = serve_tls(&certs, &["--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"]);
+    let server = serve_tls(
+        &certs,
+        &[
+            "--ciphers",
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "--ssl-version",
+            "TLSv1_2",
+        ],
+    );
+    // Ignored, as Gunicorn ignores it, and said so.
+    assert!(
+        server
+            .log()
+            .contains("option `ssl_version` (TLSv1_2) is deprecated and it is ignored"),
+        "{}",
+        server.log()
+    );
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(certs.path("ca.pem")).unwrap() {
         roots.add(cert.unwrap()).unwrap();
