@@ -17,7 +17,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::client::{request, Framing, Response};
+use crate::client::{chunked, request, Framing, Response};
 use crate::harness::{app_args, serve, ServerBuilder, EXIT_TIMEOUT, IO_TIMEOUT};
 use crate::json::Json;
 use support::{serve_tls, Certs, TlsConn};
@@ -76,6 +76,18 @@ fn exercise(port: u16, client: &Arc<ClientConfig>) {
     assert_eq!(
         doc.get("body_length"),
         Some(&Json::Num(upload.len() as f64))
+    );
+    let chunked_post = request(
+        "POST",
+        "/environ",
+        &[("Host", "localhost"), ("Transfer-Encoding", "chunked")],
+        &chunked(&upload, 7000),
+    );
+    let doc = environ_doc(&c.roundtrip(&chunked_post));
+    assert_eq!(
+        doc.get("body_length"),
+        Some(&Json::Num(upload.len() as f64)),
+        "chunked upload"
     );
 
     // Two requests in one write: both answered, in order, on the same connection.
