@@ -2,20 +2,22 @@
 //! certificates made at test time with the `openssl` CLI, a rustls client in the
 //! test, tests/apps/tls_app.py on the server. Covers the environ's scheme, keep-alive
 //! and pipelining, large, chunked and file_wrapper bodies, gthread, client
-//! certificates, plain HTTP on the TLS port, and startup errors.
+//! certificates, unix-socket listeners, plain HTTP on the TLS port, and startup
+//! errors.
 
 mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use crate::client::{chunked, request, Framing, Response};
 use crate::harness::{app_args, serve, ServerBuilder, EXIT_TIMEOUT, IO_TIMEOUT};
@@ -393,4 +395,21 @@ fn certfile_with_the_key_inside_is_enough() {
     let server = serve(APP, &["--certfile", &combined.display().to_string()]);
     let r = try_request(server.port(), &certs.client(false)).expect("served");
     assert_eq!(r.status, 200);
+}
+
+/// As in Gunicorn, TLS applies to every listener, unix sockets included.
+#[test]
+fn unix_socket_listeners_speak_tls_too() {
+    let certs = Certs::new();
+    let sock = certs.path("s.sock");
+    let bind = format!("unix:{}", sock.display());
+    let _server = serve_tls(&certs, &["-b", &bind]);
+    let unix = UnixStream::connect(&sock).expect("connect to the unix listener");
+    unix.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = ClientConnection::new(certs.client(false), name).unwrap();
+    let mut tls = std::io::BufReader::new(StreamOwned::new(conn, unix));
+    tls.get_mut().write_all(&get("/environ")).unwrap();
+    let doc = environ_doc(&crate::client::read_response(&mut tls, false).unwrap());
+    assert_eq!(str_of(&doc, "wsgi.url_scheme"), "https");
 }
