@@ -24,6 +24,13 @@ die() { echo "setup-test-env: $*" >&2; exit 1; }
 
 command -v "$python" >/dev/null 2>&1 || die "no '$python' on PATH"
 
+# The HTTPS tests make their certificates with the openssl command.
+if ! command -v openssl >/dev/null 2>&1; then
+    apt-get -o DPkg::Lock::Timeout=600 install -y openssl >/dev/null 2>&1 \
+        || { apt-get update >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y openssl >/dev/null; } \
+        || die "the HTTPS tests need the openssl command (Debian package openssl)"
+fi
+
 # A venv built from another interpreter (or a half-created one) is rebuilt.
 want_version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
     || die "'$python' does not run"

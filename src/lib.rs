@@ -14,6 +14,7 @@
 //! | [`log`]       | Gunicorn-format error log and access log |
 //! | [`sock`]      | bind syntax and listening sockets |
 //! | [`sys`]       | every `unsafe` system call, each with its `SAFETY` note |
+//! | [`tls`]       | HTTPS: rustls configuration from Gunicorn's SSL flags, non-blocking TLS streams |
 //!
 //! Data flows one way: bytes → [`http::request::Head`] + [`http::body::Body`] → environ →
 //! app → status/headers/body → [`http::response`] framing → bytes.
@@ -24,6 +25,7 @@ pub mod http;
 pub mod log;
 pub mod sock;
 pub mod sys;
+pub mod tls;
 pub mod worker;
 pub mod wsgi;
 

@@ -86,9 +86,22 @@ impl Arbiter {
         }
         let pid = nix::unistd::getpid();
         for l in &listeners {
-            tracing::info!("Listening at: {l} ({pid})");
+            let url = l.to_string();
+            match &config.tls.server {
+                // Gunicorn shows the scheme the listener speaks.
+                Some(_) => tracing::info!(
+                    "Listening at: {} ({pid})",
+                    url.replacen("http://", "https://", 1)
+                ),
+                None => tracing::info!("Listening at: {url} ({pid})"),
+            }
         }
         tracing::info!("Using worker: {}", config.worker_class.name());
+        config
+            .tls
+            .warnings
+            .iter()
+            .for_each(|w| tracing::warn!("{w}"));
         let signals =
             sys::install_signal_pipe(&MASTER_SIGNALS).map_err(|e| format!("signals: {e}"))?;
         sys::ignore_signal(Signal::SIGPIPE);

@@ -133,4 +133,7 @@ pub struct Cli {
 
     #[command(flatten)]
     pub config_file: super::ConfigFileArgs,
+
+    #[command(flatten)]
+    pub tls: super::tls::TlsArgs,
 }

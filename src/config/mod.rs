@@ -38,6 +38,7 @@ mod layers;
 mod load;
 mod print;
 pub mod settings;
+pub mod tls;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -126,6 +127,8 @@ pub struct Config {
     pub check_config: bool,
     /// What the config file and environment contributed beyond the typed settings.
     pub sources: Sources,
+    /// HTTPS: `--certfile` and the rest of Gunicorn's SSL settings.
+    pub tls: tls::TlsConfig,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -259,6 +262,7 @@ impl Config {
             print_config: cli.config_file.print_config,
             check_config: cli.config_file.check_config,
             sources: Sources::default(),
+            tls: tls::resolve(&cli.tls)?,
         })
     }
 }

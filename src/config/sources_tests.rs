@@ -257,6 +257,18 @@ fn docs_settings_md_is_generated_from_the_table() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/settings.md");
     let doc = std::fs::read_to_string(path).unwrap_or_default();
     let table = settings::markdown_table();
+    if std::env::var_os("RUSTCORN_BLESS").is_some() {
+        // `RUSTCORN_BLESS=1 cargo test --lib docs_settings` rewrites the table in place.
+        let start = doc
+            .find("| setting |")
+            .expect("docs/settings.md has a table");
+        let end = doc[start..]
+            .find("\n\n")
+            .map_or(doc.len(), |i| start + i + 1);
+        let updated = format!("{}{}{}", &doc[..start], table, &doc[end..]);
+        std::fs::write(path, updated).expect("write docs/settings.md");
+        return;
+    }
     assert!(
         doc.contains(&table),
         "docs/settings.md is out of date; its table should be:\n{table}"

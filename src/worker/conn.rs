@@ -93,8 +93,10 @@ impl Conn {
         matches!(self.phase, Phase::Head) && self.rbuf.is_empty() && !self.has_output()
     }
 
+    /// Response bytes not yet taken by the socket: queued here, or (TLS) encrypted
+    /// and waiting in the session.
     pub fn has_output(&self) -> bool {
-        self.wpos < self.wbuf.len()
+        self.wpos < self.wbuf.len() || self.stream.has_pending_output()
     }
 
     /// Reads and parses in turns until the socket would block (readiness is
@@ -113,7 +115,11 @@ impl Conn {
                         return next;
                     }
                 }
-                Err(_) => return Next::Close,
+                Err(e) => {
+                    // A failed TLS handshake says why here (no certificate, plain HTTP…).
+                    tracing::debug!("Closing connection from {:?}: {e}", self.peer.remote);
+                    return Next::Close;
+                }
             }
         }
     }
@@ -249,6 +255,11 @@ impl Conn {
 
     /// After a response: go on with the next request, or close when it said so.
     pub fn finish_response(&mut self, keep_alive: bool, limits: &Limits) -> Next {
+        // A writable event that came while an app thread held the connection was not
+        // seen by the loop: send what is still queued now.
+        if self.flush().is_err() {
+            return Next::Close;
+        }
         self.served += 1;
         self.last_activity = Instant::now();
         if self.read_size > READ_MIN && self.rbuf.is_empty() {
@@ -296,7 +307,7 @@ impl Conn {
         }
         self.wbuf.clear();
         self.wpos = 0;
-        Ok(())
+        self.stream.flush()
     }
 
     /// Called on a writable event: flushes, and reports whether the connection is done.
@@ -383,6 +394,30 @@ impl Conn {
         Ok(written)
     }
 
+    /// sendfile(2) cannot encrypt: over TLS a file is read and written in pieces,
+    /// with the same back-pressure as any other output.
+    fn copy_file(&mut self, fd: std::os::fd::RawFd, offset: u64, len: u64) -> io::Result<u64> {
+        // SAFETY: the file belongs to the file object the caller holds a reference to.
+        let file = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let mut piece = vec![0u8; READ_MAX.min(len as usize)];
+        let mut sent = 0u64;
+        while sent < len {
+            let want = (len - sent).min(piece.len() as u64) as usize;
+            let position = (offset + sent) as libc::off_t;
+            match nix::sys::uio::pread(file, &mut piece[..want], position) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.queue(&piece[..n]);
+                    self.drain(false)?;
+                    sent += n as u64;
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(sent)
+    }
+
     /// Waits until queued output is below the high-water mark (or, with `all`, gone).
     fn drain(&mut self, all: bool) -> io::Result<()> {
         self.flush()?;
@@ -429,6 +464,9 @@ impl Sink for Conn {
         offset: u64,
         len: u64,
     ) -> io::Result<u64> {
+        if self.stream.is_tls() {
+            return py.detach(|| self.copy_file(fd, offset, len));
+        }
         py.detach(|| {
             self.drain(true)?;
             // SAFETY: both descriptors stay open for this call: the socket is ours, the

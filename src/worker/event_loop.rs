@@ -355,7 +355,20 @@ impl<'a> EventLoop<'a> {
         }
     }
 
-    fn add_conn(&mut self, stream: Stream, peer: Peer) {
+    fn add_conn(&mut self, stream: Stream, mut peer: Peer) {
+        let stream = match &self.config.tls.server {
+            None => stream,
+            Some(tls) => match stream.into_tls(tls) {
+                Ok(s) => {
+                    peer.secure = true;
+                    s
+                }
+                Err(e) => {
+                    tracing::error!("Cannot start TLS for {:?}: {e}", peer.remote);
+                    return;
+                }
+            },
+        };
         let index = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Slot::Free);
             self.slots.len() - 1

@@ -1,28 +1,61 @@
-//! A client socket of either family (TCP or unix), as one type the connection code
-//! reads, writes and registers without caring which.
+//! A client socket of either family (TCP or unix), plain or TLS, as one type the
+//! connection code reads, writes and registers without caring which. An enum, not a
+//! trait object: the plain path costs one `match`, no allocation or indirect call.
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
 use mio::net::{TcpStream, UnixStream};
 
-/// A client socket of either family.
+use crate::tls::TlsStream;
+
+/// A client socket of either family, or a TLS session over one.
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// Boxed: the session state is large, and only TLS connections pay for it.
+    Tls(Box<TlsStream<Stream>>),
 }
 
 impl Stream {
+    /// Wraps a freshly accepted socket in a TLS session.
+    pub(super) fn into_tls(
+        self,
+        config: &Arc<rustls::ServerConfig>,
+    ) -> Result<Stream, rustls::Error> {
+        Ok(Stream::Tls(Box::new(TlsStream::new(self, config)?)))
+    }
+
     pub fn source(&mut self) -> &mut dyn mio::event::Source {
         match self {
             Stream::Tcp(s) => s,
             Stream::Unix(s) => s,
+            Stream::Tls(t) => t.get_mut().source(),
         }
     }
 
-    pub(super) fn shutdown_write(&self) {
+    pub(super) fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
+    /// Encrypted output is still waiting for the socket (never, for plain sockets).
+    pub(super) fn has_pending_output(&self) -> bool {
+        match self {
+            Stream::Tls(t) => t.has_pending_output(),
+            _ => false,
+        }
+    }
+
+    /// Ends the sending side: close_notify first over TLS.
+    pub(super) fn shutdown_write(&mut self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tls(t) => {
+                t.close_notify();
+                t.get_mut().shutdown_write();
+                Ok(())
+            }
         };
     }
 
@@ -31,6 +64,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(t) => t.get_ref().raw_fd(),
         }
     }
 }
@@ -40,6 +74,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(t) => t.read(buf),
         }
     }
 }
@@ -49,15 +84,22 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(t) => t.write(buf),
         }
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Tls(t) => t.write_vectored(bufs),
         }
     }
+    /// Plain sockets have nothing buffered; TLS sends pending records as far as the
+    /// socket takes them without blocking.
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(t) => t.flush(),
+            _ => Ok(()),
+        }
     }
 }

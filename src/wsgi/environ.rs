@@ -18,6 +18,8 @@ pub struct Peer {
     /// than once per request.
     pub remote_ip: InlineText,
     pub remote_port: InlineText,
+    /// The connection is TLS (see [`url_scheme`]).
+    pub secure: bool,
 }
 
 impl Peer {
@@ -28,6 +30,7 @@ impl Peer {
             local,
             remote_ip: InlineText::display(remote.ip()),
             remote_port: InlineText::display(remote.port()),
+            secure: false,
         }
     }
 
@@ -38,7 +41,18 @@ impl Peer {
             local: None,
             remote_ip: InlineText::default(),
             remote_port: InlineText::default(),
+            secure: false,
         }
+    }
+}
+
+/// `wsgi.url_scheme` for one request: `https` when the client came over TLS. The one
+/// place that decides it, so every rule about the scheme lives here.
+pub fn url_scheme(_head: &Head, peer: &Peer) -> &'static str {
+    if peer.secure {
+        "https"
+    } else {
+        "http"
     }
 }
 
@@ -232,25 +246,27 @@ pub fn split_target(target: &str) -> (&str, &str) {
     }
 }
 
-/// SERVER_NAME and SERVER_PORT from the Host header, or the listener's address.
-fn server_name_port(head: &Head, peer: &Peer) -> (String, String) {
+/// SERVER_NAME and SERVER_PORT from the Host header (its port, or the scheme's), or
+/// the listener's address.
+fn server_name_port(head: &Head, peer: &Peer, scheme: &str) -> (String, String) {
+    let default_port = if scheme == "https" { "443" } else { "80" };
     if let Some(host) = head.header("host").map(latin1).filter(|h| !h.is_empty()) {
         if let Some(v6_end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
             let name = host[..v6_end + 2].to_string();
             let port = host[v6_end + 2..]
                 .strip_prefix(':')
-                .unwrap_or("80")
+                .unwrap_or(default_port)
                 .to_string();
             return (name, port);
         }
         return match host.rsplit_once(':') {
             Some((name, port)) => (name.to_string(), port.to_string()),
-            None => (host, "80".to_string()),
+            None => (host, default_port.to_string()),
         };
     }
     match peer.local {
         Some(addr) => (addr.ip().to_string(), addr.port().to_string()),
-        None => ("localhost".to_string(), "80".to_string()),
+        None => ("localhost".to_string(), default_port.to_string()),
     }
 }
 
@@ -280,7 +296,12 @@ pub fn build<'py>(
     env.set_item(intern!(py, "PATH_INFO"), py_latin1(py, path)?)?;
     env.set_item(intern!(py, "QUERY_STRING"), PyString::new(py, query))?;
     env.set_item(intern!(py, "RAW_URI"), PyString::new(py, &head.target))?;
-    set_server_name_port(py, &env, head, peer)?;
+    let scheme = url_scheme(head, peer);
+    if scheme != "http" {
+        // The template says "http"; only other schemes cost a store.
+        env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
+    }
+    set_server_name_port(py, &env, head, peer, scheme)?;
     let protocol = if head.minor_version == 0 {
         intern!(py, "HTTP/1.0")
     } else {
@@ -311,8 +332,9 @@ fn set_server_name_port(
     env: &Bound<'_, PyDict>,
     head: &Head,
     peer: &Peer,
+    scheme: &str,
 ) -> PyResult<()> {
-    let (name, port) = server_name_port(head, peer);
+    let (name, port) = server_name_port(head, peer, scheme);
     // `name` is already latin-1 decoded (one char per Host byte).
     env.set_item(intern!(py, "SERVER_NAME"), PyString::new(py, &name))?;
     env.set_item(intern!(py, "SERVER_PORT"), PyString::new(py, &port))?;

@@ -418,7 +418,8 @@ fn parse_listener(addr: &str) -> Option<Listener> {
     if let Some(path) = addr.strip_prefix("unix:") {
         return Some(Listener::Unix(PathBuf::from(path)));
     }
-    addr.strip_prefix("http://")?
+    addr.strip_prefix("http://")
+        .or_else(|| addr.strip_prefix("https://"))?
         .parse()
         .ok()
         .map(Listener::Tcp)
@@ -456,6 +457,7 @@ mod tests {
         let cases: Vec<(&str, Vec<Listener>)> = vec![
             ("[2026-11-23 21:09:48 +0000] [7] [INFO] Listening at: http://127.0.0.1:8000 (7)", vec![tcp("127.0.0.1:8000")]),
             ("[2026-11-23 21:09:48 +0000] [7] [INFO] Listening at: http://[::1]:9 (7)", vec![tcp("[::1]:9")]),
+            ("[2026-11-23 21:09:48 +0000] [7] [INFO] Listening at: https://127.0.0.1:8443 (7)", vec![tcp("127.0.0.1:8443")]),
             (
                 "[2026-11-23 21:09:48 +0000] [7] [INFO] Listening at: unix:/tmp/s.sock (7)",
                 vec![Listener::Unix(PathBuf::from("/tmp/s.sock"))],

@@ -25,6 +25,7 @@
 //! - `signals`: HUP reload, TTIN/TTOU worker count
 //! - `config_file`: Gunicorn config files (tests/configs/ corpus), precedence with
 //!   `$GUNICORN_CMD_ARGS` and flags, `--print-config`, `--check-config`
+//! - `tls`: HTTPS (--certfile, client certificates, --ciphers), startup errors
 
 mod capture;
 mod client;
@@ -47,5 +48,6 @@ mod logging;
 mod signals;
 mod sockets;
 mod timeouts;
+mod tls;
 mod wsgi_env;
 mod wsgi_input;
