@@ -3,6 +3,8 @@
 
 pub mod body;
 mod error;
+pub mod forwarded;
+pub mod proxy_protocol;
 pub mod request;
 pub mod response;
 

@@ -317,6 +317,7 @@ impl<'a> EventLoop<'a> {
             self.slots.len() - 1
         });
         let mut conn = Conn::new(stream, peer, self.config.timeout);
+        conn.admit(&self.config.proxy);
         let interest = Interest::READABLE | Interest::WRITABLE;
         if self
             .poll
@@ -383,9 +384,13 @@ impl<'a> EventLoop<'a> {
             let Slot::Open(conn) = &mut self.slots[index] else {
                 continue;
             };
-            let Some((head, body)) = conn.take_request() else {
+            let Some((mut head, body)) = conn.take_request() else {
                 continue;
             };
+            if let Err(next) = conn.vet_forwarded(&mut head, &self.config.proxy) {
+                self.apply(index, next);
+                continue;
+            }
             let keep_alive = head.keep_alive && keep_alive_allowed;
             match &mut self.pool {
                 None => {
