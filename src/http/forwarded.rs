@@ -86,7 +86,9 @@ mod tests {
 
     #[test]
     fn secure_scheme_headers_follow_gunicorns_table() {
-        let cases: &[(&[(&str, &str)], Result<Option<bool>, ()>)] = &[
+        /// (request headers, what they say: `Err` for a contradiction)
+        type Case<'a> = (&'a [(&'a str, &'a str)], Result<Option<bool>, ()>);
+        let cases: &[Case] = &[
             (&[], Ok(None)),
             (&[("Host", "x")], Ok(None)),
             (&[("X-Forwarded-Proto", "https")], Ok(Some(true))),

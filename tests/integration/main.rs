@@ -23,6 +23,9 @@
 //! - `timeouts`: `--timeout` aborts and replaces a stuck worker
 //! - `logging`: `--error-logfile`, `--log-level`, `--access-logfile`, `-n`
 //! - `signals`: HUP reload, TTIN/TTOU worker count
+//! - `proxy`: trusted peers (`--forwarded-allow-ips`), secure-scheme and forwarder
+//!   headers, the PROXY protocol v1/v2 (`--proxy-protocol`, `--proxy-allow-from`)
+//! - `nginx`: the real nginx with examples/nginx*.conf in front, TCP and unix socket
 
 mod capture;
 mod client;
@@ -41,6 +44,7 @@ mod faults;
 mod gthread;
 mod http_basics;
 mod logging;
+mod proxy;
 mod signals;
 mod sockets;
 mod timeouts;

@@ -1,5 +1,8 @@
 use super::*;
 
+/// (input, PROXY_PROTOCOL, (client, proxy) addresses)
+type Case<'a, B> = (B, &'a str, Option<(&'a str, &'a str)>);
+
 fn addr(text: &str) -> SocketAddr {
     text.parse().unwrap()
 }
@@ -32,7 +35,7 @@ fn complete(buf: &[u8], mode: Mode) -> (Header, usize) {
 
 #[test]
 fn v1_headers_give_client_and_proxy_addresses() {
-    let cases: &[(&[u8], &str, Option<(&str, &str)>)] = &[
+    let cases: &[Case<&[u8]>] = &[
         (
             b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n",
             "TCP4",
@@ -107,7 +110,7 @@ fn v2_headers_give_client_and_proxy_addresses() {
     let tlv = b"\x02\x00\x0bexample.com";
     with_tlv[15] += tlv.len() as u8;
     with_tlv.extend_from_slice(tlv);
-    let cases: Vec<(Vec<u8>, &str, Option<(&str, &str)>)> = vec![
+    let cases: Vec<Case<Vec<u8>>> = vec![
         (
             v2_inet([192, 0, 2, 9], [10, 0, 0, 1], (1234, 80)),
             "TCP4",
