@@ -44,6 +44,7 @@ mod faults;
 mod gthread;
 mod http_basics;
 mod logging;
+mod nginx;
 mod proxy;
 mod signals;
 mod sockets;
