@@ -319,7 +319,7 @@ fn nginx_over_tcp_serves_static_files_and_forwards_the_rest() {
     let upstream = format!("server 127.0.0.1:{}", server.port());
     let nginx = start_nginx(
         "nginx.conf",
-        ("server 127.0.0.1:8000", upstream),
+        ("server 127.0.0.1:8080", upstream),
         scratch.path(),
     );
     check_deployment(&nginx, &server, "127.0.0.1");
@@ -357,4 +357,36 @@ fn nginx_over_a_unix_socket_with_upstream_keep_alive() {
     let env = environ_of(&Conn::open(nginx.http).roundtrip(&request("GET", "/ka", &[], b"")));
     assert_eq!(env.str_at("SERVER_PROTOCOL"), "HTTP/1.1");
     assert_eq!(env.get("HTTP_CONNECTION"), None);
+}
+
+/// The README's nginx section shows the examples' own lines: every indented line of
+/// it must be in the example it names, so the documentation cannot drift.
+#[test]
+fn readme_nginx_section_quotes_the_examples() {
+    let root = crate::harness::repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let section = readme
+        .split("### nginx in front")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a '### nginx in front' section");
+    let (tcp, unix) = section
+        .split_once("**Over a unix socket")
+        .expect("the section shows the unix-socket variant");
+    for (part, example) in [(tcp, "nginx.conf"), (unix, "nginx-unix.conf")] {
+        let text = std::fs::read_to_string(root.join("examples").join(example)).unwrap();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        let quoted: Vec<&str> = part
+            .lines()
+            .filter(|l| l.starts_with("    ") && !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        assert!(quoted.len() >= 5, "{example}: too little quoted");
+        for line in quoted {
+            assert!(
+                lines.contains(&line),
+                "README quotes {line:?}, not in {example}"
+            );
+        }
+    }
 }
