@@ -1,5 +1,7 @@
 //! HTTP/1.x on the wire: request heads ([`request`]), bodies ([`body`]), response
-//! framing ([`response`]) and the errors that carry their status ([`HttpError`]).
+//! framing ([`response`]) and the errors that carry their status ([`HttpError`]);
+//! behind a proxy, the PROXY protocol header ([`proxy_protocol`]) and what a trusted
+//! front end's headers mean ([`forwarded`]).
 
 pub mod body;
 mod error;
