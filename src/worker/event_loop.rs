@@ -317,7 +317,6 @@ impl<'a> EventLoop<'a> {
             self.slots.len() - 1
         });
         let mut conn = Conn::new(stream, peer, self.config.timeout);
-        conn.admit(&self.config.proxy);
         let interest = Interest::READABLE | Interest::WRITABLE;
         if self
             .poll
@@ -328,6 +327,7 @@ impl<'a> EventLoop<'a> {
             self.free.push(index);
             return;
         }
+        conn.admit(&self.config.proxy);
         self.slots[index] = Slot::Open(Box::new(conn));
         self.on_conn_event(index, true, false);
     }
