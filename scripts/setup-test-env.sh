@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) the Python virtualenv the integration tests run the
-# fixture apps in. Idempotent: a second run with everything in place only
+# fixture apps in, and installs nginx for the tests that put it in front
+# (scripts/setup-nginx.sh). Idempotent: a second run with everything in place only
 # checks the installed versions.
 #
 #   RUSTCORN_TEST_VENV  where the venv lives (default: <repo>/.venv-test)
@@ -21,6 +22,9 @@ requirements=(
 )
 
 die() { echo "setup-test-env: $*" >&2; exit 1; }
+
+# nginx and openssl for the tests that run the real nginx in front of rustcorn.
+"$repo/scripts/setup-nginx.sh" || die "scripts/setup-nginx.sh failed"
 
 command -v "$python" >/dev/null 2>&1 || die "no '$python' on PATH"
 

@@ -136,4 +136,6 @@ pub struct Cli {
 
     #[command(flatten)]
     pub tls: super::tls::TlsArgs,
+    #[command(flatten)]
+    pub proxy: super::proxy::ProxyArgs,
 }

@@ -77,6 +77,13 @@ pub fn load(
     sources.warnings.extend(warnings);
     let cli = Cli::from_arg_matches(&merged.matches).map_err(layers::clap_error)?;
     let mut config = Config::from_cli(cli, env).map_err(|e| with_origin(e, &origin_of))?;
+    if let Some(headers) = sources.file_dict("secure_scheme_headers") {
+        // Gunicorn compares these names upper-cased against the request's headers.
+        config.proxy.secure_scheme_headers = headers
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_uppercase(), value))
+            .collect();
+    }
     config.sources = sources;
     Ok(config)
 }

@@ -37,6 +37,7 @@ mod file;
 mod layers;
 mod load;
 mod print;
+pub mod proxy;
 pub mod settings;
 pub mod tls;
 
@@ -129,6 +130,8 @@ pub struct Config {
     pub sources: Sources,
     /// HTTPS: `--certfile` and the rest of Gunicorn's SSL settings.
     pub tls: tls::TlsConfig,
+    /// Behind a proxy: trusted peers, forwarded headers, the PROXY protocol.
+    pub proxy: proxy::ProxyConfig,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -263,6 +266,7 @@ impl Config {
             check_config: cli.config_file.check_config,
             sources: Sources::default(),
             tls: tls::resolve(&cli.tls)?,
+            proxy: proxy::resolve(&cli.proxy)?,
         })
     }
 }

@@ -16,6 +16,9 @@ pub enum HttpError {
     ExpectationFailed(String),
     #[error("Not Implemented: {0}")]
     NotImplemented(String),
+    /// A peer not in `--proxy-allow-from` sent a PROXY header.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl HttpError {
@@ -28,6 +31,7 @@ impl HttpError {
             HttpError::PayloadTooLarge => (413, "Payload Too Large"),
             HttpError::ExpectationFailed(_) => (417, "Expectation Failed"),
             HttpError::NotImplemented(_) => (501, "Not Implemented"),
+            HttpError::Forbidden(_) => (403, "Forbidden"),
         }
     }
 

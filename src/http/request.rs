@@ -45,6 +45,9 @@ pub struct Head {
     /// The client allows the connection to stay open after this request.
     pub keep_alive: bool,
     pub expect_continue: bool,
+    /// What a trusted proxy's secure-scheme headers said (`Some(true)`: https); set
+    /// by the worker before the app call, see [`super::forwarded`].
+    pub forwarded_https: Option<bool>,
 }
 
 impl Head {
@@ -139,6 +142,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
             body,
             keep_alive,
             expect_continue,
+            forwarded_https: None,
         },
         consumed,
     )))

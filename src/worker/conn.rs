@@ -23,6 +23,12 @@ const HIGH_WATER: usize = 1024 * 1024;
 
 /// Where a connection is in its request/response cycle.
 pub enum Phase {
+    /// `--proxy-protocol`: the connection may start with a PROXY header; `allowed`
+    /// is whether this peer may send one (`--proxy-allow-from`).
+    ProxyHeader {
+        mode: crate::http::proxy_protocol::Mode,
+        allowed: bool,
+    },
     /// Waiting for (the rest of) a request head.
     Head,
     /// The head is parsed; body bytes are being decoded.
@@ -153,6 +159,11 @@ impl Conn {
     pub fn advance(&mut self, limits: &Limits) -> Next {
         loop {
             match &mut self.phase {
+                &mut Phase::ProxyHeader { mode, allowed } => {
+                    if let Some(next) = self.advance_proxy_header(mode, allowed) {
+                        return next;
+                    }
+                }
                 Phase::Head => {
                     if self.rbuf.is_empty() {
                         return self.wait_or_close();
@@ -496,3 +507,5 @@ impl Sink for Conn {
         })
     }
 }
+
+mod proxy;

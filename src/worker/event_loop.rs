@@ -387,6 +387,7 @@ impl<'a> EventLoop<'a> {
             self.free.push(index);
             return;
         }
+        conn.admit(&self.config.proxy);
         self.slots[index] = Slot::Open(Box::new(conn));
         self.on_conn_event(index, true, false);
     }
@@ -488,9 +489,13 @@ impl<'a> EventLoop<'a> {
             let Slot::Open(conn) = &mut self.slots[index] else {
                 continue;
             };
-            let Some((head, body)) = conn.take_request() else {
+            let Some((mut head, body)) = conn.take_request() else {
                 continue;
             };
+            if let Err(next) = conn.vet_forwarded(&mut head, &self.config.proxy) {
+                self.apply(index, next);
+                continue;
+            }
             let keep_alive = head.keep_alive && keep_alive_allowed;
             match &mut self.pool {
                 None => {

@@ -6,20 +6,37 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use crate::http::forwarded::{forwarder_may_set, url_scheme};
+use crate::http::proxy_protocol;
 use crate::http::request::Head;
 
 /// Where the request came from and which listener took it.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer {
     /// None for unix-socket clients (REMOTE_ADDR is then empty, as in Gunicorn).
+    /// With the PROXY protocol, the client the proxy announced.
     pub remote: Option<SocketAddr>,
     pub local: Option<SocketAddr>,
     /// REMOTE_ADDR and REMOTE_PORT as text, formatted once per connection rather
     /// than once per request.
     pub remote_ip: InlineText,
     pub remote_port: InlineText,
-    /// The connection is TLS (see [`url_scheme`]).
+    /// The connection is TLS (see [`crate::http::forwarded::url_scheme`]).
     pub secure: bool,
+    /// The peer may set secure-scheme and forwarder headers (`--forwarded-allow-ips`,
+    /// decided on the socket's own address; unix-socket peers always may).
+    pub trusted: bool,
+    /// What a PROXY protocol header said, for every request of the connection.
+    pub proxy: Option<ProxyOrigin>,
+}
+
+/// The PROXY header's facts beyond the client address (Gunicorn's `PROXY_*` keys).
+#[derive(Clone, Copy, Debug)]
+pub struct ProxyOrigin {
+    /// `PROXY_PROTOCOL`: TCP4, TCP6, UNKNOWN, LOCAL or UNSPEC.
+    pub protocol: &'static str,
+    /// `PROXY_ADDR`/`PROXY_PORT`: the address the client connected to, when given.
+    pub destination: Option<SocketAddr>,
 }
 
 impl Peer {
@@ -31,10 +48,12 @@ impl Peer {
             remote_ip: InlineText::display(remote.ip()),
             remote_port: InlineText::display(remote.port()),
             secure: false,
+            trusted: false,
+            proxy: None,
         }
     }
 
-    /// A unix-socket client (no address).
+    /// A unix-socket client (no address; trusted, as in Gunicorn).
     pub fn unix() -> Peer {
         Peer {
             remote: None,
@@ -42,17 +61,25 @@ impl Peer {
             remote_ip: InlineText::default(),
             remote_port: InlineText::default(),
             secure: false,
+            trusted: true,
+            proxy: None,
         }
     }
-}
 
-/// `wsgi.url_scheme` for one request: `https` when the client came over TLS. The one
-/// place that decides it, so every rule about the scheme lives here.
-pub fn url_scheme(_head: &Head, peer: &Peer) -> &'static str {
-    if peer.secure {
-        "https"
-    } else {
-        "http"
+    /// Takes the client address from a PROXY header: REMOTE_ADDR and REMOTE_PORT
+    /// (and the access log) name the real client for the rest of the connection.
+    /// Trust stays what the socket's own address earned.
+    pub fn apply_proxy_header(&mut self, header: &proxy_protocol::Header) {
+        let destination = header.addresses.map(|(client, proxy)| {
+            self.remote = Some(client);
+            self.remote_ip = InlineText::display(client.ip());
+            self.remote_port = InlineText::display(client.port());
+            proxy
+        });
+        self.proxy = Some(ProxyOrigin {
+            protocol: header.protocol,
+            destination,
+        });
     }
 }
 
@@ -95,6 +122,8 @@ pub struct EnvironConstants {
     pub script_name: String,
     template: Py<PyDict>,
     header_keys: Vec<(&'static str, Py<PyString>)>,
+    /// Headers with `_` a trusted peer may pass (`--forwarder-headers`).
+    forwarder_headers: Vec<String>,
 }
 
 /// Headers common enough to keep their environ key ready (lowercase name, key).
@@ -153,7 +182,14 @@ impl EnvironConstants {
             script_name,
             template: t.unbind(),
             header_keys,
+            forwarder_headers: Vec::new(),
         })
+    }
+
+    /// The `_` headers trusted peers may pass (upper case, or `*`); none by default.
+    pub fn with_forwarder_headers(mut self, names: Vec<String>) -> EnvironConstants {
+        self.forwarder_headers = names;
+        self
     }
 
     fn header_key<'py>(&self, py: Python<'py>, name: &str) -> Bound<'py, PyString> {
@@ -288,15 +324,26 @@ pub fn build<'py>(
     } else {
         raw_path.as_bytes()
     };
-    let script = consts.script_name.as_bytes();
-    if !script.is_empty() && path.starts_with(script) {
+    let forwarded_script = forwarded_script_name(consts, head, peer);
+    let script = forwarded_script.unwrap_or(consts.script_name.as_bytes());
+    if !script.is_empty() {
+        if !path.starts_with(script) {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "Configuration problem: Request path '{}' does not start with SCRIPT_NAME '{}'",
+                latin1(path),
+                latin1(script)
+            )));
+        }
         path = &path[script.len()..];
+    }
+    if let Some(script) = forwarded_script {
+        env.set_item(intern!(py, "SCRIPT_NAME"), py_latin1(py, script)?)?;
     }
     env.set_item(intern!(py, "REQUEST_METHOD"), method_str(py, &head.method))?;
     env.set_item(intern!(py, "PATH_INFO"), py_latin1(py, path)?)?;
     env.set_item(intern!(py, "QUERY_STRING"), PyString::new(py, query))?;
     env.set_item(intern!(py, "RAW_URI"), PyString::new(py, &head.target))?;
-    let scheme = url_scheme(head, peer);
+    let scheme = url_scheme(peer.secure, head.forwarded_https);
     if scheme != "http" {
         // The template says "http"; only other schemes cost a store.
         env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
@@ -321,9 +368,43 @@ pub fn build<'py>(
         }
         None => env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
     }
-    add_headers(py, consts, &env, head, body_len)?;
+    if let Some(origin) = &peer.proxy {
+        set_proxy_keys(py, &env, origin)?;
+    }
+    add_headers(py, consts, &env, head, peer, body_len)?;
     env.set_item(intern!(py, "wsgi.input"), input)?;
     Ok(env)
+}
+
+/// A `SCRIPT_NAME` header from a trusted peer allowed by `--forwarder-headers`
+/// (the last one wins, as in Gunicorn), without its trailing `/`.
+fn forwarded_script_name<'h>(
+    consts: &EnvironConstants,
+    head: &'h Head,
+    peer: &Peer,
+) -> Option<&'h [u8]> {
+    if !peer.trusted || consts.forwarder_headers.is_empty() {
+        return None;
+    }
+    let value = head
+        .headers
+        .iter()
+        .rev()
+        .find(|(name, _)| name.eq_ignore_ascii_case("SCRIPT_NAME"))
+        .filter(|(name, _)| forwarder_may_set(name, true, &consts.forwarder_headers))?
+        .1
+        .trim_ascii();
+    Some(value.strip_suffix(b"/").unwrap_or(value))
+}
+
+/// Gunicorn's PROXY_PROTOCOL, PROXY_ADDR and PROXY_PORT.
+fn set_proxy_keys(py: Python<'_>, env: &Bound<'_, PyDict>, origin: &ProxyOrigin) -> PyResult<()> {
+    env.set_item(intern!(py, "PROXY_PROTOCOL"), origin.protocol)?;
+    if let Some(dest) = origin.destination {
+        env.set_item(intern!(py, "PROXY_ADDR"), dest.ip().to_string())?;
+        env.set_item(intern!(py, "PROXY_PORT"), dest.port().to_string())?;
+    }
+    Ok(())
 }
 
 /// SERVER_NAME and SERVER_PORT from the Host header, or the listener's address.
@@ -343,18 +424,20 @@ fn set_server_name_port(
 
 /// CONTENT_TYPE, CONTENT_LENGTH and HTTP_* (repeats joined with ", "). Header names
 /// with `_` are dropped: they would be indistinguishable from `-` once in the environ
-/// (Gunicorn's default). A chunked body was fully decoded before the call, so its real
-/// length is given as CONTENT_LENGTH: frameworks that only trust CONTENT_LENGTH read it.
+/// (Gunicorn's default) — unless a trusted peer sends one `--forwarder-headers` names.
+/// A chunked body was fully decoded before the call, so its real length is given as
+/// CONTENT_LENGTH: frameworks that only trust CONTENT_LENGTH read it.
 fn add_headers(
     py: Python<'_>,
     consts: &EnvironConstants,
     env: &Bound<'_, PyDict>,
     head: &Head,
+    peer: &Peer,
     body_len: u64,
 ) -> PyResult<()> {
     let mut content_length_set = false;
     for (name, value) in &head.headers {
-        if name.contains('_') {
+        if name.contains('_') && !forwarder_may_set(name, peer.trusted, &consts.forwarder_headers) {
             continue;
         }
         let key: Bound<'_, PyString> = if name.eq_ignore_ascii_case("content-type") {

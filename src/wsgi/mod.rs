@@ -58,7 +58,8 @@ impl Bridge {
                 config.workers > 1,
                 config.worker_class == crate::config::WorkerClass::Gthread,
             )
-            .map_err(python_err)?;
+            .map_err(python_err)?
+            .with_forwarder_headers(config.proxy.forwarder_headers.clone());
             Ok(Bridge {
                 app,
                 environ,

@@ -124,6 +124,7 @@ impl ServerBuilder {
             "PORT",
             "SCRIPT_NAME",
             "VIRTUAL_ENV",
+            "FORWARDED_ALLOW_IPS",
         ] {
             cmd.env_remove(key);
         }

@@ -26,6 +26,9 @@
 //! - `config_file`: Gunicorn config files (tests/configs/ corpus), precedence with
 //!   `$GUNICORN_CMD_ARGS` and flags, `--print-config`, `--check-config`
 //! - `tls`: HTTPS (--certfile, client certificates, --ciphers), startup errors
+//! - `proxy`: trusted peers (`--forwarded-allow-ips`), secure-scheme and forwarder
+//!   headers, the PROXY protocol v1/v2 (`--proxy-protocol`, `--proxy-allow-from`)
+//! - `nginx`: the real nginx with examples/nginx*.conf in front, TCP and unix socket
 
 mod capture;
 mod client;
@@ -45,6 +48,8 @@ mod faults;
 mod gthread;
 mod http_basics;
 mod logging;
+mod nginx;
+mod proxy;
 mod signals;
 mod sockets;
 mod timeouts;
