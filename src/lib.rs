@@ -32,11 +32,8 @@ pub fn serve(config: config::Config) -> i32 {
     for (key, value) in &config.env {
         std::env::set_var(key, value);
     }
-    if let Err(e) = log::init(&config.error_logfile, config.log_level) {
-        eprintln!(
-            "rustcorn: error: cannot open error log {}: {e}",
-            config.error_logfile
-        );
+    if let Err(e) = log::init(&config) {
+        eprintln!("rustcorn: error: {e}");
         return 1;
     }
     if let Some(dir) = &config.chdir {

@@ -249,6 +249,7 @@ impl Arbiter {
                 None => break,
             }
         }
+        crate::log::statsd::workers(self.workers.len());
     }
 
     fn spawn_worker(&mut self) -> bool {

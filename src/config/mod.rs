@@ -2,6 +2,7 @@
 //! and nowhere else. Every problem is a [`ConfigError`] that names the flag at fault.
 
 mod cli;
+pub mod logging;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -71,6 +72,8 @@ pub struct Config {
     pub access_logfile: Option<String>,
     /// Use sendfile(2) for `wsgi.file_wrapper` (off with `--no-sendfile`).
     pub sendfile: bool,
+    /// Access-log format, syslog, capture_output, Python logging config, statsd.
+    pub logging: logging::LoggingConfig,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -187,7 +190,9 @@ impl Config {
                 ));
             }
         }
+        let logging = logging::resolve(cli.logging, cli.name.as_deref(), &app_module)?;
         Ok(Config {
+            logging,
             app_module,
             binds,
             workers,

@@ -16,11 +16,39 @@ use crate::http::request::Head;
 use crate::http::response;
 
 /// What happened, for the access log and the connection's next state.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     pub status: u16,
     pub body_bytes: u64,
     pub keep_alive: bool,
+    /// From the start of the app call to the end of the response (Gunicorn's
+    /// request_time).
+    pub duration: std::time::Duration,
+    /// What the access-log format needs beyond the request head; `None` unless its
+    /// format has `{..}o` or `{..}e` atoms.
+    pub extra: Option<Box<AccessExtra>>,
+}
+
+/// Response headers and environ values kept for the access log (see
+/// [`crate::log::access::AccessRecord`]).
+#[derive(Debug, Clone, Default)]
+pub struct AccessExtra {
+    pub response_headers: Vec<(String, String)>,
+    pub environ: Vec<(String, String, bool)>,
+}
+
+/// Which extras this worker's access-log format needs, decided once at boot.
+#[derive(Debug, Clone, Default)]
+pub struct AccessNeeds {
+    pub response_headers: bool,
+    /// Lower-case environ keys.
+    pub environ_keys: Vec<String>,
+}
+
+impl AccessNeeds {
+    fn any(&self) -> bool {
+        self.response_headers || !self.environ_keys.is_empty()
+    }
 }
 
 impl Bridge {
@@ -33,7 +61,9 @@ impl Bridge {
         keep_alive: bool,
         sink: &mut dyn Sink,
     ) -> Outcome {
+        let started = std::time::Instant::now();
         Python::attach(|py| {
+            let mut extra = None;
             let mut writer = Writer {
                 py,
                 sink,
@@ -45,15 +75,20 @@ impl Bridge {
                 body_sent: 0,
                 buf: Vec::with_capacity(512),
             };
-            let result = self.run(py, head, body, peer, &mut writer);
-            match result {
+            let result = self.run(py, head, body, peer, &mut writer, &mut extra);
+            let mut outcome = match result {
                 Ok(()) => Outcome {
                     status: writer.status,
                     body_bytes: writer.body_sent,
                     keep_alive: writer.plan.is_some_and(|p| p.keep_alive),
+                    duration: Default::default(),
+                    extra: None,
                 },
                 Err(fault) => self.fail(py, head, fault, &mut writer),
-            }
+            };
+            outcome.extra = extra;
+            outcome.duration = started.elapsed();
+            outcome
         })
     }
 
@@ -64,6 +99,7 @@ impl Bridge {
         body: Body,
         peer: &Peer,
         w: &mut Writer<'_, '_>,
+        extra: &mut Option<Box<AccessExtra>>,
     ) -> Result<(), Fault> {
         let body_len = body.len();
         let input = Bound::new(py, InputStream::new(body))
@@ -72,9 +108,16 @@ impl Bridge {
         let env =
             environ::build(py, &self.environ, head, body_len, peer, input).map_err(Fault::App)?;
         let sr = Bound::new(py, StartResponse::default()).map_err(Fault::App)?;
-        let iterable = self.app.bind(py).call1((env, &sr)).map_err(Fault::App)?;
+        let iterable = self
+            .app
+            .bind(py)
+            .call1((env.clone(), &sr))
+            .map_err(Fault::App)?;
         let streamed = stream(&iterable, &sr, w, self.sendfile);
         let closed = close_iterable(&iterable);
+        if self.access_needs.any() {
+            *extra = Some(Box::new(self.access_extra(&env, &sr)));
+        }
         streamed?;
         if let Err(e) = closed {
             self.log_exception(
@@ -109,6 +152,8 @@ impl Bridge {
                 status: 500,
                 body_bytes: 0,
                 keep_alive: false,
+                duration: Default::default(),
+                extra: None,
             };
         }
         let _ = w.flush();
@@ -116,7 +161,43 @@ impl Bridge {
             status: w.status,
             body_bytes: w.body_sent,
             keep_alive: false,
+            duration: Default::default(),
+            extra: None,
         }
+    }
+}
+
+impl Bridge {
+    /// What the access-log format needs once the response is out (Gunicorn reads the
+    /// environ at logging time, so the app's changes to it show).
+    fn access_extra(
+        &self,
+        env: &Bound<'_, pyo3::types::PyDict>,
+        sr: &Bound<'_, StartResponse>,
+    ) -> AccessExtra {
+        let mut extra = AccessExtra::default();
+        if self.access_needs.response_headers {
+            extra.response_headers = sr.borrow().headers.clone();
+        }
+        if self.access_needs.environ_keys.is_empty() {
+            return extra;
+        }
+        for (key, value) in env.iter() {
+            let Ok(key) = key.extract::<String>() else {
+                continue;
+            };
+            let lower = key.to_lowercase();
+            if !self.access_needs.environ_keys.contains(&lower) {
+                continue;
+            }
+            let is_str = value.is_instance_of::<pyo3::types::PyString>();
+            let text = value
+                .str()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "-".to_string());
+            extra.environ.push((lower, text, is_str));
+        }
+        extra
     }
 }
 
