@@ -32,6 +32,9 @@ def application(environ, start_response):
         logging.getLogger("app.audit").warning("audit event from the app")
     if path == "/boom":
         raise RuntimeError("boom")
+    if path == "/nostart":
+        # Returns without calling start_response: an error-log line, no traceback.
+        return [b"never sent"]
     body = b"Hello!"
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body))),

@@ -78,8 +78,6 @@ const ATOMS: &[(&str, Check)] = &[
     ("100%%", Check::Same),
 ];
 
-const DEFAULT_FORMAT: &str = r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
-
 /// The requests, in order; every one asks the server to close afterwards.
 const REQUESTS: &[&str] = &[
     // GET with a query, referer, quoted user agent, a custom header given twice.
@@ -105,22 +103,25 @@ const REQUESTS: &[&str] = &[
      Connection: close\r\n\r\n",
 ];
 
-/// Gunicorn from the test venv, killed (its whole process group) on drop.
-struct Gunicorn {
+/// Gunicorn from the test venv serving tests/apps/access_app.py with one worker,
+/// killed (its whole process group) on drop.
+pub struct Gunicorn {
     child: Child,
-    stderr: Captured,
-    stdout: Captured,
-    port: u16,
-    worker: u32,
+    pub stderr: Captured,
+    pub stdout: Captured,
+    pub port: u16,
+    pub worker: u32,
 }
 
 impl Gunicorn {
-    fn start(format: &str) -> Gunicorn {
+    /// Starts it with `extra` flags and waits until its worker booted.
+    pub fn start(extra: &[&str]) -> Gunicorn {
         let venv = require_venv();
         let mut cmd = Command::new(venv.join("bin/gunicorn"));
         cmd.args(["-b", "127.0.0.1:0", "--chdir", "tests/apps", "--workers", "1"])
-            .args(["--no-control-socket", "--access-logfile", "-"])
-            .args(["--access-logformat", format, "access_app:application"])
+            .arg("--no-control-socket")
+            .args(extra)
+            .arg("access_app:application")
             .current_dir(repo_root())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -213,7 +214,7 @@ fn check_shape(check: Check, value: &str, worker: u32) -> bool {
 fn every_atom_renders_as_gunicorn_renders_it() {
     let format: Vec<&str> = ATOMS.iter().map(|(a, _)| *a).collect();
     let format = format.join("|");
-    let gunicorn = Gunicorn::start(&format);
+    let gunicorn = Gunicorn::start(&["--access-logfile", "-", "--access-logformat", &format]);
     let expected = run_requests(gunicorn.port, &gunicorn.stdout, "gunicorn", || {
         gunicorn.stderr.text()
     });
@@ -256,7 +257,7 @@ fn mask_stamp(line: &str) -> String {
 
 #[test]
 fn default_format_lines_are_gunicorns() {
-    let gunicorn = Gunicorn::start(DEFAULT_FORMAT);
+    let gunicorn = Gunicorn::start(&["--access-logfile", "-"]);
     let expected = run_requests(gunicorn.port, &gunicorn.stdout, "gunicorn", || {
         gunicorn.stderr.text()
     });

@@ -43,6 +43,7 @@ mod cli;
 mod faults;
 mod gthread;
 mod http_basics;
+mod log_outputs;
 mod logging;
 mod signals;
 mod sockets;
