@@ -208,6 +208,38 @@ pub fn statsd_prefix(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::statsd_prefix;
+    use crate::config::{Config, Environment};
+    use crate::log::format::{AccessFormat, DEFAULT_FORMAT};
+
+    fn parse(args: &[&str]) -> Config {
+        let mut argv = vec!["rustcorn"];
+        argv.extend_from_slice(args);
+        Config::from_args(argv, &Environment::default()).unwrap()
+    }
+
+    #[test]
+    fn defaults_match_gunicorn() {
+        let c = parse(&["wsgi"]).logging;
+        assert_eq!(c.access_format, AccessFormat::compile(DEFAULT_FORMAT).unwrap());
+        assert!(!c.capture_output && !c.enable_stdio_inheritance);
+        assert!(c.syslog.is_none() && c.statsd.is_none() && c.logconfig_json.is_none());
+    }
+
+    #[test]
+    fn syslog_tag_is_prefix_or_process_name_or_app_module() {
+        let tag = |args: &[&str]| parse(args).logging.syslog.unwrap().tag;
+        assert_eq!(tag(&["--log-syslog", "my.app:make"]), "gunicorn.my.app.make");
+        assert_eq!(tag(&["--log-syslog", "-n", "web:1", "app"]), "gunicorn.web.1");
+        assert_eq!(
+            tag(&["--log-syslog", "-n", "web", "--log-syslog-prefix", "p", "app"]),
+            "gunicorn.p"
+        );
+        let s = parse(&["--log-syslog", "app"]).logging.syslog.unwrap();
+        assert!(s.access);
+        assert_eq!(s.facility, crate::log::syslog::Facility(1));
+        let off = parse(&["--log-syslog", "--disable-redirect-access-to-syslog", "app"]);
+        assert!(!off.logging.syslog.unwrap().access);
+    }
 
     #[test]
     fn statsd_prefix_follows_gunicorn_regex() {

@@ -309,6 +309,44 @@ mod tests {
     }
 
     #[test]
+    fn reopen_log_files_moves_the_access_log_to_a_fresh_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let format = AccessFormat::compile("%(m)s %(U)s %(s)s").unwrap();
+        let mut log = AccessLog::open(Some(path.to_str().unwrap()), format, false).unwrap();
+        let head = Head {
+            method: "GET".into(),
+            target: "/one".into(),
+            minor_version: 1,
+            headers: Vec::new(),
+            body: crate::http::request::BodyFraming::None,
+            keep_alive: true,
+            expect_continue: false,
+        };
+        let record = |head| AccessRecord {
+            head,
+            remote_addr: "127.0.0.1",
+            status: 200,
+            sent: 0,
+            duration: Duration::ZERO,
+            response_headers: &[],
+            environ: &[],
+        };
+        log.log(&record(&head));
+        // What logrotate does: move the file away, then signal USR1.
+        let rotated = dir.path().join("access.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        crate::log::reopen_log_files();
+        let two = Head {
+            target: "/two".into(),
+            ..head.clone()
+        };
+        log.log(&record(&two));
+        assert_eq!(std::fs::read_to_string(&rotated).unwrap(), "GET /one 200\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "GET /two 200\n");
+    }
+
+    #[test]
     fn path_info_is_decoded_and_script_stripped() {
         assert_eq!(path_info("/app/a%20b?x=1", "/app"), "/a b");
         assert_eq!(path_info("/%C3%A9", ""), "/\u{c3}\u{a9}");

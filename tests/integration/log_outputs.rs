@@ -170,6 +170,60 @@ fn statsd_gets_gunicorns_metrics_with_prefix_and_tags() {
     assert_eq!(requests(), 4, "{:?}", sink.all());
 }
 
+/// The datagrams for two requests (200 and 404), the timer's value masked, sorted.
+fn statsd_run(sink: &UdpSink, port: u16) -> Vec<String> {
+    assert_eq!(get(port, "/hello").status, 200);
+    assert_eq!(get(port, "/missing").status, 404);
+    let counted = |d: &String| d.contains("gunicorn.request.status.");
+    // The master's gauge comes from its own loop, maybe after the requests.
+    wait_until(WAIT, "two status counters and the workers gauge", || {
+        let all = sink.all();
+        all.iter().filter(|d| counted(d)).count() >= 2
+            && all.iter().any(|d| d.contains("gunicorn.workers:"))
+    });
+    let mut got: Vec<String> = sink
+        .all()
+        .into_iter()
+        .map(|d| match d.split_once(".request.duration:") {
+            Some((name, rest)) => {
+                let kind = rest.split_once('|').map_or("", |(_, k)| k);
+                format!("{name}.request.duration:MS|{kind}")
+            }
+            None => d,
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn statsd_datagrams_match_gunicorns() {
+    let flags = |sink: &UdpSink| {
+        let addr = sink.addr();
+        vec![
+            "--statsd-host".to_string(),
+            addr,
+            "--statsd-prefix".to_string(),
+            "web.".to_string(),
+            "--dogstatsd-tags".to_string(),
+            "env:ci".to_string(),
+        ]
+    };
+    let g_sink = UdpSink::bind();
+    let g_flags = flags(&g_sink);
+    let g_args: Vec<&str> = g_flags.iter().map(String::as_str).collect();
+    let gunicorn = Gunicorn::start(&g_args);
+    let expected = statsd_run(&g_sink, gunicorn.port);
+    drop(gunicorn);
+    let r_sink = UdpSink::bind();
+    let r_flags = flags(&r_sink);
+    let r_args: Vec<&str> = r_flags.iter().map(String::as_str).collect();
+    let rustcorn = serve("access_app", &r_args);
+    let got = statsd_run(&r_sink, rustcorn.port());
+    assert!(expected.contains(&"web.gunicorn.workers:1|g|#env:ci".to_string()), "{expected:?}");
+    assert_eq!(got, expected);
+}
+
 #[test]
 fn capture_output_sends_the_apps_prints_to_the_error_log() {
     let scratch = Scratch::new("capture");
