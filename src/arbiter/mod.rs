@@ -308,7 +308,7 @@ impl Arbiter {
             if w.aborted {
                 sys::kill(pid, Signal::SIGKILL);
             } else {
-                tracing::error!("WORKER TIMEOUT (pid:{pid})");
+                tracing::error!(target: crate::log::CRITICAL, "WORKER TIMEOUT (pid:{pid})");
                 sys::kill(pid, Signal::SIGABRT);
                 w.aborted = true;
             }

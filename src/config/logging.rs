@@ -67,11 +67,19 @@ pub struct LoggingArgs {
     pub statsd_host: Option<String>,
 
     /// Prefix for statsd metric names (a trailing `.` is added if missing).
-    #[arg(long = "statsd-prefix", value_name = "STATSD_PREFIX", default_value = "")]
+    #[arg(
+        long = "statsd-prefix",
+        value_name = "STATSD_PREFIX",
+        default_value = ""
+    )]
     pub statsd_prefix: String,
 
     /// Comma-separated dogstatsd tags appended to every metric (`tag1:v1,tag2:v2`).
-    #[arg(long = "dogstatsd-tags", value_name = "DOGSTATSD_TAGS", default_value = "")]
+    #[arg(
+        long = "dogstatsd-tags",
+        value_name = "DOGSTATSD_TAGS",
+        default_value = ""
+    )]
     pub dogstatsd_tags: String,
 }
 
@@ -131,13 +139,12 @@ pub fn resolve(
     proc_name: Option<&str>,
     app_module: &str,
 ) -> Result<LoggingConfig, ConfigError> {
-    let access_format = AccessFormat::compile(&args.access_logformat).map_err(|reason| {
-        ConfigError::Invalid {
+    let access_format =
+        AccessFormat::compile(&args.access_logformat).map_err(|reason| ConfigError::Invalid {
             flag: "--access-logformat",
             value: args.access_logformat.clone(),
             reason,
-        }
-    })?;
+        })?;
     let syslog = if args.log_syslog {
         let invalid = |flag, value: &str, reason: String| ConfigError::Invalid {
             flag,
@@ -220,7 +227,10 @@ mod tests {
     #[test]
     fn defaults_match_gunicorn() {
         let c = parse(&["wsgi"]).logging;
-        assert_eq!(c.access_format, AccessFormat::compile(DEFAULT_FORMAT).unwrap());
+        assert_eq!(
+            c.access_format,
+            AccessFormat::compile(DEFAULT_FORMAT).unwrap()
+        );
         assert!(!c.capture_output && !c.enable_stdio_inheritance);
         assert!(c.syslog.is_none() && c.statsd.is_none() && c.logconfig_json.is_none());
     }
@@ -228,10 +238,23 @@ mod tests {
     #[test]
     fn syslog_tag_is_prefix_or_process_name_or_app_module() {
         let tag = |args: &[&str]| parse(args).logging.syslog.unwrap().tag;
-        assert_eq!(tag(&["--log-syslog", "my.app:make"]), "gunicorn.my.app.make");
-        assert_eq!(tag(&["--log-syslog", "-n", "web:1", "app"]), "gunicorn.web.1");
         assert_eq!(
-            tag(&["--log-syslog", "-n", "web", "--log-syslog-prefix", "p", "app"]),
+            tag(&["--log-syslog", "my.app:make"]),
+            "gunicorn.my.app.make"
+        );
+        assert_eq!(
+            tag(&["--log-syslog", "-n", "web:1", "app"]),
+            "gunicorn.web.1"
+        );
+        assert_eq!(
+            tag(&[
+                "--log-syslog",
+                "-n",
+                "web",
+                "--log-syslog-prefix",
+                "p",
+                "app"
+            ]),
             "gunicorn.p"
         );
         let s = parse(&["--log-syslog", "app"]).logging.syslog.unwrap();

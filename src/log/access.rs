@@ -104,7 +104,8 @@ impl AccessLog {
             Dest::Off => Ok(()),
             Dest::Stdout => {
                 let mut out = io::stdout().lock();
-                out.write_all(self.line.as_bytes()).and_then(|_| out.flush())
+                out.write_all(self.line.as_bytes())
+                    .and_then(|_| out.flush())
             }
             Dest::File { file, .. } => file.write_all(self.line.as_bytes()),
         };
@@ -151,7 +152,13 @@ impl Atoms for RecordAtoms<'_> {
             },
             Atom::Time => Value::Str(self.stamp),
             Atom::RequestLine => {
-                let _ = write!(scratch, "{} {} {}", head.method, head.target, head.protocol());
+                let _ = write!(
+                    scratch,
+                    "{} {} {}",
+                    head.method,
+                    head.target,
+                    head.protocol()
+                );
                 Value::Str(scratch)
             }
             Atom::Method => Value::Str(&head.method),
@@ -198,23 +205,27 @@ impl Atoms for RecordAtoms<'_> {
                 .map_or(Value::Raw("-"), |(_, v)| {
                     Value::Str(v.trim_matches([' ', '\t']))
                 }),
-            Atom::Environ(name) => rec
-                .environ
-                .iter()
-                .rev()
-                .find(|(k, _, _)| k == name)
-                .map_or(Value::Raw("-"), |(_, v, is_str)| match is_str {
+            Atom::Environ(name) => rec.environ.iter().rev().find(|(k, _, _)| k == name).map_or(
+                Value::Raw("-"),
+                |(_, v, is_str)| match is_str {
                     true => Value::Str(v),
                     false => Value::Raw(v),
-                }),
+                },
+            ),
             Atom::Missing => Value::Raw("-"),
         }
     }
 }
 
 fn trim_ows(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(v.len());
-    let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |e| e + 1);
+    let start = v
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -230,7 +241,11 @@ fn last_header<'h>(head: &'h Head, name: &str) -> Option<&'h [u8]> {
 /// `f` and `a` come from the environ in Gunicorn: repeats joined with `,`, `-` if absent.
 fn environ_header<'s>(head: &Head, name: &str, scratch: &'s mut String) -> Value<'s> {
     let mut found = false;
-    for (_, v) in head.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+    for (_, v) in head
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+    {
         if found {
             scratch.push(',');
         }

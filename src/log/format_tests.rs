@@ -21,7 +21,9 @@ impl Atoms for Fixed {
 
 fn render(format: &str) -> String {
     let mut out = String::new();
-    AccessFormat::compile(format).unwrap().render(&Fixed, &mut out);
+    AccessFormat::compile(format)
+        .unwrap()
+        .render(&Fixed, &mut out);
     out
 }
 
@@ -31,8 +33,14 @@ fn renders_like_python_percent_formatting() {
     for (format, want) in [
         ("%(h)s", "127.0.0.1"),
         ("100%% %(h)s", "100% 127.0.0.1"),
-        ("%(B)s|%(B)d|%(B)5d|%(B)-5d|%(B)05d|%(B)+d|%(B).4d", "42|42|   42|42   |00042|+42|0042"),
-        ("[%(h)12s][%(h)-12s][%(h).3s]", "[   127.0.0.1][127.0.0.1   ][127]"),
+        (
+            "%(B)s|%(B)d|%(B)5d|%(B)-5d|%(B)05d|%(B)+d|%(B).4d",
+            "42|42|   42|42   |00042|+42|0042",
+        ),
+        (
+            "[%(h)12s][%(h)-12s][%(h).3s]",
+            "[   127.0.0.1][127.0.0.1   ][127]",
+        ),
         ("%(a)s", r#"say \"hi\""#),
         ("%(nope)s %()s %({x-a}x)s", "- - -"),
         ("%({X-A}i)s %({x-a}i)s", "a-value a-value"),
@@ -65,8 +73,8 @@ fn default_format_uses_no_headers_or_environ() {
     let f = AccessFormat::compile(DEFAULT_FORMAT).unwrap();
     assert!(!f.needs_response_headers);
     assert!(f.environ_keys.is_empty());
-    let g = AccessFormat::compile("%({Content-Type}o)s %({REMOTE_ADDR}e)s %({x}e)s %({x}E)s")
-        .unwrap();
+    let g =
+        AccessFormat::compile("%({Content-Type}o)s %({REMOTE_ADDR}e)s %({x}e)s %({x}E)s").unwrap();
     assert!(g.needs_response_headers);
     assert_eq!(g.environ_keys, ["remote_addr", "x"]);
 }

@@ -184,9 +184,11 @@ where
     ) -> std::fmt::Result {
         let target = event.metadata().target();
         let (level, severity, metric) = match *event.metadata().level() {
-            Level::ERROR if target == CRITICAL => {
-                ("CRITICAL", syslog::Severity::Critical, "gunicorn.log.critical")
-            }
+            Level::ERROR if target == CRITICAL => (
+                "CRITICAL",
+                syslog::Severity::Critical,
+                "gunicorn.log.critical",
+            ),
             Level::ERROR if target == EXCEPTION => {
                 ("ERROR", syslog::Severity::Error, "gunicorn.log.exception")
             }

@@ -33,9 +33,10 @@ impl StatsdAddress {
     pub fn parse(value: &str) -> Result<StatsdAddress, String> {
         let bad = || "Value must be one of ('host:port', 'unix://PATH')".to_string();
         // Gunicorn keeps `unix:8125` meaning host "unix", port 8125 (its pre-20 reading).
-        if let Some(port) = value.strip_prefix("unix:").filter(|p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
-        }) {
+        if let Some(port) = value
+            .strip_prefix("unix:")
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Ok(StatsdAddress::Udp {
                 host: "unix".into(),
                 port: port.parse().map_err(|_| bad())?,
@@ -117,7 +118,10 @@ pub fn init(config: &StatsdConfig) {
                 tags: config.tags.clone(),
             });
         }
-        None => tracing::warn!("Cannot reach statsd at {:?}; metrics are off", config.address),
+        None => tracing::warn!(
+            "Cannot reach statsd at {:?}; metrics are off",
+            config.address
+        ),
     }
 }
 
@@ -198,7 +202,10 @@ mod tests {
             host: h.into(),
             port: p,
         };
-        assert_eq!(StatsdAddress::parse("localhost:8125"), Ok(udp("localhost", 8125)));
+        assert_eq!(
+            StatsdAddress::parse("localhost:8125"),
+            Ok(udp("localhost", 8125))
+        );
         assert_eq!(StatsdAddress::parse("Stats"), Ok(udp("stats", 8125)));
         assert_eq!(StatsdAddress::parse("[::1]:9125"), Ok(udp("::1", 9125)));
         assert_eq!(StatsdAddress::parse("unix:8125"), Ok(udp("unix", 8125)));

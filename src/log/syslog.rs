@@ -16,9 +16,18 @@ use crate::config::logging::SyslogConfig;
 pub enum SyslogAddress {
     /// `unix://PATH`, `#dgram` or `#stream` forcing the socket type (None: dgram, then
     /// stream, as Python tries).
-    Unix { path: String, dgram: Option<bool> },
-    Udp { host: String, port: u16 },
-    Tcp { host: String, port: u16 },
+    Unix {
+        path: String,
+        dgram: Option<bool>,
+    },
+    Udp {
+        host: String,
+        port: u16,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+    },
 }
 
 impl SyslogAddress {
@@ -144,7 +153,9 @@ pub fn init(config: &SyslogConfig) -> io::Result<()> {
             s.set_nonblocking(true)?;
             Socket::Udp(s)
         }
-        SyslogAddress::Tcp { host, port } => Socket::Tcp(TcpStream::connect((host.as_str(), *port))?),
+        SyslogAddress::Tcp { host, port } => {
+            Socket::Tcp(TcpStream::connect((host.as_str(), *port))?)
+        }
         SyslogAddress::Unix { path, dgram } => match dgram {
             Some(false) => Socket::UnixStream(UnixStream::connect(path)?),
             _ => match UnixDatagram::unbound().and_then(|s| s.connect(path).map(|_| s)) {
@@ -195,8 +206,14 @@ mod tests {
             host: h.into(),
             port: p,
         };
-        assert_eq!(SyslogAddress::parse("udp://localhost:514"), Ok(udp("localhost", 514)));
-        assert_eq!(SyslogAddress::parse("udp://LOG.example"), Ok(udp("log.example", 514)));
+        assert_eq!(
+            SyslogAddress::parse("udp://localhost:514"),
+            Ok(udp("localhost", 514))
+        );
+        assert_eq!(
+            SyslogAddress::parse("udp://LOG.example"),
+            Ok(udp("log.example", 514))
+        );
         assert_eq!(SyslogAddress::parse("udp://"), Ok(udp("localhost", 514)));
         assert_eq!(SyslogAddress::parse("udp://[::1]:9"), Ok(udp("::1", 9)));
         assert_eq!(

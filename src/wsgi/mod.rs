@@ -94,8 +94,8 @@ impl Bridge {
 /// The extras the access log needs: none when no access line is written.
 fn access_needs(config: &Config) -> call::AccessNeeds {
     let format = &config.logging.access_format;
-    let logged = config.access_logfile.is_some()
-        || config.logging.syslog.as_ref().is_some_and(|s| s.access);
+    let logged =
+        config.access_logfile.is_some() || config.logging.syslog.as_ref().is_some_and(|s| s.access);
     if !logged {
         return call::AccessNeeds::default();
     }

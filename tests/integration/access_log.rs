@@ -118,16 +118,28 @@ impl Gunicorn {
     pub fn start(extra: &[&str]) -> Gunicorn {
         let venv = require_venv();
         let mut cmd = Command::new(venv.join("bin/gunicorn"));
-        cmd.args(["-b", "127.0.0.1:0", "--chdir", "tests/apps", "--workers", "1"])
-            .arg("--no-control-socket")
-            .args(extra)
-            .arg("access_app:application")
-            .current_dir(repo_root())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        for key in ["GUNICORN_CMD_ARGS", "WEB_CONCURRENCY", "PORT", "SCRIPT_NAME"] {
+        cmd.args([
+            "-b",
+            "127.0.0.1:0",
+            "--chdir",
+            "tests/apps",
+            "--workers",
+            "1",
+        ])
+        .arg("--no-control-socket")
+        .args(extra)
+        .arg("access_app:application")
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+        for key in [
+            "GUNICORN_CMD_ARGS",
+            "WEB_CONCURRENCY",
+            "PORT",
+            "SCRIPT_NAME",
+        ] {
             cmd.env_remove(key);
         }
         let mut child = cmd.spawn().expect("spawn gunicorn from the test venv");
@@ -225,7 +237,11 @@ fn every_atom_renders_as_gunicorn_renders_it() {
     let got = run_requests(rustcorn.port(), rustcorn.stdout(), "rustcorn", || {
         rustcorn.log()
     });
-    assert_eq!(got.len(), expected.len(), "got {got:#?}\nexpected {expected:#?}");
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "got {got:#?}\nexpected {expected:#?}"
+    );
     for ((want, have), request) in expected.iter().zip(&got).zip(REQUESTS) {
         let want_fields: Vec<&str> = want.split('|').collect();
         let have_fields: Vec<&str> = have.split('|').collect();
@@ -236,7 +252,10 @@ fn every_atom_renders_as_gunicorn_renders_it() {
             match check {
                 Check::Same => assert_eq!(h, w, "atom {atom} for {request:?}"),
                 _ => {
-                    assert!(check_shape(*check, w, gunicorn.worker), "gunicorn {atom}: {w:?}");
+                    assert!(
+                        check_shape(*check, w, gunicorn.worker),
+                        "gunicorn {atom}: {w:?}"
+                    );
                     assert!(
                         check_shape(*check, h, rustcorn.worker_pids[0]),
                         "rustcorn {atom}: {h:?}"
@@ -273,12 +292,9 @@ fn default_format_lines_are_gunicorns() {
 
 #[test]
 fn a_format_python_could_not_render_is_refused_at_start() {
-    let exited = crate::harness::ServerBuilder::new(&[
-        "--access-logformat",
-        "%(s)d %(h)s",
-        "access_app",
-    ])
-    .run_to_exit(STARTUP);
+    let exited =
+        crate::harness::ServerBuilder::new(&["--access-logformat", "%(s)d %(h)s", "access_app"])
+            .run_to_exit(STARTUP);
     assert_eq!(exited.status.code(), Some(2), "{}", exited.stderr);
     assert!(
         exited.stderr.contains("--access-logformat") && exited.stderr.contains("%(s)d"),

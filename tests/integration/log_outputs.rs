@@ -111,7 +111,9 @@ fn syslog_datagrams_are_gunicorns() {
     );
     assert_eq!(mask_syslog(&r_boot), mask_syslog(&g_boot));
     assert_eq!(mask_syslog(&r_access), mask_syslog(&g_access));
-    assert!(r_access.starts_with(&format!("<158>gunicorn.myapp.access: [{pid}] 127.0.0.1 - - [")));
+    assert!(r_access.starts_with(&format!(
+        "<158>gunicorn.myapp.access: [{pid}] 127.0.0.1 - - ["
+    )));
 }
 
 #[test]
@@ -157,7 +159,10 @@ fn statsd_gets_gunicorns_metrics_with_prefix_and_tags() {
         .and_then(|t| t.strip_suffix(&format!("|ms{tags}")))
         .unwrap_or_else(|| panic!("timer datagram {timer:?}"));
     let ms: f64 = value.parse().unwrap_or_else(|_| panic!("{value:?}"));
-    assert!(value.contains('.') && (0.0..60_000.0).contains(&ms), "{value}");
+    assert!(
+        value.contains('.') && (0.0..60_000.0).contains(&ms),
+        "{value}"
+    );
     // One `requests` counter per response (the last may trail its error line).
     let requests = || {
         sink.all()
@@ -220,7 +225,10 @@ fn statsd_datagrams_match_gunicorns() {
     let r_args: Vec<&str> = r_flags.iter().map(String::as_str).collect();
     let rustcorn = serve("access_app", &r_args);
     let got = statsd_run(&r_sink, rustcorn.port());
-    assert!(expected.contains(&"web.gunicorn.workers:1|g|#env:ci".to_string()), "{expected:?}");
+    assert!(
+        expected.contains(&"web.gunicorn.workers:1|g|#env:ci".to_string()),
+        "{expected:?}"
+    );
     assert_eq!(got, expected);
 }
 
@@ -279,8 +287,11 @@ fn log_config_json_configures_the_apps_loggers() {
 fn a_log_config_dictconfig_refuses_stops_the_server() {
     let scratch = Scratch::new("badcfg");
     let config = scratch.path().join("logging.json");
-    std::fs::write(&config, r#"{"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}"#)
-        .unwrap();
+    std::fs::write(
+        &config,
+        r#"{"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}"#,
+    )
+    .unwrap();
     let config_arg = config.display().to_string();
     let exited = ServerBuilder::new(&[
         "-b",
@@ -294,7 +305,8 @@ fn a_log_config_dictconfig_refuses_stops_the_server() {
     .run_to_exit(STARTUP);
     assert_eq!(exited.status.code(), Some(3), "{}", exited.stderr);
     assert!(
-        exited.stderr.contains("Error applying the log config") && exited.stderr.contains("no.such"),
+        exited.stderr.contains("Error applying the log config")
+            && exited.stderr.contains("no.such"),
         "{}",
         exited.stderr
     );
@@ -303,8 +315,14 @@ fn a_log_config_dictconfig_refuses_stops_the_server() {
 #[test]
 fn bad_logging_flags_are_one_line_errors() {
     for (args, flag) in [
-        (&["--log-syslog", "--log-syslog-to", "carrier-pigeon://x"][..], "--log-syslog-to"),
-        (&["--log-syslog", "--log-syslog-facility", "nope"], "--log-syslog-facility"),
+        (
+            &["--log-syslog", "--log-syslog-to", "carrier-pigeon://x"][..],
+            "--log-syslog-to",
+        ),
+        (
+            &["--log-syslog", "--log-syslog-facility", "nope"],
+            "--log-syslog-facility",
+        ),
         (&["--statsd-host", "host:port"], "--statsd-host"),
         (&["--access-logformat", "%(h)"], "--access-logformat"),
     ] {
