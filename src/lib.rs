@@ -11,7 +11,7 @@
 //! | [`worker`]    | a worker process: boot, mio event loop, connection state machine |
 //! | [`http`]      | request heads and bodies, response framing, errors with their status |
 //! | [`wsgi`]      | the Python boundary: interpreter/venv, app loading, environ, start_response |
-//! | [`log`]       | Gunicorn-format error log and access log |
+//! | [`log`]       | Gunicorn-format error log, access log (all atoms), syslog, statsd, reopen |
 //! | [`sock`]      | bind syntax and listening sockets |
 //! | [`sys`]       | every `unsafe` system call, each with its `SAFETY` note |
 //!
