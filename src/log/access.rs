@@ -26,6 +26,9 @@ pub struct AccessRecord<'a> {
     pub response_headers: &'a [(String, String)],
     /// `(lower-case key, str(value), value is a str)` for the format's `{..}e` atoms.
     pub environ: &'a [(String, String, bool)],
+    /// Environ-read atoms (h U q m H) the app changed in the environ, with the value
+    /// it left (`None`: removed).
+    pub changed: &'a [(Atom, Option<String>)],
 }
 
 /// Where lines go.
@@ -137,6 +140,9 @@ impl Atoms for RecordAtoms<'_> {
         use std::fmt::Write as _;
         let rec = self.rec;
         let head = rec.head;
+        if let Some(value) = self.changed(atom) {
+            return value;
+        }
         let us = rec.duration.subsec_micros() as u64;
         // A timedelta's `.seconds` (Gunicorn's T) leaves out whole days.
         let secs = rec.duration.as_secs() % 86_400;
@@ -152,13 +158,9 @@ impl Atoms for RecordAtoms<'_> {
             },
             Atom::Time => Value::Str(self.stamp),
             Atom::RequestLine => {
-                let _ = write!(
-                    scratch,
-                    "{} {} {}",
-                    head.method,
-                    head.target,
-                    head.protocol()
-                );
+                let method = self.changed_str(&Atom::Method).unwrap_or(&head.method);
+                let protocol = self.changed_str(&Atom::Protocol).unwrap_or(head.protocol());
+                let _ = write!(scratch, "{method} {} {protocol}", head.target);
                 Value::Str(scratch)
             }
             Atom::Method => Value::Str(&head.method),
@@ -214,6 +216,25 @@ impl Atoms for RecordAtoms<'_> {
             ),
             Atom::Missing => Value::Raw("-"),
         }
+    }
+}
+
+impl RecordAtoms<'_> {
+    /// The environ's value for an atom the app changed: `-` for a removed
+    /// REMOTE_ADDR (`environ.get('REMOTE_ADDR', '-')`), `None` for the others (Python
+    /// formats a missing `environ.get(...)` as `None`).
+    fn changed(&self, atom: &Atom) -> Option<Value<'_>> {
+        let (_, value) = self.rec.changed.iter().find(|(a, _)| a == atom)?;
+        Some(match value {
+            Some(v) => Value::Str(v),
+            None if *atom == Atom::RemoteAddr => Value::Raw("-"),
+            None => Value::Raw("None"),
+        })
+    }
+
+    fn changed_str(&self, atom: &Atom) -> Option<&str> {
+        let (_, value) = self.rec.changed.iter().find(|(a, _)| a == atom)?;
+        Some(value.as_deref().unwrap_or("None"))
     }
 }
 
@@ -346,6 +367,7 @@ mod tests {
             duration: Duration::ZERO,
             response_headers: &[],
             environ: &[],
+            changed: &[],
         };
         log.log(&record(&head));
         // What logrotate does: move the file away, then signal USR1.

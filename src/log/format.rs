@@ -121,6 +121,11 @@ pub struct AccessFormat {
     pub needs_response_headers: bool,
     /// The environ keys (lower-case) `{...}e` atoms need, read after the app call.
     pub environ_keys: Vec<String>,
+    /// Atoms Gunicorn reads from the environ after the app ran (`h` REMOTE_ADDR, `U`
+    /// PATH_INFO, `q` QUERY_STRING, `m` REQUEST_METHOD, `H` SERVER_PROTOCOL), so that
+    /// middleware rewriting them in place (werkzeug's ProxyFix, DispatcherMiddleware)
+    /// shows in the line.
+    pub environ_atoms: Vec<Atom>,
 }
 
 /// A value for one atom of one request.
@@ -192,18 +197,28 @@ impl AccessFormat {
             .collect();
         environ_keys.sort();
         environ_keys.dedup();
+        let environ_atoms = [
+            Atom::RemoteAddr,
+            Atom::Path,
+            Atom::Query,
+            Atom::Method,
+            Atom::Protocol,
+        ]
+        .into_iter()
+        .filter(|a| {
+            // `r` is REQUEST_METHOD, RAW_URI and SERVER_PROTOCOL from the environ too.
+            let in_r = matches!(a, Atom::Method | Atom::Protocol);
+            pieces.iter().any(
+                |p| matches!(p, Piece::Field(f, _) if f == a || (in_r && *f == Atom::RequestLine)),
+            )
+        })
+        .collect();
         Ok(AccessFormat {
             pieces,
             needs_response_headers,
             environ_keys,
+            environ_atoms,
         })
-    }
-
-    /// Whether any piece uses `atom`.
-    pub fn uses(&self, atom: &Atom) -> bool {
-        self.pieces
-            .iter()
-            .any(|p| matches!(p, Piece::Field(a, _) if a == atom))
     }
 
     /// Appends one line (without the newline) to `out`.

@@ -84,15 +84,22 @@ pub fn init(config: &Config) -> Result<(), LogInitError> {
     if let Some(sys) = &config.logging.syslog {
         syslog::init(sys).map_err(LogInitError::Syslog)?;
     }
-    let max = match config.log_level {
+    let shown = match config.log_level {
         LogLevel::Debug => Level::DEBUG,
         LogLevel::Info => Level::INFO,
         LogLevel::Warning => Level::WARN,
         LogLevel::Error | LogLevel::Critical => Level::ERROR,
     };
+    // Gunicorn counts warnings and errors in statsd whatever --log-level hides, so with
+    // statsd they reach the formatter, which counts, then prints only what is shown.
+    let max = match &config.logging.statsd {
+        Some(_) => shown.max(Level::WARN),
+        None => shown,
+    };
     let _ = tracing_subscriber::fmt()
         .with_max_level(max)
         .event_format(GunicornFormat {
+            shown,
             critical_only: config.log_level == LogLevel::Critical,
         })
         .with_writer(ErrorLogWriter)
@@ -167,6 +174,8 @@ pub fn line_prefix(level: &str) -> String {
 }
 
 struct GunicornFormat {
+    /// The least severe level `--log-level` prints.
+    shown: Level,
     /// `--log-level critical`: only CRITICAL events print (tracing has no such level).
     critical_only: bool,
 }
@@ -200,7 +209,8 @@ where
         if !metric.is_empty() {
             statsd::increment(metric, 1);
         }
-        if self.critical_only && level != "CRITICAL" {
+        // tracing orders levels by verbosity: a more verbose event than shown is hidden.
+        if *event.metadata().level() > self.shown || (self.critical_only && level != "CRITICAL") {
             return Ok(());
         }
         let mut message = String::new();

@@ -463,6 +463,7 @@ impl<'a> EventLoop<'a> {
             duration: outcome.duration,
             response_headers: extra.map_or(&[], |e| &e.response_headers),
             environ: extra.map_or(&[], |e| &e.environ),
+            changed: extra.map_or(&[], |e| &e.changed),
         });
     }
 

@@ -102,6 +102,7 @@ fn access_needs(config: &Config) -> call::AccessNeeds {
     call::AccessNeeds {
         response_headers: format.needs_response_headers,
         environ_keys: format.environ_keys.clone(),
+        environ_atoms: format.environ_atoms.clone(),
     }
 }
 

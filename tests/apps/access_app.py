@@ -9,6 +9,12 @@ import sys
 def application(environ, start_response):
     path = environ["PATH_INFO"]
     environ["app.user"] = 'alice "the" admin'
+    if path == "/proxied":
+        # What werkzeug's ProxyFix and DispatcherMiddleware do: rewrite in place.
+        environ["REMOTE_ADDR"] = "203.0.113.9"
+        environ["PATH_INFO"] = "/rewritten"
+        environ["REQUEST_METHOD"] = "PATCH"
+        del environ["QUERY_STRING"]
     if path == "/missing":
         body = b"not here"
         start_response("404 Not Found", [("Content-Type", "text/plain"),

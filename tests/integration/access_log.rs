@@ -98,6 +98,9 @@ const REQUESTS: &[&str] = &[
     // No Content-Length from the app: `{content-length}o` is `-` in Gunicorn.
     "GET /nolength HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
     "GET /a%20b/c%2Fd HTTP/1.0\r\nUser-Agent: old/1\r\n\r\n",
+    // The app rewrites REMOTE_ADDR, PATH_INFO, REQUEST_METHOD and drops QUERY_STRING
+    // in the environ, as proxy middleware does: Gunicorn logs what the environ says.
+    "GET /proxied?x=1 HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
     // A repeated User-Agent: Gunicorn's environ joins repeats with `,`.
     "GET /hello HTTP/1.1\r\nHost: example.com\r\nUser-Agent: a/1\r\nUser-Agent: b/2\r\n\
      Connection: close\r\n\r\n",

@@ -120,23 +120,33 @@ fn syslog_datagrams_are_gunicorns() {
 fn statsd_gets_gunicorns_metrics_with_prefix_and_tags() {
     let sink = UdpSink::bind();
     let addr = sink.addr();
-    let rustcorn = serve(
+    // --log-level critical hides the errors below and the warning about the missing
+    // log config, but Gunicorn still counts them.
+    let (bind, port) = free_bind();
+    let mut rustcorn = ServerBuilder::new(&[
+        "-b",
+        &bind,
+        "--chdir",
+        "tests/apps",
+        "-w",
+        "2",
+        "--log-level",
+        "critical",
+        "--log-config-json",
+        "/nonexistent/logging.json",
+        "--statsd-host",
+        &addr,
+        "--statsd-prefix",
+        "myapp",
+        "--dogstatsd-tags",
+        "env:test,team:web",
         "access_app",
-        &[
-            "-w",
-            "2",
-            "--statsd-host",
-            &addr,
-            "--statsd-prefix",
-            "myapp",
-            "--dogstatsd-tags",
-            "env:test,team:web",
-        ],
-    );
-    assert_eq!(get(rustcorn.port(), "/hello").status, 200);
-    assert_eq!(get(rustcorn.port(), "/missing").status, 404);
-    assert_eq!(get(rustcorn.port(), "/boom").status, 500);
-    assert_eq!(get(rustcorn.port(), "/nostart").status, 500);
+    ])
+    .spawn();
+    assert_eq!(wait_serving(&mut rustcorn, port, "/hello").status, 200);
+    assert_eq!(get(port, "/missing").status, 404);
+    assert_eq!(get(port, "/boom").status, 500);
+    assert_eq!(get(port, "/nostart").status, 500);
     let tags = "|#env:test,team:web";
     for exact in [
         "myapp.gunicorn.workers:2|g",
@@ -146,6 +156,7 @@ fn statsd_gets_gunicorns_metrics_with_prefix_and_tags() {
         "myapp.gunicorn.request.status.500:1|c|@1.0",
         "myapp.gunicorn.log.exception:1|c|@1.0",
         "myapp.gunicorn.log.error:1|c|@1.0",
+        "myapp.gunicorn.log.warning:1|c|@1.0",
     ] {
         let want = format!("{exact}{tags}");
         sink.wait(&format!("{want:?}; got {:?}", sink.all()), |d| d == want);
@@ -173,6 +184,8 @@ fn statsd_gets_gunicorns_metrics_with_prefix_and_tags() {
     wait_until(WAIT, "four request counters", || requests() >= 4);
     thread::sleep(Duration::from_millis(200));
     assert_eq!(requests(), 4, "{:?}", sink.all());
+    let log = rustcorn.log();
+    assert!(!log.contains("[ERROR]") && !log.contains("[INFO]"), "{log}");
 }
 
 /// The datagrams for two requests (200 and 404), the timer's value masked, sorted.
