@@ -350,3 +350,98 @@ fn bad_logging_flags_are_one_line_errors() {
         );
     }
 }
+
+/// Datagrams from a unix socket, as text (the reader thread ends with the process).
+fn unix_sink(path: &std::path::Path) -> Arc<Mutex<Vec<String>>> {
+    let socket = std::os::unix::net::UnixDatagram::bind(path).expect("bind unix dgram");
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let store = got.clone();
+    thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = socket.recv(&mut buf) {
+            store
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    });
+    got
+}
+
+#[test]
+fn syslog_and_statsd_reach_unix_sockets() {
+    let scratch = Scratch::new("unixlog");
+    let syslog_path = scratch.path().join("log.sock");
+    let statsd_path = scratch.path().join("statsd.sock");
+    let syslog = unix_sink(&syslog_path);
+    let statsd = unix_sink(&statsd_path);
+    let syslog_to = format!("unix://{}", syslog_path.display());
+    let statsd_host = format!("unix://{}", statsd_path.display());
+    let server = serve(
+        "access_app",
+        &[
+            "--log-syslog",
+            "--log-syslog-to",
+            &syslog_to,
+            "--log-syslog-facility",
+            "daemon",
+            "--statsd-host",
+            &statsd_host,
+        ],
+    );
+    assert_eq!(get(server.port(), "/hello").status, 200);
+    let pid = server.worker_pids[0];
+    // daemon (3) * 8 + info (6) = 30; the tag is the APP_MODULE by default.
+    let boot = format!("<30>gunicorn.access_app.error: [{pid}] Booting worker with pid: {pid}\0");
+    wait_until(WAIT, "the Booting line on the unix syslog socket", || {
+        syslog.lock().unwrap().contains(&boot)
+    });
+    wait_until(
+        WAIT,
+        "the request counter on the unix statsd socket",
+        || {
+            statsd
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|d| d == "gunicorn.requests:1|c|@1.0")
+        },
+    );
+}
+
+#[test]
+fn syslog_over_tcp_sends_nul_terminated_messages() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = format!("tcp://{}", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let store = got.clone();
+    thread::spawn(move || {
+        use std::io::Read;
+        // One connection: the master opened it before forking, workers share it.
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                store.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+    let server = serve(
+        "access_app",
+        &["--log-syslog", "--log-syslog-to", &to, "-n", "shop"],
+    );
+    assert_eq!(get(server.port(), "/hello").status, 200);
+    let pid = server.worker_pids[0];
+    let boot = format!("<14>gunicorn.shop.error: [{pid}] Booting worker with pid: {pid}");
+    wait_until(WAIT, "the access line over tcp", || {
+        let text = String::from_utf8_lossy(&got.lock().unwrap()).into_owned();
+        text.split('\0').any(|m| m == boot)
+            && text.split('\0').any(|m| {
+                m.starts_with(&format!(
+                    "<14>gunicorn.shop.access: [{pid}] 127.0.0.1 - - ["
+                ))
+            })
+    });
+}
