@@ -3,6 +3,7 @@
 //! `start_response` ([`start_response`]), `wsgi.input` ([`input`]), `wsgi.errors` and
 //! `wsgi.file_wrapper` ([`streams`]), and the call itself ([`call`]).
 
+mod access_extra;
 pub mod call;
 pub mod environ;
 pub mod input;
