@@ -1,8 +1,19 @@
-# Applies a logging.config.dictConfig configuration the way Gunicorn's glogging does:
-# the user's dict is laid over Gunicorn's CONFIG_DEFAULTS (a shallow update), so the
-# "gunicorn.error" and "gunicorn.access" loggers apps reach for keep working.
-import json
-import logging.config
+# The app's Python logging, set up as Gunicorn's glogging sets it up in its workers:
+# the "gunicorn.error" logger writes Gunicorn's error-log lines to the error log (apps
+# commonly hand its handlers to their own loggers), and a logging.config.dictConfig
+# configuration is laid over Gunicorn's CONFIG_DEFAULTS (a shallow update).
+import logging
+import sys
+
+ERROR_FMT = r"%(asctime)s [%(process)d] [%(levelname)s] %(message)s"
+DATEFMT = r"[%Y-%m-%d %H:%M:%S %z]"
+LEVELS = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+}
 
 CONFIG_DEFAULTS = {
     "version": 1,
@@ -44,7 +55,23 @@ CONFIG_DEFAULTS = {
 }
 
 
+def error_logger(errorlog, level):
+    log = logging.getLogger("gunicorn.error")
+    log.propagate = False
+    log.setLevel(LEVELS[level])
+    if errorlog == "-":
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        handler = logging.FileHandler(errorlog)
+    handler.setFormatter(logging.Formatter(ERROR_FMT, DATEFMT))
+    handler._gunicorn = True
+    log.addHandler(handler)
+
+
 def apply(text):
+    import json
+    import logging.config
+
     config = CONFIG_DEFAULTS.copy()
     config.update(json.loads(text))
     logging.config.dictConfig(config)

@@ -48,7 +48,7 @@ impl Bridge {
     pub fn boot(config: &Config, env: &PythonEnv) -> Result<Bridge, BootError> {
         env.initialize()?;
         Python::attach(|py| {
-            crate::log::pyconfig::apply(py, &config.logging).map_err(BootError::Python)?;
+            crate::log::pyconfig::apply(py, config).map_err(BootError::Python)?;
             let app = loader::load_app(py, &config.app_module, &config.pythonpath)?;
             let python_err = |e: PyErr| BootError::Python(format_exception(py, &e));
             let format_exception = py

@@ -36,6 +36,10 @@ def application(environ, start_response):
     if path == "/applog":
         # --log-config-json: the app's logger writes where the config says.
         logging.getLogger("app.audit").warning("audit event from the app")
+    if path == "/gunicorn_logger":
+        # The logger Gunicorn sets up in its workers, which apps borrow.
+        logging.getLogger("gunicorn.error").info("hello from the app via gunicorn.error")
+        logging.getLogger("gunicorn.error").debug("not shown at --log-level info")
     if path == "/boom":
         raise RuntimeError("boom")
     if path == "/nostart":

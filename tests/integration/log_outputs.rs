@@ -1,6 +1,7 @@
 //! Where else the logs go: syslog (`--log-syslog*`, compared with Gunicorn's own
-//! datagrams), statsd metrics (`--statsd-host`, `--statsd-prefix`, `--dogstatsd-tags`),
-//! `--capture-output` and `--log-config-json`. The syslog and statsd servers are UDP
+//! datagrams), statsd metrics (`--statsd-host`, `--statsd-prefix`, `--dogstatsd-tags`,
+//! compared with Gunicorn's), `--capture-output`, `--log-config-json`, and the
+//! `gunicorn.error` Python logger apps borrow. The syslog and statsd servers are UDP
 //! sockets of the test's own on 127.0.0.1.
 
 use std::net::UdpSocket;
@@ -444,4 +445,31 @@ fn syslog_over_tcp_sends_nul_terminated_messages() {
                 ))
             })
     });
+}
+
+#[test]
+fn the_apps_gunicorn_error_logger_writes_gunicorns_lines() {
+    let message = "hello from the app via gunicorn.error";
+    let gunicorn = Gunicorn::start(&[]);
+    get(gunicorn.port, "/gunicorn_logger");
+    assert!(
+        gunicorn.stderr.wait(0, WAIT, |t| t.contains(message)),
+        "{}",
+        gunicorn.stderr.text()
+    );
+    let mut rustcorn = serve("access_app", &[]);
+    get(rustcorn.port(), "/gunicorn_logger");
+    let log = rustcorn.wait_for_log(message, WAIT);
+    for (log, worker) in [
+        (gunicorn.stderr.text(), gunicorn.worker),
+        (log, rustcorn.worker_pids[0]),
+    ] {
+        let line = log.lines().find(|l| l.contains(message)).unwrap();
+        assert_eq!(
+            crate::cli::parse_log_line(line),
+            Some((worker, "INFO", message)),
+            "{line}"
+        );
+        assert!(!log.contains("not shown at --log-level info"), "{log}");
+    }
 }
