@@ -13,12 +13,12 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${RUSTCORN_TEST_VENV:-$repo/.venv-test}"
 python="${PYTHON:-python3}"
 
-# Pins: current major lines of each framework; gunicorn is for side-by-side
-# comparison tests.
+# Pins: current major lines of each framework; gunicorn (27, the reference) is
+# for side-by-side comparison tests (tests/integration/access_log.rs).
 requirements=(
     "flask>=3,<4"
     "django>=5,<6"
-    "gunicorn>=23,<24"
+    "gunicorn>=27,<28"
 )
 
 die() { echo "setup-test-env: $*" >&2; exit 1; }

@@ -11,7 +11,7 @@
 //! | [`worker`]    | a worker process: boot, mio event loop, connection state machine |
 //! | [`http`]      | request heads and bodies, response framing, errors with their status |
 //! | [`wsgi`]      | the Python boundary: interpreter/venv, app loading, environ, start_response |
-//! | [`log`]       | Gunicorn-format error log and access log |
+//! | [`log`]       | Gunicorn-format error log, access log (all atoms), syslog, statsd, reopen |
 //! | [`sock`]      | bind syntax and listening sockets |
 //! | [`sys`]       | every `unsafe` system call, each with its `SAFETY` note |
 //! | [`tls`]       | HTTPS: rustls configuration from Gunicorn's SSL flags, non-blocking TLS streams |
@@ -34,11 +34,8 @@ pub fn serve(config: config::Config) -> i32 {
     for (key, value) in &config.env {
         std::env::set_var(key, value);
     }
-    if let Err(e) = log::init(&config.error_logfile, config.log_level) {
-        eprintln!(
-            "rustcorn: error: cannot open error log {}: {e}",
-            config.error_logfile
-        );
+    if let Err(e) = log::init(&config) {
+        eprintln!("rustcorn: error: {e}");
         return 1;
     }
     config::check::log_warnings(&config);

@@ -262,6 +262,7 @@ impl Arbiter {
                 None => break,
             }
         }
+        crate::log::statsd::workers(self.workers.len());
     }
 
     fn spawn_worker(&mut self) -> bool {
@@ -320,7 +321,7 @@ impl Arbiter {
             if w.aborted {
                 sys::kill(pid, Signal::SIGKILL);
             } else {
-                tracing::error!("WORKER TIMEOUT (pid:{pid})");
+                tracing::error!(target: crate::log::CRITICAL, "WORKER TIMEOUT (pid:{pid})");
                 sys::kill(pid, Signal::SIGABRT);
                 w.aborted = true;
             }

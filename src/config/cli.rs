@@ -136,6 +136,10 @@ pub struct Cli {
 
     #[command(flatten)]
     pub tls: super::tls::TlsArgs,
+
     #[command(flatten)]
     pub proxy: super::proxy::ProxyArgs,
+
+    #[command(flatten)]
+    pub logging: super::logging::LoggingArgs,
 }

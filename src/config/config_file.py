@@ -25,6 +25,7 @@ Whatever the config file prints goes to stderr, so it cannot corrupt the records
 
 import ast
 import importlib
+import json
 import importlib.machinery
 import importlib.util
 import os
@@ -143,6 +144,13 @@ def convert(kind, value):
         if isinstance(value, str):
             return [value.strip()]
         return [",".join(strings(value, "a string or a list of strings"))]
+    if kind == "JsonDict":
+        if not isinstance(value, dict):
+            raise TypeError("expected a dictionary, got %s" % describe(value))
+        try:
+            return [json.dumps(value), repr(value)]
+        except (TypeError, ValueError) as e:
+            raise TypeError("expected a dictionary of JSON values (%s)" % e)
     if kind == "Dict":
         if not isinstance(value, dict):
             raise TypeError("expected a dictionary, got %s" % describe(value))

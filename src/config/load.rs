@@ -84,6 +84,13 @@ pub fn load(
             .map(|(name, value)| (name.to_ascii_uppercase(), value))
             .collect();
     }
+    if let Some(json) = sources
+        .file_only
+        .get("logconfig_dict")
+        .and_then(|v| v.first())
+    {
+        config.logging.logconfig_dict = Some(json.clone());
+    }
     config.sources = sources;
     Ok(config)
 }

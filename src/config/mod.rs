@@ -36,6 +36,7 @@ mod cli;
 mod file;
 mod layers;
 mod load;
+pub mod logging;
 mod print;
 pub mod proxy;
 pub mod settings;
@@ -132,6 +133,8 @@ pub struct Config {
     pub tls: tls::TlsConfig,
     /// Behind a proxy: trusted peers, forwarded headers, the PROXY protocol.
     pub proxy: proxy::ProxyConfig,
+    /// Access-log format, syslog, capture_output, Python logging config, statsd.
+    pub logging: logging::LoggingConfig,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -241,7 +244,9 @@ impl Config {
                 ));
             }
         }
+        let logging = logging::resolve(cli.logging, cli.name.as_deref(), &app_module)?;
         Ok(Config {
+            logging,
             app_module,
             binds,
             workers,

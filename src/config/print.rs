@@ -31,6 +31,7 @@ pub fn display(setting: &Setting, values: &[String]) -> String {
                 .collect();
             format!("{{{}}}", pairs.join(", "))
         }
+        Kind::JsonDict => values.get(1).cloned().unwrap_or_else(|| "{}".to_string()),
         _ => values.last().cloned().unwrap_or_else(|| "None".to_string()),
     }
 }

@@ -28,6 +28,9 @@ pub enum Kind {
     CommaList,
     /// A dictionary of strings; config file only.
     Dict,
+    /// A dictionary of any JSON-able values (`logconfig_dict`), carried as JSON text
+    /// beside its Python repr (for `--print-config`); config file only.
+    JsonDict,
     /// A server hook: a callable (or `"module.function"`); config file only.
     Hook,
     /// `wsgi_app`: the APP_MODULE, when none is given on the command line.
@@ -143,7 +146,7 @@ const HTTP1_ONLY: &str = "rustcorn speaks HTTP/1.x only";
 const HTTP2_ONLY: &str = "only matters with HTTP/2, which rustcorn does not speak";
 const ASGI_ONLY: &str = "only matters for ASGI workers, which rustcorn does not have";
 const NO_LOGCONFIG: &str =
-    "rustcorn writes its own Gunicorn-format logs; Python logging configuration is not applied";
+    "INI logging config files are not read; use --log-config-json or logconfig_dict";
 const NO_RELOADER: &str = "no code reloader in rustcorn";
 const NO_CONTROL: &str = "rustcorn has no control socket";
 const NO_UWSGI: &str = "rustcorn does not speak uwsgi";
@@ -193,24 +196,24 @@ pub static SETTINGS: &[Setting] = &[
     setting("secure_scheme_headers", "", Dict, "{'X-FORWARDED-PROTOCOL': 'ssl', 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on'}", Implemented),
     setting("forwarded_allow_ips", "--forwarded-allow-ips", CommaList, "['127.0.0.1', '::1']", Implemented),
     setting("accesslog", "--access-logfile", Str, "None", Implemented),
-    setting("disable_redirect_access_to_syslog", "--disable-redirect-access-to-syslog", Flag, "False", Pending("logging")),
-    setting("access_log_format", "--access-logformat", Str, "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"", Pending("logging")),
+    setting("disable_redirect_access_to_syslog", "--disable-redirect-access-to-syslog", Flag, "False", Implemented),
+    setting("access_log_format", "--access-logformat", Str, "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"", Implemented),
     setting("errorlog", "--error-logfile, --log-file", Str, "-", Implemented),
     setting("loglevel", "--log-level", Str, "info", Implemented),
-    setting("capture_output", "--capture-output", Flag, "False", Ignored("stdout and stderr of the app are not redirected to the error log")),
+    setting("capture_output", "--capture-output", Flag, "False", Implemented),
     setting("logger_class", "--logger-class", Str, "gunicorn.glogging.Logger", Refused("rustcorn's logger is built in; a Python logger class cannot be used")),
     setting("logconfig", "--log-config", Str, "None", Ignored(NO_LOGCONFIG)),
-    setting("logconfig_dict", "", Dict, "{}", Ignored(NO_LOGCONFIG)),
-    setting("logconfig_json", "--log-config-json", Str, "None", Ignored(NO_LOGCONFIG)),
-    setting("syslog_addr", "--log-syslog-to", Str, "udp://localhost:514", Pending("logging")),
-    setting("syslog", "--log-syslog", Flag, "False", Pending("logging")),
-    setting("syslog_prefix", "--log-syslog-prefix", Str, "None", Pending("logging")),
-    setting("syslog_facility", "--log-syslog-facility", Str, "user", Pending("logging")),
-    setting("enable_stdio_inheritance", "-R, --enable-stdio-inheritance", Flag, "False", Ignored("rustcorn does not daemonize through this setting")),
-    setting("statsd_host", "--statsd-host", Str, "None", Pending("logging")),
-    setting("dogstatsd_tags", "--dogstatsd-tags", Str, "", Pending("logging")),
-    setting("statsd_prefix", "--statsd-prefix", Str, "", Pending("logging")),
-    setting("enable_backlog_metric", "--enable-backlog-metric", Flag, "False", Pending("logging")),
+    setting("logconfig_dict", "", JsonDict, "{}", Implemented),
+    setting("logconfig_json", "--log-config-json", Str, "None", Implemented),
+    setting("syslog_addr", "--log-syslog-to", Str, "udp://localhost:514", Implemented),
+    setting("syslog", "--log-syslog", Flag, "False", Implemented),
+    setting("syslog_prefix", "--log-syslog-prefix", Str, "None", Implemented),
+    setting("syslog_facility", "--log-syslog-facility", Str, "user", Implemented),
+    setting("enable_stdio_inheritance", "-R, --enable-stdio-inheritance", Flag, "False", Implemented),
+    setting("statsd_host", "--statsd-host", Str, "None", Implemented),
+    setting("dogstatsd_tags", "--dogstatsd-tags", Str, "", Implemented),
+    setting("statsd_prefix", "--statsd-prefix", Str, "", Implemented),
+    setting("enable_backlog_metric", "--enable-backlog-metric", Flag, "False", Ignored("the listen-backlog gauge is not sent to statsd")),
     setting("proc_name", "-n, --name", Str, "None", Implemented),
     setting("default_proc_name", "", Str, "rustcorn", Ignored("internal Gunicorn setting; use proc_name")),
     setting("pythonpath", "--pythonpath", Str, "None", Implemented),

@@ -139,7 +139,12 @@ fn unsupported_settings_warn_or_refuse_unless_left_at_their_default() {
         .to_string();
     assert!(e.contains("http_protocols"), "{e}");
     // On the command line too, under Gunicorn's spelling.
-    let c = load_with(&file_with(vec![]), None, &["--reuse-port", "-R", "app"]).unwrap();
+    let c = load_with(
+        &file_with(vec![]),
+        None,
+        &["--spew", "--reload-engine", "poll", "app"],
+    )
+    .unwrap();
     assert_eq!(c.sources.warnings.len(), 2, "{:?}", c.sources.warnings);
     assert!(load_with(&file_with(vec![]), None, &["--paste", "x.ini", "app"]).is_err());
     // Settings still being built elsewhere (none once every branch is merged): a
@@ -172,16 +177,28 @@ fn hooks_are_kept_and_file_only_values_recorded() {
         line: 3,
         target: "post_fork".into(),
     });
+    file.values.push(value(
+        "secure_scheme_headers",
+        5,
+        &["X-Scheme", "yes", "k", "v"],
+    ));
     file.values
-        .push(value("logconfig_dict", 5, &["root", "INFO", "k", "v"]));
+        .push(value("tmp_upload_dir", 6, &["/var/tmp/uploads"]));
     let c = load_with(&file, None, &["app"]).unwrap();
     assert_eq!(c.sources.hooks, file.hooks);
     assert_eq!(
-        c.sources.file_dict("logconfig_dict").unwrap(),
-        vec![("root".into(), "INFO".into()), ("k".into(), "v".into())]
+        c.sources.file_dict("secure_scheme_headers").unwrap(),
+        vec![("X-Scheme".into(), "yes".into()), ("k".into(), "v".into())]
     );
+    // Applied, with names upper-cased as Gunicorn compares them.
+    assert_eq!(
+        c.proxy.secure_scheme_headers,
+        vec![("X-SCHEME".into(), "yes".into()), ("K".into(), "v".into())]
+    );
+    // An ignored file-only setting is recorded and warned about with its line.
+    assert_eq!(c.sources.warnings.len(), 1, "{:?}", c.sources.warnings);
     assert!(
-        c.sources.warnings[0].contains("gunicorn.conf.py:5"),
+        c.sources.warnings[0].contains("gunicorn.conf.py:6"),
         "{:?}",
         c.sources.warnings
     );

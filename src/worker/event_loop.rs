@@ -26,7 +26,7 @@ use crate::http::request::{Head, Limits};
 use crate::log::access::{AccessLog, AccessRecord};
 use crate::sock::Listener;
 use crate::wsgi::call::Outcome;
-use crate::wsgi::environ::{latin1, Peer};
+use crate::wsgi::environ::Peer;
 use crate::wsgi::Bridge;
 
 /// How long a busy worker leaves queued connections to idle workers before it takes
@@ -136,7 +136,11 @@ impl<'a> EventLoop<'a> {
             config,
             bridge,
             pool,
-            access_log: AccessLog::open(config.access_logfile.as_deref())?,
+            access_log: AccessLog::open(
+                config.access_logfile.as_deref(),
+                config.logging.access_format.clone(),
+                config.logging.syslog.as_ref().is_some_and(|s| s.access),
+            )?,
             poll,
             accept_pending: vec![true; mio_listeners.len()],
             listeners: mio_listeners,
@@ -574,22 +578,22 @@ impl<'a> EventLoop<'a> {
         self.apply(index, next);
     }
 
+    /// The access-log line and the statsd request metrics.
     fn log_access(&mut self, head: &Head, peer: &Peer, outcome: &Outcome) {
+        crate::log::statsd::request(outcome.status, outcome.duration);
         if !self.access_log.enabled() {
             return;
         }
-        let remote = peer.remote_ip.as_str();
-        let referer = head.header("referer").map(latin1);
-        let agent = head.header("user-agent").map(latin1);
+        let extra = outcome.extra.as_deref();
         self.access_log.log(&AccessRecord {
-            remote_addr: remote,
-            method: &head.method,
-            raw_uri: &head.target,
-            protocol: head.protocol(),
+            head,
+            remote_addr: peer.remote_ip.as_str(),
             status: outcome.status,
-            body_bytes: outcome.body_bytes,
-            referer: referer.as_deref(),
-            user_agent: agent.as_deref(),
+            sent: outcome.body_bytes,
+            duration: outcome.duration,
+            response_headers: extra.map_or(&[], |e| &e.response_headers),
+            environ: extra.map_or(&[], |e| &e.environ),
+            changed: extra.map_or(&[], |e| &e.changed),
         });
     }
 

@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 
+pub use super::access_extra::{AccessExtra, AccessNeeds};
 use super::environ::{self, Peer};
 use super::input::InputStream;
 use super::response_body::stream;
@@ -16,11 +17,17 @@ use crate::http::request::Head;
 use crate::http::response;
 
 /// What happened, for the access log and the connection's next state.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     pub status: u16,
     pub body_bytes: u64,
     pub keep_alive: bool,
+    /// From the start of the app call to the end of the response (Gunicorn's
+    /// request_time).
+    pub duration: std::time::Duration,
+    /// What the access-log format needs beyond the request head; `None` unless its
+    /// format has `{..}o` or `{..}e` atoms.
+    pub extra: Option<Box<AccessExtra>>,
 }
 
 impl Bridge {
@@ -33,7 +40,9 @@ impl Bridge {
         keep_alive: bool,
         sink: &mut dyn Sink,
     ) -> Outcome {
+        let started = std::time::Instant::now();
         Python::attach(|py| {
+            let mut extra = None;
             let mut writer = Writer {
                 py,
                 sink,
@@ -45,15 +54,20 @@ impl Bridge {
                 body_sent: 0,
                 buf: Vec::with_capacity(512),
             };
-            let result = self.run(py, head, body, peer, &mut writer);
-            match result {
+            let result = self.run(py, head, body, peer, &mut writer, &mut extra);
+            let mut outcome = match result {
                 Ok(()) => Outcome {
                     status: writer.status,
                     body_bytes: writer.body_sent,
                     keep_alive: writer.plan.is_some_and(|p| p.keep_alive),
+                    duration: Default::default(),
+                    extra: None,
                 },
                 Err(fault) => self.fail(py, head, fault, &mut writer),
-            }
+            };
+            outcome.extra = extra;
+            outcome.duration = started.elapsed();
+            outcome
         })
     }
 
@@ -64,6 +78,7 @@ impl Bridge {
         body: Body,
         peer: &Peer,
         w: &mut Writer<'_, '_>,
+        extra: &mut Option<Box<AccessExtra>>,
     ) -> Result<(), Fault> {
         let body_len = body.len();
         let input = Bound::new(py, InputStream::new(body))
@@ -72,9 +87,16 @@ impl Bridge {
         let env =
             environ::build(py, &self.environ, head, body_len, peer, input).map_err(Fault::App)?;
         let sr = Bound::new(py, StartResponse::default()).map_err(Fault::App)?;
-        let iterable = self.app.bind(py).call1((env, &sr)).map_err(Fault::App)?;
+        let iterable = self
+            .app
+            .bind(py)
+            .call1((env.clone(), &sr))
+            .map_err(Fault::App)?;
         let streamed = stream(&iterable, &sr, w, self.sendfile);
         let closed = close_iterable(&iterable);
+        if self.access_needs.any() {
+            *extra = self.access_extra(&env, &sr, head, peer);
+        }
         streamed?;
         if let Err(e) = closed {
             self.log_exception(
@@ -109,6 +131,8 @@ impl Bridge {
                 status: 500,
                 body_bytes: 0,
                 keep_alive: false,
+                duration: Default::default(),
+                extra: None,
             };
         }
         let _ = w.flush();
@@ -116,6 +140,8 @@ impl Bridge {
             status: w.status,
             body_bytes: w.body_sent,
             keep_alive: false,
+            duration: Default::default(),
+            extra: None,
         }
     }
 }

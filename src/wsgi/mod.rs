@@ -3,6 +3,7 @@
 //! `start_response` ([`start_response`]), `wsgi.input` ([`input`]), `wsgi.errors` and
 //! `wsgi.file_wrapper` ([`streams`]), and the call itself ([`call`]).
 
+mod access_extra;
 pub mod call;
 pub mod environ;
 pub mod input;
@@ -27,6 +28,8 @@ pub struct Bridge {
     format_exception: Py<PyAny>,
     /// `wsgi.file_wrapper` around a regular file is sent with sendfile(2).
     sendfile: bool,
+    /// What the access-log format reads beyond the request head.
+    access_needs: call::AccessNeeds,
 }
 
 /// Why a worker could not become ready to serve.
@@ -45,6 +48,7 @@ impl Bridge {
     pub fn boot(config: &Config, env: &PythonEnv) -> Result<Bridge, BootError> {
         env.initialize()?;
         Python::attach(|py| {
+            crate::log::pyconfig::apply(py, config).map_err(BootError::Python)?;
             let app = loader::load_app(py, &config.app_module, &config.pythonpath)?;
             let python_err = |e: PyErr| BootError::Python(format_exception(py, &e));
             let format_exception = py
@@ -65,14 +69,16 @@ impl Bridge {
                 environ,
                 format_exception,
                 sendfile: config.sendfile,
+                access_needs: access_needs(config),
             })
         })
     }
 
-    /// Logs `what` followed by the exception's traceback at ERROR.
+    /// Logs `what` followed by the exception's traceback at ERROR (Gunicorn's
+    /// `log.exception`, which statsd counts as `gunicorn.log.exception`).
     pub fn log_exception(&self, py: Python<'_>, what: &str, err: &PyErr) {
         let text = traceback_text(py, self.format_exception.bind(py), err);
-        tracing::error!("{what}\n{text}");
+        tracing::error!(target: crate::log::EXCEPTION, "{what}\n{text}");
     }
 
     /// Flushes Python's stdout/stderr before the process exits with `_exit`.
@@ -84,6 +90,21 @@ impl Bridge {
                 }
             }
         });
+    }
+}
+
+/// The extras the access log needs: none when no access line is written.
+fn access_needs(config: &Config) -> call::AccessNeeds {
+    let format = &config.logging.access_format;
+    let logged =
+        config.access_logfile.is_some() || config.logging.syslog.as_ref().is_some_and(|s| s.access);
+    if !logged {
+        return call::AccessNeeds::default();
+    }
+    call::AccessNeeds {
+        response_headers: format.needs_response_headers,
+        environ_keys: format.environ_keys.clone(),
+        environ_atoms: format.environ_atoms.clone(),
     }
 }
 

@@ -91,6 +91,11 @@ impl Writer<'_, '_> {
             &headers,
             &plan,
         );
+        // The app's headers only (Gunicorn's `resp.headers`, which the access log's
+        // `{..}o` atoms read): not the length the server added.
+        if computed.is_some() {
+            headers.pop();
+        }
         sr.headers = headers;
         sr.headers_sent = true;
         self.status = sr.code;

@@ -88,8 +88,14 @@ const LOADS: &[Case] = &[
     },
     Case {
         file: "tests/configs/dict.py",
-        want: &[("logconfig_dict", "{'root': 'INFO'}")],
-        stderr: &["dict.py:2", "`logconfig_dict` is ignored"],
+        want: &[
+            ("secure_scheme_headers", "{'X-Scheme': 'yes'}"),
+            (
+                "logconfig_dict",
+                "{'version': 1, 'root': {'level': 'INFO'}}",
+            ),
+        ],
+        stderr: &[],
     },
     Case {
         file: "tests/configs/hook.py",

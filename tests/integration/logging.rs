@@ -18,7 +18,7 @@ use crate::harness::{
 
 /// Polls `GET path` until the server answers; panics if the master exits
 /// or [`STARTUP`] passes first.
-fn wait_serving(server: &mut Server, port: u16, path: &str) -> Response {
+pub fn wait_serving(server: &mut Server, port: u16, path: &str) -> Response {
     let deadline = Instant::now() + STARTUP;
     loop {
         if let Ok(r) = try_get(port, path) {
@@ -41,7 +41,7 @@ fn wait_serving(server: &mut Server, port: u16, path: &str) -> Response {
 
 /// A `-b` value on a port free right now, and that port: for servers whose log does
 /// not go to stderr, so the harness cannot read the port from `Listening at:`.
-fn free_bind() -> (String, u16) {
+pub fn free_bind() -> (String, u16) {
     let port = free_port();
     (format!("127.0.0.1:{port}"), port)
 }

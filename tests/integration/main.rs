@@ -22,6 +22,8 @@
 //!   tests/apps/blocking.py (barriers, parked calls)
 //! - `timeouts`: `--timeout` aborts and replaces a stuck worker
 //! - `logging`: `--error-logfile`, `--log-level`, `--access-logfile`, `-n`
+//! - `access_log`: `--access-logformat` lines byte-identical to Gunicorn 27's
+//! - `log_outputs`: syslog, statsd, `--capture-output`, `--log-config-json`
 //! - `signals`: HUP reload, TTIN/TTOU worker count
 //! - `config_file`: Gunicorn config files (tests/configs/ corpus), precedence with
 //!   `$GUNICORN_CMD_ARGS` and flags, `--print-config`, `--check-config`
@@ -37,6 +39,7 @@ mod json;
 mod os;
 
 mod accept;
+mod access_log;
 mod app_loading;
 mod apps_common;
 mod apps_django;
@@ -47,6 +50,7 @@ mod config_file;
 mod faults;
 mod gthread;
 mod http_basics;
+mod log_outputs;
 mod logging;
 mod nginx;
 mod proxy;

@@ -1,5 +1,5 @@
 //! `-t/--timeout`: a worker stuck in an app call longer than the timeout is
-//! sent SIGABRT by the master (`WORKER TIMEOUT (pid:N)` at ERROR) and
+//! sent SIGABRT by the master (`WORKER TIMEOUT (pid:N)` at CRITICAL, as in Gunicorn) and
 //! replaced, while the other workers keep serving.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,7 +67,7 @@ fn worker_stuck_past_timeout_is_aborted_and_replaced_while_others_serve() {
     let line = log.lines().find(|l| l.contains(&timeout_line)).unwrap();
     assert_eq!(
         parse_log_line(line),
-        Some((server.pid, "ERROR", timeout_line.as_str())),
+        Some((server.pid, "CRITICAL", timeout_line.as_str())),
         "{line}"
     );
     server.wait_for(STARTUP, "a replacement worker", |log| {
