@@ -150,7 +150,7 @@ impl Conn {
                         Ok(None) => return self.wait_or_close(),
                         Ok(Some((head, used))) => {
                             self.rbuf.consume(used);
-                            self.start_body(Box::new(head));
+                            self.start_body(Box::new(head), limits);
                         }
                         Err(e) => return self.reject(&e),
                     }
@@ -190,8 +190,8 @@ impl Conn {
         }
     }
 
-    fn start_body(&mut self, head: Box<Head>) {
-        let decoder = Decoder::new(head.body);
+    fn start_body(&mut self, head: Box<Head>, limits: &Limits) {
+        let decoder = Decoder::with_limit(head.body, limits.body);
         if head.expect_continue && !decoder.is_done() && self.rbuf.is_empty() {
             self.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
             let _ = self.flush();
@@ -203,8 +203,12 @@ impl Conn {
         };
     }
 
-    /// More bytes are needed: wait for them, unless the client has stopped sending.
+    /// More bytes are needed: wait for them, unless the client has stopped sending
+    /// (then a cut-off body is answered 400; a cut-off head just closes, as in Gunicorn).
     fn wait_or_close(&mut self) -> Next {
+        if self.read_closed && matches!(self.phase, Phase::Body { .. }) {
+            return self.reject(&HttpError::bad("request body truncated: the client closed"));
+        }
         if self.read_closed {
             self.phase = Phase::Closing;
             return if self.has_output() {

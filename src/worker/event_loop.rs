@@ -140,7 +140,7 @@ impl<'a> EventLoop<'a> {
             deferred_since: None,
             published_idle: false,
             signals,
-            limits: Limits::default(),
+            limits: config.http,
             state: State::Running,
             master,
         })

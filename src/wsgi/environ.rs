@@ -320,8 +320,8 @@ fn set_server_name_port(
 }
 
 /// CONTENT_TYPE, CONTENT_LENGTH and HTTP_* (repeats joined with ", "). Header names
-/// with `_` are dropped: they would be indistinguishable from `-` once in the environ
-/// (Gunicorn's default). A chunked body was fully decoded before the call, so its real
+/// with `_` reach here only with `--header-map dangerous` (the parser drops or refuses
+/// them otherwise), and map like `-`. A chunked body was fully decoded before the call, so its real
 /// length is given as CONTENT_LENGTH: frameworks that only trust CONTENT_LENGTH read it.
 fn add_headers(
     py: Python<'_>,
@@ -332,9 +332,6 @@ fn add_headers(
 ) -> PyResult<()> {
     let mut content_length_set = false;
     for (name, value) in &head.headers {
-        if name.contains('_') {
-            continue;
-        }
         let key: Bound<'_, PyString> = if name.eq_ignore_ascii_case("content-type") {
             intern!(py, "CONTENT_TYPE").clone()
         } else if name.eq_ignore_ascii_case("content-length") {
