@@ -395,7 +395,7 @@ fn transfer_codings(headers: &[(String, Vec<u8>)]) -> Result<(bool, bool), HttpE
                 }
                 b"chunked" => chunked = true,
                 b"identity" => {}
-                b"gzip" | b"deflate" | b"compress" | b"x-gzip" => coded = true,
+                b"gzip" | b"deflate" | b"compress" => coded = true,
                 _ => {
                     return Err(HttpError::NotImplemented(format!(
                         "Unsupported transfer coding: '{}'",

@@ -278,8 +278,16 @@ pub fn build<'py>(
     }
     env.set_item(intern!(py, "REQUEST_METHOD"), method_str(py, &head.method))?;
     env.set_item(intern!(py, "PATH_INFO"), py_latin1(py, path)?)?;
-    env.set_item(intern!(py, "QUERY_STRING"), PyString::new(py, query))?;
-    env.set_item(intern!(py, "RAW_URI"), PyString::new(py, &head.target))?;
+    // PEP 3333: native strings hold the request's bytes as latin-1 (a UTF-8 target
+    // reaches the app as one char per byte, as in Gunicorn).
+    env.set_item(
+        intern!(py, "QUERY_STRING"),
+        py_latin1(py, query.as_bytes())?,
+    )?;
+    env.set_item(
+        intern!(py, "RAW_URI"),
+        py_latin1(py, head.target.as_bytes())?,
+    )?;
     set_server_name_port(py, &env, head, peer)?;
     let protocol = if head.minor_version == 0 {
         intern!(py, "HTTP/1.0")

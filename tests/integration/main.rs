@@ -23,6 +23,9 @@
 //! - `timeouts`: `--timeout` aborts and replaces a stuck worker
 //! - `logging`: `--error-logfile`, `--log-level`, `--access-logfile`, `-n`
 //! - `signals`: HUP reload, TTIN/TTOU worker count
+//! - `strict_http`: a table of raw requests, valid (environ checked) and refused
+//!   (status checked, same worker still serving), whole, in pieces, byte by byte
+//! - `response_safety`: what the app's start_response may not put on the wire
 
 mod capture;
 mod client;
@@ -41,8 +44,10 @@ mod faults;
 mod gthread;
 mod http_basics;
 mod logging;
+mod response_safety;
 mod signals;
 mod sockets;
+mod strict_http;
 mod timeouts;
 mod wsgi_env;
 mod wsgi_input;

@@ -27,10 +27,12 @@ pub fn diagnose(
     let mut repair = false;
     loop {
         let Some(len) = find_crlf(&buf[pos..]) else {
-            return if repair {
-                Ok(Repair::NeedMore)
-            } else {
-                Err(from_httparse(err))
+            // The line in progress: a fold or a spaced name may still be allowed.
+            return match partial_line(&buf[pos..], limits) {
+                Partial::Allowed => Ok(Repair::NeedMore),
+                Partial::Fold if pos != line_end + 2 => Err(fold_error(&buf[pos..])),
+                _ if repair => Ok(Repair::NeedMore),
+                _ => Err(from_httparse(err)),
             };
         };
         let field = &buf[pos..pos + len];
@@ -39,10 +41,7 @@ pub fn diagnose(
         }
         if field[0] == b' ' || field[0] == b'\t' {
             if !limits.permit_obsolete_folding || pos == line_end + 2 {
-                return Err(HttpError::bad(format!(
-                    "Obsolete line folding is unacceptable: {}",
-                    lossy(field)
-                )));
+                return Err(fold_error(field));
             }
             repair = true;
         } else if let Some(colon) = field.iter().position(|&b| b == b':') {
@@ -64,6 +63,42 @@ pub fn diagnose(
         return Err(from_httparse(err));
     }
     Ok(Repair::Rewritten(rewrite(buf, line_end, pos), pos + 2))
+}
+
+enum Partial {
+    /// A fold or spaced name the switches allow: wait for the rest.
+    Allowed,
+    /// A fold the switches do not allow.
+    Fold,
+    Other,
+}
+
+/// Classifies an incomplete last line.
+fn partial_line(rest: &[u8], limits: &Limits) -> Partial {
+    if rest.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+        return if limits.permit_obsolete_folding {
+            Partial::Allowed
+        } else {
+            Partial::Fold
+        };
+    }
+    let name = match rest.iter().position(|&b| b == b':') {
+        Some(colon) => &rest[..colon],
+        None => rest,
+    };
+    let spaced = trim_end_ws(name).len() != name.len() || name.contains(&b' ');
+    if limits.strip_header_spaces && spaced {
+        Partial::Allowed
+    } else {
+        Partial::Other
+    }
+}
+
+fn fold_error(line: &[u8]) -> HttpError {
+    HttpError::bad(format!(
+        "Obsolete line folding is unacceptable: {}",
+        lossy(line)
+    ))
 }
 
 /// The head with folds joined by one space and spaces before colons removed.

@@ -352,3 +352,33 @@ fn every_prefix_of_a_good_head_needs_more_bytes() {
         );
     }
 }
+
+#[test]
+fn every_prefix_of_a_permitted_fold_or_spaced_name_needs_more_bytes() {
+    let cases: &[(&[u8], Tweak)] = &[
+        (
+            b"GET / HTTP/1.1\r\nLong: one\r\n\t two\r\nHost: a\r\n\r\n",
+            folding,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nContent-Length  : 3\r\nHost: a\r\n\r\n",
+            strip_spaces,
+        ),
+    ];
+    for (raw, tweak) in cases {
+        for n in 0..raw.len() {
+            assert!(
+                matches!(parse_with(&raw[..n], *tweak), Ok(None)),
+                "{}",
+                show(&raw[..n])
+            );
+        }
+        assert!(matches!(parse_with(raw, *tweak), Ok(Some(_))));
+    }
+}
+
+#[test]
+fn an_unpermitted_fold_is_named_even_before_the_head_ends() {
+    let err = parse_with(b"GET / HTTP/1.1\r\nLong: one\r\n tw", none).unwrap_err();
+    assert!(err.to_string().contains("folding"), "{err}");
+}
