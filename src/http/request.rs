@@ -262,28 +262,25 @@ fn bare_lf(head: &[u8]) -> Option<usize> {
 
 /// Limits on field count and size, the header map policy, trimmed values,
 /// singletons and control bytes.
-fn apply_field_rules(fields: Fields, limits: &Limits) -> Result<Fields, HttpError> {
+fn apply_field_rules(mut fields: Fields, limits: &Limits) -> Result<Fields, HttpError> {
     if fields.len() > limits.fields {
         return Err(too_many(limits));
     }
-    let mut headers = Vec::with_capacity(fields.len());
     let mut seen = [false; SINGLETONS.len()];
-    for (name, value) in fields {
+    let mut underscores = false;
+    for (name, value) in fields.iter_mut() {
         if name.len() + value.len() + 4 > limits.field_size {
             return Err(HttpError::HeadersTooLarge(format!(
                 "header {} is too large",
                 fields::lossy(name.as_bytes())
             )));
         }
-        if !fields::is_field_value(&value) {
+        if !fields::is_field_value(value) {
             return Err(HttpError::bad(format!(
                 "Invalid header value in {name}: control character"
             )));
         }
-        if let Some(i) = SINGLETONS
-            .iter()
-            .position(|s| s.eq_ignore_ascii_case(&name))
-        {
+        if let Some(i) = SINGLETONS.iter().position(|s| s.eq_ignore_ascii_case(name)) {
             if std::mem::replace(&mut seen[i], true) {
                 return Err(HttpError::bad(format!(
                     "Invalid header: more than one {name}"
@@ -291,23 +288,20 @@ fn apply_field_rules(fields: Fields, limits: &Limits) -> Result<Fields, HttpErro
             }
         }
         if name.contains('_') {
-            match limits.header_map {
-                HeaderMap::Drop => continue,
-                HeaderMap::Refuse => {
-                    return Err(HttpError::bad(format!("Invalid header name '{name}'")))
-                }
-                HeaderMap::Dangerous => {}
+            if limits.header_map == HeaderMap::Refuse {
+                return Err(HttpError::bad(format!("Invalid header name '{name}'")));
             }
+            underscores = true;
         }
-        let trimmed = fields::trim_ws(&value);
-        let value = if trimmed.len() == value.len() {
-            value
-        } else {
-            trimmed.to_vec()
-        };
-        headers.push((name, value));
+        let trimmed = fields::trim_ws(value);
+        if trimmed.len() != value.len() {
+            *value = trimmed.to_vec();
+        }
     }
-    Ok(headers)
+    if underscores && limits.header_map == HeaderMap::Drop {
+        fields.retain(|(name, _)| !name.contains('_'));
+    }
+    Ok(fields)
 }
 
 fn header_values<'a>(

@@ -222,7 +222,13 @@ impl Conn {
 
     /// Answers a malformed request with its status and closes.
     fn reject(&mut self, err: &HttpError) -> Next {
-        tracing::debug!("Invalid request from {:?}: {err}", self.peer.remote);
+        // Gunicorn's wording and level, so log watchers keep working.
+        let ip = self
+            .peer
+            .remote
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        tracing::warn!("Invalid request from ip={ip}: {err}");
         let (code, reason) = err.status();
         self.rbuf.clear();
         self.queue(&response::error_page(1, code, reason, &err.to_string()));

@@ -169,7 +169,18 @@ fn run(flags: &[&str], cases: Vec<Case>) -> usize {
             assert_eq!(worker_pid(port), pid, "{name}: the worker changed");
         }
     }
-    assert!(!server.log().contains("panicked"), "{}", server.log());
+    let log = server.log();
+    assert!(!log.contains("panicked"), "{log}");
+    if cases
+        .iter()
+        .any(|c| c.closes && matches!(c.want.last(), Some(Want::Status(_))))
+    {
+        // Gunicorn's warning, with the reason.
+        assert!(
+            log.contains("[WARNING] Invalid request from ip=127.0.0.1: "),
+            "{log}"
+        );
+    }
     cases.len()
 }
 
