@@ -152,6 +152,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
             },
         },
     };
+    check_head_size(consumed, limits)?;
     if let Some(at) = bare_lf(&buf[..consumed]) {
         return Err(HttpError::bad(format!(
             "Invalid line ending: bare LF at byte {at}"
@@ -191,12 +192,12 @@ enum FieldsParse {
 fn parse_fields(input: &[u8], limits: &Limits) -> Result<FieldsParse, HttpError> {
     let wanted = limits.fields.saturating_add(1);
     let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_SLOTS];
-    match parse_with_slots(input, &mut stack[..wanted.min(STACK_SLOTS)])? {
+    match parse_with_slots(input, &mut stack[..wanted.min(STACK_SLOTS)], limits)? {
         Some(done) => Ok(done),
         None => {
             let mut heap = Vec::new();
             heap.resize_with(wanted, MaybeUninit::uninit);
-            parse_with_slots(input, &mut heap)?.ok_or_else(|| too_many(limits))
+            parse_with_slots(input, &mut heap, limits)?.ok_or_else(|| too_many(limits))
         }
     }
 }
@@ -205,17 +206,21 @@ fn parse_fields(input: &[u8], limits: &Limits) -> Result<FieldsParse, HttpError>
 fn parse_with_slots<'b>(
     input: &'b [u8],
     slots: &mut [MaybeUninit<httparse::Header<'b>>],
+    limits: &Limits,
 ) -> Result<Option<FieldsParse>, HttpError> {
     let count = slots.len();
     let mut req = httparse::Request::new(&mut []);
     Ok(Some(match req.parse_with_uninit_headers(input, slots) {
-        Ok(httparse::Status::Complete(n)) => FieldsParse::Complete(
-            req.headers
-                .iter()
-                .map(|h| (h.name.to_string(), h.value.to_vec()))
-                .collect(),
-            n,
-        ),
+        Ok(httparse::Status::Complete(n)) => {
+            check_field_sizes(input, req.headers, n, limits)?;
+            FieldsParse::Complete(
+                req.headers
+                    .iter()
+                    .map(|h| (h.name.to_string(), h.value.to_vec()))
+                    .collect(),
+                n,
+            )
+        }
         Ok(httparse::Status::Partial) => FieldsParse::Partial,
         Err(httparse::Error::TooManyHeaders) if count == STACK_SLOTS => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
@@ -228,22 +233,53 @@ fn parse_with_slots<'b>(
     }))
 }
 
+/// Gunicorn measures a field as its whole line with CRLF, whitespace included: each
+/// line runs from its name to the next line's name (or the head's final CRLF).
+fn check_field_sizes(
+    input: &[u8],
+    headers: &[httparse::Header<'_>],
+    consumed: usize,
+    limits: &Limits,
+) -> Result<(), HttpError> {
+    let offset = |name: &str| name.as_ptr() as usize - input.as_ptr() as usize;
+    for (i, h) in headers.iter().enumerate() {
+        let end = headers
+            .get(i + 1)
+            .map_or(consumed.saturating_sub(2), |next| offset(next.name));
+        if end.saturating_sub(offset(h.name)) > limits.field_size {
+            return Err(HttpError::HeadersTooLarge(format!(
+                "header {} is too large",
+                fields::lossy(h.name.as_bytes())
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn too_many(limits: &Limits) -> HttpError {
     HttpError::HeadersTooLarge(format!("more than {} header fields", limits.fields))
 }
 
 /// An incomplete head: wait for more, unless it already exceeds what the limits allow.
 fn partial(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, HttpError> {
+    check_head_size(buf.len(), limits)?;
+    Ok(None)
+}
+
+/// The most a head within the limits can take. Checked on incomplete heads (so a
+/// client cannot make the buffer grow without end) and on complete ones too, so the
+/// verdict never depends on how the bytes were split across reads.
+fn check_head_size(len: usize, limits: &Limits) -> Result<(), HttpError> {
     let line = limits.request_line.unwrap_or(line::UNLIMITED_LINE_CAP);
     let max_head = limits
         .fields
         .saturating_add(1)
         .saturating_mul(limits.field_size.saturating_add(2))
         .saturating_add(line + 4);
-    if buf.len() > max_head {
+    if len > max_head {
         return Err(HttpError::HeadersTooLarge("request head too large".into()));
     }
-    Ok(None)
+    Ok(())
 }
 
 /// The offset of an LF not preceded by CR (httparse tolerates them; RFC 9112 §2.2
@@ -269,12 +305,6 @@ fn apply_field_rules(mut fields: Fields, limits: &Limits) -> Result<Fields, Http
     let mut seen = [false; SINGLETONS.len()];
     let mut underscores = false;
     for (name, value) in fields.iter_mut() {
-        if name.len() + value.len() + 4 > limits.field_size {
-            return Err(HttpError::HeadersTooLarge(format!(
-                "header {} is too large",
-                fields::lossy(name.as_bytes())
-            )));
-        }
         if !fields::is_field_value(value) {
             return Err(HttpError::bad(format!(
                 "Invalid header value in {name}: control character"

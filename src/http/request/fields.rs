@@ -2,6 +2,7 @@
 //! when a `--permit-obsolete-folding` / `--strip-header-spaces` switch allows it —
 //! rewritten into a copy httparse accepts.
 
+use super::line::is_token_byte;
 use super::Limits;
 use crate::http::HttpError;
 
@@ -39,30 +40,54 @@ pub fn diagnose(
         if field.is_empty() {
             break;
         }
-        if field[0] == b' ' || field[0] == b'\t' {
-            if !limits.permit_obsolete_folding || pos == line_end + 2 {
-                return Err(fold_error(field));
-            }
-            repair = true;
-        } else if let Some(colon) = field.iter().position(|&b| b == b':') {
-            let name = &field[..colon];
-            let trimmed = trim_end_ws(name);
-            if trimmed.len() != name.len() && !trimmed.is_empty() {
-                if !limits.strip_header_spaces {
-                    return Err(HttpError::bad(format!(
-                        "Invalid header name '{}': whitespace before the colon",
-                        lossy(name)
-                    )));
-                }
-                repair = true;
-            }
-        }
+        repair |= check_line(field, pos == line_end + 2, limits)?;
         pos += len + 2;
     }
     if !repair {
         return Err(from_httparse(err));
     }
     Ok(Repair::Rewritten(rewrite(buf, line_end, pos), pos + 2))
+}
+
+/// One complete field line: `Ok(true)` when it needs a permitted repair (a fold, a
+/// name with spaces before its colon), an error when it is wrong in any other way.
+/// At least as strict as httparse, so a verdict never changes as more bytes arrive.
+fn check_line(field: &[u8], first: bool, limits: &Limits) -> Result<bool, HttpError> {
+    if field[0] == b' ' || field[0] == b'\t' {
+        return if limits.permit_obsolete_folding && !first {
+            Ok(true)
+        } else {
+            Err(fold_error(field))
+        };
+    }
+    let Some(colon) = field.iter().position(|&b| b == b':') else {
+        return Err(HttpError::bad(format!(
+            "Invalid header: no colon in '{}'",
+            lossy(field)
+        )));
+    };
+    let name = &field[..colon];
+    let trimmed = trim_end_ws(name);
+    let spaced = trimmed.len() != name.len();
+    if spaced && !limits.strip_header_spaces {
+        return Err(HttpError::bad(format!(
+            "Invalid header name '{}': whitespace before the colon",
+            lossy(name)
+        )));
+    }
+    if trimmed.is_empty() || !trimmed.iter().all(|&b| is_token_byte(b)) {
+        return Err(HttpError::bad(format!(
+            "Invalid header name '{}'",
+            lossy(name)
+        )));
+    }
+    if !is_field_value(&field[colon + 1..]) {
+        return Err(HttpError::bad(format!(
+            "Invalid header value in {}: control character",
+            lossy(trimmed)
+        )));
+    }
+    Ok(spaced)
 }
 
 enum Partial {
@@ -82,12 +107,16 @@ fn partial_line(rest: &[u8], limits: &Limits) -> Partial {
             Partial::Fold
         };
     }
+    // `token OWS` so far, before any colon: the spaces may yet be stripped.
     let name = match rest.iter().position(|&b| b == b':') {
         Some(colon) => &rest[..colon],
         None => rest,
     };
-    let spaced = trim_end_ws(name).len() != name.len() || name.contains(&b' ');
-    if limits.strip_header_spaces && spaced {
+    let token_len = name.iter().take_while(|&&b| is_token_byte(b)).count();
+    let spaces = &name[token_len..];
+    let spaced_name =
+        token_len > 0 && !spaces.is_empty() && spaces.iter().all(|&b| b == b' ' || b == b'\t');
+    if limits.strip_header_spaces && spaced_name {
         Partial::Allowed
     } else {
         Partial::Other

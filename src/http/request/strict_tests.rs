@@ -382,3 +382,39 @@ fn an_unpermitted_fold_is_named_even_before_the_head_ends() {
     let err = parse_with(b"GET / HTTP/1.1\r\nLong: one\r\n tw", none).unwrap_err();
     assert!(err.to_string().contains("folding"), "{err}");
 }
+
+fn permissive_small(l: &mut Limits) {
+    l.permit_obsolete_folding = true;
+    l.strip_header_spaces = true;
+    l.permit_unconventional_version = true;
+    l.request_line = Some(48);
+    l.fields = 4;
+    l.field_size = 64;
+}
+
+/// Regression (fuzz/request_stream): a refusal at some prefix must hold for the whole
+/// head, or the verdict would depend on how the client's bytes were split.
+#[test]
+fn a_verdict_never_changes_as_more_bytes_arrive() {
+    let cases: &[(&[u8], Tweak)] = &[
+        (b"GET / HTTP/1.1\r\nTP/1.1\r\nA: b\r\nA: b\r\n c\r\xf2\xf2\xf2", folding),
+        (b"$1GEGET / HTTP/1.1\r\nA\xeb\xeb\xeb\xeb\0\0\0T\0\x0e1H T.A\r0\n1\xeb", permissive_small),
+        (b"GET / HTTP/1.1\r\nA:          x\r\nB:                                                  y\r\n\r\n", permissive_small),
+        (b"GET / HTTP/1.1\r\nX : 1\r\nY: a\x01b", strip_spaces),
+    ];
+    for (raw, tweak) in cases {
+        let whole = parse_with(raw, *tweak).map(|h| h.map(|(_, n)| n));
+        for n in 0..raw.len() {
+            match parse_with(&raw[..n], *tweak) {
+                Err(_) => assert!(
+                    whole.is_err(),
+                    "{} errs, {} does not",
+                    show(&raw[..n]),
+                    show(raw)
+                ),
+                Ok(Some((_, used))) => assert_eq!(whole, Ok(Some(used)), "{}", show(raw)),
+                Ok(None) => {}
+            }
+        }
+    }
+}
