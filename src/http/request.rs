@@ -10,7 +10,7 @@ use super::HttpError;
 use fields::Repair;
 
 mod fields;
-pub mod line;
+mod line;
 
 /// Size limits on a request and the strictness switches, resolved from Gunicorn's
 /// flags (`--limit-request-*`, `--permit-*`, `--header-map`…) in [`crate::config::http`].

@@ -329,8 +329,9 @@ fn set_server_name_port(
 
 /// CONTENT_TYPE, CONTENT_LENGTH and HTTP_* (repeats joined with ", "). Header names
 /// with `_` reach here only with `--header-map dangerous` (the parser drops or refuses
-/// them otherwise), and map like `-`. A chunked body was fully decoded before the call, so its real
-/// length is given as CONTENT_LENGTH: frameworks that only trust CONTENT_LENGTH read it.
+/// them otherwise), and map like `-`. A chunked body was fully decoded before the
+/// call, so its real length is given as CONTENT_LENGTH: frameworks that only trust
+/// CONTENT_LENGTH read it.
 fn add_headers(
     py: Python<'_>,
     consts: &EnvironConstants,
