@@ -34,7 +34,7 @@ fn advance(
                     *state = State::Body(Box::new(head), decoder, BodyBuffer::default());
                 }
             },
-            State::Body(head, decoder, out) => {
+            State::Body(_, decoder, out) => {
                 let used = decoder.decode(buf, out).map_err(|_| ())?;
                 assert!(used <= buf.len());
                 buf.drain(..used);
@@ -47,8 +47,7 @@ fn advance(
                 let Body::Memory(body) = out.finish().expect("in-memory body") else {
                     panic!("fuzz inputs stay under the memory limit");
                 };
-                seen.push((head.method.clone(), head.target.clone(), body));
-                let _ = head;
+                seen.push((head.method, head.target, body));
             }
         }
     }
