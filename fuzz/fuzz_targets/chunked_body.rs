@@ -16,7 +16,9 @@ fn run(input: &[u8], step: usize, limit: Option<u64>) -> Result<(Vec<u8>, usize,
         let end = (fed + step).min(input.len());
         pending.extend_from_slice(&input[fed..end]);
         fed = end;
-        let used = decoder.decode(&pending, &mut out).map_err(|e| e.status().0)?;
+        let used = decoder
+            .decode(&pending, &mut out)
+            .map_err(|e| e.status().0)?;
         assert!(used <= pending.len());
         pending.drain(..used);
     }

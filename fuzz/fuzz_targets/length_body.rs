@@ -21,7 +21,9 @@ fuzz_target!(|data: &[u8]| {
         let end = (fed + step).min(input.len());
         pending.extend_from_slice(&input[fed..end]);
         fed = end;
-        let used = decoder.decode(&pending, &mut out).expect("length bodies never fail");
+        let used = decoder
+            .decode(&pending, &mut out)
+            .expect("length bodies never fail");
         pending.drain(..used);
     }
     let want = declared.max(1).min(input.len() as u64) as usize;
