@@ -34,6 +34,7 @@
 pub mod check;
 mod cli;
 mod file;
+pub mod http;
 mod layers;
 mod load;
 pub mod logging;
@@ -135,6 +136,8 @@ pub struct Config {
     pub proxy: proxy::ProxyConfig,
     /// Access-log format, syslog, capture_output, Python logging config, statsd.
     pub logging: logging::LoggingConfig,
+    /// Request size limits and strictness switches (`--limit-request-*`, `--permit-*`…).
+    pub http: crate::http::request::Limits,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -272,6 +275,7 @@ impl Config {
             sources: Sources::default(),
             tls: tls::resolve(&cli.tls)?,
             proxy: proxy::resolve(&cli.proxy)?,
+            http: http::resolve(&cli.http)?,
         })
     }
 }

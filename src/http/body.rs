@@ -93,7 +93,13 @@ pub enum Decoder {
     Length {
         remaining: u64,
     },
-    Chunked(ChunkState),
+    /// A chunked body: where in the message, how many body bytes so far, and the
+    /// `--limit-request-body` they may not exceed.
+    Chunked {
+        state: ChunkState,
+        received: u64,
+        limit: Option<u64>,
+    },
     Done,
 }
 
@@ -111,12 +117,22 @@ pub enum ChunkState {
 }
 
 impl Decoder {
-    /// The decoder for a head's framing.
+    /// The decoder for a head's framing, without a body size limit.
     pub fn new(framing: BodyFraming) -> Decoder {
+        Decoder::with_limit(framing, None)
+    }
+
+    /// The decoder for a head's framing; a chunked body growing past `limit` is a 413.
+    /// (A Content-Length over the limit was refused with the head.)
+    pub fn with_limit(framing: BodyFraming, limit: Option<u64>) -> Decoder {
         match framing {
             BodyFraming::None => Decoder::Done,
             BodyFraming::Length(n) => Decoder::Length { remaining: n },
-            BodyFraming::Chunked => Decoder::Chunked(ChunkState::Size),
+            BodyFraming::Chunked => Decoder::Chunked {
+                state: ChunkState::Size,
+                received: 0,
+                limit,
+            },
         }
     }
 
@@ -142,8 +158,20 @@ impl Decoder {
                     }
                     return Ok(pos);
                 }
-                Decoder::Chunked(state) => match step_chunked(state, &input[pos..], out)? {
+                Decoder::Chunked {
+                    state,
+                    received,
+                    limit,
+                } => match step_chunked(state, &input[pos..], out)? {
                     Step::Consumed(n, finished) => {
+                        *received = out.len();
+                        if let Some(max) = *limit {
+                            if *received > max {
+                                return Err(HttpError::PayloadTooLarge(format!(
+                                    "chunked body over the limit of {max} bytes"
+                                )));
+                            }
+                        }
                         pos += n;
                         if finished {
                             *self = Decoder::Done;
@@ -227,10 +255,7 @@ fn step_chunked(
             if end == 0 {
                 return Ok(Step::Consumed(2, true));
             }
-            let line = &input[..end];
-            if !line.contains(&b':') || line[0] == b' ' || line[0] == b'\t' {
-                return Err(HttpError::bad("malformed trailer field"));
-            }
+            check_trailer(&input[..end])?;
             *state = ChunkState::Trailers {
                 seen: seen + end + 2,
             };
@@ -242,14 +267,58 @@ fn step_chunked(
     }
 }
 
-/// `1*HEXDIG [ ; ext ]` — extensions are allowed and ignored, but must not carry CTLs.
-fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
-    let (size, ext) = match line.iter().position(|&b| b == b';') {
-        Some(i) => (&line[..i], &line[i..]),
+/// Trailer fields RFC 9110 §6.5.1 forbids: they would change routing, framing or
+/// authentication after the fact (Gunicorn refuses the same list).
+const FORBIDDEN_TRAILERS: [&str; 6] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "trailer",
+    "authorization",
+    "te",
+];
+
+/// One trailer line: `token ":" field-value`, not folded, not a forbidden field.
+fn check_trailer(line: &[u8]) -> Result<(), HttpError> {
+    let colon = line.iter().position(|&b| b == b':');
+    let (name, value) = match colon {
+        Some(i) => (&line[..i], &line[i + 1..]),
         None => (line, &b""[..]),
     };
-    let size = trim_ows(size);
-    if size.is_empty() || size.len() > 15 || !size.iter().all(u8::is_ascii_hexdigit) {
+    let valid_name = !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if colon.is_none() || !valid_name {
+        return Err(HttpError::bad("malformed trailer field"));
+    }
+    if value.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
+        return Err(HttpError::bad("control character in trailer field"));
+    }
+    if FORBIDDEN_TRAILERS
+        .iter()
+        .any(|f| f.as_bytes().eq_ignore_ascii_case(name))
+    {
+        return Err(HttpError::bad(format!(
+            "Invalid header name: {} is not allowed in trailers",
+            String::from_utf8_lossy(name)
+        )));
+    }
+    Ok(())
+}
+
+/// `1*HEXDIG [ BWS ; ext ]` (RFC 9112 §7.1.1): whitespace only before an extension;
+/// extensions are ignored but must not carry control bytes. Leading zeros are fine.
+fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
+    let (size, ext) = match line.iter().position(|&b| b == b';') {
+        Some(i) => (trim_ows(&line[..i]), &line[i..]),
+        None => (line, &b""[..]),
+    };
+    let significant = match size.iter().position(|&b| b != b'0') {
+        Some(i) => &size[i..],
+        None => &size[size.len().saturating_sub(1)..],
+    };
+    if size.is_empty() || significant.len() > 15 || !size.iter().all(u8::is_ascii_hexdigit) {
         return Err(HttpError::bad(format!(
             "invalid chunk size {:?}",
             String::from_utf8_lossy(size)
@@ -258,7 +327,7 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
     if ext.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
         return Err(HttpError::bad("control character in chunk extension"));
     }
-    let text = std::str::from_utf8(size).expect("hex digits are ASCII");
+    let text = std::str::from_utf8(significant).expect("hex digits are ASCII");
     u64::from_str_radix(text, 16).map_err(|_| HttpError::bad("chunk size overflows"))
 }
 

@@ -10,8 +10,8 @@ pub enum HttpError {
     RequestLineTooLong(usize, usize),
     #[error("Request Header Fields Too Large: {0}")]
     HeadersTooLarge(String),
-    #[error("Payload Too Large")]
-    PayloadTooLarge,
+    #[error("Payload Too Large: {0}")]
+    PayloadTooLarge(String),
     #[error("Expectation Failed: {0}")]
     ExpectationFailed(String),
     #[error("Not Implemented: {0}")]
@@ -28,7 +28,7 @@ impl HttpError {
             HttpError::BadRequest(_) => (400, "Bad Request"),
             HttpError::RequestLineTooLong(..) => (414, "Request-URI Too Long"),
             HttpError::HeadersTooLarge(_) => (431, "Request Header Fields Too Large"),
-            HttpError::PayloadTooLarge => (413, "Payload Too Large"),
+            HttpError::PayloadTooLarge(_) => (413, "Payload Too Large"),
             HttpError::ExpectationFailed(_) => (417, "Expectation Failed"),
             HttpError::NotImplemented(_) => (501, "Not Implemented"),
             HttpError::Forbidden(_) => (403, "Forbidden"),

@@ -1,26 +1,66 @@
-//! Request heads: httparse does the tokenising; this module applies the framing rules
-//! of RFC 9112 (body length, keep-alive, Expect) and the size limits.
+//! Request heads: the request line is checked here ([`line`]), httparse tokenises the
+//! header fields, and this module applies the rest of RFC 9112/9110 the way Gunicorn 27
+//! does — framing (body length, keep-alive, Expect), the size limits, bare LF, control
+//! bytes, singletons, obsolete folding and `--header-map`. Every refusal carries the
+//! status it is answered with.
 
 use std::mem::MaybeUninit;
 
 use super::HttpError;
+use fields::Repair;
 
-/// Size limits on a request head (Gunicorn's `limit_request_*` defaults).
+mod fields;
+mod line;
+
+/// Size limits on a request and the strictness switches, resolved from Gunicorn's
+/// flags (`--limit-request-*`, `--permit-*`, `--header-map`…) in [`crate::config::http`].
+/// The defaults are Gunicorn's.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    pub request_line: usize,
+    /// Longest request line (without CRLF); `None` means unlimited (414 beyond).
+    pub request_line: Option<usize>,
+    /// Most header fields (431 beyond).
     pub fields: usize,
+    /// Longest header field line (431 beyond).
     pub field_size: usize,
+    /// Largest request body; `None` means unlimited (413 beyond).
+    pub body: Option<u64>,
+    pub permit_obsolete_folding: bool,
+    pub header_map: HeaderMap,
+    pub permit_unconventional_method: bool,
+    pub permit_unconventional_version: bool,
+    /// Uppercase methods (`--casefold-http-method`).
+    pub casefold_method: bool,
+    pub strip_header_spaces: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            request_line: 4094,
+            request_line: Some(4094),
             fields: 100,
             field_size: 8190,
+            body: None,
+            permit_obsolete_folding: false,
+            header_map: HeaderMap::Drop,
+            permit_unconventional_method: false,
+            permit_unconventional_version: false,
+            casefold_method: false,
+            strip_header_spaces: false,
         }
     }
+}
+
+/// Header names with `_` would land in the same environ key as their `-` twins
+/// (`X_Forwarded_For` and `X-Forwarded-For`); Gunicorn's `--header-map` says what to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderMap {
+    /// Leave them out of the request (they still count against the limits).
+    Drop,
+    /// Answer 400.
+    Refuse,
+    /// Keep them, mapped like `-`.
+    Dangerous,
 }
 
 /// How the request body is delimited.
@@ -45,8 +85,8 @@ pub struct Head {
     /// The client allows the connection to stay open after this request.
     pub keep_alive: bool,
     pub expect_continue: bool,
-    /// What a trusted proxy's secure-scheme headers said (`Some(true)`: https); set
-    /// by the worker before the app call, see [`super::forwarded`].
+    /// What a trusted proxy's secure-scheme headers said (`Some(true)` = https); set
+    /// after parsing, where the peer is known (see `http::forwarded`).
     pub forwarded_https: Option<bool>,
 }
 
@@ -74,87 +114,223 @@ impl Head {
     }
 }
 
-/// Header slots kept on the stack while parsing (more only for larger limits).
+/// Header slots kept on the stack while parsing; a head with more fields (allowed by
+/// a larger `--limit-request-fields`) is parsed again with slots on the heap.
 const STACK_SLOTS: usize = 128;
 
-/// Tries to parse a head at the start of `buf`. `Ok(None)` means more bytes are needed
-/// (a state, not an error); `Ok(Some((head, n)))` consumed `n` bytes.
+/// Fields that may appear once: a second one makes the message ambiguous
+/// (RFC 9110 §5.3; Gunicorn refuses both).
+const SINGLETONS: [&str; 2] = ["host", "content-type"];
+
+/// Parses the request head at the start of `buf`. `Ok(None)` means more bytes are
+/// needed (a state, not an error); `Ok(Some((head, n)))` consumed `n` bytes.
+///
+/// This is the whole request-head parser, public so that the fuzz targets in `fuzz/`
+/// drive exactly what the server runs. It never panics, and allocates in proportion
+/// to `buf` and `limits`.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, HttpError> {
-    check_request_line_length(buf, limits)?;
-    // Header slots live on the stack for the usual limits; no allocation, no init.
-    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_SLOTS];
-    let mut heap = Vec::new();
-    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.fields < STACK_SLOTS {
-        &mut stack[..limits.fields + 1]
-    } else {
-        heap.resize_with(limits.fields + 1, MaybeUninit::uninit);
-        &mut heap
+    let Some(line_end) = line::find_end(buf, limits)? else {
+        return Ok(None);
     };
-    let mut req = httparse::Request::new(&mut []);
-    let consumed = match req.parse_with_uninit_headers(buf, slots) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            let max_head = limits.request_line + 2 + (limits.fields + 1) * (limits.field_size + 2);
-            if buf.len() > max_head {
-                return Err(HttpError::HeadersTooLarge("request head too large".into()));
-            }
-            return Ok(None);
+    let line = line::parse(&buf[..line_end], limits)?;
+    let patched;
+    let input: &[u8] = if line.unconventional_version {
+        // httparse knows HTTP/1.0 and 1.1 only; `HTTP/D.D` has the same length.
+        let mut copy = buf.to_vec();
+        copy[line_end - 8..line_end].copy_from_slice(b"HTTP/1.1");
+        patched = copy;
+        &patched
+    } else {
+        buf
+    };
+    let (fields, consumed) = match parse_fields(input, limits)? {
+        FieldsParse::Complete(fields, n) => (fields, n),
+        FieldsParse::Partial => return partial(buf, limits),
+        FieldsParse::Refused(err) => match fields::diagnose(input, line_end, limits, err)? {
+            Repair::NeedMore => return partial(buf, limits),
+            Repair::Rewritten(copy, n) => match parse_fields(&copy, limits)? {
+                FieldsParse::Complete(fields, _) => (fields, n),
+                FieldsParse::Partial => return Err(HttpError::bad("Invalid header")),
+                FieldsParse::Refused(err) => return Err(fields::from_httparse(err)),
+            },
+        },
+    };
+    check_head_size(consumed, limits)?;
+    if let Some(at) = bare_lf(&buf[..consumed]) {
+        return Err(HttpError::bad(format!(
+            "Invalid line ending: bare LF at byte {at}"
+        )));
+    }
+    let headers = apply_field_rules(fields, limits)?;
+    let minor_version = line.minor_version;
+    let (body, must_close) = body_framing(&headers, minor_version, limits)?;
+    let keep_alive = !must_close && wants_keep_alive(&headers, minor_version);
+    let expect_continue = expects_continue(&headers, minor_version)?;
+    let mut method = line.method.to_string();
+    if limits.casefold_method {
+        method.make_ascii_uppercase();
+    }
+    let head = Head {
+        method,
+        target: line.target.to_string(),
+        minor_version,
+        headers,
+        body,
+        keep_alive,
+        expect_continue,
+        forwarded_https: None,
+    };
+    Ok(Some((head, consumed)))
+}
+
+/// Header fields as parsed by httparse, owned, names as sent.
+type Fields = Vec<(String, Vec<u8>)>;
+
+enum FieldsParse {
+    Complete(Fields, usize),
+    Partial,
+    Refused(httparse::Error),
+}
+
+/// httparse over the head; stack slots first, heap slots if the limit allows more.
+fn parse_fields(input: &[u8], limits: &Limits) -> Result<FieldsParse, HttpError> {
+    let wanted = limits.fields.saturating_add(1);
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_SLOTS];
+    match parse_with_slots(input, &mut stack[..wanted.min(STACK_SLOTS)], limits)? {
+        Some(done) => Ok(done),
+        None => {
+            let mut heap = Vec::new();
+            heap.resize_with(wanted, MaybeUninit::uninit);
+            parse_with_slots(input, &mut heap, limits)?.ok_or_else(|| too_many(limits))
         }
+    }
+}
+
+/// `Ok(None)`: the slots ran out but the limit allows more.
+fn parse_with_slots<'b>(
+    input: &'b [u8],
+    slots: &mut [MaybeUninit<httparse::Header<'b>>],
+    limits: &Limits,
+) -> Result<Option<FieldsParse>, HttpError> {
+    let count = slots.len();
+    let mut req = httparse::Request::new(&mut []);
+    Ok(Some(match req.parse_with_uninit_headers(input, slots) {
+        Ok(httparse::Status::Complete(n)) => {
+            check_field_sizes(input, req.headers, n, limits)?;
+            FieldsParse::Complete(
+                req.headers
+                    .iter()
+                    .map(|h| (h.name.to_string(), h.value.to_vec()))
+                    .collect(),
+                n,
+            )
+        }
+        Ok(httparse::Status::Partial) => FieldsParse::Partial,
+        Err(httparse::Error::TooManyHeaders) if count == STACK_SLOTS => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
             return Err(HttpError::HeadersTooLarge(format!(
                 "more than {} header fields",
-                limits.fields
+                count - 1
             )))
         }
-        Err(e) => return Err(HttpError::bad(format!("invalid request: {e}"))),
-    };
-    if req.headers.len() > limits.fields {
-        return Err(HttpError::HeadersTooLarge(format!(
-            "more than {} header fields",
-            limits.fields
-        )));
-    }
-    let method = req.method.unwrap_or_default().to_string();
-    let target = req.path.unwrap_or_default().to_string();
-    let minor_version = req.version.unwrap_or(1);
-    let mut headers = Vec::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        if h.name.len() + h.value.len() + 2 > limits.field_size {
-            return Err(HttpError::HeadersTooLarge(format!(
-                "header {} is too large",
-                h.name
-            )));
-        }
-        headers.push((h.name.to_string(), h.value.to_vec()));
-    }
-    if target.is_empty() {
-        return Err(HttpError::bad("empty request target"));
-    }
-    let body = body_framing(&headers, minor_version)?;
-    let keep_alive = wants_keep_alive(&headers, minor_version);
-    let expect_continue = expects_continue(&headers, minor_version)?;
-    Ok(Some((
-        Head {
-            method,
-            target,
-            minor_version,
-            headers,
-            body,
-            keep_alive,
-            expect_continue,
-            forwarded_https: None,
-        },
-        consumed,
-    )))
+        Err(e) => FieldsParse::Refused(e),
+    }))
 }
 
-fn check_request_line_length(buf: &[u8], limits: &Limits) -> Result<(), HttpError> {
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    let line_len = line_end.unwrap_or(buf.len());
-    if line_len > limits.request_line + 1 {
-        return Err(HttpError::RequestLineTooLong(line_len, limits.request_line));
+/// Gunicorn measures a field as its whole line with CRLF, whitespace included: each
+/// line runs from its name to the next line's name (or the head's final CRLF).
+fn check_field_sizes(
+    input: &[u8],
+    headers: &[httparse::Header<'_>],
+    consumed: usize,
+    limits: &Limits,
+) -> Result<(), HttpError> {
+    let offset = |name: &str| name.as_ptr() as usize - input.as_ptr() as usize;
+    for (i, h) in headers.iter().enumerate() {
+        let end = headers
+            .get(i + 1)
+            .map_or(consumed.saturating_sub(2), |next| offset(next.name));
+        if end.saturating_sub(offset(h.name)) > limits.field_size {
+            return Err(HttpError::HeadersTooLarge(format!(
+                "header {} is too large",
+                fields::lossy(h.name.as_bytes())
+            )));
+        }
     }
     Ok(())
+}
+
+fn too_many(limits: &Limits) -> HttpError {
+    HttpError::HeadersTooLarge(format!("more than {} header fields", limits.fields))
+}
+
+/// An incomplete head: wait for more, unless it already exceeds what the limits allow.
+fn partial(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, HttpError> {
+    check_head_size(buf.len(), limits)?;
+    Ok(None)
+}
+
+/// The most a head within the limits can take. Checked on incomplete heads (so a
+/// client cannot make the buffer grow without end) and on complete ones too, so the
+/// verdict never depends on how the bytes were split across reads.
+fn check_head_size(len: usize, limits: &Limits) -> Result<(), HttpError> {
+    let line = limits.request_line.unwrap_or(line::UNLIMITED_LINE_CAP);
+    let max_head = limits
+        .fields
+        .saturating_add(1)
+        .saturating_mul(limits.field_size.saturating_add(2))
+        .saturating_add(line + 4);
+    if len > max_head {
+        return Err(HttpError::HeadersTooLarge("request head too large".into()));
+    }
+    Ok(())
+}
+
+/// The offset of an LF not preceded by CR (httparse tolerates them; RFC 9112 §2.2
+/// lets a server refuse them, and a proxy may split lines differently).
+fn bare_lf(head: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = head[from..].iter().position(|&b| b == b'\n') {
+        let at = from + i;
+        if at == 0 || head[at - 1] != b'\r' {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Limits on field count and size, the header map policy, trimmed values,
+/// singletons and control bytes.
+fn apply_field_rules(mut fields: Fields, limits: &Limits) -> Result<Fields, HttpError> {
+    if fields.len() > limits.fields {
+        return Err(too_many(limits));
+    }
+    let mut seen = [false; SINGLETONS.len()];
+    for (name, value) in fields.iter_mut() {
+        if !fields::is_field_value(value) {
+            return Err(HttpError::bad(format!(
+                "Invalid header value in {name}: control character"
+            )));
+        }
+        if let Some(i) = SINGLETONS.iter().position(|s| s.eq_ignore_ascii_case(name)) {
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(HttpError::bad(format!(
+                    "Invalid header: more than one {name}"
+                )));
+            }
+        }
+        if name.contains('_') && limits.header_map == HeaderMap::Refuse {
+            return Err(HttpError::bad(format!("Invalid header name '{name}'")));
+        }
+        let trimmed = fields::trim_ws(value);
+        if trimmed.len() != value.len() {
+            *value = trimmed.to_vec();
+        }
+    }
+    // Under `drop`, names with `_` stay in the head: the environ leaves them out unless
+    // a trusted peer sends one `--forwarder-headers` names, which only it can tell.
+    Ok(fields)
 }
 
 fn header_values<'a>(
@@ -176,56 +352,99 @@ fn tokens(headers: &[(String, Vec<u8>)], name: &str) -> Vec<String> {
         .collect()
 }
 
-/// RFC 9112 §6.3: Transfer-Encoding wins only when it is alone and ends in chunked;
-/// Content-Length must be one plain decimal number.
-fn body_framing(headers: &[(String, Vec<u8>)], minor: u8) -> Result<BodyFraming, HttpError> {
-    let has_te = header_values(headers, "transfer-encoding").next().is_some();
+/// RFC 9112 §6.3 with Gunicorn's reading of it: chunked must come last and once,
+/// `identity` is a no-op before it, gzip/deflate/compress pass through to the app (and
+/// close the connection afterwards), anything else is 501; chunked excludes
+/// Content-Length and HTTP/1.0. Content-Length is one plain decimal number.
+/// Returns the framing and whether the connection must close after this request.
+fn body_framing(
+    headers: &[(String, Vec<u8>)],
+    minor: u8,
+    limits: &Limits,
+) -> Result<(BodyFraming, bool), HttpError> {
     let lengths: Vec<&[u8]> = header_values(headers, "content-length").collect();
-    if has_te {
-        if !lengths.is_empty() {
-            return Err(HttpError::bad("both Content-Length and Transfer-Encoding"));
-        }
+    let (chunked, coded) = transfer_codings(headers)?;
+    if chunked {
         if minor == 0 {
-            return Err(HttpError::bad("Transfer-Encoding on HTTP/1.0"));
+            return Err(HttpError::bad(
+                "Invalid header: chunked Transfer-Encoding on HTTP/1.0",
+            ));
         }
-        let codings = tokens(headers, "transfer-encoding");
-        return match codings.last().map(String::as_str) {
-            Some("chunked") if codings.iter().filter(|c| *c == "chunked").count() == 1 => {
-                if codings.len() > 1 {
-                    Err(HttpError::NotImplemented(format!(
-                        "transfer coding {}",
-                        codings[..codings.len() - 1].join(", ")
+        if !lengths.is_empty() {
+            return Err(HttpError::bad(
+                "Invalid header: both Content-Length and Transfer-Encoding",
+            ));
+        }
+        return Ok((BodyFraming::Chunked, coded));
+    }
+    if coded {
+        return Err(HttpError::bad(
+            "Invalid header: Transfer-Encoding does not end in chunked",
+        ));
+    }
+    let framing = match lengths.as_slice() {
+        [] => BodyFraming::None,
+        [one] => match content_length(one)? {
+            0 => BodyFraming::None,
+            n => BodyFraming::Length(n),
+        },
+        _ => {
+            return Err(HttpError::bad(
+                "Invalid header: more than one Content-Length",
+            ))
+        }
+    };
+    if let (BodyFraming::Length(n), Some(max)) = (framing, limits.body) {
+        if n > max {
+            return Err(HttpError::PayloadTooLarge(format!(
+                "Content-Length {n} is over the limit of {max} bytes"
+            )));
+        }
+    }
+    Ok((framing, false))
+}
+
+/// (chunked is the final coding, another coding than identity precedes it).
+fn transfer_codings(headers: &[(String, Vec<u8>)]) -> Result<(bool, bool), HttpError> {
+    let (mut chunked, mut coded) = (false, false);
+    for value in header_values(headers, "transfer-encoding") {
+        for coding in value.split(|&b| b == b',') {
+            let coding = fields::trim_ws(coding).to_ascii_lowercase();
+            match coding.as_slice() {
+                _ if chunked => {
+                    return Err(HttpError::bad(
+                        "Invalid header: Transfer-Encoding continues after chunked",
+                    ))
+                }
+                b"chunked" => chunked = true,
+                b"identity" => {}
+                b"gzip" | b"deflate" | b"compress" => coded = true,
+                _ => {
+                    return Err(HttpError::NotImplemented(format!(
+                        "Unsupported transfer coding: '{}'",
+                        fields::lossy(value)
                     )))
-                } else {
-                    Ok(BodyFraming::Chunked)
                 }
             }
-            Some("chunked") => Err(HttpError::bad("chunked applied more than once")),
-            _ => Err(HttpError::NotImplemented(format!(
-                "transfer coding {}",
-                codings.join(", ")
-            ))),
-        };
-    }
-    match lengths.as_slice() {
-        [] => Ok(BodyFraming::None),
-        [one] => {
-            let text =
-                std::str::from_utf8(one).map_err(|_| HttpError::bad("bad Content-Length"))?;
-            if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(HttpError::bad(format!("bad Content-Length {text:?}")));
-            }
-            let n = text
-                .parse::<u64>()
-                .map_err(|_| HttpError::bad("Content-Length too large"))?;
-            Ok(if n == 0 {
-                BodyFraming::None
-            } else {
-                BodyFraming::Length(n)
-            })
         }
-        _ => Err(HttpError::bad("more than one Content-Length")),
     }
+    Ok((chunked, coded))
+}
+
+fn content_length(value: &[u8]) -> Result<u64, HttpError> {
+    let bad = || {
+        HttpError::bad(format!(
+            "Invalid header: Content-Length '{}'",
+            fields::lossy(value)
+        ))
+    };
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return Err(bad());
+    }
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|t| t.parse::<u64>().ok())
+        .ok_or_else(bad)
 }
 
 fn wants_keep_alive(headers: &[(String, Vec<u8>)], minor: u8) -> bool {
@@ -247,3 +466,6 @@ fn expects_continue(headers: &[(String, Vec<u8>)], minor: u8) -> Result<bool, Ht
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod strict_tests;

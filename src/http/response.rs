@@ -57,19 +57,39 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
 }
 
-/// Headers the app may not set: they describe this connection, which the server owns.
+/// Headers the app's response may not carry, dropped as Gunicorn 27 drops them
+/// (`util.is_hoppish`): hop-by-hop headers describe this connection, which the server
+/// owns, and Server and Date are the server's own. Gunicorn's list (connection,
+/// keep-alive, proxy-authenticate, proxy-authorization, te, trailers,
+/// transfer-encoding, upgrade, server, date) plus `trailer` and `proxy-connection`,
+/// which are hop-by-hop too (RFC 9110 §7.6.1). The app's `Connection: close` still
+/// closes the connection after the response.
 pub fn is_hop_by_hop(name: &str) -> bool {
-    const HOP: [&str; 8] = [
+    const HOP: [&str; 12] = [
         "connection",
         "keep-alive",
-        "proxy-connection",
         "proxy-authenticate",
-        "transfer-encoding",
+        "proxy-authorization",
+        "proxy-connection",
         "te",
         "trailer",
+        "trailers",
+        "transfer-encoding",
         "upgrade",
+        "server",
+        "date",
     ];
     HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// Appends `text` as latin-1 (PEP 3333: header strings are latin-1 code points; the
+/// caller has checked that every char is below U+0100).
+fn push_latin1(out: &mut Vec<u8>, text: &str) {
+    if text.is_ascii() {
+        out.extend_from_slice(text.as_bytes());
+    } else {
+        out.extend(text.chars().map(|c| c as u32 as u8));
+    }
 }
 
 thread_local! {
@@ -99,11 +119,9 @@ pub fn write_head(
     headers: &[(String, String)],
     plan: &Plan,
 ) {
-    let _ = write!(
-        out,
-        "HTTP/1.{} {}\r\nServer: {}\r\n",
-        minor_version, status, SERVER
-    );
+    let _ = write!(out, "HTTP/1.{minor_version} ");
+    push_latin1(out, status);
+    let _ = write!(out, "\r\nServer: {SERVER}\r\n");
     push_date(out);
     out.extend_from_slice(if plan.keep_alive {
         b"Connection: keep-alive\r\n"
@@ -113,7 +131,7 @@ pub fn write_head(
     for (name, value) in headers {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        push_latin1(out, value);
         out.extend_from_slice(b"\r\n");
     }
     if plan.framing == Framing::Chunked {
@@ -144,7 +162,9 @@ pub fn parse_status(status: &str) -> Result<u16, String> {
         && bytes[..3].iter().all(u8::is_ascii_digit)
         && bytes[3] == b' '
         && bytes[0] != b'0'
-        && !bytes.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f);
+        && !status
+            .chars()
+            .any(|c| (c < ' ' && c != '\t') || c == '\x7f' || c as u32 > 0xff);
     if !well_formed {
         return Err(format!("invalid status {status:?}: expected 'NNN Reason'"));
     }
@@ -223,6 +243,9 @@ mod tests {
             "20 OK",
             "200\tOK",
             "200 OK\r\nX: y",
+            "200 OK\nX: y",
+            "200 O\0K",
+            "200 \u{2603}",
             "099 X",
             "",
         ] {

@@ -172,7 +172,7 @@ impl Conn {
                         Ok(None) => return self.wait_or_close(),
                         Ok(Some((head, used))) => {
                             self.rbuf.consume(used);
-                            self.start_body(Box::new(head));
+                            self.start_body(Box::new(head), limits);
                         }
                         Err(e) => return self.reject(&e),
                     }
@@ -212,8 +212,8 @@ impl Conn {
         }
     }
 
-    fn start_body(&mut self, head: Box<Head>) {
-        let decoder = Decoder::new(head.body);
+    fn start_body(&mut self, head: Box<Head>, limits: &Limits) {
+        let decoder = Decoder::with_limit(head.body, limits.body);
         if head.expect_continue && !decoder.is_done() && self.rbuf.is_empty() {
             self.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
             let _ = self.flush();
@@ -225,8 +225,12 @@ impl Conn {
         };
     }
 
-    /// More bytes are needed: wait for them, unless the client has stopped sending.
+    /// More bytes are needed: wait for them, unless the client has stopped sending
+    /// (then a cut-off body is answered 400; a cut-off head just closes, as in Gunicorn).
     fn wait_or_close(&mut self) -> Next {
+        if self.read_closed && matches!(self.phase, Phase::Body { .. }) {
+            return self.reject(&HttpError::bad("request body truncated: the client closed"));
+        }
         if self.read_closed {
             self.phase = Phase::Closing;
             return if self.has_output() {
@@ -240,7 +244,13 @@ impl Conn {
 
     /// Answers a malformed request with its status and closes.
     fn reject(&mut self, err: &HttpError) -> Next {
-        tracing::debug!("Invalid request from {:?}: {err}", self.peer.remote);
+        // Gunicorn's wording and level, so log watchers keep working.
+        let ip = self
+            .peer
+            .remote
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        tracing::warn!("Invalid request from ip={ip}: {err}");
         let (code, reason) = err.status();
         self.rbuf.clear();
         self.queue(&response::error_page(1, code, reason, &err.to_string()));

@@ -151,7 +151,7 @@ impl<'a> EventLoop<'a> {
             published_idle: false,
             missed_events: 0,
             signals,
-            limits: Limits::default(),
+            limits: config.http,
             state: State::Running,
             master,
         })

@@ -124,6 +124,8 @@ pub struct EnvironConstants {
     header_keys: Vec<(&'static str, Py<PyString>)>,
     /// Headers with `_` a trusted peer may pass (`--forwarder-headers`).
     forwarder_headers: Vec<String>,
+    /// `--header-map dangerous`: every header with `_` is kept.
+    keep_underscore_headers: bool,
 }
 
 /// Headers common enough to keep their environ key ready (lowercase name, key).
@@ -183,12 +185,19 @@ impl EnvironConstants {
             template: t.unbind(),
             header_keys,
             forwarder_headers: Vec::new(),
+            keep_underscore_headers: false,
         })
     }
 
     /// The `_` headers trusted peers may pass (upper case, or `*`); none by default.
     pub fn with_forwarder_headers(mut self, names: Vec<String>) -> EnvironConstants {
         self.forwarder_headers = names;
+        self
+    }
+
+    /// `--header-map`: under `dangerous` headers with `_` all reach the environ.
+    pub fn with_header_map(mut self, map: crate::http::request::HeaderMap) -> EnvironConstants {
+        self.keep_underscore_headers = map == crate::http::request::HeaderMap::Dangerous;
         self
     }
 
@@ -341,8 +350,16 @@ pub fn build<'py>(
     }
     env.set_item(intern!(py, "REQUEST_METHOD"), method_str(py, &head.method))?;
     env.set_item(intern!(py, "PATH_INFO"), py_latin1(py, path)?)?;
-    env.set_item(intern!(py, "QUERY_STRING"), PyString::new(py, query))?;
-    env.set_item(intern!(py, "RAW_URI"), PyString::new(py, &head.target))?;
+    // PEP 3333: native strings hold the request's bytes as latin-1 (a UTF-8 target
+    // reaches the app as one char per byte, as in Gunicorn).
+    env.set_item(
+        intern!(py, "QUERY_STRING"),
+        py_latin1(py, query.as_bytes())?,
+    )?;
+    env.set_item(
+        intern!(py, "RAW_URI"),
+        py_latin1(py, head.target.as_bytes())?,
+    )?;
     let scheme = url_scheme(peer.secure, head.forwarded_https);
     if scheme != "http" {
         // The template says "http"; only other schemes cost a store.
@@ -422,11 +439,13 @@ fn set_server_name_port(
     Ok(())
 }
 
-/// CONTENT_TYPE, CONTENT_LENGTH and HTTP_* (repeats joined with ", "). Header names
-/// with `_` are dropped: they would be indistinguishable from `-` once in the environ
-/// (Gunicorn's default) — unless a trusted peer sends one `--forwarder-headers` names.
-/// A chunked body was fully decoded before the call, so its real length is given as
-/// CONTENT_LENGTH: frameworks that only trust CONTENT_LENGTH read it.
+/// CONTENT_TYPE, CONTENT_LENGTH and HTTP_* (repeats joined with ",", as Gunicorn joins them). Header names
+/// with `_` are left out (Gunicorn's `--header-map drop`, the default): they would be
+/// indistinguishable from `-` once in the environ — unless a trusted peer sends one
+/// `--forwarder-headers` names, or `--header-map dangerous` keeps them all (`refuse`
+/// never lets them this far). A chunked body was fully decoded before the call, so its
+/// real length is given as CONTENT_LENGTH: frameworks that only trust CONTENT_LENGTH
+/// read it.
 fn add_headers(
     py: Python<'_>,
     consts: &EnvironConstants,
@@ -437,7 +456,10 @@ fn add_headers(
 ) -> PyResult<()> {
     let mut content_length_set = false;
     for (name, value) in &head.headers {
-        if name.contains('_') && !forwarder_may_set(name, peer.trusted, &consts.forwarder_headers) {
+        if name.contains('_')
+            && !consts.keep_underscore_headers
+            && !forwarder_may_set(name, peer.trusted, &consts.forwarder_headers)
+        {
             continue;
         }
         let key: Bound<'_, PyString> = if name.eq_ignore_ascii_case("content-type") {
@@ -452,7 +474,8 @@ fn add_headers(
         match env.get_item(&key)? {
             Some(prev) => env.set_item(
                 &key,
-                format!("{}, {}", prev.extract::<String>()?, value.to_str()?),
+                // Gunicorn joins repeats with a bare comma.
+                format!("{},{}", prev.extract::<String>()?, value.to_str()?),
             )?,
             None => env.set_item(&key, value)?,
         }

@@ -63,7 +63,8 @@ impl Bridge {
                 config.worker_class == crate::config::WorkerClass::Gthread,
             )
             .map_err(python_err)?
-            .with_forwarder_headers(config.proxy.forwarder_headers.clone());
+            .with_forwarder_headers(config.proxy.forwarder_headers.clone())
+            .with_header_map(config.http.header_map);
             Ok(Bridge {
                 app,
                 environ,

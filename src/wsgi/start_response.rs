@@ -1,7 +1,10 @@
 //! `start_response(status, headers, exc_info=None)` and the `write()` callable it
 //! returns. Problems with what the app passes (a status that is not `NNN Reason`, a
-//! header that is not a pair of str, CR/LF/NUL in a header) raise inside the app's
-//! call, so the traceback points at the app's line and the request gets a 500.
+//! header that is not a pair of str, a name that is not a token, CR/LF/NUL or another
+//! control byte in a value) raise inside the app's call, so the traceback points at
+//! the app's line, the error log names the problem and the request gets a 500: nothing
+//! the app sends is ever written raw. Hop-by-hop headers, Server and Date are the
+//! server's and are dropped, as Gunicorn does (see [`is_hop_by_hop`]).
 
 use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -126,16 +129,21 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
                 "invalid header name {name:?}"
             )));
         }
-        if value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
+        if let Some(c) = value
+            .chars()
+            .find(|&c| (c < ' ' && c != '\t') || c == '\x7f' || c as u32 > 0xff)
+        {
+            let what = match c {
+                '\r' | '\n' | '\0' => "contains CR, LF or NUL",
+                c if (c as u32) > 0xff => "is not latin-1",
+                _ => "contains a control character",
+            };
             return Err(PyValueError::new_err(format!(
-                "invalid header value for {name}: {value:?} contains CR, LF or NUL"
+                "invalid header value for {name}: {value:?} {what}"
             )));
         }
-        if value.chars().any(|c| c as u32 > 0xff) {
-            return Err(PyValueError::new_err(format!(
-                "header value for {name} is not latin-1: {value:?}"
-            )));
-        }
+        // RFC 9110 §5.5: surrounding whitespace is not part of the value.
+        let value = value.trim_matches([' ', '\t']).to_string();
         if name.eq_ignore_ascii_case("content-length") {
             let n = value.trim().parse::<u64>().map_err(|_| {
                 PyValueError::new_err(format!("invalid Content-Length header value {value:?}"))

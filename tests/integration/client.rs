@@ -320,6 +320,13 @@ impl Conn {
         self.writer.flush()
     }
 
+    /// Half-closes: the server sees EOF after what was sent (a truncated request).
+    pub fn shutdown_write(&mut self) {
+        self.writer
+            .shutdown(std::net::Shutdown::Write)
+            .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    }
+
     /// Reads the next response to a non-HEAD request.
     pub fn response(&mut self) -> Response {
         self.try_response(false)

@@ -31,6 +31,9 @@
 //! - `proxy`: trusted peers (`--forwarded-allow-ips`), secure-scheme and forwarder
 //!   headers, the PROXY protocol v1/v2 (`--proxy-protocol`, `--proxy-allow-from`)
 //! - `nginx`: the real nginx with examples/nginx*.conf in front, TCP and unix socket
+//! - `strict_http`: a table of raw requests, valid (environ checked) and refused
+//!   (status checked, same worker still serving), whole, in pieces, byte by byte
+//! - `response_safety`: what the app's start_response may not put on the wire
 
 mod capture;
 mod client;
@@ -54,8 +57,10 @@ mod log_outputs;
 mod logging;
 mod nginx;
 mod proxy;
+mod response_safety;
 mod signals;
 mod sockets;
+mod strict_http;
 mod timeouts;
 mod tls;
 mod wsgi_env;

@@ -104,3 +104,75 @@ fn large_bodies_spill_to_a_file_and_read_back() {
         Body::Memory(_) => panic!("a body over the memory limit must spill"),
     }
 }
+
+/// The decoded body, or the status of the refusal.
+type Verdict = Result<&'static [u8], u16>;
+
+#[test]
+fn chunk_sizes_and_trailers_follow_rfc_9112() {
+    let cases: &[(&[u8], Verdict)] = &[
+        (b"5\r\nhello\r\n6_0\r\n world\r\n0\r\n\r\n", Err(400)),
+        (b"5\r\nhello\r\n0 \r\n\r\n", Err(400)),
+        (b"5\r\nhello\r\n 0\r\n\r\n", Err(400)),
+        (b"5\n;\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b" ;foo=bar\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"5;ext=val\rue\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"+5\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"0x5\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"5\r\nhello0\r\n\r\n", Err(400)),
+        (b"5\r\nhello\r\n0\r\nContent-Length: 99\r\n\r\n", Err(400)),
+        (b"5\r\nhello\r\n0\r\nHost: evil\r\n\r\n", Err(400)),
+        (
+            b"5\r\nhello\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Err(400),
+        ),
+        (b"5\r\nhello\r\n0\r\nX-T: a\x07b\r\n\r\n", Err(400)),
+        (b"5\r\nhello\r\n0\r\nX-T: a\r\n folded\r\n\r\n", Err(400)),
+        (b"5\r\nhello\r\n0\r\nX T: a\r\n\r\n", Err(400)),
+        (
+            b"5 ; some; parameters=stuff\r\nhello\r\n0\r\n\r\n",
+            Ok(b"hello"),
+        ),
+        (
+            b"5;ext=\"quoted; value\"\r\nhello\r\n0\r\n\r\n",
+            Ok(b"hello"),
+        ),
+        (
+            b"000000000000000000005\r\nhello\r\n0000\r\n\r\n",
+            Ok(b"hello"),
+        ),
+        (b"A\r\n0123456789\r\n0\r\n\r\n", Ok(b"0123456789")),
+        (
+            b"5\r\nhello\r\n0\r\nX-Trailer: fine\r\nX-Other: ok\r\n\r\n",
+            Ok(b"hello"),
+        ),
+    ];
+    for (input, want) in cases {
+        for step in [1, 3, input.len()] {
+            let got = decode_in_steps(BodyFraming::Chunked, input, step)
+                .map(|(body, _)| body)
+                .map_err(|e| e.status().0);
+            assert_eq!(
+                got.as_deref().map_err(|s| *s),
+                *want,
+                "{} step {step}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_chunked_body_past_the_limit_is_413() {
+    let input = b"6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n";
+    for (limit, want) in [(Some(10), Err(413)), (Some(11), Ok(11)), (None, Ok(11))] {
+        let mut decoder = Decoder::with_limit(BodyFraming::Chunked, limit);
+        let mut out = BodyBuffer::default();
+        let got = decoder
+            .decode(input, &mut out)
+            .map(|_| out.len())
+            .map_err(|e| e.status().0);
+        assert_eq!(got, want, "limit {limit:?}");
+    }
+}

@@ -140,7 +140,8 @@ fn invalid_heads_answer_with_their_status() {
         (b"GET / HTTP/1.1\r\nContent-Length: +1\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\n", 400),
         (b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nTransfer-Encoding: brotli\r\n\r\n", 501),
         (
             b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
             400,
