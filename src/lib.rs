@@ -29,6 +29,8 @@ pub mod wsgi;
 
 /// Runs the server with parsed settings; returns the process exit status.
 pub fn serve(config: config::Config) -> i32 {
+    // Before any environment variable is set: see sys::init_process_title.
+    sys::init_process_title();
     for (key, value) in &config.env {
         std::env::set_var(key, value);
     }

@@ -2,6 +2,7 @@
 //! and nowhere else. Every problem is a [`ConfigError`] that names the flag at fault.
 
 mod cli;
+pub mod ops;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -71,6 +72,8 @@ pub struct Config {
     pub access_logfile: Option<String>,
     /// Use sendfile(2) for `wsgi.file_wrapper` (off with `--no-sendfile`).
     pub sendfile: bool,
+    /// Recycling, daemon mode, pid file, user/group, umask (see [`ops`]).
+    pub ops: ops::Ops,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -187,6 +190,8 @@ impl Config {
                 ));
             }
         }
+        // Gunicorn's default_proc_name: the APP_MODULE as written.
+        let proc_name = cli.name.unwrap_or_else(|| app_module.clone());
         Ok(Config {
             app_module,
             binds,
@@ -201,11 +206,12 @@ impl Config {
             chdir: cli.chdir,
             pythonpath,
             env: env_pairs,
-            proc_name: cli.name.unwrap_or_else(|| "rustcorn".to_string()),
+            proc_name,
             log_level: cli.log_level,
             error_logfile: cli.error_logfile,
             access_logfile: cli.access_logfile,
             sendfile: !cli.no_sendfile,
+            ops: ops::resolve(&cli.ops)?,
         })
     }
 }

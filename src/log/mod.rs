@@ -2,6 +2,7 @@
 //! through `tracing`, and the access log (see [`access`]).
 
 pub mod access;
+pub mod reopen;
 pub mod time;
 
 use std::fs::{File, OpenOptions};
@@ -39,6 +40,7 @@ pub fn init(error_logfile: &str, level: LogLevel) -> io::Result<()> {
         Sink::File(open_append(error_logfile)?)
     };
     let _ = ERROR_LOG.set(Mutex::new(sink));
+    reopen::remember_error_log(error_logfile);
     let max = match level {
         LogLevel::Debug => Level::DEBUG,
         LogLevel::Info => Level::INFO,

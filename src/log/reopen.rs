@@ -1,0 +1,76 @@
+//! USR1: log files are reopened by path, so a rotated log (renamed away by logrotate)
+//! is replaced by a fresh file at the original path (Gunicorn's `reopen_files`). The
+//! master reopens its own and tells every worker to reopen theirs. Files are given to
+//! the workers' user (`--user`/`--group`) so workers can reopen them too.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use super::access::AccessLog;
+use super::{open_append, Sink, ERROR_LOG};
+
+/// The error log's absolute path, fixed when it was first opened (`--chdir` later
+/// must not move it).
+static ERROR_LOG_PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Records where the error log is (`-`: stderr, nothing to reopen).
+pub(super) fn remember_error_log(path: &str) {
+    let absolute = (path != "-").then(|| std::path::absolute(path).unwrap_or_else(|_| path.into()));
+    let _ = ERROR_LOG_PATH.set(absolute);
+}
+
+/// Reopens the error log file at its path; on failure the old file stays in use and
+/// the failure is logged to it.
+pub fn reopen_error_log() {
+    let (Some(Some(path)), Some(sink)) = (ERROR_LOG_PATH.get(), ERROR_LOG.get()) else {
+        return;
+    };
+    match open_append(&path.to_string_lossy()) {
+        Ok(file) => {
+            *sink.lock().unwrap_or_else(|p| p.into_inner()) = Sink::File(file);
+        }
+        Err(e) => tracing::error!("Cannot reopen error log {}: {e}", path.display()),
+    }
+}
+
+impl AccessLog {
+    /// Reopens `--access-logfile` at its path (stdout and "off" stay as they are);
+    /// on failure the old file stays in use.
+    pub fn reopen(&mut self, path: Option<&str>) {
+        let (AccessLog::File(_), Some(path)) = (&*self, path) else {
+            return;
+        };
+        match open_append(path) {
+            Ok(file) => *self = AccessLog::File(file),
+            Err(e) => tracing::error!("Cannot reopen access log {path}: {e}"),
+        }
+    }
+}
+
+/// In the master, before workers start and on USR1: creates the log files that do not
+/// exist and gives them to `uid`:`gid` when `give` is set (the workers' user must be
+/// able to write and reopen them). Only regular files change owner (`/dev/null` is
+/// not ours to give away).
+pub fn prepare_files(
+    error_log: &str,
+    access_log: Option<&str>,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<()> {
+    let mut paths: Vec<&str> = vec![error_log];
+    paths.extend(access_log);
+    for path in paths.into_iter().filter(|p| *p != "-") {
+        open_append(path)?;
+        if let Some((uid, gid)) = owner {
+            chown_regular(Path::new(path), uid, gid);
+        }
+    }
+    Ok(())
+}
+
+fn chown_regular(path: &Path, uid: u32, gid: u32) {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        if let Err(e) = std::os::unix::fs::chown(path, Some(uid), Some(gid)) {
+            tracing::warn!("Cannot give {} to {uid}:{gid}: {e}", path.display());
+        }
+    }
+}
