@@ -23,6 +23,10 @@
 //! - `timeouts`: `--timeout` aborts and replaces a stuck worker
 //! - `logging`: `--error-logfile`, `--log-level`, `--access-logfile`, `-n`
 //! - `signals`: HUP reload, TTIN/TTOU worker count
+//! - `ops`: HUP/TTIN/TTOU/--max-requests under load with zero failed requests,
+//!   crashed workers replaced, process titles, WINCH (tests/apps/ops_app.py)
+//! - `daemon`: -D and -p, USR1 log reopening, --user/--group, --umask,
+//!   --reuse-port, the flags' usage errors
 
 mod capture;
 mod client;
@@ -37,10 +41,12 @@ mod apps_django;
 mod apps_flask;
 mod arbiter;
 mod cli;
+mod daemon;
 mod faults;
 mod gthread;
 mod http_basics;
 mod logging;
+mod ops;
 mod signals;
 mod sockets;
 mod timeouts;
