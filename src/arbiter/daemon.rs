@@ -29,14 +29,8 @@ pub(super) fn after_bind(config: &Config) -> Result<Option<Pidfile>, String> {
         // Refuse a live pid file while the terminal still listens.
         Pidfile::check(path).map_err(|e| e.to_string())?;
     }
-    let owner =
-        (ops.uid.is_some() || ops.gid.is_some()).then(|| (ops.owner_uid(), ops.owner_gid()));
-    crate::log::reopen::prepare_files(
-        &config.error_logfile,
-        config.access_logfile.as_deref(),
-        owner,
-    )
-    .map_err(|e| format!("Cannot open log file: {e}"))?;
+    crate::log::reopen::prepare_files(config.access_logfile.as_deref(), ops.log_owner())
+        .map_err(|e| format!("Cannot open log file: {e}"))?;
     let ready = if ops.daemon {
         Some(daemonize(config).map_err(|e| format!("Cannot daemonize: {e}"))?)
     } else {
@@ -112,14 +106,10 @@ impl Arbiter {
     /// then ask every worker to reopen its own.
     pub(super) fn reopen_logs(&mut self) {
         crate::log::reopen::reopen_error_log();
-        let ops = &self.config.ops;
-        let owner =
-            (ops.uid.is_some() || ops.gid.is_some()).then(|| (ops.owner_uid(), ops.owner_gid()));
-        if let Err(e) = crate::log::reopen::prepare_files(
-            &self.config.error_logfile,
-            self.config.access_logfile.as_deref(),
-            owner,
-        ) {
+        let owner = self.config.ops.log_owner();
+        if let Err(e) =
+            crate::log::reopen::prepare_files(self.config.access_logfile.as_deref(), owner)
+        {
             tracing::error!("Cannot reopen log files: {e}");
         }
         self.signal_all(Signal::SIGUSR1);

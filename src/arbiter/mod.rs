@@ -196,7 +196,10 @@ impl Arbiter {
                 self.manage_workers();
             }
             Signal::SIGTTOU => {
-                self.num_workers = self.num_workers.saturating_sub(1).max(1);
+                // Never below one (and none stays none after WINCH), as in Gunicorn.
+                if self.num_workers > 1 {
+                    self.num_workers -= 1;
+                }
                 self.manage_workers();
             }
             Signal::SIGUSR1 => self.reopen_logs(),

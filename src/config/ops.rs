@@ -82,15 +82,16 @@ pub struct Ops {
 }
 
 impl Ops {
-    /// The uid log files are given to so workers can reopen them (Gunicorn's
-    /// `cfg.user`, which defaults to the effective uid).
-    pub fn owner_uid(&self) -> u32 {
-        self.uid.unwrap_or_else(|| Uid::effective().as_raw())
-    }
-
-    /// The gid log files are given to (Gunicorn's `cfg.group`).
-    pub fn owner_gid(&self) -> u32 {
-        self.gid.unwrap_or_else(|| Gid::effective().as_raw())
+    /// Who log files are given to so workers can reopen them: Gunicorn chowns them to
+    /// `cfg.user`:`cfg.group` (defaulting to the effective ids); rustcorn only does when
+    /// `--user` or `--group` is set, which is when it changes anything.
+    pub fn log_owner(&self) -> Option<(u32, u32)> {
+        (self.uid.is_some() || self.gid.is_some()).then(|| {
+            (
+                self.uid.unwrap_or_else(|| Uid::effective().as_raw()),
+                self.gid.unwrap_or_else(|| Gid::effective().as_raw()),
+            )
+        })
     }
 }
 

@@ -48,20 +48,19 @@ impl AccessLog {
 }
 
 /// In the master, before workers start and on USR1: creates the log files that do not
-/// exist and gives them to `uid`:`gid` when `give` is set (the workers' user must be
+/// exist and gives them to `uid`:`gid` when `owner` is set (the workers' user must be
 /// able to write and reopen them). Only regular files change owner (`/dev/null` is
-/// not ours to give away).
-pub fn prepare_files(
-    error_log: &str,
-    access_log: Option<&str>,
-    owner: Option<(u32, u32)>,
-) -> std::io::Result<()> {
-    let mut paths: Vec<&str> = vec![error_log];
-    paths.extend(access_log);
-    for path in paths.into_iter().filter(|p| *p != "-") {
-        open_append(path)?;
+/// not ours to give away). The error log is the one [`super::init`] opened.
+pub fn prepare_files(access_log: Option<&str>, owner: Option<(u32, u32)>) -> std::io::Result<()> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    if let Some(Some(path)) = ERROR_LOG_PATH.get() {
+        paths.push(path.clone());
+    }
+    paths.extend(access_log.filter(|p| *p != "-").map(PathBuf::from));
+    for path in paths {
+        open_append(&path.to_string_lossy())?;
         if let Some((uid, gid)) = owner {
-            chown_regular(Path::new(path), uid, gid);
+            chown_regular(&path, uid, gid);
         }
     }
     Ok(())

@@ -262,7 +262,9 @@ fn usr1_reopens_renamed_logs_so_new_lines_go_to_fresh_files() {
     signal(server.pid, "TTIN");
     wait_for_file(&errors, STARTUP, |t| {
         // The new worker booted (its signal handlers are in place before TERM).
-        booted_pids(t).len() >= 3 && (0..20).all(|k| t.contains(&format!("log: after-{k}\n")))
+        t.contains("Handling signal: ttin")
+            && !booted_pids(t).is_empty()
+            && (0..20).all(|k| t.contains(&format!("log: after-{k}\n")))
     });
     let (new_access, old_access) = (lines_of(&access), lines_of(&access_old));
     for k in 0..20 {
