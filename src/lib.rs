@@ -54,10 +54,16 @@ pub fn serve(config: config::Config) -> i32 {
             return 1;
         }
     };
+    let log_on_terminal = config.error_logfile == "-";
     match arbiter::Arbiter::new(config, env) {
         Ok(arbiter) => arbiter.run(),
         Err(e) => {
             tracing::error!("{e}");
+            // Start-up failures (a port in use, a live pid file) also reach the
+            // terminal when the log goes to a file, as Gunicorn prints them.
+            if !log_on_terminal {
+                eprintln!("rustcorn: error: {e}");
+            }
             1
         }
     }

@@ -131,8 +131,15 @@ fn daemon_start_up_errors_reach_the_terminal() {
     std::fs::write(&live_pidfile, format!("{}\n", std::process::id())).unwrap();
     let (free, _) = free_bind();
     // (arguments, exit status, what stderr must say)
-    let cases: [(Vec<&str>, i32, String); 3] = [
+    let errfile = scratch.path().join("error.log");
+    let cases: [(Vec<&str>, i32, String); 4] = [
         (vec!["-b", &busy], 1, format!("Cannot bind {busy}")),
+        // With the log in a file, the terminal is told too.
+        (
+            vec!["-b", &busy, "--error-logfile", errfile.to_str().unwrap()],
+            1,
+            format!("rustcorn: error: Cannot bind {busy}"),
+        ),
         (
             vec!["-b", &free, "-p", live_pidfile.to_str().unwrap()],
             1,

@@ -311,24 +311,31 @@ fn nothing_answered(e: &io::Error) -> bool {
 
 #[test]
 fn max_requests_recycles_workers_under_load_and_no_request_fails() {
-    let mut server = serve(
-        OPS_APP,
-        &[
-            "--workers=2",
-            "--max-requests",
-            "50",
-            "--max-requests-jitter",
-            "10",
-            "--keep-alive=30",
-        ],
-    );
+    for worker_class in [&["-k", "sync"][..], &["-k", "gthread", "--threads", "4"]] {
+        recycles_under_load(worker_class);
+    }
+}
+
+/// `--max-requests 50 --max-requests-jitter 10` with a per-connection client
+/// and a keep-alive client running until four workers were recycled.
+fn recycles_under_load(worker_class: &[&str]) {
+    let mut flags = vec![
+        "--workers=2",
+        "--max-requests",
+        "50",
+        "--max-requests-jitter",
+        "10",
+        "--keep-alive=30",
+    ];
+    flags.extend_from_slice(worker_class);
+    let server = serve(OPS_APP, &flags);
     let first: BTreeSet<u32> = server.worker_pids.iter().copied().collect();
     let load = Load::start(server.port(), "/pid");
     let stop = Arc::new(AtomicBool::new(false));
     let kept = keep_alive_client(server.port(), stop.clone());
-    // At least four recycles: 2 + 4 workers booted.
-    server.wait_for(Duration::from_secs(120), "four recycled workers", |log| {
-        booted_pids(log).len() >= 6
+    // At least four recycles (2 + 4 workers booted), both first workers among them.
+    wait_until(Duration::from_secs(120), "four recycled workers", || {
+        booted_pids(&server.log()).len() >= 6 && first.iter().all(|p| !process_alive(*p))
     });
     stop.store(true, Ordering::SeqCst);
     let stats = kept.join().expect("keep-alive client");
@@ -337,16 +344,16 @@ fn max_requests_recycles_workers_under_load_and_no_request_fails() {
 
     assert!(
         stats.failures.is_empty(),
-        "keep-alive requests failed: {:?}; log:\n{log}",
+        "{worker_class:?}: keep-alive requests failed: {:?}; log:\n{log}",
         stats.failures
     );
     let recycles = log
         .matches("Autorestarting worker after current request.")
         .count();
-    assert!(recycles >= 4, "log:\n{log}");
+    assert!(recycles >= 4, "{worker_class:?}: log:\n{log}");
     assert!(
         stats.retried <= recycles,
-        "{} unannounced closes for {recycles} recycles; log:\n{log}",
+        "{worker_class:?}: {} unannounced closes for {recycles} recycles; log:\n{log}",
         stats.retried
     );
     assert!(
@@ -360,10 +367,13 @@ fn max_requests_recycles_workers_under_load_and_no_request_fails() {
     }
     assert!(
         per_pid.values().all(|&n| n <= 60),
-        "a worker served past its limit: {per_pid:?}"
+        "{worker_class:?}: a worker served past its limit: {per_pid:?}"
     );
     // Recycled workers exit cleanly and new pids serve.
-    assert!(!log.contains("exited with code"), "log:\n{log}");
+    assert!(
+        !log.contains("exited with code"),
+        "{worker_class:?}: log:\n{log}"
+    );
     assert!(per_pid.keys().any(|p| !first.contains(p)), "{per_pid:?}");
     for pid in &first {
         assert!(!process_alive(*pid), "recycled worker {pid} still running");
