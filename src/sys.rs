@@ -82,6 +82,29 @@ pub fn fork() -> io::Result<Forked> {
     }
 }
 
+/// [`fork`] with every signal blocked across it. A signal sent to the child before it
+/// has installed its own handlers (a TERM right after a respawn) then waits, pending,
+/// instead of running the master's inherited handler, which would queue it to the
+/// master and leave the worker running. The parent's mask is restored; the child calls
+/// [`unblock_signals`] once its handlers are in place.
+pub fn fork_with_signals_blocked() -> io::Result<Forked> {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old))?;
+    let forked = fork();
+    if !matches!(forked, Ok(Forked::Child)) {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    forked
+}
+
+/// Lets every signal through again (a worker forked by [`fork_with_signals_blocked`],
+/// once its handlers are installed): pending ones are delivered now.
+pub fn unblock_signals() {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&SigSet::all()), None);
+}
+
 /// Ends the process at once without running destructors or atexit handlers inherited
 /// from the master (a forked worker must not unlink the master's sockets or pid file).
 pub fn exit_now(code: i32) -> ! {

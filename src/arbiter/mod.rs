@@ -274,7 +274,7 @@ impl Arbiter {
             tracing::error!("Cannot start more than {} workers", heartbeat::MAX_WORKERS);
             return false;
         };
-        match sys::fork() {
+        match sys::fork_with_signals_blocked() {
             Ok(Forked::Child) => {
                 heartbeat::install(self.heartbeats.view(slot));
                 worker::run(&self.config, &self.listeners, &self.env, self.pid)

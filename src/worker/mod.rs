@@ -39,9 +39,8 @@ const MASTER_ONLY_SIGNALS: [Signal; 6] = [
 
 /// The body of a forked worker; never returns.
 pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid) -> ! {
-    // A USR1 (reopen logs) before the worker's own handler is in place is ignored,
-    // not fatal (its default action) and not queued to the master.
-    sys::ignore_signal(Signal::SIGUSR1);
+    // Signals arrive blocked (see sys::fork_with_signals_blocked): one sent now waits
+    // for the worker's own handlers below instead of running the master's.
     sys::reset_signals(&MASTER_ONLY_SIGNALS);
     sys::die_with_parent();
     if nix::unistd::getppid() != master {
@@ -58,6 +57,7 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
             sys::exit_now(WORKER_BOOT_ERROR);
         }
     };
+    sys::unblock_signals();
     tracing::info!("Booting worker with pid: {}", std::process::id());
     if privileges::wanted(&config.ops) {
         switch_user(config, env);

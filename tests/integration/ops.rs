@@ -360,13 +360,15 @@ fn recycles_under_load(worker_class: &[&str]) {
         stats.announced >= 1,
         "no Connection: close seen by the keep-alive client"
     );
-    // No worker answered more than max_requests + jitter.
+    // No worker answered more than max_requests + jitter, plus the one
+    // request the other (sequential) client may have had in flight with it
+    // when it took its last: that one is still answered, with close.
     let mut per_pid = stats.answers.clone();
     for pid in answers.iter().filter_map(|a| a.parse::<u32>().ok()) {
         *per_pid.entry(pid).or_default() += 1;
     }
     assert!(
-        per_pid.values().all(|&n| n <= 60),
+        per_pid.values().all(|&n| n <= 61),
         "{worker_class:?}: a worker served past its limit: {per_pid:?}"
     );
     // Recycled workers exit cleanly and new pids serve.
@@ -471,4 +473,29 @@ fn winch_is_ignored_when_not_daemonized() {
     wait_for_children(&server, 3);
     assert!(workers.is_subset(&children(server.pid)));
     assert_eq!(get(server.port(), "/pid").status, 200);
+}
+
+#[test]
+fn hup_and_term_back_to_back_stop_the_new_generation_promptly() {
+    // HUP and TERM sent back to back reach the master together: it forks a
+    // new generation and sends it TERM right away, possibly before those
+    // workers installed their handlers (signals are blocked across fork so
+    // such a TERM waits for them). The stop must not wait for
+    // --graceful-timeout. The race is narrow: on an idle machine the new
+    // workers usually win it anyway.
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    for round in 0..3 {
+        let mut server = serve(OPS_APP, &["--workers=2", "--graceful-timeout=60"]);
+        let master = Pid::from_raw(server.pid as i32);
+        kill(master, Signal::SIGHUP).unwrap();
+        kill(master, Signal::SIGTERM).unwrap();
+        let status = server.wait_exit(Duration::from_secs(20));
+        assert!(
+            status.is_some_and(|s| s.code() == Some(0)),
+            "round {round}: master not stopped 20 s after TERM ({status:?}); log:\n{}",
+            server.log()
+        );
+        assert!(server.workers_left().is_empty());
+    }
 }
