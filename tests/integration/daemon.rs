@@ -41,6 +41,18 @@ fn ids_of(pid: u32) -> (u32, u32) {
     (id("Uid:"), id("Gid:"))
 }
 
+/// Field `n` (1-based, as in proc(5)) of /proc/PID/stat.
+fn stat_field(pid: u32, n: usize) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[n - 3].to_string()
+}
+
 /// A daemonized master found through its pid file: killed (with its workers,
 /// which follow their master) if the test ends without stopping it.
 struct Daemon(u32);
@@ -88,15 +100,16 @@ fn daemon_detaches_writes_its_pid_file_serves_and_term_removes_it() {
     let _guard = Daemon(master);
     assert!(process_alive(master));
     assert_eq!(cmdline(master), format!("rustcorn: master [{OPS_APP}]"));
-    // Detached: no controlling terminal, a session of its own.
-    let stat = std::fs::read_to_string(format!("/proc/{master}/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    assert_eq!(fields[4], "0", "tty_nr of the daemon: {stat}");
+    // Detached: a session of its own (not led by itself: it cannot reacquire
+    // a terminal), no controlling terminal.
+    let (session, tty) = (stat_field(master, 6), stat_field(master, 7));
+    assert_ne!(
+        session,
+        stat_field(std::process::id(), 6),
+        "still in our session"
+    );
+    assert_ne!(session, master.to_string(), "the daemon leads its session");
+    assert_eq!(tty, "0", "the daemon has a controlling terminal");
     wait_serving(port, "/pid");
     let log = wait_for_file(&errlog, STARTUP, |t| booted_pids(t).len() >= 2);
     assert!(
