@@ -203,7 +203,7 @@ impl Arbiter {
                 self.manage_workers();
             }
             Signal::SIGUSR1 => self.reopen_logs(),
-            Signal::SIGWINCH if self.phase == Phase::Running => self.winch(),
+            Signal::SIGWINCH => self.winch(),
             _ => tracing::info!("Signal {} is not handled by this version", signal_name(sig)),
         }
     }

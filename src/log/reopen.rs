@@ -58,7 +58,8 @@ pub fn prepare_files(access_log: Option<&str>, owner: Option<(u32, u32)>) -> std
     }
     paths.extend(access_log.filter(|p| *p != "-").map(PathBuf::from));
     for path in paths {
-        open_append(&path.to_string_lossy())?;
+        open_append(&path.to_string_lossy())
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         if let Some((uid, gid)) = owner {
             chown_regular(&path, uid, gid);
         }
