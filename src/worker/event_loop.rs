@@ -133,7 +133,7 @@ impl<'a> EventLoop<'a> {
             config,
             bridge,
             pool,
-            access_log: AccessLog::open(config.access_logfile.as_deref())?,
+            access_log: crate::log::reopen::worker_access_log(config.access_logfile.as_deref())?,
             poll,
             accept_pending: vec![true; mio_listeners.len()],
             listeners: mio_listeners,

@@ -227,11 +227,20 @@ fn lines_of(path: &Path) -> String {
 
 #[test]
 fn usr1_reopens_renamed_logs_so_new_lines_go_to_fresh_files() {
+    // As root, and with workers as nobody: the master recreates the files and
+    // gives them to the workers' user before the workers reopen them (the
+    // directory is root's: nobody could not create them).
+    for user in [&[][..], &["--user", "nobody"]] {
+        reopens_after_rotation(user);
+    }
+}
+
+fn reopens_after_rotation(user: &[&str]) {
     let scratch = Scratch::new("usr1");
     let access = scratch.path().join("access.log");
     let errors = scratch.path().join("error.log");
     let (bind, port) = free_bind();
-    let mut server = ServerBuilder::new(&[
+    let mut args = vec![
         "-b",
         &bind,
         "--chdir",
@@ -241,9 +250,10 @@ fn usr1_reopens_renamed_logs_so_new_lines_go_to_fresh_files() {
         access.to_str().unwrap(),
         "--error-logfile",
         errors.to_str().unwrap(),
-        OPS_APP,
-    ])
-    .spawn();
+    ];
+    args.extend_from_slice(user);
+    args.push(OPS_APP);
+    let mut server = ServerBuilder::new(&args).spawn();
     let log = wait_for_file(&errors, STARTUP, |t| booted_pids(t).len() >= 2);
     let workers: BTreeSet<u32> = booted_pids(&log).into_iter().collect();
     wait_serving(port, "/log?before");
@@ -260,10 +270,14 @@ fn usr1_reopens_renamed_logs_so_new_lines_go_to_fresh_files() {
     let mut reopened = BTreeSet::new();
     let deadline = Instant::now() + STARTUP;
     for k in 0.. {
-        let pid: u32 = get(port, &format!("/pid?probe-{k}"))
-            .text()
-            .parse()
-            .unwrap();
+        let answer = try_get(port, &format!("/pid?probe-{k}")).unwrap_or_else(|e| {
+            panic!(
+                "{user:?}: probe {k}: {e}; log:\n{}{}",
+                lines_of(&errors_old),
+                lines_of(&errors)
+            )
+        });
+        let pid: u32 = answer.text().parse().unwrap();
         if lines_of(&access).contains(&format!("/pid?probe-{k} ")) {
             reopened.insert(pid);
         }
