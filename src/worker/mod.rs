@@ -42,6 +42,10 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
     // Signals arrive blocked (see sys::fork_with_signals_blocked): one sent now waits
     // for the worker's own handlers below instead of running the master's.
     sys::reset_signals(&MASTER_ONLY_SIGNALS);
+    // Rust's runtime catches SEGV/BUS to report stack overflows and swallows one sent
+    // with kill(2); a worker must die of them at once, as a Gunicorn worker does, so
+    // the master logs "was sent SIGSEGV!" and replaces it.
+    sys::reset_signals(&[Signal::SIGSEGV, Signal::SIGBUS]);
     sys::die_with_parent();
     if nix::unistd::getppid() != master {
         sys::exit_now(0);

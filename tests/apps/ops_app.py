@@ -7,6 +7,7 @@ also loads in a worker that runs as `nobody` and cannot read the stdlib.
     /ids                "uid gid groups umask" of the worker (umask in octal)
     /argv               sys.argv, one item per line
     /exit?N             os._exit(N): the worker dies with status N
+    /signal?N           os.kill(os.getpid(), N): the worker dies by signal N
     /segfault           reads address 0 through ctypes: the worker dies by SIGSEGV
     /log?TEXT           writes 'log: TEXT' to wsgi.errors
 """
@@ -39,6 +40,8 @@ def application(environ, start_response):
         return _text(start_response, '\n'.join(sys.argv))
     if path == '/exit':
         os._exit(int(query))
+    if path == '/signal':
+        os.kill(os.getpid(), int(query))
     if path == '/segfault':
         import ctypes
         ctypes.string_at(0)

@@ -22,7 +22,7 @@ use crate::harness::{
     booted_pids, process_alive, serve, signal, wait_until, Scratch, Server, ServerBuilder, STARTUP,
 };
 
-/// tests/apps/ops_app.py: /pid, /ids, /argv, /exit?N, /segfault, /log?TEXT.
+/// tests/apps/ops_app.py: /pid, /ids, /argv, /exit?N, /signal?N, /segfault, /log?TEXT.
 pub const OPS_APP: &str = "ops_app";
 
 /// A client thread sending `GET path` on a new connection per request until
@@ -388,8 +388,9 @@ fn a_worker_that_crashes_is_logged_with_its_cause_and_replaced() {
     let port = server.port();
     // (request that kills the serving worker, or None for an outside SIGKILL;
     //  the line logged, after "Worker (pid:N) ")
-    let cases: [(Option<&str>, &str); 3] = [
+    let cases: [(Option<&str>, &str); 4] = [
         (Some("/exit?7"), "exited with code 7"),
+        (Some("/signal?11"), "was sent SIGSEGV!"),
         (Some("/segfault"), "was sent SIGSEGV!"),
         (None, "was sent SIGKILL! Perhaps out of memory?"),
     ];
