@@ -32,6 +32,13 @@ pub(super) fn after_bind(config: &Config) -> Result<Option<Pidfile>, String> {
     crate::log::reopen::prepare_files(config.access_logfile.as_deref(), ops.log_owner())
         .map_err(|e| format!("Cannot open log file: {e}"))?;
     let ready = if ops.daemon {
+        if std::env::var_os("NOTIFY_SOCKET").is_some() {
+            // Gunicorn's warning: systemd would lose track of a forking daemon.
+            eprintln!(
+                "Warning: you shouldn't specify `daemon = True` when launching by systemd \
+                 with `Type = notify`"
+            );
+        }
         Some(daemonize(config).map_err(|e| format!("Cannot daemonize: {e}"))?)
     } else {
         None
