@@ -236,6 +236,10 @@ fn usr1_reopens_renamed_logs_so_new_lines_go_to_fresh_files() {
 }
 
 fn reopens_after_rotation(user: &[&str]) {
+    assert!(
+        user.is_empty() || nix::unistd::geteuid().is_root(),
+        "--user needs the server to run as root"
+    );
     let scratch = Scratch::new("usr1");
     let access = scratch.path().join("access.log");
     let errors = scratch.path().join("error.log");
@@ -321,6 +325,10 @@ fn reopens_after_rotation(user: &[&str]) {
 
 #[test]
 fn user_and_group_switch_the_workers_and_the_master_stays_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test runs the server as root (its workers switch to nobody)"
+    );
     let scratch = Scratch::new("user");
     let access = scratch.path().join("access.log");
     // (flags, the workers' uid, gid, and groups as /ids reports them)
