@@ -136,6 +136,56 @@ fn daemon_detaches_writes_its_pid_file_serves_and_term_removes_it() {
 }
 
 #[test]
+fn daemon_keeps_logging_to_a_stderr_that_is_not_a_terminal() {
+    // `rustcorn -D ... 2>>file`: the error log is `-` and stderr a pipe here,
+    // so the daemon keeps writing its log there.
+    let scratch = Scratch::new("daemon-stderr");
+    let pidfile = scratch.path().join("app.pid");
+    let (bind, port) = free_bind();
+    let launcher = ServerBuilder::new(&[
+        "-b",
+        &bind,
+        "--chdir",
+        "tests/apps",
+        "-D",
+        "-p",
+        pidfile.to_str().unwrap(),
+        OPS_APP,
+    ])
+    .spawn();
+    assert!(
+        launcher.log_shows_since(0, "Booting worker with pid: ", STARTUP),
+        "no worker booted; log:\n{}",
+        launcher.log()
+    );
+    let master: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _guard = Daemon(master);
+    assert_ne!(master, launcher.pid);
+    assert!(
+        launcher
+            .log()
+            .contains(&format!("Listening at: http://{bind} ({master})")),
+        "{}",
+        launcher.log()
+    );
+    wait_serving(port, "/pid");
+    let mark = launcher.log_mark();
+    signal(master, "TERM");
+    assert!(
+        launcher.log_shows_since(mark, "Shutting down: Master", EXIT_TIMEOUT),
+        "{}",
+        launcher.log()
+    );
+    wait_until(EXIT_TIMEOUT, "the daemon to exit", || {
+        !process_alive(master)
+    });
+}
+
+#[test]
 fn daemon_start_up_errors_reach_the_terminal() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = format!("127.0.0.1:{}", taken.local_addr().unwrap().port());
