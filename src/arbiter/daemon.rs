@@ -109,9 +109,16 @@ fn wait_for_daemon(wait_end: OwnedFd) -> i32 {
 }
 
 impl Arbiter {
-    /// USR1: reopen the master's log files (recreated and given to the workers' user),
-    /// then ask every worker to reopen its own.
+    /// USR1: reopen the master's log files, then ask every worker to reopen its own.
     pub(super) fn reopen_logs(&mut self) {
+        self.reopen_master_logs();
+        self.signal_all(Signal::SIGUSR1);
+    }
+
+    /// Reopens the master's log files by path (recreated and given to the workers'
+    /// user); workers forked afterwards start with the new files. Also done on HUP,
+    /// as Gunicorn's reload does.
+    pub(super) fn reopen_master_logs(&mut self) {
         crate::log::reopen::reopen_error_log();
         let owner = self.config.ops.log_owner();
         if let Err(e) =
@@ -119,7 +126,6 @@ impl Arbiter {
         {
             tracing::error!("Cannot reopen log files: {e}");
         }
-        self.signal_all(Signal::SIGUSR1);
     }
 
     /// WINCH: a daemon's workers stop gracefully and are not replaced (TTIN brings

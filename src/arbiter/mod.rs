@@ -188,7 +188,10 @@ impl Arbiter {
             Signal::SIGCHLD => {}
             Signal::SIGTERM => self.stop(true),
             Signal::SIGINT | Signal::SIGQUIT => self.stop(false),
-            Signal::SIGHUP if self.phase == Phase::Running => self.reload(),
+            Signal::SIGHUP if self.phase == Phase::Running => {
+                self.reopen_master_logs();
+                self.reload();
+            }
             Signal::SIGHUP => tracing::info!("Ignoring HUP: the server is stopping"),
             Signal::SIGTTIN | Signal::SIGTTOU if self.phase != Phase::Running => {}
             Signal::SIGTTIN => {

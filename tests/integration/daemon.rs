@@ -1,15 +1,12 @@
 //! The files and identities of a server operated like Gunicorn: `-D/--daemon`
-//! with `-p/--pid`, WINCH, USR1 after log rotation, `-u/--user`, `-g/--group`,
-//! `-m/--umask`, `--reuse-port`, and the flags' usage errors.
+//! with `-p/--pid`, WINCH, `-u/--user`, `-g/--group`, `-m/--umask`,
+//! `--reuse-port`, and the flags' usage errors.
 //!
 //! Servers whose log is a file cannot tell the harness their port, so these
 //! tests bind a port found free and poll the file or the port.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use crate::client::{get, try_get};
 use crate::harness::{
@@ -19,13 +16,13 @@ use crate::harness::{
 use crate::ops::{children, cmdline, OPS_APP};
 
 /// A `-b` value on a port free right now, and that port.
-fn free_bind() -> (String, u16) {
+pub fn free_bind() -> (String, u16) {
     let port = free_port();
     (format!("127.0.0.1:{port}"), port)
 }
 
 /// Polls `GET path` until the server answers.
-fn wait_serving(port: u16, path: &str) {
+pub fn wait_serving(port: u16, path: &str) {
     wait_until(STARTUP, &format!("an answer on port {port}"), || {
         try_get(port, path).is_ok_and(|r| r.status == 200)
     });
@@ -268,109 +265,6 @@ fn pid_file_holds_the_master_pid_and_every_stop_signal_removes_it() {
         std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
         0
     );
-}
-
-/// The lines of `path` (empty if it does not exist).
-fn lines_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-#[test]
-fn usr1_reopens_renamed_logs_so_new_lines_go_to_fresh_files() {
-    // As root, and with workers as nobody: the master recreates the files and
-    // gives them to the workers' user before the workers reopen them (the
-    // directory is root's: nobody could not create them).
-    for user in [&[][..], &["--user", "nobody"]] {
-        reopens_after_rotation(user);
-    }
-}
-
-fn reopens_after_rotation(user: &[&str]) {
-    assert!(
-        user.is_empty() || nix::unistd::geteuid().is_root(),
-        "--user needs the server to run as root"
-    );
-    let scratch = Scratch::new("usr1");
-    let access = scratch.path().join("access.log");
-    let errors = scratch.path().join("error.log");
-    let (bind, port) = free_bind();
-    let mut args = vec![
-        "-b",
-        &bind,
-        "--chdir",
-        "tests/apps",
-        "--workers=2",
-        "--access-logfile",
-        access.to_str().unwrap(),
-        "--error-logfile",
-        errors.to_str().unwrap(),
-    ];
-    args.extend_from_slice(user);
-    args.push(OPS_APP);
-    let mut server = ServerBuilder::new(&args).spawn();
-    let log = wait_for_file(&errors, STARTUP, |t| booted_pids(t).len() >= 2);
-    let workers: BTreeSet<u32> = booted_pids(&log).into_iter().collect();
-    wait_serving(port, "/log?before");
-
-    let (access_old, errors_old) = (
-        access.with_extension("log.1"),
-        errors.with_extension("log.1"),
-    );
-    std::fs::rename(&access, &access_old).unwrap();
-    std::fs::rename(&errors, &errors_old).unwrap();
-    signal(server.pid, "USR1");
-    // Each worker reopens on its own USR1: probe until both have written to
-    // the fresh access log.
-    let mut reopened = BTreeSet::new();
-    let deadline = Instant::now() + STARTUP;
-    for k in 0.. {
-        let answer = try_get(port, &format!("/pid?probe-{k}")).unwrap_or_else(|e| {
-            panic!(
-                "{user:?}: probe {k}: {e}; log:\n{}{}",
-                lines_of(&errors_old),
-                lines_of(&errors)
-            )
-        });
-        let pid: u32 = answer.text().parse().unwrap();
-        if lines_of(&access).contains(&format!("/pid?probe-{k} ")) {
-            reopened.insert(pid);
-        }
-        if reopened == workers {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "workers {workers:?}, reopened {reopened:?}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-    for k in 0..20 {
-        assert_eq!(get(port, &format!("/log?after-{k}")).status, 200);
-    }
-    signal(server.pid, "TTIN");
-    wait_for_file(&errors, STARTUP, |t| {
-        // The new worker booted (its signal handlers are in place before TERM).
-        t.contains("Handling signal: ttin")
-            && !booted_pids(t).is_empty()
-            && (0..20).all(|k| t.contains(&format!("log: after-{k}\n")))
-    });
-    let (new_access, old_access) = (lines_of(&access), lines_of(&access_old));
-    for k in 0..20 {
-        let line = format!("\"GET /log?after-{k} HTTP/1.1\" 200");
-        assert!(
-            new_access.contains(&line),
-            "{line} not in the fresh access log:\n{new_access}"
-        );
-        assert!(
-            !old_access.contains(&line),
-            "{line} in the rotated access log"
-        );
-    }
-    assert!(old_access.contains("GET /log?before "), "{old_access}");
-    let old_errors = lines_of(&errors_old);
-    assert!(old_errors.contains("Handling signal: usr1"), "{old_errors}");
-    assert!(!old_errors.contains("log: after-"), "{old_errors}");
-    assert_eq!(server.stop_with("TERM").code(), Some(0));
 }
 
 #[test]

@@ -25,8 +25,9 @@
 //! - `signals`: HUP reload, TTIN/TTOU worker count
 //! - `ops`: HUP/TTIN/TTOU/--max-requests under load with zero failed requests,
 //!   crashed workers replaced, process titles, WINCH (tests/apps/ops_app.py)
-//! - `daemon`: -D and -p, USR1 log reopening, --user/--group, --umask,
-//!   --reuse-port, the flags' usage errors
+//! - `daemon`: -D and -p, WINCH, --user/--group, --umask, --reuse-port, the
+//!   flags' usage errors
+//! - `log_rotation`: USR1 and HUP reopen renamed log files
 
 mod capture;
 mod client;
@@ -45,6 +46,7 @@ mod daemon;
 mod faults;
 mod gthread;
 mod http_basics;
+mod log_rotation;
 mod logging;
 mod ops;
 mod signals;
