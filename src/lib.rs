@@ -31,6 +31,8 @@ pub mod wsgi;
 
 /// Runs the server with parsed settings; returns the process exit status.
 pub fn serve(config: config::Config) -> i32 {
+    // Before any environment variable is set: see sys::init_process_title.
+    sys::init_process_title();
     for (key, value) in &config.env {
         std::env::set_var(key, value);
     }
@@ -55,10 +57,16 @@ pub fn serve(config: config::Config) -> i32 {
     if let Some(status) = config::check::print_or_check(&config, &env) {
         return status;
     }
+    let log_on_terminal = config.error_logfile == "-";
     match arbiter::Arbiter::new(config, env) {
         Ok(arbiter) => arbiter.run(),
         Err(e) => {
             tracing::error!("{e}");
+            // Start-up failures (a port in use, a live pid file) also reach the
+            // terminal when the log goes to a file, as Gunicorn prints them.
+            if !log_on_terminal {
+                eprintln!("rustcorn: error: {e}");
+            }
             1
         }
     }

@@ -97,6 +97,12 @@ pub enum Listener {
 impl Listener {
     /// Binds `addr` with SO_REUSEADDR and the given backlog.
     pub fn bind(addr: &BindAddress, backlog: u32) -> io::Result<Listener> {
+        Listener::bind_with(addr, backlog, false)
+    }
+
+    /// Like [`Listener::bind`]; `reuse_port` also sets SO_REUSEPORT on a TCP socket
+    /// (`--reuse-port`), so other processes may bind the same address.
+    pub fn bind_with(addr: &BindAddress, backlog: u32, reuse_port: bool) -> io::Result<Listener> {
         let listener = match addr {
             BindAddress::Tcp { host, port } => {
                 let sockaddr = (host.as_str(), *port)
@@ -105,7 +111,7 @@ impl Listener {
                     .ok_or_else(|| {
                         io::Error::new(io::ErrorKind::NotFound, format!("{host} does not resolve"))
                     })?;
-                Listener::Tcp(bind_tcp(sockaddr, backlog)?)
+                Listener::Tcp(bind_tcp(sockaddr, backlog, reuse_port)?)
             }
             BindAddress::Unix(path) => {
                 remove_stale_socket(path)?;
@@ -184,7 +190,7 @@ impl fmt::Display for Listener {
     }
 }
 
-fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+fn bind_tcp(addr: SocketAddr, backlog: u32, reuse_port: bool) -> io::Result<TcpListener> {
     let family = if addr.is_ipv4() {
         AddressFamily::Inet
     } else {
@@ -192,6 +198,9 @@ fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     };
     let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
     socket::setsockopt(&fd, socket::sockopt::ReuseAddr, &true)?;
+    if reuse_port {
+        socket::setsockopt(&fd, socket::sockopt::ReusePort, &true)?;
+    }
     if addr.is_ipv6() {
         socket::setsockopt(&fd, socket::sockopt::Ipv6V6Only, &true)?;
     }

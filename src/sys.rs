@@ -82,6 +82,29 @@ pub fn fork() -> io::Result<Forked> {
     }
 }
 
+/// [`fork`] with every signal blocked across it. A signal sent to the child before it
+/// has installed its own handlers (a TERM right after a respawn) then waits, pending,
+/// instead of running the master's inherited handler, which would queue it to the
+/// master and leave the worker running. The parent's mask is restored; the child calls
+/// [`unblock_signals`] once its handlers are in place.
+pub fn fork_with_signals_blocked() -> io::Result<Forked> {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old))?;
+    let forked = fork();
+    if !matches!(forked, Ok(Forked::Child)) {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    forked
+}
+
+/// Lets every signal through again (a worker forked by [`fork_with_signals_blocked`],
+/// once its handlers are installed): pending ones are delivered now.
+pub fn unblock_signals() {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&SigSet::all()), None);
+}
+
 /// Ends the process at once without running destructors or atexit handlers inherited
 /// from the master (a forked worker must not unlink the master's sockets or pid file).
 pub fn exit_now(code: i32) -> ! {
@@ -133,6 +156,110 @@ pub fn set_process_name(name: &str) {
     unsafe {
         libc::prctl(libc::PR_SET_NAME, bytes.as_ptr() as libc::c_ulong, 0, 0, 0);
     }
+}
+
+/// Where the kernel reads `/proc/PID/cmdline` from (what `ps -o args` and `top -c`
+/// show): the argument strings, and the environment strings right after them once
+/// they are moved out of the way. `None` when the layout is not the expected one.
+static TITLE_AREA: std::sync::OnceLock<Option<(usize, usize)>> = std::sync::OnceLock::new();
+
+extern "C" {
+    /// glibc's environment array.
+    static mut environ: *mut *mut libc::c_char;
+}
+
+/// Prepares [`set_process_title`] (the setproctitle technique): copies every argument
+/// and environment string to the heap and repoints `argv[]` and `environ[]` at the
+/// copies, so the original area can hold a title of any length up to its size.
+/// `std::env::args()` and `getenv` keep returning the original values.
+///
+/// Call once, first thing in the master, before any environment variable is set (the
+/// argv array is found just below the initial `environ` array on the stack).
+pub fn init_process_title() {
+    TITLE_AREA.get_or_init(free_title_area);
+}
+
+/// `arg_start arg_end env_start env_end` from /proc/self/stat (fields 48 to 51).
+fn stat_title_bounds() -> Option<[usize; 4]> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<usize>().ok();
+    Some([field(48)?, field(49)?, field(50)?, field(51)?])
+}
+
+fn free_title_area() -> Option<(usize, usize)> {
+    let [arg_start, arg_end, env_start, env_end] = stat_title_bounds()?;
+    if arg_start == 0 || arg_end <= arg_start {
+        return None;
+    }
+    // SAFETY: [arg_start, arg_end) is this process's argument strings on its initial
+    // stack, mapped for the life of the process; we only read it here.
+    let args = unsafe { std::slice::from_raw_parts(arg_start as *const u8, arg_end - arg_start) };
+    let argc = args.iter().filter(|&&b| b == 0).count();
+    // SAFETY: reading the pointer value of libc's global; the process is
+    // single-threaded at this point (see init_process_title).
+    let envp = unsafe { environ };
+    let envp_addr = envp as usize;
+    // The initial environ array sits on the stack a little below the strings, after
+    // argc, argv[] and its NULL. Anything else (environ moved by setenv) is refused.
+    if envp.is_null() || envp_addr >= arg_start || arg_start - envp_addr > 1 << 20 {
+        return None;
+    }
+    // SAFETY: envp points into the initial stack frame laid out by the kernel:
+    // `argc, argv[0..argc], NULL, envp[..], NULL`, so the argc + 1 slots below envp are
+    // argv[] and its terminator; each pointer is checked before it is trusted, and the
+    // strings copied are NUL-terminated inside the checked ranges.
+    unsafe {
+        let argv = envp.sub(argc + 1);
+        let in_args = |p: *mut libc::c_char| (arg_start..arg_end).contains(&(p as usize));
+        if !(*envp.sub(1)).is_null() || (0..argc).any(|i| !in_args(*argv.add(i))) {
+            return None;
+        }
+        let mut envc = 0;
+        while !(*envp.add(envc)).is_null() {
+            envc += 1;
+        }
+        let env_contiguous = env_start == arg_end
+            && env_end > env_start
+            && (0..envc).all(|i| (env_start..env_end).contains(&(*envp.add(i) as usize)));
+        for i in 0..argc {
+            let copy = std::ffi::CStr::from_ptr(*argv.add(i)).to_owned();
+            *argv.add(i) = copy.into_raw();
+        }
+        let mut end = arg_end;
+        if env_contiguous {
+            for i in 0..envc {
+                let copy = std::ffi::CStr::from_ptr(*envp.add(i)).to_owned();
+                *envp.add(i) = copy.into_raw();
+            }
+            end = env_end;
+        }
+        Some((arg_start, end - arg_start))
+    }
+}
+
+/// Sets what `ps`, `top` and `/proc/PID/cmdline` show for this process, and its short
+/// name (`ps -o comm`, top's default column: the first 15 bytes, as setproctitle
+/// does). Without [`init_process_title`] only the short name changes.
+pub fn set_process_title(title: &str) {
+    set_process_name(title);
+    let Some(Some((start, len))) = TITLE_AREA.get().copied() else {
+        return;
+    };
+    let bytes = title.as_bytes();
+    let n = bytes.len().min(len - 1);
+    // SAFETY: init_process_title repointed argv[] and environ[] away from this area, so
+    // nothing else reads or writes it; it stays mapped for the life of the process
+    // (a forked worker writes its own copy).
+    let area = unsafe { std::slice::from_raw_parts_mut(start as *mut u8, len) };
+    area[..n].copy_from_slice(&bytes[..n]);
+    area[n..].fill(0);
+}
+
+/// Sets the process umask (permission bits only) and returns the previous one.
+pub fn set_umask(mask: u32) -> u32 {
+    use nix::sys::stat::{umask, Mode};
+    umask(Mode::from_bits_truncate(mask & 0o777)).bits()
 }
 
 /// Asks the kernel to send SIGTERM to this process when its parent (the master) dies,

@@ -2,7 +2,9 @@
 //! acts on signals. Signal handlers only enqueue (see [`crate::sys::install_signal_pipe`]);
 //! every action happens in [`Arbiter::run`]'s loop, in one `match`.
 
+mod daemon;
 mod heartbeat;
+pub mod pidfile;
 mod reap;
 
 pub use heartbeat::{another_worker_idle, beat, set_idle};
@@ -68,6 +70,8 @@ pub struct Arbiter {
     pid: Pid,
     /// Set when the master must exit with this status (a boot failure).
     exit_code: Option<i32>,
+    /// `--pid`: removed when the arbiter is dropped (the master's exit).
+    pidfile: Option<pidfile::Pidfile>,
 }
 
 impl Arbiter {
@@ -75,8 +79,10 @@ impl Arbiter {
     pub fn new(config: Config, env: PythonEnv) -> Result<Arbiter, String> {
         tracing::info!("Starting rustcorn {}", env!("CARGO_PKG_VERSION"));
         let mut listeners = Vec::new();
+        // Unix sockets are created under --umask (Gunicorn's default 0: mode 0777).
+        let old_umask = sys::set_umask(config.ops.umask);
         for addr in &config.binds {
-            match Listener::bind(addr, config.backlog) {
+            match Listener::bind_with(addr, config.backlog, config.ops.reuse_port) {
                 Ok(l) => listeners.push(l),
                 Err(e) => {
                     listeners.iter().for_each(Listener::cleanup);
@@ -84,6 +90,10 @@ impl Arbiter {
                 }
             }
         }
+        sys::set_umask(old_umask);
+        let pidfile = daemon::after_bind(&config).inspect_err(|_| {
+            listeners.iter().for_each(Listener::cleanup);
+        })?;
         let pid = nix::unistd::getpid();
         for l in &listeners {
             let url = l.to_string();
@@ -105,7 +115,7 @@ impl Arbiter {
         let signals =
             sys::install_signal_pipe(&MASTER_SIGNALS).map_err(|e| format!("signals: {e}"))?;
         sys::ignore_signal(Signal::SIGPIPE);
-        sys::set_process_name(&format!("{}: master", config.proc_name));
+        sys::set_process_title(&format!("rustcorn: master [{}]", config.proc_name));
         let heartbeats =
             heartbeat::HeartbeatTable::new().map_err(|e| format!("heartbeat table: {e}"))?;
         Ok(Arbiter {
@@ -120,6 +130,7 @@ impl Arbiter {
             phase: Phase::Running,
             pid,
             exit_code: None,
+            pidfile,
         })
     }
 
@@ -147,6 +158,8 @@ impl Arbiter {
         }
         self.listeners.iter().for_each(Listener::cleanup);
         tracing::info!("Shutting down: Master");
+        // The pid file goes before the process does (Gunicorn's halt()).
+        drop(self.pidfile.take());
         let code = self.exit_code.unwrap_or(0);
         match code {
             worker::WORKER_BOOT_ERROR => tracing::info!("Reason: Worker failed to boot."),
@@ -188,7 +201,10 @@ impl Arbiter {
             Signal::SIGCHLD => {}
             Signal::SIGTERM => self.stop(true),
             Signal::SIGINT | Signal::SIGQUIT => self.stop(false),
-            Signal::SIGHUP if self.phase == Phase::Running => self.reload(),
+            Signal::SIGHUP if self.phase == Phase::Running => {
+                self.reopen_master_logs();
+                self.reload();
+            }
             Signal::SIGHUP => tracing::info!("Ignoring HUP: the server is stopping"),
             Signal::SIGTTIN | Signal::SIGTTOU if self.phase != Phase::Running => {}
             Signal::SIGTTIN => {
@@ -196,9 +212,14 @@ impl Arbiter {
                 self.manage_workers();
             }
             Signal::SIGTTOU => {
-                self.num_workers = self.num_workers.saturating_sub(1).max(1);
+                // Never below one (and none stays none after WINCH), as in Gunicorn.
+                if self.num_workers > 1 {
+                    self.num_workers -= 1;
+                }
                 self.manage_workers();
             }
+            Signal::SIGUSR1 => self.reopen_logs(),
+            Signal::SIGWINCH => self.winch(),
             _ => tracing::info!("Signal {} is not handled by this version", signal_name(sig)),
         }
     }
@@ -270,7 +291,7 @@ impl Arbiter {
             tracing::error!("Cannot start more than {} workers", heartbeat::MAX_WORKERS);
             return false;
         };
-        match sys::fork() {
+        match sys::fork_with_signals_blocked() {
             Ok(Forked::Child) => {
                 heartbeat::install(self.heartbeats.view(slot));
                 worker::run(&self.config, &self.listeners, &self.env, self.pid)

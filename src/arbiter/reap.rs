@@ -28,7 +28,7 @@ impl Arbiter {
         match cause {
             ExitCause::Code(0) => {}
             ExitCause::Code(code @ (WORKER_BOOT_ERROR | APP_LOAD_ERROR)) => {
-                tracing::error!("Worker (pid:{pid}) exited with code {code}");
+                tracing::error!("Worker (pid:{pid}) exited with code {code}.");
                 if self.exit_code.is_none() {
                     self.exit_code = Some(code);
                 }
@@ -36,12 +36,17 @@ impl Arbiter {
                     self.stop(false);
                 }
             }
-            ExitCause::Code(code) => tracing::error!("Worker (pid:{pid}) exited with code {code}"),
+            ExitCause::Code(code) => tracing::error!("Worker (pid:{pid}) exited with code {code}."),
+            // Gunicorn's levels: SIGKILL suggests the OOM killer, SIGTERM is expected,
+            // anything else (a crash: SIGSEGV, SIGBUS…) is a warning.
             ExitCause::Signal(Signal::SIGKILL) if !stopping => {
                 tracing::error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?")
             }
+            ExitCause::Signal(Signal::SIGTERM) => {
+                tracing::info!("Worker (pid:{pid}) was sent SIGTERM!")
+            }
             ExitCause::Signal(sig) if !stopping || sig != Signal::SIGKILL => {
-                tracing::error!("Worker (pid:{pid}) was sent {}!", sig.as_str())
+                tracing::warn!("Worker (pid:{pid}) was sent {}!", sig.as_str())
             }
             ExitCause::Signal(_) => {}
         }

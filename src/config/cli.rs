@@ -145,4 +145,7 @@ pub struct Cli {
 
     #[command(flatten)]
     pub http: super::http::HttpArgs,
+
+    #[command(flatten)]
+    pub ops: super::ops::OpsArgs,
 }

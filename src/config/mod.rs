@@ -38,6 +38,7 @@ pub mod http;
 mod layers;
 mod load;
 pub mod logging;
+pub mod ops;
 mod print;
 pub mod proxy;
 pub mod settings;
@@ -138,6 +139,8 @@ pub struct Config {
     pub logging: logging::LoggingConfig,
     /// Request size limits and strictness switches (`--limit-request-*`, `--permit-*`…).
     pub http: crate::http::request::Limits,
+    /// Recycling, daemon mode, pid file, user/group, umask (see [`ops`]).
+    pub ops: ops::Ops,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -248,6 +251,8 @@ impl Config {
             }
         }
         let logging = logging::resolve(cli.logging, cli.name.as_deref(), &app_module)?;
+        // Gunicorn's default_proc_name: the APP_MODULE as written.
+        let proc_name = cli.name.unwrap_or_else(|| app_module.clone());
         Ok(Config {
             logging,
             app_module,
@@ -265,7 +270,7 @@ impl Config {
             chdir: cli.chdir.map(absolute_dir),
             pythonpath,
             env: env_pairs,
-            proc_name: cli.name.unwrap_or_else(|| "rustcorn".to_string()),
+            proc_name,
             log_level: cli.log_level,
             error_logfile: cli.error_logfile,
             access_logfile: cli.access_logfile,
@@ -276,6 +281,7 @@ impl Config {
             tls: tls::resolve(&cli.tls)?,
             proxy: proxy::resolve(&cli.proxy)?,
             http: http::resolve(&cli.http)?,
+            ops: ops::resolve(&cli.ops)?,
         })
     }
 }

@@ -61,7 +61,26 @@ impl AccessLog {
                 file: super::open_append(p)?,
             },
         };
-        Ok(AccessLog {
+        Ok(AccessLog::new(dest, format, syslog))
+    }
+
+    /// The access log at `path`, writing to `file` already open there (a worker's
+    /// copy of the master's file, see [`super::reopen::worker_access_log`]).
+    pub fn with_file(
+        path: &str,
+        file: std::fs::File,
+        format: AccessFormat,
+        syslog: bool,
+    ) -> io::Result<AccessLog> {
+        let dest = Dest::File {
+            path: path.to_string(),
+            file,
+        };
+        Ok(AccessLog::new(dest, format, syslog))
+    }
+
+    fn new(dest: Dest, format: AccessFormat, syslog: bool) -> AccessLog {
+        AccessLog {
             format,
             dest,
             syslog,
@@ -69,7 +88,7 @@ impl AccessLog {
             stamp: (i64::MIN, String::new()),
             line: String::with_capacity(256),
             script_name: std::env::var("SCRIPT_NAME").unwrap_or_default(),
-        })
+        }
     }
 
     /// Whether a line would be written (skip gathering its atoms otherwise).

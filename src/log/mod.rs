@@ -10,6 +10,7 @@
 pub mod access;
 pub mod format;
 pub mod pyconfig;
+pub mod reopen;
 pub mod statsd;
 pub mod syslog;
 pub mod time;
@@ -68,8 +69,11 @@ pub fn init(config: &Config) -> Result<(), LogInitError> {
             path: path.clone(),
             source,
         })?;
+        // Absolute: `--chdir` comes later, and USR1 reopens by this path.
+        let absolute = std::path::absolute(path)
+            .map_or_else(|_| path.clone(), |p| p.to_string_lossy().into_owned());
         Sink::File {
-            path: path.clone(),
+            path: absolute,
             file,
         }
     };
@@ -122,11 +126,21 @@ fn capture_output(path: &str) -> io::Result<()> {
 
 static CAPTURED: OnceLock<String> = OnceLock::new();
 
+/// The error log file's path, `None` when it is stderr.
+pub fn error_log_path() -> Option<String> {
+    let sink = ERROR_LOG.get()?.lock().unwrap_or_else(|p| p.into_inner());
+    match &*sink {
+        Sink::File { path, .. } => Some(path.clone()),
+        Sink::Stderr => None,
+    }
+}
+
 /// Reopens every log file this process writes (Gunicorn's `reopen_files`, on USR1):
 /// the error log, the `--capture-output` redirection, the file handlers of the app's
-/// `--log-config-json` and, at its next line, the access log. Call it from the master's and each worker's signal handling loop — not from a
-/// signal handler: it takes locks and opens files. Safe to call at any time; errors are
-/// logged and the old file stays in use.
+/// `--log-config-json` and, at its next line, the access log. Call it from the
+/// master's and each worker's signal handling loop — not from a signal handler: it
+/// takes locks and opens files. Safe to call at any time; errors are logged and the
+/// old file stays in use.
 pub fn reopen_log_files() {
     access::REOPEN_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     pyconfig::reopen();

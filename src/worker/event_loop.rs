@@ -21,6 +21,7 @@ use nix::sys::signal::Signal;
 
 use super::conn::{Conn, Next, Phase, Stream};
 use super::pool::{Done, Job, Pool};
+use super::recycle::Recycle;
 use crate::config::{Config, WorkerClass};
 use crate::http::request::{Head, Limits};
 use crate::log::access::{AccessLog, AccessRecord};
@@ -98,6 +99,8 @@ pub struct EventLoop<'a> {
     limits: Limits,
     pub state: State,
     master: nix::unistd::Pid,
+    /// `--max-requests`: the worker drains and exits after its last request.
+    recycle: Recycle,
 }
 
 impl<'a> EventLoop<'a> {
@@ -136,7 +139,7 @@ impl<'a> EventLoop<'a> {
             config,
             bridge,
             pool,
-            access_log: AccessLog::open(
+            access_log: crate::log::reopen::worker_access_log(
                 config.access_logfile.as_deref(),
                 config.logging.access_format.clone(),
                 config.logging.syslog.as_ref().is_some_and(|s| s.access),
@@ -154,6 +157,7 @@ impl<'a> EventLoop<'a> {
             limits: config.http,
             state: State::Running,
             master,
+            recycle: Recycle::new(config.ops.max_requests, config.ops.max_requests_jitter),
         })
     }
 
@@ -219,11 +223,12 @@ impl<'a> EventLoop<'a> {
             if n == 0 {
                 break;
             }
-            if bytes[..n]
-                .iter()
-                .any(|&b| Signal::try_from(i32::from(b)) == Ok(Signal::SIGTERM))
-            {
-                self.begin_drain();
+            for sig in bytes[..n].iter().map(|&b| Signal::try_from(i32::from(b))) {
+                match sig {
+                    Ok(Signal::SIGTERM) => self.begin_drain(),
+                    Ok(Signal::SIGUSR1) => crate::log::reopen_log_files(),
+                    _ => {}
+                }
             }
         }
     }
@@ -240,12 +245,16 @@ impl<'a> EventLoop<'a> {
         }
         // Kept-alive connections between requests close now (their clients retry on a
         // new connection); a connection accepted but whose first request has not
-        // arrived yet still gets its answer.
+        // arrived yet still gets its answer, and so does a kept-alive one whose next
+        // request is already in the socket (read first, so it is not cut).
         let idle: Vec<usize> = (0..self.slots.len())
             .filter(|&i| matches!(&self.slots[i], Slot::Open(c) if c.is_idle() && c.served > 0))
             .collect();
         for i in idle {
-            self.close(i);
+            self.on_conn_event(i, true, false);
+            if matches!(&self.slots[i], Slot::Open(c) if c.is_idle()) {
+                self.close(i);
+            }
         }
     }
 
@@ -500,7 +509,11 @@ impl<'a> EventLoop<'a> {
                 self.apply(index, next);
                 continue;
             }
-            let keep_alive = head.keep_alive && keep_alive_allowed;
+            // The request that reaches --max-requests is answered with
+            // `Connection: close`; then the worker drains (after the call, so this
+            // connection is not taken for an idle one).
+            let last = self.recycle.count();
+            let keep_alive = head.keep_alive && keep_alive_allowed && !last;
             match &mut self.pool {
                 None => {
                     let peer = conn.peer;
@@ -508,6 +521,9 @@ impl<'a> EventLoop<'a> {
                         .bridge
                         .call(&head, body, &peer, keep_alive, &mut **conn);
                     self.finish(index, &head, outcome);
+                    if last {
+                        self.begin_drain();
+                    }
                     inline_budget -= 1;
                     if inline_budget == 0 {
                         return;
@@ -529,6 +545,9 @@ impl<'a> EventLoop<'a> {
                         body,
                         keep_alive,
                     });
+                    if last {
+                        self.begin_drain();
+                    }
                 }
             }
         }

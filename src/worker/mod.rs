@@ -4,7 +4,9 @@
 pub mod conn;
 pub mod event_loop;
 mod pool;
+pub mod privileges;
 mod read_buffer;
+pub mod recycle;
 mod stream;
 
 use nix::sys::signal::Signal;
@@ -22,27 +24,33 @@ pub const WORKER_BOOT_ERROR: i32 = 3;
 pub const APP_LOAD_ERROR: i32 = 4;
 
 /// Signals a worker handles itself; everything else the master used is reset.
-/// TERM drains through the event loop; INT/QUIT end the worker at once, and ABRT (the
-/// master's timeout) ends it with status 1, even in the middle of an app call.
-const WORKER_SIGNALS: [Signal; 1] = [Signal::SIGTERM];
-const MASTER_ONLY_SIGNALS: [Signal; 7] = [
+/// TERM drains through the event loop; USR1 reopens the log files there; INT/QUIT end
+/// the worker at once, and ABRT (the master's timeout) ends it with status 1, even in
+/// the middle of an app call.
+const WORKER_SIGNALS: [Signal; 2] = [Signal::SIGTERM, Signal::SIGUSR1];
+const MASTER_ONLY_SIGNALS: [Signal; 6] = [
     Signal::SIGHUP,
     Signal::SIGCHLD,
     Signal::SIGTTIN,
     Signal::SIGTTOU,
-    Signal::SIGUSR1,
     Signal::SIGUSR2,
     Signal::SIGWINCH,
 ];
 
 /// The body of a forked worker; never returns.
 pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid) -> ! {
+    // Signals arrive blocked (see sys::fork_with_signals_blocked): one sent now waits
+    // for the worker's own handlers below instead of running the master's.
     sys::reset_signals(&MASTER_ONLY_SIGNALS);
+    // Rust's runtime catches SEGV/BUS to report stack overflows and swallows one sent
+    // with kill(2); a worker must die of them at once, as a Gunicorn worker does, so
+    // the master logs "was sent SIGSEGV!" and replaces it.
+    sys::reset_signals(&[Signal::SIGSEGV, Signal::SIGBUS]);
     sys::die_with_parent();
     if nix::unistd::getppid() != master {
         sys::exit_now(0);
     }
-    sys::set_process_name(&format!("{}: worker", config.proc_name));
+    sys::set_process_title(&format!("rustcorn: worker [{}]", config.proc_name));
     let installed = sys::exit_on_signals(&[Signal::SIGINT, Signal::SIGQUIT], 0)
         .and_then(|_| sys::exit_on_signals(&[Signal::SIGABRT], 1))
         .and_then(|_| sys::install_signal_pipe(&WORKER_SIGNALS));
@@ -53,7 +61,11 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
             sys::exit_now(WORKER_BOOT_ERROR);
         }
     };
+    sys::unblock_signals();
     tracing::info!("Booting worker with pid: {}", std::process::id());
+    if privileges::wanted(&config.ops) {
+        switch_user(config, env);
+    }
     let bridge = match Bridge::boot(config, env) {
         Ok(b) => std::sync::Arc::new(b),
         Err(e) => sys::exit_now(report_boot_error(config, &e)),
@@ -75,6 +87,26 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
     tracing::info!("Worker exiting (pid: {})", std::process::id());
     bridge.flush_stdio();
     sys::exit_now(code)
+}
+
+/// `--user`/`--group`: the interpreter and the server's own Python modules load first
+/// (Gunicorn's are loaded in its master), then the worker changes identity, then the
+/// app is imported as the new user. A failure stops the server like a boot error.
+fn switch_user(config: &Config, env: &PythonEnv) {
+    if let Err(e) = env
+        .initialize()
+        .map_err(BootError::from)
+        .and_then(|_| crate::wsgi::interpreter::import_server_modules().map_err(BootError::Python))
+    {
+        sys::exit_now(report_boot_error(config, &e));
+    }
+    match privileges::drop_to(&config.ops) {
+        Ok(()) => tracing::debug!("Worker runs as {}", privileges::describe()),
+        Err(e) => {
+            tracing::error!("Exception in worker process: cannot switch user: {e}");
+            sys::exit_now(WORKER_BOOT_ERROR);
+        }
+    }
 }
 
 fn report_boot_error(config: &Config, err: &BootError) -> i32 {

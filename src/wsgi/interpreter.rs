@@ -72,6 +72,10 @@ impl PythonEnv {
     /// Initialises CPython for this process (a worker, after fork). Signal handlers stay
     /// ours; `sys.argv` is the server's command line, as under Gunicorn.
     pub fn initialize(&self) -> Result<(), InterpreterError> {
+        // SAFETY: Py_IsInitialized only reads the runtime's state flag.
+        if unsafe { ffi::Py_IsInitialized() } != 0 {
+            return Ok(());
+        }
         let program = match &self.venv {
             Some(venv) => Some(venv.join("bin").join("python")),
             None => build_interpreter(),
@@ -109,6 +113,27 @@ impl PythonEnv {
     pub fn executable_without_venv(&self) -> Option<PathBuf> {
         build_interpreter()
     }
+}
+
+/// The standard modules the server itself uses around the app (the app loader and
+/// tracebacks), imported before a worker gives up root (see `--user`), as Gunicorn's
+/// own modules are loaded in its master before workers switch user.
+pub fn import_server_modules() -> Result<(), String> {
+    pyo3::Python::attach(|py| {
+        // logging, logging.config and json: the worker-side Python logging setup.
+        for name in [
+            "ast",
+            "importlib",
+            "traceback",
+            "logging",
+            "logging.config",
+            "json",
+        ] {
+            py.import(name)
+                .map_err(|e| format!("cannot import {name}: {e}"))?;
+        }
+        Ok(())
+    })
 }
 
 /// # Safety

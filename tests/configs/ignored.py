@@ -1,3 +1,3 @@
 # Settings rustcorn ignores with a warning.
 spew = True
-worker_tmp_dir = "/dev/shm"
+tmp_upload_dir = "/var/tmp/uploads"

@@ -135,10 +135,10 @@ const LOADS: &[Case] = &[
     },
     Case {
         file: "tests/configs/ignored.py",
-        want: &[("spew", "True"), ("worker_tmp_dir", "/dev/shm")],
+        want: &[("spew", "True"), ("tmp_upload_dir", "/var/tmp/uploads")],
         stderr: &[
             "ignored.py:2: `spew` is ignored",
-            "ignored.py:3: `worker_tmp_dir`",
+            "ignored.py:3: `tmp_upload_dir`",
         ],
     },
 ];
@@ -378,7 +378,8 @@ fn unsupported_gunicorn_flags_are_accepted_with_a_warning_or_refused() {
     let (out, got) = print_config(
         &[
             "--spew",
-            "--reuse-port",
+            "--log-config",
+            "logging.ini",
             "--http-parser",
             "auto",
             "hello",
@@ -395,7 +396,7 @@ fn unsupported_gunicorn_flags_are_accepted_with_a_warning_or_refused() {
         out.stderr
     );
     assert!(
-        out.stderr.contains("`reuse_port` is ignored"),
+        out.stderr.contains("`logconfig` is ignored"),
         "{}",
         out.stderr
     );

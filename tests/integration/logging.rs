@@ -276,13 +276,16 @@ fn comm(pid: u32) -> String {
 
 #[test]
 fn name_flag_names_the_master_and_worker_processes() {
-    // (flags, master's comm, each worker's comm)
+    // (flags, master's comm, each worker's comm): the comm is the first 15
+    // bytes of the title (`rustcorn: master [NAME]`), as setproctitle sets it
+    // for Gunicorn; `ops::process_titles_show_the_role_and_the_name_in_ps`
+    // checks the whole title.
     let cases: &[(&[&str], &str, &str)] = &[
-        (&["-n", "myname"], "myname: master", "myname: worker"),
+        (&["-n", "myname"], "rustcorn: maste", "rustcorn: worke"),
         (
             &["--name=a-much-longer-name"],
-            "a-much-longer-n",
-            "a-much-longer-n",
+            "rustcorn: maste",
+            "rustcorn: worke",
         ),
         (&[], "rustcorn: maste", "rustcorn: worke"),
     ];
@@ -291,6 +294,14 @@ fn name_flag_names_the_master_and_worker_processes() {
         extra.extend_from_slice(flags);
         let server = serve("hello", &extra);
         assert_eq!(comm(server.pid), *master, "{flags:?}");
+        let name = flags
+            .last()
+            .map_or("hello", |f| f.trim_start_matches("--name="));
+        assert_eq!(
+            crate::ops::cmdline(server.pid),
+            format!("rustcorn: master [{name}]"),
+            "{flags:?}"
+        );
         for pid in &server.worker_pids {
             assert_eq!(comm(*pid), *worker, "{flags:?}");
         }

@@ -34,6 +34,11 @@
 //! - `strict_http`: a table of raw requests, valid (environ checked) and refused
 //!   (status checked, same worker still serving), whole, in pieces, byte by byte
 //! - `response_safety`: what the app's start_response may not put on the wire
+//! - `ops`: HUP/TTIN/TTOU/--max-requests under load with zero failed requests,
+//!   crashed workers replaced, process titles, WINCH (tests/apps/ops_app.py)
+//! - `daemon`: -D and -p, WINCH, --user/--group, --umask, --reuse-port, the
+//!   flags' usage errors
+//! - `log_rotation`: USR1 and HUP reopen renamed log files
 
 mod capture;
 mod client;
@@ -50,12 +55,15 @@ mod apps_flask;
 mod arbiter;
 mod cli;
 mod config_file;
+mod daemon;
 mod faults;
 mod gthread;
 mod http_basics;
 mod log_outputs;
+mod log_rotation;
 mod logging;
 mod nginx;
+mod ops;
 mod proxy;
 mod response_safety;
 mod signals;
