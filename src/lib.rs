@@ -14,6 +14,7 @@
 //! | [`log`]       | Gunicorn-format error log and access log |
 //! | [`sock`]      | bind syntax and listening sockets |
 //! | [`sys`]       | every `unsafe` system call, each with its `SAFETY` note |
+//! | [`systemd`]   | socket activation (`LISTEN_FDS`) and `sd_notify`, no libsystemd |
 //!
 //! Data flows one way: bytes → [`http::request::Head`] + [`http::body::Body`] → environ →
 //! app → status/headers/body → [`http::response`] framing → bytes.
@@ -24,11 +25,13 @@ pub mod http;
 pub mod log;
 pub mod sock;
 pub mod sys;
+pub mod systemd;
 pub mod worker;
 pub mod wsgi;
 
 /// Runs the server with parsed settings; returns the process exit status.
 pub fn serve(config: config::Config) -> i32 {
+    arbiter::record_start();
     for (key, value) in &config.env {
         std::env::set_var(key, value);
     }

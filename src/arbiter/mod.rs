@@ -3,9 +3,13 @@
 //! every action happens in [`Arbiter::run`]'s loop, in one `match`.
 
 mod heartbeat;
+mod inherit;
 mod reap;
+mod ready;
+mod reexec;
 
-pub use heartbeat::{another_worker_idle, beat, set_idle};
+pub use heartbeat::{another_worker_idle, beat, mark_booted, set_idle};
+pub use reexec::record_start;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -68,22 +72,19 @@ pub struct Arbiter {
     pid: Pid,
     /// Set when the master must exit with this status (a boot failure).
     exit_code: Option<i32>,
+    /// Who handed over the listeners (systemd's are never unlinked).
+    origin: inherit::Origin,
+    /// USR2: the new master this one started, or the old master that started it.
+    lineage: reexec::Lineage,
+    /// What the service manager was last told.
+    readiness: ready::Readiness,
 }
 
 impl Arbiter {
     /// Binds every listener and installs the signal queue; workers start in [`run`].
     pub fn new(config: Config, env: PythonEnv) -> Result<Arbiter, String> {
         tracing::info!("Starting rustcorn {}", env!("CARGO_PKG_VERSION"));
-        let mut listeners = Vec::new();
-        for addr in &config.binds {
-            match Listener::bind(addr, config.backlog) {
-                Ok(l) => listeners.push(l),
-                Err(e) => {
-                    listeners.iter().for_each(Listener::cleanup);
-                    return Err(format!("Cannot bind {}: {e}", describe(addr)));
-                }
-            }
-        }
+        let inherit::Opened { listeners, origin } = inherit::open(&config)?;
         let pid = nix::unistd::getpid();
         for l in &listeners {
             tracing::info!("Listening at: {l} ({pid})");
@@ -107,13 +108,19 @@ impl Arbiter {
             phase: Phase::Running,
             pid,
             exit_code: None,
+            origin,
+            lineage: reexec::Lineage::from_env(),
+            readiness: ready::Readiness::Starting,
         })
     }
 
     /// The master loop; returns the process exit status.
     pub fn run(mut self) -> i32 {
+        if self.config.preload.app {
+            self.preload();
+        }
         loop {
-            for sig in self.wait_for_signals(Duration::from_secs(1)) {
+            for sig in self.wait_for_signals(self.tick()) {
                 self.handle(sig);
             }
             self.reap();
@@ -121,6 +128,8 @@ impl Arbiter {
                 Phase::Running => {
                     self.murder_workers();
                     self.manage_workers();
+                    self.maybe_promote();
+                    self.check_ready();
                 }
                 Phase::Stopping { deadline } => {
                     if self.workers.is_empty() {
@@ -132,8 +141,10 @@ impl Arbiter {
                 }
             }
         }
-        self.listeners.iter().for_each(Listener::cleanup);
-        tracing::info!("Shutting down: Master");
+        if self.owns_socket_files() {
+            self.listeners.iter().for_each(Listener::cleanup);
+        }
+        tracing::info!("Shutting down: {}", self.master_name());
         let code = self.exit_code.unwrap_or(0);
         match code {
             worker::WORKER_BOOT_ERROR => tracing::info!("Reason: Worker failed to boot."),
@@ -175,7 +186,10 @@ impl Arbiter {
             Signal::SIGCHLD => {}
             Signal::SIGTERM => self.stop(true),
             Signal::SIGINT | Signal::SIGQUIT => self.stop(false),
-            Signal::SIGHUP if self.phase == Phase::Running => self.reload(),
+            Signal::SIGHUP if self.phase == Phase::Running => {
+                self.notify_reloading();
+                self.reload()
+            }
             Signal::SIGHUP => tracing::info!("Ignoring HUP: the server is stopping"),
             Signal::SIGTTIN | Signal::SIGTTOU if self.phase != Phase::Running => {}
             Signal::SIGTTIN => {
@@ -186,6 +200,8 @@ impl Arbiter {
                 self.num_workers = self.num_workers.saturating_sub(1).max(1);
                 self.manage_workers();
             }
+            Signal::SIGUSR2 if self.phase == Phase::Running => self.reexec(),
+            Signal::SIGUSR2 => {}
             _ => tracing::info!("Signal {} is not handled by this version", signal_name(sig)),
         }
     }
@@ -197,6 +213,9 @@ impl Arbiter {
             if graceful {
                 return;
             }
+        }
+        if self.phase == Phase::Running {
+            self.notify_stopping();
         }
         let deadline = Instant::now() + Duration::from_secs(self.config.graceful_timeout);
         self.phase = Phase::Stopping { deadline };
@@ -256,7 +275,7 @@ impl Arbiter {
             tracing::error!("Cannot start more than {} workers", heartbeat::MAX_WORKERS);
             return false;
         };
-        match sys::fork() {
+        match crate::wsgi::preload::fork() {
             Ok(Forked::Child) => {
                 heartbeat::install(self.heartbeats.view(slot));
                 worker::run(&self.config, &self.listeners, &self.env, self.pid)
@@ -311,6 +330,17 @@ impl Arbiter {
                 sys::kill(pid, Signal::SIGABRT);
                 w.aborted = true;
             }
+        }
+    }
+}
+
+impl Arbiter {
+    /// `--preload`: import the app here, before the first fork. A failure stops the
+    /// master with the status and message a worker's failed import gives.
+    fn preload(&mut self) {
+        if let Err(e) = crate::wsgi::preload::preload_app(&self.config, &self.env) {
+            self.exit_code = Some(worker::report_boot_error(&self.config, &e));
+            self.stop(false);
         }
     }
 }

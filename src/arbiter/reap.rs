@@ -23,6 +23,9 @@ impl Arbiter {
     }
 
     fn on_exit(&mut self, pid: Pid, cause: ExitCause) {
+        if self.reexec_child_exited(pid) {
+            return;
+        }
         let known = self.forget(pid);
         let stopping = matches!(self.phase, Phase::Stopping { .. });
         match cause {

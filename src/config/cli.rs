@@ -130,4 +130,6 @@ pub struct Cli {
     /// Show the version and exit.
     #[arg(short = 'v', long = "version", action = ArgAction::SetTrue)]
     pub version: bool,
+    #[command(flatten)]
+    pub preload: super::preload::PreloadArgs,
 }

@@ -2,6 +2,7 @@
 //! and nowhere else. Every problem is a [`ConfigError`] that names the flag at fault.
 
 mod cli;
+pub mod preload;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -71,6 +72,8 @@ pub struct Config {
     pub access_logfile: Option<String>,
     /// Use sendfile(2) for `wsgi.file_wrapper` (off with `--no-sendfile`).
     pub sendfile: bool,
+    /// Where the app is imported (`--preload`).
+    pub preload: preload::Preload,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -206,6 +209,7 @@ impl Config {
             error_logfile: cli.error_logfile,
             access_logfile: cli.access_logfile,
             sendfile: !cli.no_sendfile,
+            preload: preload::resolve(&cli.preload)?,
         })
     }
 }

@@ -58,6 +58,7 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
         Ok(b) => std::sync::Arc::new(b),
         Err(e) => sys::exit_now(report_boot_error(config, &e)),
     };
+    crate::arbiter::mark_booted();
     let code = match event_loop::EventLoop::new(config, bridge.clone(), listeners, signals, master)
     {
         Ok(mut lp) => match lp.run() {
@@ -77,7 +78,7 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
     sys::exit_now(code)
 }
 
-fn report_boot_error(config: &Config, err: &BootError) -> i32 {
+pub(crate) fn report_boot_error(config: &Config, err: &BootError) -> i32 {
     match err {
         BootError::Load(LoadError::NotFound(msg)) => {
             tracing::error!("Failed to load application '{}': {msg}", config.app_module);
