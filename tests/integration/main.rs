@@ -23,6 +23,10 @@
 //! - `timeouts`: `--timeout` aborts and replaces a stuck worker
 //! - `logging`: `--error-logfile`, `--log-level`, `--access-logfile`, `-n`
 //! - `signals`: HUP reload, TTIN/TTOU worker count
+//! - `reexec`: USR2 hands the sockets to a new master, no request lost;
+//!   `GUNICORN_FD`/`RUSTCORN_FD` on startup
+//! - `systemd`: socket activation (systemd-socket-activate), sd_notify
+//! - `preload`: `--preload` imports the app once in the master
 
 mod capture;
 mod client;
@@ -41,8 +45,11 @@ mod faults;
 mod gthread;
 mod http_basics;
 mod logging;
+mod preload;
+mod reexec;
 mod signals;
 mod sockets;
+mod systemd;
 mod timeouts;
 mod wsgi_env;
 mod wsgi_input;
