@@ -4,8 +4,8 @@
 
 mod heartbeat;
 mod inherit;
-mod reap;
 mod ready;
+mod reap;
 mod reexec;
 
 pub use heartbeat::{another_worker_idle, beat, mark_booted, set_idle};

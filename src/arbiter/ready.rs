@@ -15,7 +15,9 @@ pub enum Readiness {
     /// Waiting for the first generation of workers to boot.
     Starting,
     /// Waiting for the workers spawned from spawn number `first_age` on (HUP).
-    Reloading { first_age: u64 },
+    Reloading {
+        first_age: u64,
+    },
     Ready,
 }
 

@@ -142,7 +142,11 @@ impl Arbiter {
         if listen_pid {
             env.push(("LISTEN_FDS".into(), fds.len().to_string().into()));
         } else {
-            env.extend(inherit::FD_VARS.iter().map(|v| (v.into(), list.clone().into())));
+            env.extend(
+                inherit::FD_VARS
+                    .iter()
+                    .map(|v| (v.into(), list.clone().into())),
+            );
         }
         let c = |bytes: Vec<u8>, what: &str| {
             CString::new(bytes).map_err(|_| format!("NUL byte in the {what}"))

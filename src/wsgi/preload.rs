@@ -14,13 +14,22 @@ use crate::sys::{self, Forked};
 /// The app the master imported; forked workers find it here.
 static APP: OnceLock<Py<PyAny>> = OnceLock::new();
 
-/// In the master: starts the interpreter, imports the app, then `gc.freeze()`s every
-/// object so far, so the collector in the workers never writes to (and so never
-/// copies) the pages they share with the master.
+/// In the master: starts the interpreter, imports the app, flushes what the import
+/// printed (a buffer copied into every worker would be written once per worker), then
+/// `gc.freeze()`s every object so far, so the collector in the workers never writes to
+/// (and so never copies) the pages they share with the master.
 pub fn preload_app(config: &Config, env: &PythonEnv) -> Result<(), BootError> {
     env.initialize()?;
     Python::attach(|py| {
         let app = loader::load_app(py, &config.app_module, &config.pythonpath)?;
+        let sys = py
+            .import("sys")
+            .map_err(|e| BootError::Python(e.to_string()))?;
+        for name in ["stdout", "stderr"] {
+            if let Ok(stream) = sys.getattr(name) {
+                let _ = stream.call_method0("flush");
+            }
+        }
         py.import("gc")
             .and_then(|gc| gc.call_method0("freeze"))
             .map_err(|e| BootError::Python(format_exception(py, &e)))?;

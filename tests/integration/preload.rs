@@ -50,7 +50,10 @@ fn answers_from_all(server: &Server) -> Vec<(u32, u32, u64)> {
 fn preload_imports_the_app_once_in_the_master_and_workers_share_it() {
     let server = serve(APP, &["--workers=2", "--preload"]);
     for (import_pid, worker, frozen) in answers_from_all(&server) {
-        assert_eq!(import_pid, server.pid, "worker {worker} imported the app itself");
+        assert_eq!(
+            import_pid, server.pid,
+            "worker {worker} imported the app itself"
+        );
         assert!(frozen > 0, "gc.freeze() was not called before the fork");
     }
 }
@@ -110,9 +113,11 @@ fn preload_load_failure_stops_the_master_like_a_worker_load_failure() {
         if preloaded.stderr.contains("Booting worker") {
             problems.push("a worker was forked".into());
         }
-        let reason = |log: &str| log.lines().find(|l| l.contains("Reason:")).map(|l| {
-            l.split("Reason:").nth(1).unwrap_or("").trim().to_string()
-        });
+        let reason = |log: &str| {
+            log.lines()
+                .find(|l| l.contains("Reason:"))
+                .map(|l| l.split("Reason:").nth(1).unwrap_or("").trim().to_string())
+        };
         if reason(&preloaded.stderr) != reason(&in_worker.stderr) {
             problems.push("a different shutdown reason".into());
         }

@@ -115,7 +115,10 @@ fn a_master_started_with_gunicorn_fd_or_rustcorn_fd_serves_on_that_socket() {
             .launcher(&["python3", "-c", FD_ENV_LAUNCHER, var])
             .start();
         let printed = server.stdout().text();
-        let port: u16 = printed.trim().parse().expect("the launcher prints its port");
+        let port: u16 = printed
+            .trim()
+            .parse()
+            .expect("the launcher prints its port");
         assert_eq!(
             server.listeners,
             [crate::harness::Listener::Tcp(([127, 0, 0, 1], port).into())],

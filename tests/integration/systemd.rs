@@ -105,14 +105,21 @@ fn activate(
     require_socket_activate();
     let sock_arg = sock.display().to_string();
     let mut launcher = vec![ACTIVATE, "-l", &sock_arg];
-    for var in ["VIRTUAL_ENV", "PATH", "PYTHONDONTWRITEBYTECODE", "NOTIFY_SOCKET"] {
+    for var in [
+        "VIRTUAL_ENV",
+        "PATH",
+        "PYTHONDONTWRITEBYTECODE",
+        "NOTIFY_SOCKET",
+    ] {
         launcher.extend(["-E", var]);
     }
     let mut server = ServerBuilder::new(args)
         .launcher(&launcher)
         .env("NOTIFY_SOCKET", &notify.name())
         .spawn();
-    wait_until(STARTUP, "systemd-socket-activate to listen", || sock.exists());
+    wait_until(STARTUP, "systemd-socket-activate to listen", || {
+        sock.exists()
+    });
     let first = get_over_unix(sock, "/pid");
     server.wait_for(STARTUP, "the workers to boot", |log| {
         log.matches("Booting worker with pid: ").count() >= workers
@@ -131,10 +138,17 @@ fn socket_activated_server_serves_the_inherited_socket_and_notifies_its_lifecycl
     assert_eq!(first.status, 200, "{first:?}");
     let log = server.log();
     assert!(
-        log.contains(&format!("Listening at: unix:{} ({})", sock.display(), server.pid)),
+        log.contains(&format!(
+            "Listening at: unix:{} ({})",
+            sock.display(),
+            server.pid
+        )),
         "log:\n{log}"
     );
-    assert!(!log.contains("127.0.0.1:8000"), "bound the default address; log:\n{log}");
+    assert!(
+        !log.contains("127.0.0.1:8000"),
+        "bound the default address; log:\n{log}"
+    );
     notify.wait_for("READY=1");
 
     let mark = server.log_mark();
@@ -150,7 +164,9 @@ fn socket_activated_server_serves_the_inherited_socket_and_notifies_its_lifecycl
 
     signal(server.pid, "TERM");
     notify.wait_for("STOPPING=1");
-    let status = server.wait_exit(EXIT_TIMEOUT).expect("master exits after TERM");
+    let status = server
+        .wait_exit(EXIT_TIMEOUT)
+        .expect("master exits after TERM");
     assert_eq!(status.code(), Some(0), "log:\n{}", server.log());
     assert!(sock.exists(), "systemd's socket file was removed");
 }
@@ -185,7 +201,10 @@ fn usr2_under_socket_activation_hands_the_socket_and_mainpid_to_the_new_master()
     // The new master inherited systemd's socket, not a copy bound anew.
     let log = server.log();
     assert!(
-        log.contains(&format!("Listening at: unix:{} ({new_master})", sock.display())),
+        log.contains(&format!(
+            "Listening at: unix:{} ({new_master})",
+            sock.display()
+        )),
         "log:\n{log}"
     );
     // Not yet promoted, it speaks for nobody.
