@@ -150,3 +150,46 @@ pub fn raw_fd(listener: &Listener) -> RawFd {
         Listener::Unix { listener, .. } => listener.as_raw_fd(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_inherited_tcp_socket_matches_its_bind_and_port_zero_matches_any_port() {
+        let listener = Listener::bind(&BindAddress::parse("127.0.0.1:0").unwrap(), 8).unwrap();
+        let port = listener.local_tcp_addr().unwrap().port();
+        let other = if port == 65535 { 1 } else { port + 1 };
+        let cases: &[(String, bool)] = &[
+            ("127.0.0.1:0".into(), true),
+            (format!("127.0.0.1:{port}"), true),
+            (format!("localhost:{port}"), true),
+            (format!("127.0.0.1:{other}"), false),
+            (format!("127.0.0.2:{port}"), false),
+            ("unix:/tmp/rustcorn-no-such.sock".into(), false),
+            ("fd://3".into(), false),
+        ];
+        for (spec, want) in cases {
+            let addr = BindAddress::parse(spec).unwrap();
+            assert_eq!(matches(&listener, &addr), *want, "{spec}");
+        }
+    }
+
+    #[test]
+    fn an_inherited_unix_socket_matches_its_path_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let spec = format!("unix:{}", path.display());
+        let listener = Listener::bind(&BindAddress::parse(&spec).unwrap(), 8).unwrap();
+        assert!(matches(&listener, &BindAddress::parse(&spec).unwrap()));
+        let elsewhere = format!("unix:{}", dir.path().join("t.sock").display());
+        assert!(!matches(
+            &listener,
+            &BindAddress::parse(&elsewhere).unwrap()
+        ));
+        assert!(!matches(
+            &listener,
+            &BindAddress::parse("127.0.0.1:0").unwrap()
+        ));
+    }
+}

@@ -29,3 +29,20 @@ pub fn resolve(args: &PreloadArgs) -> Result<Preload, ConfigError> {
         app: args.preload_app,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Environment};
+
+    #[test]
+    fn preload_is_off_by_default_and_on_with_the_flag() {
+        let cases: &[(&[&str], bool)] = &[
+            (&["rustcorn", "app"], false),
+            (&["rustcorn", "--preload", "app"], true),
+        ];
+        for (args, want) in cases {
+            let config = Config::from_args(*args, &Environment::default()).unwrap();
+            assert_eq!(config.preload.app, *want, "{args:?}");
+        }
+    }
+}
