@@ -7,7 +7,7 @@
 //! | module        | what it owns |
 //! |---------------|--------------|
 //! | [`config`]    | flags and environment → one validated [`config::Config`] |
-//! | [`arbiter`]   | the master: listeners, fork, reap, respawn, signals |
+//! | [`arbiter`]   | the master: listeners, fork, reap, respawn, signals, USR2 re-exec |
 //! | [`worker`]    | a worker process: boot, mio event loop, connection state machine |
 //! | [`http`]      | request heads and bodies, response framing, errors with their status |
 //! | [`wsgi`]      | the Python boundary: interpreter/venv, app loading, environ, start_response |

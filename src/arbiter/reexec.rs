@@ -188,12 +188,12 @@ impl Arbiter {
     }
 
     /// Whether `pid` was the re-executed master (now gone: USR2 works again).
-    pub(super) fn reexec_child_exited(&mut self, pid: Pid) -> bool {
+    pub(super) fn reexec_child_exited(&mut self, pid: Pid, cause: &super::reap::ExitCause) -> bool {
         if self.lineage.child != Some(pid) {
             return false;
         }
         self.lineage.child = None;
-        tracing::info!("Re-executed master (pid:{pid}) exited");
+        tracing::info!("Re-executed master (pid:{pid}) {cause}");
         true
     }
 

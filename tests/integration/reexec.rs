@@ -142,3 +142,68 @@ fn a_malformed_fd_variable_stops_the_master_naming_it() {
         out.stderr
     );
 }
+
+/// Sends USR2 to `server` and waits for the new master and its `workers` booted
+/// workers (beside the ones already booted); returns the new master's pid.
+fn usr2(server: &mut crate::harness::Server, workers: usize) -> u32 {
+    let masters = master_pids(&server.log()).len();
+    let booted = booted_pids(&server.log()).len();
+    signal(server.pid, "USR2");
+    server.wait_for(STARTUP, "a new master and its workers", |log| {
+        master_pids(log).len() > masters && booted_pids(log).len() >= booted + workers
+    });
+    master_pids(&server.log())[masters]
+}
+
+#[test]
+fn backing_out_keeps_the_old_master_serving_and_usr2_works_again() {
+    let mut server = serve(BASICS, &["--workers=1"]);
+    let old_worker = server.worker_pids[0];
+    let new_master = usr2(&mut server, 1);
+    signal(new_master, "TERM");
+    server.wait_for_log(
+        &format!("Re-executed master (pid:{new_master}) exited with code 0"),
+        STARTUP,
+    );
+    let r = get(server.port(), "/pid");
+    assert_eq!((r.status, r.text()), (200, old_worker.to_string()));
+    // The child is gone, so USR2 starts another one.
+    let third = usr2(&mut server, 1);
+    assert_ne!(third, new_master);
+    signal(third, "TERM");
+    wait_until(EXIT_TIMEOUT, "the second new master to exit", || {
+        !process_alive(third)
+    });
+}
+
+#[test]
+fn a_unix_socket_file_outlives_the_old_master_and_goes_with_the_last() {
+    let scratch = crate::harness::Scratch::new("usr2unix");
+    let sock = scratch.path().join("s.sock");
+    let bind = format!("unix:{}", sock.display());
+    let mut server = crate::harness::Server::start(&[
+        "-b",
+        &bind,
+        "--workers=1",
+        "--chdir",
+        "tests/apps",
+        BASICS,
+    ]);
+    let new_master = usr2(&mut server, 1);
+    server.stop_with("TERM");
+    server.wait_for_log("Master has been promoted.", STARTUP);
+    assert!(
+        sock.exists(),
+        "the old master removed the socket file in use"
+    );
+    let r = crate::systemd::get_over_unix(&sock, "/pid");
+    assert_eq!(r.status, 200);
+    signal(new_master, "TERM");
+    wait_until(EXIT_TIMEOUT, "the new master to exit", || {
+        !process_alive(new_master)
+    });
+    assert!(
+        !sock.exists(),
+        "the last master left its socket file behind"
+    );
+}
