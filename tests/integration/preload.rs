@@ -48,13 +48,19 @@ fn answers_from_all(server: &Server) -> Vec<(u32, u32, u64)> {
 
 #[test]
 fn preload_imports_the_app_once_in_the_master_and_workers_share_it() {
-    let server = serve(APP, &["--workers=2", "--preload"]);
-    for (import_pid, worker, frozen) in answers_from_all(&server) {
-        assert_eq!(
-            import_pid, server.pid,
-            "worker {worker} imported the app itself"
-        );
-        assert!(frozen > 0, "gc.freeze() was not called before the fork");
+    // Both worker classes: gthread's app threads attach to the forked interpreter.
+    for class in ["sync", "gthread"] {
+        let server = serve(APP, &["--workers=2", "--preload", "-k", class]);
+        for (import_pid, worker, frozen) in answers_from_all(&server) {
+            assert_eq!(
+                import_pid, server.pid,
+                "{class}: worker {worker} imported the app itself"
+            );
+            assert!(
+                frozen > 0,
+                "{class}: gc.freeze() was not called before the fork"
+            );
+        }
     }
 }
 
