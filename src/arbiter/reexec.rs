@@ -119,35 +119,7 @@ impl Arbiter {
             _ => PathBuf::from("/proc/self/exe"),
         };
         let fds: Vec<_> = self.listeners.iter().map(inherit::raw_fd).collect();
-        let list = fds
-            .iter()
-            .map(|fd| fd.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut env: Vec<(OsString, OsString)> = start
-            .env
-            .iter()
-            .filter(|(k, _)| !HANDOVER_VARS.iter().any(|v| k.as_bytes() == v.as_bytes()))
-            .cloned()
-            .collect();
-        let me = self.pid.to_string();
-        env.extend(PID_VARS.iter().map(|v| (v.into(), me.clone().into())));
-        // systemd's own variables need the fds at 3, 4, …, which they still are unless
-        // --bind fd://N added others.
-        let contiguous = fds
-            .iter()
-            .enumerate()
-            .all(|(i, &fd)| fd == systemd::LISTEN_FDS_START + i as i32);
-        let listen_pid = self.origin == Origin::Systemd && contiguous;
-        if listen_pid {
-            env.push(("LISTEN_FDS".into(), fds.len().to_string().into()));
-        } else {
-            env.extend(
-                inherit::FD_VARS
-                    .iter()
-                    .map(|v| (v.into(), list.clone().into())),
-            );
-        }
+        let (env, listen_pid) = self.handover_env(start, &fds);
         let c = |bytes: Vec<u8>, what: &str| {
             CString::new(bytes).map_err(|_| format!("NUL byte in the {what}"))
         };
@@ -171,6 +143,36 @@ impl Arbiter {
             inherit: fds,
             listen_pid,
         })
+    }
+
+    /// The start environment, with this master's pid and the listening `fds` in the
+    /// variables a new master reads; and whether `LISTEN_PID` must be added (systemd's
+    /// variables, used when systemd gave the sockets and they are still at 3, 4, …).
+    fn handover_env(&self, start: &StartContext, fds: &[i32]) -> (Vec<(OsString, OsString)>, bool) {
+        let mut env: Vec<(OsString, OsString)> = start
+            .env
+            .iter()
+            .filter(|(k, _)| !HANDOVER_VARS.iter().any(|v| k.as_bytes() == v.as_bytes()))
+            .cloned()
+            .collect();
+        let me = self.pid.to_string();
+        env.extend(PID_VARS.iter().map(|v| (v.into(), me.clone().into())));
+        let contiguous = fds
+            .iter()
+            .enumerate()
+            .all(|(i, &fd)| fd == systemd::LISTEN_FDS_START + i as i32);
+        let listen_pid = self.origin == Origin::Systemd && contiguous;
+        if listen_pid {
+            env.push(("LISTEN_FDS".into(), fds.len().to_string().into()));
+        } else {
+            let list = fds.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+            env.extend(
+                inherit::FD_VARS
+                    .iter()
+                    .map(|v| (v.into(), list.clone().into())),
+            );
+        }
+        (env, listen_pid)
     }
 
     /// A new master whose parent master has exited serves alone now.
