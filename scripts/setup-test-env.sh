@@ -35,6 +35,16 @@ if ! command -v openssl >/dev/null 2>&1; then
         || die "the HTTPS tests need the openssl command (Debian package openssl)"
 fi
 
+# The systemd tests run the server under systemd-socket-activate (Debian's
+# systemd package; installing it starts nothing in a container).
+if [[ ! -x /usr/bin/systemd-socket-activate ]]; then
+    install_systemd() {
+        apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends systemd
+    }
+    install_systemd >/dev/null || { apt-get -o DPkg::Lock::Timeout=600 update >/dev/null && install_systemd >/dev/null; } \
+        || die "cannot install systemd-socket-activate (apt-get install systemd)"
+fi
+
 # A venv built from another interpreter (or a half-created one) is rebuilt.
 want_version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
     || die "'$python' does not run"

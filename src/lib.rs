@@ -7,7 +7,7 @@
 //! | module        | what it owns |
 //! |---------------|--------------|
 //! | [`config`]    | flags, environment, Gunicorn config file → one validated [`config::Config`] |
-//! | [`arbiter`]   | the master: listeners, fork, reap, respawn, signals |
+//! | [`arbiter`]   | the master: listeners, fork, reap, respawn, signals, USR2 re-exec |
 //! | [`worker`]    | a worker process: boot, mio event loop, connection state machine |
 //! | [`http`]      | request heads and bodies, response framing, errors with their status |
 //! | [`wsgi`]      | the Python boundary: interpreter/venv, app loading, environ, start_response |
@@ -15,6 +15,7 @@
 //! | [`sock`]      | bind syntax and listening sockets |
 //! | [`sys`]       | every `unsafe` system call, each with its `SAFETY` note |
 //! | [`tls`]       | HTTPS: rustls configuration from Gunicorn's SSL flags, non-blocking TLS streams |
+//! | [`systemd`]   | socket activation (`LISTEN_FDS`) and `sd_notify`, no libsystemd |
 //!
 //! Data flows one way: bytes → [`http::request::Head`] + [`http::body::Body`] → environ →
 //! app → status/headers/body → [`http::response`] framing → bytes.
@@ -25,12 +26,14 @@ pub mod http;
 pub mod log;
 pub mod sock;
 pub mod sys;
+pub mod systemd;
 pub mod tls;
 pub mod worker;
 pub mod wsgi;
 
 /// Runs the server with parsed settings; returns the process exit status.
 pub fn serve(config: config::Config) -> i32 {
+    arbiter::record_start();
     // Before any environment variable is set: see sys::init_process_title.
     sys::init_process_title();
     for (key, value) in &config.env {

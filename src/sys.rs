@@ -71,11 +71,13 @@ pub enum Forked {
     Child,
 }
 
-/// fork(2). The master is single-threaded and holds no Python state when it forks
-/// workers, so the child starts from a consistent copy.
+/// fork(2). The master is single-threaded, so the child starts from a consistent
+/// copy. When the master runs Python (`--preload`), call this through
+/// [`crate::wsgi::preload::fork`], which adds CPython's fork protocol around it.
 pub fn fork() -> io::Result<Forked> {
     // SAFETY: the master is single-threaded (no locks can be held by another thread), and
-    // the child only runs the worker's own initialisation afterwards.
+    // the child only runs the worker's own initialisation afterwards; Python state, when
+    // there is any, is made consistent by PyOS_BeforeFork/AfterFork around this call.
     match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
         nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
         nix::unistd::ForkResult::Child => Ok(Forked::Child),
@@ -338,4 +340,113 @@ pub fn monotonic_millis() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
         .unwrap_or(0)
+}
+
+/// What [`fork_exec`] runs: every string prepared before the fork, so the child only
+/// makes system calls between fork and exec.
+pub struct ExecRequest {
+    pub program: std::ffi::CString,
+    pub argv: Vec<std::ffi::CString>,
+    pub env: Vec<std::ffi::CString>,
+    pub cwd: std::ffi::CString,
+    /// Descriptors the new program inherits (their close-on-exec flag is cleared in
+    /// the child only: the flag belongs to each process's descriptor table).
+    pub inherit: Vec<RawFd>,
+    /// Add `LISTEN_PID=<the child's pid>` to the environment (systemd's variable
+    /// must name the process that reads it, known only after the fork).
+    pub listen_pid: bool,
+}
+
+/// Forks a child that changes to `cwd` and execs `program` (USR2: a new master
+/// from the current binary). Returns the child's pid. An exec that fails in the child
+/// writes one line to stderr and exits with status 127, which the parent sees when it
+/// reaps the child.
+pub fn fork_exec(req: &ExecRequest) -> io::Result<Pid> {
+    use std::ptr::null;
+    let argv: Vec<*const libc::c_char> = req
+        .argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(null()))
+        .collect();
+    let mut envp: Vec<*const libc::c_char> = req.env.iter().map(|e| e.as_ptr()).collect();
+    let pid_slot = req.listen_pid.then(|| {
+        envp.push(null());
+        envp.len() - 1
+    });
+    envp.push(null());
+    let mut pid_var = [0u8; 32];
+    // SAFETY: the master is single-threaded (with --preload, Python runs no threads
+    // of its own in it), so no lock can be held across the fork by another thread. The
+    // child runs only async-signal-safe calls (fcntl, chdir, getpid, execve, write,
+    // _exit) on memory prepared before the fork, plus stack writes into `pid_var` and
+    // the child's own copy of `envp`; it never touches Python, so CPython's fork hooks
+    // are not needed.
+    unsafe {
+        match libc::fork() {
+            -1 => Err(io::Error::last_os_error()),
+            0 => {
+                for &fd in &req.inherit {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags >= 0 {
+                        libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+                    }
+                }
+                if libc::chdir(req.cwd.as_ptr()) != 0 {
+                    exec_failed(b"rustcorn: re-exec: cannot change to the start directory\n");
+                }
+                if let Some(slot) = pid_slot {
+                    write_listen_pid(&mut pid_var, libc::getpid());
+                    envp[slot] = pid_var.as_ptr().cast();
+                }
+                libc::execve(req.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                exec_failed(b"rustcorn: re-exec: execve failed\n")
+            }
+            child => Ok(Pid::from_raw(child)),
+        }
+    }
+}
+
+/// `LISTEN_PID=<pid>\0` into `buf`, without allocating (runs between fork and exec).
+fn write_listen_pid(buf: &mut [u8; 32], pid: libc::pid_t) {
+    const PREFIX: &[u8] = b"LISTEN_PID=";
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 12];
+    let mut n = pid.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[PREFIX.len() + i] = digits[len - 1 - i];
+    }
+    buf[PREFIX.len() + len] = 0;
+}
+
+fn exec_failed(msg: &[u8]) -> ! {
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; msg is a live slice.
+    unsafe {
+        libc::write(2, msg.as_ptr().cast(), msg.len());
+        libc::_exit(127)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_pid_is_written_without_allocation() {
+        for pid in [1, 42, 1234567, i32::MAX] {
+            let mut buf = [0u8; 32];
+            write_listen_pid(&mut buf, pid);
+            let text = std::ffi::CStr::from_bytes_until_nul(&buf).unwrap();
+            assert_eq!(text.to_str().unwrap(), format!("LISTEN_PID={pid}"));
+        }
+    }
 }

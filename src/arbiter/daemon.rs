@@ -22,16 +22,25 @@ use crate::sys::{self, Forked};
 
 /// Runs right after the listeners are bound, in the process that will be the master:
 /// detaches if asked, readies the log files for the workers' user, writes the pid
-/// file. Errors are for the caller to report before exiting.
-pub(super) fn after_bind(config: &Config) -> Result<Option<Pidfile>, String> {
+/// file. A master started by USR2 (`reexec_child`) is already detached if its parent
+/// was, and writes `PIDFILE.2` until it is promoted, as Gunicorn's does. Errors are
+/// for the caller to report before exiting.
+pub(super) fn after_bind(config: &Config, reexec_child: bool) -> Result<Option<Pidfile>, String> {
     let ops = &config.ops;
-    if let Some(path) = &ops.pidfile {
+    let pid_path = ops.pidfile.as_ref().map(|path| {
+        if reexec_child {
+            second_pid_path(path)
+        } else {
+            path.clone()
+        }
+    });
+    if let Some(path) = &pid_path {
         // Refuse a live pid file while the terminal still listens.
         Pidfile::check(path).map_err(|e| e.to_string())?;
     }
     crate::log::reopen::prepare_files(config.access_logfile.as_deref(), ops.log_owner())
         .map_err(|e| format!("Cannot open log file: {e}"))?;
-    let ready = if ops.daemon {
+    let ready = if ops.daemon && !reexec_child {
         if std::env::var_os("NOTIFY_SOCKET").is_some() {
             // Gunicorn's warning: systemd would lose track of a forking daemon.
             eprintln!(
@@ -43,7 +52,7 @@ pub(super) fn after_bind(config: &Config) -> Result<Option<Pidfile>, String> {
     } else {
         None
     };
-    let pidfile = match &ops.pidfile {
+    let pidfile = match &pid_path {
         Some(path) => Some(
             Pidfile::create(path, nix::unistd::getpid())
                 .map_err(|e: PidfileError| e.to_string())?,
@@ -55,6 +64,13 @@ pub(super) fn after_bind(config: &Config) -> Result<Option<Pidfile>, String> {
         let _ = File::from(ready).write_all(b"1");
     }
     Ok(pidfile)
+}
+
+/// `PIDFILE.2`: where a USR2 child writes its pid until the old master is gone.
+pub(super) fn second_pid_path(path: &std::path::Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".2");
+    name.into()
 }
 
 /// The classic double fork: the command's process waits for the daemon to say it is

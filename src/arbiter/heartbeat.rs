@@ -4,7 +4,9 @@
 //!
 //! The same mapping carries one "idle" flag per worker, so a busy worker can tell
 //! whether another worker is free to take queued connections (see the worker's
-//! accept policy).
+//! accept policy), and one "booted" flag per worker: set once the worker's app is
+//! loaded and its event loop holds the listeners, so the master knows when a
+//! generation serves (systemd's `READY=1`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -22,16 +24,19 @@ const BOOTING: u64 = 2;
 pub struct HeartbeatTable {
     stamps: &'static [AtomicU64],
     idle: &'static [AtomicU64],
+    booted: &'static [AtomicU64],
     free: Vec<usize>,
 }
 
 impl HeartbeatTable {
     pub fn new() -> std::io::Result<HeartbeatTable> {
-        let words = crate::sys::shared_words(2 * MAX_WORKERS)?;
-        let (stamps, idle) = words.split_at(MAX_WORKERS);
+        let words = crate::sys::shared_words(3 * MAX_WORKERS)?;
+        let (stamps, rest) = words.split_at(MAX_WORKERS);
+        let (idle, booted) = rest.split_at(MAX_WORKERS);
         Ok(HeartbeatTable {
             stamps,
             idle,
+            booted,
             free: (0..MAX_WORKERS).rev().collect(),
         })
     }
@@ -42,6 +47,7 @@ impl HeartbeatTable {
         let index = self.free.pop()?;
         self.stamps[index].store(crate::sys::monotonic_millis(), Ordering::Relaxed);
         self.idle[index].store(BOOTING, Ordering::Relaxed);
+        self.booted[index].store(0, Ordering::Relaxed);
         Some(index)
     }
 
@@ -56,11 +62,17 @@ impl HeartbeatTable {
         crate::sys::monotonic_millis().saturating_sub(self.stamps[index].load(Ordering::Relaxed))
     }
 
+    /// Whether the worker in `index` has loaded its app and serves.
+    pub fn is_booted(&self, index: usize) -> bool {
+        self.booted[index].load(Ordering::Relaxed) != 0
+    }
+
     /// What a forked worker needs to reach its own slot and see the others.
     pub fn view(&self, index: usize) -> WorkerView {
         WorkerView {
             stamps: self.stamps,
             idle: self.idle,
+            booted: self.booted,
             index,
         }
     }
@@ -71,6 +83,7 @@ impl HeartbeatTable {
 pub struct WorkerView {
     stamps: &'static [AtomicU64],
     idle: &'static [AtomicU64],
+    booted: &'static [AtomicU64],
     index: usize,
 }
 
@@ -86,6 +99,13 @@ pub fn install(view: WorkerView) {
 pub fn beat() {
     if let Some(v) = MINE.get() {
         v.stamps[v.index].store(crate::sys::monotonic_millis(), Ordering::Relaxed);
+    }
+}
+
+/// In a worker: "my app is loaded and I serve" (the master's readiness signal).
+pub fn mark_booted() {
+    if let Some(v) = MINE.get() {
+        v.booted[v.index].store(1, Ordering::Relaxed);
     }
 }
 

@@ -4,10 +4,14 @@
 
 mod daemon;
 mod heartbeat;
+mod inherit;
 pub mod pidfile;
+mod ready;
 mod reap;
+mod reexec;
 
-pub use heartbeat::{another_worker_idle, beat, set_idle};
+pub use heartbeat::{another_worker_idle, beat, mark_booted, set_idle};
+pub use reexec::record_start;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -72,27 +76,35 @@ pub struct Arbiter {
     exit_code: Option<i32>,
     /// `--pid`: removed when the arbiter is dropped (the master's exit).
     pidfile: Option<pidfile::Pidfile>,
+    /// Who handed over the listeners (systemd's are never unlinked).
+    origin: inherit::Origin,
+    /// USR2: the new master this one started, or the old master that started it.
+    lineage: reexec::Lineage,
+    /// What the service manager was last told.
+    readiness: ready::Readiness,
+}
+
+/// `rustcorn: master [NAME]`, with Gunicorn's `.2` after NAME while this master is
+/// a USR2 child not yet promoted.
+pub(super) fn set_master_title(config: &Config, reexec_child: bool) {
+    let suffix = if reexec_child { ".2" } else { "" };
+    sys::set_process_title(&format!("rustcorn: master [{}{suffix}]", config.proc_name));
 }
 
 impl Arbiter {
     /// Binds every listener and installs the signal queue; workers start in [`run`].
     pub fn new(config: Config, env: PythonEnv) -> Result<Arbiter, String> {
         tracing::info!("Starting rustcorn {}", env!("CARGO_PKG_VERSION"));
-        let mut listeners = Vec::new();
         // Unix sockets are created under --umask (Gunicorn's default 0: mode 0777).
         let old_umask = sys::set_umask(config.ops.umask);
-        for addr in &config.binds {
-            match Listener::bind_with(addr, config.backlog, config.ops.reuse_port) {
-                Ok(l) => listeners.push(l),
-                Err(e) => {
-                    listeners.iter().for_each(Listener::cleanup);
-                    return Err(format!("Cannot bind {}: {e}", describe(addr)));
-                }
-            }
-        }
+        let opened = inherit::open(&config);
         sys::set_umask(old_umask);
-        let pidfile = daemon::after_bind(&config).inspect_err(|_| {
-            listeners.iter().for_each(Listener::cleanup);
+        let inherit::Opened { listeners, origin } = opened?;
+        let lineage = reexec::Lineage::from_env();
+        let pidfile = daemon::after_bind(&config, lineage.parent.is_some()).inspect_err(|_| {
+            if origin == inherit::Origin::Bound {
+                listeners.iter().for_each(Listener::cleanup);
+            }
         })?;
         let pid = nix::unistd::getpid();
         for l in &listeners {
@@ -115,7 +127,7 @@ impl Arbiter {
         let signals =
             sys::install_signal_pipe(&MASTER_SIGNALS).map_err(|e| format!("signals: {e}"))?;
         sys::ignore_signal(Signal::SIGPIPE);
-        sys::set_process_title(&format!("rustcorn: master [{}]", config.proc_name));
+        set_master_title(&config, lineage.parent.is_some());
         let heartbeats =
             heartbeat::HeartbeatTable::new().map_err(|e| format!("heartbeat table: {e}"))?;
         Ok(Arbiter {
@@ -131,13 +143,19 @@ impl Arbiter {
             pid,
             exit_code: None,
             pidfile,
+            origin,
+            lineage,
+            readiness: ready::Readiness::Starting,
         })
     }
 
     /// The master loop; returns the process exit status.
     pub fn run(mut self) -> i32 {
+        if self.config.preload.app {
+            self.preload();
+        }
         loop {
-            for sig in self.wait_for_signals(Duration::from_secs(1)) {
+            for sig in self.wait_for_signals(self.tick()) {
                 self.handle(sig);
             }
             self.reap();
@@ -145,6 +163,8 @@ impl Arbiter {
                 Phase::Running => {
                     self.murder_workers();
                     self.manage_workers();
+                    self.maybe_promote();
+                    self.check_ready();
                 }
                 Phase::Stopping { deadline } => {
                     if self.workers.is_empty() {
@@ -156,8 +176,10 @@ impl Arbiter {
                 }
             }
         }
-        self.listeners.iter().for_each(Listener::cleanup);
-        tracing::info!("Shutting down: Master");
+        if self.owns_socket_files() {
+            self.listeners.iter().for_each(Listener::cleanup);
+        }
+        tracing::info!("Shutting down: {}", self.master_name());
         // The pid file goes before the process does (Gunicorn's halt()).
         drop(self.pidfile.take());
         let code = self.exit_code.unwrap_or(0);
@@ -203,6 +225,7 @@ impl Arbiter {
             Signal::SIGINT | Signal::SIGQUIT => self.stop(false),
             Signal::SIGHUP if self.phase == Phase::Running => {
                 self.reopen_master_logs();
+                self.notify_reloading();
                 self.reload();
             }
             Signal::SIGHUP => tracing::info!("Ignoring HUP: the server is stopping"),
@@ -220,6 +243,8 @@ impl Arbiter {
             }
             Signal::SIGUSR1 => self.reopen_logs(),
             Signal::SIGWINCH => self.winch(),
+            Signal::SIGUSR2 if self.phase == Phase::Running => self.reexec(),
+            Signal::SIGUSR2 => {}
             _ => tracing::info!("Signal {} is not handled by this version", signal_name(sig)),
         }
     }
@@ -231,6 +256,9 @@ impl Arbiter {
             if graceful {
                 return;
             }
+        }
+        if self.phase == Phase::Running {
+            self.notify_stopping();
         }
         let deadline = Instant::now() + Duration::from_secs(self.config.graceful_timeout);
         self.phase = Phase::Stopping { deadline };
@@ -291,7 +319,7 @@ impl Arbiter {
             tracing::error!("Cannot start more than {} workers", heartbeat::MAX_WORKERS);
             return false;
         };
-        match sys::fork_with_signals_blocked() {
+        match crate::wsgi::preload::fork() {
             Ok(Forked::Child) => {
                 heartbeat::install(self.heartbeats.view(slot));
                 worker::run(&self.config, &self.listeners, &self.env, self.pid)
@@ -346,6 +374,17 @@ impl Arbiter {
                 sys::kill(pid, Signal::SIGABRT);
                 w.aborted = true;
             }
+        }
+    }
+}
+
+impl Arbiter {
+    /// `--preload`: import the app here, before the first fork. A failure stops the
+    /// master with the status and message a worker's failed import gives.
+    fn preload(&mut self) {
+        if let Err(e) = crate::wsgi::preload::preload_app(&self.config, &self.env) {
+            self.exit_code = Some(worker::report_boot_error(&self.config, &e));
+            self.stop(false);
         }
     }
 }

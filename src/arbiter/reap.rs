@@ -23,6 +23,9 @@ impl Arbiter {
     }
 
     fn on_exit(&mut self, pid: Pid, cause: ExitCause) {
+        if self.reexec_child_exited(pid, &cause) {
+            return;
+        }
         let known = self.forget(pid);
         let stopping = matches!(self.phase, Phase::Stopping { .. });
         match cause {
@@ -56,7 +59,17 @@ impl Arbiter {
     }
 }
 
-enum ExitCause {
+pub(super) enum ExitCause {
     Code(i32),
     Signal(Signal),
+}
+
+impl std::fmt::Display for ExitCause {
+    /// `exited with code N` / `was sent SIGKILL`, as the worker lines say it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitCause::Code(code) => write!(f, "exited with code {code}"),
+            ExitCause::Signal(sig) => write!(f, "was sent {}", sig.as_str()),
+        }
+    }
 }

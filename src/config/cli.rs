@@ -148,4 +148,7 @@ pub struct Cli {
 
     #[command(flatten)]
     pub ops: super::ops::OpsArgs,
+
+    #[command(flatten)]
+    pub preload: super::preload::PreloadArgs,
 }

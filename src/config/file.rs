@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 
 use clap::{ArgAction, Args};
 
-use super::settings::{self, Kind, Status, SETTINGS};
+use super::settings::{self, Kind, SETTINGS};
 use super::ConfigError;
 
 /// The flags that choose the config file and what to do with the resolved settings.
@@ -127,12 +127,6 @@ impl FileSettings {
                 continue;
             };
             match setting.status {
-                Status::Pending(_) if super::print::display(setting, values) == setting.default => {
-                }
-                Status::Pending(area) => layer.warnings.push(format!(
-                    "{}:{}: `{}` is not supported by this build of rustcorn yet ({area}); ignored",
-                    self.path, value.line, value.name
-                )),
                 _ if setting.kind == Kind::AppModule => {
                     layer.app_module = values.first().cloned();
                 }

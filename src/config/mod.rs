@@ -39,6 +39,7 @@ mod layers;
 mod load;
 pub mod logging;
 pub mod ops;
+pub mod preload;
 mod print;
 pub mod proxy;
 pub mod settings;
@@ -141,6 +142,8 @@ pub struct Config {
     pub http: crate::http::request::Limits,
     /// Recycling, daemon mode, pid file, user/group, umask (see [`ops`]).
     pub ops: ops::Ops,
+    /// Where the app is imported (`--preload`).
+    pub preload: preload::Preload,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -282,6 +285,7 @@ impl Config {
             proxy: proxy::resolve(&cli.proxy)?,
             http: http::resolve(&cli.http)?,
             ops: ops::resolve(&cli.ops)?,
+            preload: preload::resolve(&cli.preload)?,
         })
     }
 }

@@ -43,9 +43,6 @@ pub enum Status {
     /// Implemented: a clap field declares its flag (or, for a file-only setting, it is
     /// read from the config file by name).
     Implemented,
-    /// Being built on another branch (named); until it is merged the flag is unknown and
-    /// a config-file value is ignored with a warning. Becomes [`Status::Implemented`] on merge.
-    Pending(&'static str),
     /// A server hook: recognised, kept, and (until hooks are built) warned about.
     ServerHook,
     /// Accepted and ignored with a warning, because ignoring it cannot break serving.
@@ -102,9 +99,6 @@ pub fn markdown_table() -> String {
     for s in SETTINGS {
         let status = match s.status {
             Status::Implemented => "implemented".to_string(),
-            Status::Pending(area) => {
-                format!("pending (`{area}` branch); ignored with a warning until then")
-            }
             Status::ServerHook => "recognised; a warning says hooks are not called yet".to_string(),
             Status::Ignored(why) => format!("accepted, warning: {why}"),
             Status::Refused(why) => format!("error unless left at the default: {why}"),
@@ -152,7 +146,7 @@ const NO_CONTROL: &str = "rustcorn has no control socket";
 const NO_UWSGI: &str = "rustcorn does not speak uwsgi";
 
 use Kind::*;
-use Status::{Ignored, Implemented, Pending, Refused, ServerHook};
+use Status::{Ignored, Implemented, Refused, ServerHook};
 
 /// Every setting of Gunicorn 27, in Gunicorn's order. One line each, so adding or
 /// changing a setting is a one-line change.
@@ -182,7 +176,7 @@ pub static SETTINGS: &[Setting] = &[
     setting("spew", "--spew", Flag, "False", Ignored("rustcorn has no Python line tracer")),
     setting("check_config", "--check-config", Flag, "False", Implemented),
     setting("print_config", "--print-config", Flag, "False", Implemented),
-    setting("preload_app", "--preload", Flag, "False", Pending("preload")),
+    setting("preload_app", "--preload", Flag, "False", Implemented),
     setting("sendfile", "--no-sendfile", NegFlag, "None", Implemented),
     setting("reuse_port", "--reuse-port", Flag, "False", Implemented),
     setting("chdir", "--chdir", Str, ".", Implemented),

@@ -147,26 +147,6 @@ fn unsupported_settings_warn_or_refuse_unless_left_at_their_default() {
     .unwrap();
     assert_eq!(c.sources.warnings.len(), 2, "{:?}", c.sources.warnings);
     assert!(load_with(&file_with(vec![]), None, &["--paste", "x.ini", "app"]).is_err());
-    // Settings still being built elsewhere (none once every branch is merged): a
-    // warning naming file and line, unless left at the default.
-    let pending = SETTINGS
-        .iter()
-        .filter(|s| matches!(s.status, Status::Pending(_)) && s.kind == settings::Kind::Int);
-    for s in pending {
-        let c = ok(vec![value(s.name, 7, &[s.default])]).unwrap();
-        assert!(
-            c.sources.warnings.is_empty(),
-            "{}: {:?}",
-            s.name,
-            c.sources.warnings
-        );
-        let c = ok(vec![value(s.name, 7, &["12345"])]).unwrap();
-        assert!(
-            c.sources.warnings[0].contains("gunicorn.conf.py:7"),
-            "{:?}",
-            c.sources.warnings
-        );
-    }
 }
 
 #[test]

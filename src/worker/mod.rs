@@ -70,6 +70,7 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
         Ok(b) => std::sync::Arc::new(b),
         Err(e) => sys::exit_now(report_boot_error(config, &e)),
     };
+    crate::arbiter::mark_booted();
     let code = match event_loop::EventLoop::new(config, bridge.clone(), listeners, signals, master)
     {
         Ok(mut lp) => match lp.run() {
@@ -109,7 +110,7 @@ fn switch_user(config: &Config, env: &PythonEnv) {
     }
 }
 
-fn report_boot_error(config: &Config, err: &BootError) -> i32 {
+pub(crate) fn report_boot_error(config: &Config, err: &BootError) -> i32 {
     match err {
         BootError::Load(LoadError::NotFound(msg)) => {
             tracing::error!("Failed to load application '{}': {msg}", config.app_module);

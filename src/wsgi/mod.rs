@@ -9,6 +9,7 @@ pub mod environ;
 pub mod input;
 pub mod interpreter;
 pub mod loader;
+pub mod preload;
 mod response_body;
 pub mod start_response;
 pub mod streams;
@@ -44,12 +45,18 @@ pub enum BootError {
 }
 
 impl Bridge {
-    /// Starts the interpreter in `env` and imports the app named by the config.
+    /// Starts the interpreter in `env` and imports the app named by the config, or,
+    /// forked from a master that preloaded it (`--preload`), takes that app.
     pub fn boot(config: &Config, env: &PythonEnv) -> Result<Bridge, BootError> {
-        env.initialize()?;
+        if !preload::is_preloaded() {
+            env.initialize()?;
+        }
         Python::attach(|py| {
             crate::log::pyconfig::apply(py, config).map_err(BootError::Python)?;
-            let app = loader::load_app(py, &config.app_module, &config.pythonpath)?;
+            let app = match preload::preloaded(py) {
+                Some(app) => app,
+                None => loader::load_app(py, &config.app_module, &config.pythonpath)?,
+            };
             let python_err = |e: PyErr| BootError::Python(format_exception(py, &e));
             let format_exception = py
                 .import("traceback")

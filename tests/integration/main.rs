@@ -39,6 +39,10 @@
 //! - `daemon`: -D and -p, WINCH, --user/--group, --umask, --reuse-port, the
 //!   flags' usage errors
 //! - `log_rotation`: USR1 and HUP reopen renamed log files
+//! - `reexec`: USR2 hands the sockets to a new master, no request lost;
+//!   `GUNICORN_FD`/`RUSTCORN_FD` on startup
+//! - `systemd`: socket activation (systemd-socket-activate), sd_notify
+//! - `preload`: `--preload` imports the app once in the master
 
 mod capture;
 mod client;
@@ -64,11 +68,14 @@ mod log_rotation;
 mod logging;
 mod nginx;
 mod ops;
+mod preload;
 mod proxy;
+mod reexec;
 mod response_safety;
 mod signals;
 mod sockets;
 mod strict_http;
+mod systemd;
 mod timeouts;
 mod tls;
 mod wsgi_env;
