@@ -142,4 +142,7 @@ pub struct Cli {
 
     #[command(flatten)]
     pub logging: super::logging::LoggingArgs,
+
+    #[command(flatten)]
+    pub reload: super::reload::ReloadArgs,
 }

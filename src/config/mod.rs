@@ -39,6 +39,7 @@ mod load;
 pub mod logging;
 mod print;
 pub mod proxy;
+pub mod reload;
 pub mod settings;
 pub mod tls;
 
@@ -135,6 +136,8 @@ pub struct Config {
     pub proxy: proxy::ProxyConfig,
     /// Access-log format, syslog, capture_output, Python logging config, statsd.
     pub logging: logging::LoggingConfig,
+    /// Development reload: `--reload`, its engine and extra files.
+    pub reload: reload::ReloadConfig,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -272,6 +275,7 @@ impl Config {
             sources: Sources::default(),
             tls: tls::resolve(&cli.tls)?,
             proxy: proxy::resolve(&cli.proxy)?,
+            reload: reload::resolve(&cli.reload, &load::cwd())?,
         })
     }
 }
