@@ -131,8 +131,13 @@ mod tests {
         ] {
             assert_eq!(resolve(&args(name, &[]), cwd).unwrap().engine, engine);
         }
-        let e = resolve(&args("fsevents", &[]), cwd).unwrap_err().to_string();
-        assert!(e.contains("--reload-engine") && e.contains("fsevents"), "{e}");
+        let e = resolve(&args("fsevents", &[]), cwd)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--reload-engine") && e.contains("fsevents"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -115,11 +115,15 @@ fn a_bad_file_value_names_the_setting_and_line() {
 #[test]
 fn unsupported_settings_warn_or_refuse_unless_left_at_their_default() {
     let ok = |values| load_with(&file_with(values), None, &["app"]);
-    assert!(ok(vec![value("logger_class", 1, &["gunicorn.glogging.Logger"])])
-        .unwrap()
-        .sources
-        .warnings
-        .is_empty());
+    assert!(ok(vec![value(
+        "logger_class",
+        1,
+        &["gunicorn.glogging.Logger"]
+    )])
+    .unwrap()
+    .sources
+    .warnings
+    .is_empty());
     let e = ok(vec![value("logger_class", 2, &["my.Logger"])])
         .unwrap_err()
         .to_string();
@@ -139,12 +143,7 @@ fn unsupported_settings_warn_or_refuse_unless_left_at_their_default() {
         .to_string();
     assert!(e.contains("http_protocols"), "{e}");
     // On the command line too, under Gunicorn's spelling.
-    let c = load_with(
-        &file_with(vec![]),
-        None,
-        &["--spew", "--reuse-port", "app"],
-    )
-    .unwrap();
+    let c = load_with(&file_with(vec![]), None, &["--spew", "--reuse-port", "app"]).unwrap();
     assert_eq!(c.sources.warnings.len(), 2, "{:?}", c.sources.warnings);
     assert!(load_with(&file_with(vec![]), None, &["--paste", "x.ini", "app"]).is_err());
     // Settings still being built elsewhere (none once every branch is merged): a

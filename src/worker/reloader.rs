@@ -273,7 +273,8 @@ impl Watching {
             if left.is_zero() {
                 return None;
             }
-            let millis = PollTimeout::try_from(left.as_millis() as i32).unwrap_or(PollTimeout::NONE);
+            let millis =
+                PollTimeout::try_from(left.as_millis() as i32).unwrap_or(PollTimeout::NONE);
             let mut fds = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
             if !matches!(poll(&mut fds, millis), Ok(n) if n > 0) {
                 continue;

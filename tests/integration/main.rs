@@ -30,6 +30,8 @@
 //! - `tls`: HTTPS (--certfile, client certificates, --ciphers), startup errors
 //! - `proxy`: trusted peers (`--forwarded-allow-ips`), secure-scheme and forwarder
 //!   headers, the PROXY protocol v1/v2 (`--proxy-protocol`, `--proxy-allow-from`)
+//! - `reload`: `--reload` (inotify and poll), extra files and globs, a SyntaxError
+//!   served as a 500 page until fixed, the config-file spellings
 //! - `nginx`: the real nginx with examples/nginx*.conf in front, TCP and unix socket
 
 mod capture;
@@ -54,6 +56,7 @@ mod log_outputs;
 mod logging;
 mod nginx;
 mod proxy;
+mod reload;
 mod signals;
 mod sockets;
 mod timeouts;
