@@ -308,3 +308,52 @@ impl Watching {
             .then(|| dir.join(name))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rc-reloader-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn polling_reports_a_file_newer_than_when_first_seen() {
+        let dir = scratch("poll");
+        let (a, b) = (dir.join("a.py"), dir.join("b.html"));
+        std::fs::write(&a, "x = 1\n").unwrap();
+        std::fs::write(&b, "<p>").unwrap();
+        let files = vec![a.clone(), b.clone(), dir.join("missing.py")];
+        let mut polling = Polling::default();
+        assert_eq!(polling.check(&files), None, "first sight is the baseline");
+        assert_eq!(polling.check(&files), None);
+        let later = SystemTime::now() + Duration::from_secs(5);
+        let file = std::fs::File::options().write(true).open(&b).unwrap();
+        file.set_modified(later).unwrap();
+        assert_eq!(polling.check(&files), Some(b));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn inotify_reports_watched_names_only_including_a_rename_over() {
+        let dir = scratch("inotify");
+        let (a, other) = (dir.join("a.py"), dir.join("other.log"));
+        std::fs::write(&a, "x = 1\n").unwrap();
+        let mut watching = Watching::new().unwrap();
+        watching.refresh(std::slice::from_ref(&a));
+        std::fs::write(&other, "noise").unwrap();
+        assert_eq!(watching.wait(Duration::from_millis(200)), None);
+        std::fs::write(&a, "x = 2\n").unwrap();
+        assert_eq!(watching.wait(Duration::from_secs(10)), Some(a.clone()));
+        // An editor's save: a new file renamed over the old one.
+        let tmp = dir.join(".a.py.swp");
+        std::fs::write(&tmp, "x = 3\n").unwrap();
+        assert_eq!(watching.wait(Duration::from_millis(200)), None);
+        std::fs::rename(&tmp, &a).unwrap();
+        assert_eq!(watching.wait(Duration::from_secs(10)), Some(a));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

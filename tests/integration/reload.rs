@@ -149,11 +149,17 @@ fn expect_reload(server: &mut Server, changed: &Path, edit: &dyn Fn(), new_versi
 
 #[test]
 fn editing_the_app_module_reloads_with_either_engine_and_no_request_fails() {
-    for engine in ["auto", "inotify", "poll"] {
-        let scratch = Scratch::new(&format!("reload-{engine}"));
+    for (engine, threads) in [
+        ("auto", "1"),
+        ("inotify", "1"),
+        ("poll", "1"),
+        ("auto", "4"),
+    ] {
+        let scratch = Scratch::new(&format!("reload-{engine}-{threads}"));
         let dir = scratch.path();
         std::fs::write(dir.join("app.py"), app_source("v1")).unwrap();
-        let mut server = start(dir, &["--reload", "--reload-engine", engine]);
+        let flags = ["--reload", "--reload-engine", engine, "--threads", threads];
+        let mut server = start(dir, &flags);
         let want = if engine == "poll" {
             "(poll)"
         } else {
@@ -191,6 +197,50 @@ fn a_reload_extra_file_glob_reloads_even_for_files_created_later() {
         s == 200 && pid_of(b) != pid_of(&first)
     });
     assert!(after.starts_with("v1 "), "{after}");
+    let failed = poller.finish();
+    assert!(
+        failed.is_empty(),
+        "requests failed across the reload: {failed:?}"
+    );
+}
+
+#[test]
+fn a_module_imported_during_a_request_is_watched_too() {
+    let scratch = Scratch::new("reload-lazy");
+    let dir = scratch.path();
+    let helper = dir.join("helper.py");
+    std::fs::write(&helper, "TEXT = 'helper one'\n").unwrap();
+    std::fs::write(
+        dir.join("app.py"),
+        "import os\n\
+         def application(environ, start_response):\n\
+         \x20   import helper\n\
+         \x20   body = ('%s %d' % (helper.TEXT, os.getpid())).encode()\n\
+         \x20   start_response('200 OK', [('Content-Length', str(len(body)))])\n\
+         \x20   return [body]\n",
+    )
+    .unwrap();
+    let server = start(dir, &["--reload", "--reload-engine", "poll"]);
+    let poller = Poller::start(server.port());
+    let first = poller.wait_for(&server, "from helper one", |s, b| {
+        s == 200 && b.starts_with("helper one ")
+    });
+    // The module list is read again every second: edit until the reloader has it.
+    let line = format!("Worker reloading: {} modified", helper.display());
+    let mut edits = 0;
+    wait_until(RELOAD, "a reload for the lazily imported module", || {
+        edits += 1;
+        std::fs::write(
+            &helper,
+            format!("TEXT = 'helper {}'\n", "two".repeat(edits)),
+        )
+        .unwrap();
+        server.log_shows_since(0, &line, Duration::from_millis(500))
+    });
+    let after = poller.wait_for(&server, "from the edited helper", |s, b| {
+        s == 200 && b.starts_with("helper two") && pid_of(b) != pid_of(&first)
+    });
+    assert!(after.contains("two"), "{after}");
     let failed = poller.finish();
     assert!(
         failed.is_empty(),
