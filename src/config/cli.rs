@@ -151,4 +151,7 @@ pub struct Cli {
 
     #[command(flatten)]
     pub preload: super::preload::PreloadArgs,
+
+    #[command(flatten)]
+    pub reload: super::reload::ReloadArgs,
 }

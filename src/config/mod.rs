@@ -42,6 +42,7 @@ pub mod ops;
 pub mod preload;
 mod print;
 pub mod proxy;
+pub mod reload;
 pub mod settings;
 pub mod tls;
 
@@ -144,6 +145,8 @@ pub struct Config {
     pub ops: ops::Ops,
     /// Where the app is imported (`--preload`).
     pub preload: preload::Preload,
+    /// Development reload: `--reload`, its engine and extra files.
+    pub reload: reload::ReloadConfig,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -286,6 +289,7 @@ impl Config {
             http: http::resolve(&cli.http)?,
             ops: ops::resolve(&cli.ops)?,
             preload: preload::resolve(&cli.preload)?,
+            reload: reload::resolve(&cli.reload, &load::cwd())?,
         })
     }
 }

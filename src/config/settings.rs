@@ -132,8 +132,6 @@ const fn setting(
     }
 }
 
-const NO_RELOAD: &str =
-    "code reloading is not built into rustcorn; send HUP to the master to start workers with fresh code";
 const NO_PASTE: &str = "PasteDeploy apps are not supported; name the WSGI callable as APP_MODULE";
 const NO_DIRTY: &str = "dirty arbiters are not supported by rustcorn";
 const HTTP1_ONLY: &str = "rustcorn speaks HTTP/1.x only";
@@ -141,7 +139,6 @@ const HTTP2_ONLY: &str = "only matters with HTTP/2, which rustcorn does not spea
 const ASGI_ONLY: &str = "only matters for ASGI workers, which rustcorn does not have";
 const NO_LOGCONFIG: &str =
     "INI logging config files are not read; use --log-config-json or logconfig_dict";
-const NO_RELOADER: &str = "no code reloader in rustcorn";
 const NO_CONTROL: &str = "rustcorn has no control socket";
 const NO_UWSGI: &str = "rustcorn does not speak uwsgi";
 
@@ -170,9 +167,9 @@ pub static SETTINGS: &[Setting] = &[
     setting("limit_request_field_size", "--limit-request-field_size", Int, "8190", Implemented),
     // rustcorn's own: Gunicorn has no bound on the body (413 past it).
     setting("limit_request_body", "--limit-request-body", Int, "0", Implemented),
-    setting("reload", "--reload", Flag, "False", Refused(NO_RELOAD)),
-    setting("reload_engine", "--reload-engine", Str, "auto", Ignored(NO_RELOADER)),
-    setting("reload_extra_files", "--reload-extra-file", List, "[]", Ignored(NO_RELOADER)),
+    setting("reload", "--reload", Flag, "False", Implemented),
+    setting("reload_engine", "--reload-engine", Str, "auto", Implemented),
+    setting("reload_extra_files", "--reload-extra-file", List, "[]", Implemented),
     setting("spew", "--spew", Flag, "False", Ignored("rustcorn has no Python line tracer")),
     setting("check_config", "--check-config", Flag, "False", Implemented),
     setting("print_config", "--print-config", Flag, "False", Implemented),

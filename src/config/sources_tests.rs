@@ -115,16 +115,20 @@ fn a_bad_file_value_names_the_setting_and_line() {
 #[test]
 fn unsupported_settings_warn_or_refuse_unless_left_at_their_default() {
     let ok = |values| load_with(&file_with(values), None, &["app"]);
-    assert!(ok(vec![value("reload", 1, &["false"])])
-        .unwrap()
-        .sources
-        .warnings
-        .is_empty());
-    let e = ok(vec![value("reload", 2, &["true"])])
+    assert!(ok(vec![value(
+        "logger_class",
+        1,
+        &["gunicorn.glogging.Logger"]
+    )])
+    .unwrap()
+    .sources
+    .warnings
+    .is_empty());
+    let e = ok(vec![value("logger_class", 2, &["my.Logger"])])
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("gunicorn.conf.py:2") && e.contains("reload"),
+        e.contains("gunicorn.conf.py:2") && e.contains("logger_class"),
         "{e}"
     );
     let c = ok(vec![
@@ -142,7 +146,7 @@ fn unsupported_settings_warn_or_refuse_unless_left_at_their_default() {
     let c = load_with(
         &file_with(vec![]),
         None,
-        &["--spew", "--reload-engine", "poll", "app"],
+        &["--spew", "--log-config", "logging.ini", "app"],
     )
     .unwrap();
     assert_eq!(c.sources.warnings.len(), 2, "{:?}", c.sources.warnings);
@@ -269,5 +273,28 @@ fn docs_settings_md_is_generated_from_the_table() {
     assert!(
         doc.contains(&table),
         "docs/settings.md is out of date; its table should be:\n{table}"
+    );
+}
+
+#[test]
+fn reload_settings_come_from_the_file_and_the_command_line_replaces_them() {
+    let file = file_with(vec![
+        value("reload", 1, &["true"]),
+        value("reload_engine", 2, &["poll"]),
+        value("reload_extra_files", 3, &["Cargo.toml", "tests/apps/*.py"]),
+    ]);
+    let c = load_with(&file, None, &["app"]).unwrap();
+    assert!(c.reload.enabled);
+    assert_eq!(c.reload.engine, reload::Engine::Poll);
+    assert_eq!(c.reload.extra_files.len(), 1);
+    assert!(c.reload.extra_patterns[0].ends_with("tests/apps/*.py"));
+    assert!(c.sources.warnings.is_empty(), "{:?}", c.sources.warnings);
+    let c = load_with(&file, None, &["--reload-engine", "inotify", "app"]).unwrap();
+    assert_eq!(c.reload.engine, reload::Engine::Inotify);
+    let bad = file_with(vec![value("reload_engine", 4, &["kqueue"])]);
+    let e = load_with(&bad, None, &["app"]).unwrap_err().to_string();
+    assert!(
+        e.contains("--reload-engine") && e.contains("gunicorn.conf.py:4"),
+        "{e}"
     );
 }

@@ -7,6 +7,7 @@ mod pool;
 pub mod privileges;
 mod read_buffer;
 pub mod recycle;
+pub mod reloader;
 mod stream;
 
 use nix::sys::signal::Signal;
@@ -71,6 +72,12 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
         Err(e) => sys::exit_now(report_boot_error(config, &e)),
     };
     crate::arbiter::mark_booted();
+    if config.reload.enabled {
+        if let Err(e) = reloader::start(&config.reload, bridge.broken_file()) {
+            tracing::error!("Worker cannot start the reloader: {e}");
+            sys::exit_now(WORKER_BOOT_ERROR);
+        }
+    }
     let code = match event_loop::EventLoop::new(config, bridge.clone(), listeners, signals, master)
     {
         Ok(mut lp) => match lp.run() {
@@ -116,7 +123,7 @@ pub(crate) fn report_boot_error(config: &Config, err: &BootError) -> i32 {
             tracing::error!("Failed to load application '{}': {msg}", config.app_module);
             APP_LOAD_ERROR
         }
-        BootError::Load(LoadError::Import(tb)) => {
+        BootError::Load(LoadError::Import(tb) | LoadError::Syntax { traceback: tb, .. }) => {
             tracing::error!(
                 "Exception in worker process: cannot import application '{}'\n{tb}",
                 config.app_module

@@ -75,3 +75,17 @@ def load(uri, pythonpath=()):
     if not callable(app):
         raise AppImportError("Application object %r in %r must be callable." % (spec, module))
     return app
+
+
+def make_fail_app(text):
+    """An app answering 500 with `text`: what --reload serves while the code has a SyntaxError."""
+    body = text.encode("utf-8", "replace")
+
+    def app(environ, start_response):
+        start_response("500 Internal Server Error", [
+            ("Content-Type", "text/plain"),
+            ("Content-Length", str(len(body))),
+        ])
+        return [body]
+
+    return app

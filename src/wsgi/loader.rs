@@ -14,6 +14,16 @@ pub enum LoadError {
     /// Importing raised: the full traceback.
     #[error("{0}")]
     Import(String),
+    /// Importing raised a `SyntaxError`: under `--reload` the worker serves the
+    /// traceback as a 500 page and watches `filename` until it is fixed (Gunicorn's
+    /// behaviour); otherwise it is an import error like any other.
+    #[error("{traceback}")]
+    Syntax {
+        /// `str(exception)`: `invalid syntax (app.py, line 3)`.
+        message: String,
+        traceback: String,
+        filename: Option<String>,
+    },
 }
 
 /// Imports `uri` after putting the working directory and `pythonpath` on `sys.path`.
@@ -35,11 +45,30 @@ pub fn load_app(py: Python<'_>, uri: &str, pythonpath: &[PathBuf]) -> Result<Py<
                 .unwrap_or(false);
             if not_found {
                 Err(LoadError::NotFound(e.value(py).to_string()))
+            } else if e.is_instance_of::<pyo3::exceptions::PySyntaxError>(py) {
+                let filename = e.value(py).getattr("filename").ok();
+                Err(LoadError::Syntax {
+                    message: e.value(py).to_string(),
+                    traceback: super::format_exception(py, &e),
+                    filename: filename.and_then(|f| f.extract::<String>().ok()),
+                })
             } else {
                 Err(LoadError::Import(super::format_exception(py, &e)))
             }
         }
     }
+}
+
+/// A WSGI app that answers every request with 500 and `text` (Gunicorn's
+/// `make_fail_app`), served under `--reload` while the app's code does not compile.
+pub fn fail_app(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
+    let loader = PyModule::from_code(
+        py,
+        c_str(include_str!("loader.py")).as_c_str(),
+        c"rustcorn/loader.py",
+        c"_rustcorn_loader",
+    )?;
+    Ok(loader.getattr("make_fail_app")?.call1((text,))?.unbind())
 }
 
 fn c_str(text: &str) -> std::ffi::CString {

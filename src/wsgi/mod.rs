@@ -31,6 +31,8 @@ pub struct Bridge {
     sendfile: bool,
     /// What the access-log format reads beyond the request head.
     access_needs: call::AccessNeeds,
+    /// Under `--reload`, the file whose `SyntaxError` is being served as a 500 page.
+    broken_file: Option<std::path::PathBuf>,
 }
 
 /// Why a worker could not become ready to serve.
@@ -53,11 +55,23 @@ impl Bridge {
         }
         Python::attach(|py| {
             crate::log::pyconfig::apply(py, config).map_err(BootError::Python)?;
-            let app = match preload::preloaded(py) {
-                Some(app) => app,
-                None => loader::load_app(py, &config.app_module, &config.pythonpath)?,
-            };
             let python_err = |e: PyErr| BootError::Python(format_exception(py, &e));
+            let loaded = match preload::preloaded(py) {
+                Some(app) => Ok(app),
+                None => loader::load_app(py, &config.app_module, &config.pythonpath),
+            };
+            let (app, broken_file) = match loaded {
+                Err(LoadError::Syntax {
+                    message,
+                    traceback,
+                    filename,
+                }) if config.reload.enabled => {
+                    tracing::error!(target: crate::log::EXCEPTION, "{message}\n{traceback}");
+                    let app = loader::fail_app(py, &traceback).map_err(python_err)?;
+                    (app, filename.map(std::path::PathBuf::from))
+                }
+                loaded => (loaded?, None),
+            };
             let format_exception = py
                 .import("traceback")
                 .and_then(|m| m.getattr("format_exception"))
@@ -78,6 +92,7 @@ impl Bridge {
                 format_exception,
                 sendfile: config.sendfile,
                 access_needs: access_needs(config),
+                broken_file,
             })
         })
     }
@@ -87,6 +102,12 @@ impl Bridge {
     pub fn log_exception(&self, py: Python<'_>, what: &str, err: &PyErr) {
         let text = traceback_text(py, self.format_exception.bind(py), err);
         tracing::error!(target: crate::log::EXCEPTION, "{what}\n{text}");
+    }
+
+    /// The file whose `SyntaxError` this worker serves as a 500 page (`--reload` only):
+    /// it is not in `sys.modules`, so the reloader is told to watch it.
+    pub fn broken_file(&self) -> Option<&std::path::Path> {
+        self.broken_file.as_deref()
     }
 
     /// Flushes Python's stdout/stderr before the process exits with `_exit`.

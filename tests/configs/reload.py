@@ -1,2 +1,3 @@
-# Code reloading is refused; ignoring it would not do what was asked.
+# --reload's extra files must exist (a glob pattern may match nothing yet).
 reload = True
+reload_extra_files = ["templates/no-such-page.html"]

@@ -247,7 +247,11 @@ const FAILURES: &[(&str, &[&str])] = &[
     ),
     (
         "tests/configs/reload.py",
-        &["reload.py:2", "`reload` is not supported"],
+        &[
+            "reload.py:3",
+            "--reload-extra-file",
+            "templates/no-such-page.html",
+        ],
     ),
     (
         "tests/configs/no_such_file.py",
@@ -404,7 +408,7 @@ fn unsupported_gunicorn_flags_are_accepted_with_a_warning_or_refused() {
         !out.stderr.contains("http_parser"),
         "a default value is no cause for a warning"
     );
-    for flag in ["--reload", "--paste=app.ini"] {
+    for flag in ["--http-protocols=h2", "--paste=app.ini"] {
         let out =
             ServerBuilder::new(&[flag, "--chdir", "tests/apps", "hello"]).run_to_exit(EXIT_TIMEOUT);
         assert_eq!(out.status.code(), Some(2), "{flag}: {}", out.stderr);

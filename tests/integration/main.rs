@@ -30,6 +30,8 @@
 //! - `tls`: HTTPS (--certfile, client certificates, --ciphers), startup errors
 //! - `proxy`: trusted peers (`--forwarded-allow-ips`), secure-scheme and forwarder
 //!   headers, the PROXY protocol v1/v2 (`--proxy-protocol`, `--proxy-allow-from`)
+//! - `reload`: `--reload` (inotify and poll), extra files and globs, a SyntaxError
+//!   served as a 500 page until fixed, the config-file spellings
 //! - `nginx`: the real nginx with examples/nginx*.conf in front, TCP and unix socket
 //! - `strict_http`: a table of raw requests, valid (environ checked) and refused
 //!   (status checked, same worker still serving), whole, in pieces, byte by byte
@@ -71,6 +73,7 @@ mod ops;
 mod preload;
 mod proxy;
 mod reexec;
+mod reload;
 mod response_safety;
 mod signals;
 mod sockets;
