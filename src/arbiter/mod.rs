@@ -3,6 +3,7 @@
 //! every action happens in [`Arbiter::run`]'s loop, in one `match`.
 
 mod heartbeat;
+mod hooks;
 mod reap;
 
 pub use heartbeat::{another_worker_idle, beat, set_idle};
@@ -74,6 +75,7 @@ impl Arbiter {
     /// Binds every listener and installs the signal queue; workers start in [`run`].
     pub fn new(config: Config, env: PythonEnv) -> Result<Arbiter, String> {
         tracing::info!("Starting rustcorn {}", env!("CARGO_PKG_VERSION"));
+        hooks::start(&config, &env)?;
         let mut listeners = Vec::new();
         for addr in &config.binds {
             match Listener::bind(addr, config.backlog) {
@@ -125,6 +127,11 @@ impl Arbiter {
 
     /// The master loop; returns the process exit status.
     pub fn run(mut self) -> i32 {
+        if let Err(e) = self.hook_when_ready() {
+            tracing::error!(target: crate::log::EXCEPTION, "{e}");
+            self.listeners.iter().for_each(Listener::cleanup);
+            return 1;
+        }
         loop {
             for sig in self.wait_for_signals(Duration::from_secs(1)) {
                 self.handle(sig);
@@ -153,6 +160,7 @@ impl Arbiter {
             worker::APP_LOAD_ERROR => tracing::info!("Reason: App failed to load."),
             _ => {}
         }
+        self.hook_on_exit();
         code
     }
 
@@ -193,10 +201,15 @@ impl Arbiter {
             Signal::SIGTTIN | Signal::SIGTTOU if self.phase != Phase::Running => {}
             Signal::SIGTTIN => {
                 self.num_workers += 1;
+                self.hook_nworkers_changed(self.num_workers - 1);
                 self.manage_workers();
             }
             Signal::SIGTTOU => {
+                let old = self.num_workers;
                 self.num_workers = self.num_workers.saturating_sub(1).max(1);
+                if self.num_workers != old {
+                    self.hook_nworkers_changed(old);
+                }
                 self.manage_workers();
             }
             _ => tracing::info!("Signal {} is not handled by this version", signal_name(sig)),
@@ -223,6 +236,7 @@ impl Arbiter {
     /// HUP: a new generation of workers with freshly imported app code, then the old
     /// generation retires gracefully.
     fn reload(&mut self) {
+        self.reread_config();
         let old: Vec<Pid> = self.workers.keys().copied().collect();
         for _ in 0..self.num_workers {
             self.spawn_worker();
@@ -270,6 +284,7 @@ impl Arbiter {
             tracing::error!("Cannot start more than {} workers", heartbeat::MAX_WORKERS);
             return false;
         };
+        self.hook_pre_fork(self.next_age + 1);
         match sys::fork() {
             Ok(Forked::Child) => {
                 heartbeat::install(self.heartbeats.view(slot));
@@ -286,6 +301,7 @@ impl Arbiter {
                         aborted: false,
                     },
                 );
+                self.hook_forked(pid);
                 true
             }
             Err(e) => {

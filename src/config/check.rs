@@ -9,23 +9,10 @@ use pyo3::prelude::*;
 use super::Config;
 use crate::wsgi::{loader, PythonEnv};
 
-/// Logs every accepted-but-ignored setting and every hook the config file defines.
-/// Hooks are recognised but not called yet: say so rather than pretend.
+/// Logs every accepted-but-ignored setting (collected before logging existed).
 pub fn log_warnings(config: &Config) {
     for warning in &config.sources.warnings {
         tracing::warn!("{warning}");
-    }
-    let file = config
-        .sources
-        .config_file
-        .as_deref()
-        .unwrap_or("config file");
-    for hook in &config.sources.hooks {
-        tracing::warn!(
-            "{file}:{}: server hook `{}` is defined but rustcorn does not call hooks yet",
-            hook.line,
-            hook.name,
-        );
     }
 }
 

@@ -37,7 +37,7 @@ mod file;
 mod layers;
 mod load;
 pub mod logging;
-mod print;
+pub mod print;
 pub mod proxy;
 pub mod settings;
 pub mod tls;

@@ -6,6 +6,7 @@
 mod access_extra;
 pub mod call;
 pub mod environ;
+pub mod hooks;
 pub mod input;
 pub mod interpreter;
 pub mod loader;
@@ -46,10 +47,12 @@ pub enum BootError {
 impl Bridge {
     /// Starts the interpreter in `env` and imports the app named by the config.
     pub fn boot(config: &Config, env: &PythonEnv) -> Result<Bridge, BootError> {
-        env.initialize()?;
+        env.ensure_started()?;
         Python::attach(|py| {
             crate::log::pyconfig::apply(py, config).map_err(BootError::Python)?;
+            hooks::worker_boot(py, config).map_err(BootError::Python)?;
             let app = loader::load_app(py, &config.app_module, &config.pythonpath)?;
+            hooks::post_worker_init(py).map_err(BootError::Python)?;
             let python_err = |e: PyErr| BootError::Python(format_exception(py, &e));
             let format_exception = py
                 .import("traceback")
@@ -64,6 +67,7 @@ impl Bridge {
             )
             .map_err(python_err)?
             .with_forwarder_headers(config.proxy.forwarder_headers.clone());
+            hooks::watch_stop_signals();
             Ok(Bridge {
                 app,
                 environ,

@@ -30,6 +30,8 @@
 //! - `tls`: HTTPS (--certfile, client certificates, --ciphers), startup errors
 //! - `proxy`: trusted peers (`--forwarded-allow-ips`), secure-scheme and forwarder
 //!   headers, the PROXY protocol v1/v2 (`--proxy-protocol`, `--proxy-allow-from`)
+//! - `hooks`: Gunicorn's server hooks from a config file, called in order with working
+//!   objects; a raising hook; HUP re-reading the config file
 //! - `nginx`: the real nginx with examples/nginx*.conf in front, TCP and unix socket
 
 mod capture;
@@ -49,6 +51,7 @@ mod cli;
 mod config_file;
 mod faults;
 mod gthread;
+mod hooks;
 mod http_basics;
 mod log_outputs;
 mod logging;
