@@ -6,13 +6,29 @@ use std::io::Write;
 
 use pyo3::prelude::*;
 
+use super::settings::{self, Status};
 use super::Config;
 use crate::wsgi::{loader, PythonEnv};
 
-/// Logs every accepted-but-ignored setting (collected before logging existed).
+/// Logs every accepted-but-ignored setting (collected before logging existed), and
+/// every hook the config file defines that rustcorn never calls.
 pub fn log_warnings(config: &Config) {
     for warning in &config.sources.warnings {
         tracing::warn!("{warning}");
+    }
+    let file = config
+        .sources
+        .config_file
+        .as_deref()
+        .unwrap_or("config file");
+    for hook in &config.sources.hooks {
+        if let Some(Status::ServerHook(why)) = settings::lookup(hook.name).map(|s| s.status) {
+            tracing::warn!(
+                "{file}:{}: server hook `{}` is never called: {why}",
+                hook.line,
+                hook.name,
+            );
+        }
     }
 }
 

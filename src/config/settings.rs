@@ -46,8 +46,9 @@ pub enum Status {
     /// Being built on another branch (named); until it is merged the flag is unknown and
     /// a config-file value is ignored with a warning. Becomes [`Status::Implemented`] on merge.
     Pending(&'static str),
-    /// A server hook: recognised, kept, and (until hooks are built) warned about.
-    ServerHook,
+    /// A server hook rustcorn recognises but never calls, for this reason: defining it
+    /// is warned about. (Hooks it calls are [`Status::Implemented`].)
+    ServerHook(&'static str),
     /// Accepted and ignored with a warning, because ignoring it cannot break serving.
     Ignored(&'static str),
     /// Accepted and refused with this reason when set to anything but its default,
@@ -105,7 +106,7 @@ pub fn markdown_table() -> String {
             Status::Pending(area) => {
                 format!("pending (`{area}` branch); ignored with a warning until then")
             }
-            Status::ServerHook => "recognised; a warning says hooks are not called yet".to_string(),
+            Status::ServerHook(why) => format!("recognised, never called (warning): {why}"),
             Status::Ignored(why) => format!("accepted, warning: {why}"),
             Status::Refused(why) => format!("error unless left at the default: {why}"),
         };
@@ -147,6 +148,7 @@ const HTTP2_ONLY: &str = "only matters with HTTP/2, which rustcorn does not spea
 const ASGI_ONLY: &str = "only matters for ASGI workers, which rustcorn does not have";
 const NO_LOGCONFIG: &str =
     "INI logging config files are not read; use --log-config-json or logconfig_dict";
+const NO_REEXEC: &str = "rustcorn does not re-execute itself on USR2";
 const NO_RELOADER: &str = "no code reloader in rustcorn";
 const NO_CONTROL: &str = "rustcorn has no control socket";
 const NO_UWSGI: &str = "rustcorn does not speak uwsgi";
@@ -218,22 +220,22 @@ pub static SETTINGS: &[Setting] = &[
     setting("default_proc_name", "", Str, "rustcorn", Ignored("internal Gunicorn setting; use proc_name")),
     setting("pythonpath", "--pythonpath", Str, "None", Implemented),
     setting("paste", "--paste, --paster", Str, "None", Refused(NO_PASTE)),
-    setting("on_starting", "", Hook, "<OnStarting.on_starting()>", ServerHook),
-    setting("on_reload", "", Hook, "<OnReload.on_reload()>", ServerHook),
-    setting("when_ready", "", Hook, "<WhenReady.when_ready()>", ServerHook),
-    setting("pre_fork", "", Hook, "<Prefork.pre_fork()>", ServerHook),
-    setting("post_fork", "", Hook, "<Postfork.post_fork()>", ServerHook),
-    setting("post_worker_init", "", Hook, "<PostWorkerInit.post_worker_init()>", ServerHook),
-    setting("worker_int", "", Hook, "<WorkerInt.worker_int()>", ServerHook),
-    setting("worker_abort", "", Hook, "<WorkerAbort.worker_abort()>", ServerHook),
-    setting("pre_exec", "", Hook, "<PreExec.pre_exec()>", ServerHook),
-    setting("pre_request", "", Hook, "<PreRequest.pre_request()>", ServerHook),
-    setting("post_request", "", Hook, "<PostRequest.post_request()>", ServerHook),
-    setting("child_exit", "", Hook, "<ChildExit.child_exit()>", ServerHook),
-    setting("worker_exit", "", Hook, "<WorkerExit.worker_exit()>", ServerHook),
-    setting("nworkers_changed", "", Hook, "<NumWorkersChanged.nworkers_changed()>", ServerHook),
-    setting("on_exit", "", Hook, "<OnExit.on_exit()>", ServerHook),
-    setting("ssl_context", "", Hook, "<NewSSLContext.ssl_context()>", ServerHook),
+    setting("on_starting", "", Hook, "<OnStarting.on_starting()>", Implemented),
+    setting("on_reload", "", Hook, "<OnReload.on_reload()>", Implemented),
+    setting("when_ready", "", Hook, "<WhenReady.when_ready()>", Implemented),
+    setting("pre_fork", "", Hook, "<Prefork.pre_fork()>", Implemented),
+    setting("post_fork", "", Hook, "<Postfork.post_fork()>", Implemented),
+    setting("post_worker_init", "", Hook, "<PostWorkerInit.post_worker_init()>", Implemented),
+    setting("worker_int", "", Hook, "<WorkerInt.worker_int()>", Implemented),
+    setting("worker_abort", "", Hook, "<WorkerAbort.worker_abort()>", Implemented),
+    setting("pre_exec", "", Hook, "<PreExec.pre_exec()>", ServerHook(NO_REEXEC)),
+    setting("pre_request", "", Hook, "<PreRequest.pre_request()>", Implemented),
+    setting("post_request", "", Hook, "<PostRequest.post_request()>", Implemented),
+    setting("child_exit", "", Hook, "<ChildExit.child_exit()>", Implemented),
+    setting("worker_exit", "", Hook, "<WorkerExit.worker_exit()>", Implemented),
+    setting("nworkers_changed", "", Hook, "<NumWorkersChanged.nworkers_changed()>", Implemented),
+    setting("on_exit", "", Hook, "<OnExit.on_exit()>", Implemented),
+    setting("ssl_context", "", Hook, "<NewSSLContext.ssl_context()>", ServerHook("TLS contexts are rustls configurations built from the SSL flags, not Python objects")),
     setting("proxy_protocol", "--proxy-protocol", Str, "off", Implemented),
     setting("proxy_allow_ips", "--proxy-allow-from", CommaList, "['127.0.0.1', '::1']", Implemented),
     setting("protocol", "--protocol", Str, "http", Refused("rustcorn speaks HTTP only, not uwsgi")),
@@ -271,10 +273,10 @@ pub static SETTINGS: &[Setting] = &[
     setting("dirty_timeout", "--dirty-timeout", Int, "300", Ignored(NO_DIRTY)),
     setting("dirty_threads", "--dirty-threads", Int, "1", Ignored(NO_DIRTY)),
     setting("dirty_graceful_timeout", "--dirty-graceful-timeout", Int, "30", Ignored(NO_DIRTY)),
-    setting("on_dirty_starting", "", Hook, "<OnDirtyStarting.on_dirty_starting()>", ServerHook),
-    setting("dirty_post_fork", "", Hook, "<DirtyPostFork.dirty_post_fork()>", ServerHook),
-    setting("dirty_worker_init", "", Hook, "<DirtyWorkerInit.dirty_worker_init()>", ServerHook),
-    setting("dirty_worker_exit", "", Hook, "<DirtyWorkerExit.dirty_worker_exit()>", ServerHook),
+    setting("on_dirty_starting", "", Hook, "<OnDirtyStarting.on_dirty_starting()>", ServerHook(NO_DIRTY)),
+    setting("dirty_post_fork", "", Hook, "<DirtyPostFork.dirty_post_fork()>", ServerHook(NO_DIRTY)),
+    setting("dirty_worker_init", "", Hook, "<DirtyWorkerInit.dirty_worker_init()>", ServerHook(NO_DIRTY)),
+    setting("dirty_worker_exit", "", Hook, "<DirtyWorkerExit.dirty_worker_exit()>", ServerHook(NO_DIRTY)),
     setting("control_socket", "--control-socket", Str, "~/.gunicorn/gunicorn.ctl", Ignored(NO_CONTROL)),
     setting("control_socket_mode", "--control-socket-mode", Scalar, "384", Ignored(NO_CONTROL)),
     setting("control_socket_disable", "--no-control-socket", Flag, "False", Ignored(NO_CONTROL)),
