@@ -269,8 +269,11 @@ pub fn worker_boot(py: Python<'_>, config: &Config) -> Result<(), String> {
             Ok(w) if !w.is_none() => w,
             _ => new_worker(py, NEXT_WORKER_AGE.load(Ordering::Relaxed))?,
         };
+        let master = nix::unistd::getppid().as_raw();
         worker.setattr("pid", std::process::id())?;
-        worker.setattr("ppid", nix::unistd::getppid().as_raw())?;
+        worker.setattr("ppid", master)?;
+        // A worker that ran the file itself made the server object: it is the master.
+        server(py)?.setattr("pid", master)?;
         Ok(worker)
     };
     let worker = ready().map_err(|e| super::format_exception(py, &e))?;
@@ -428,6 +431,13 @@ pub fn watch_stop_signals() {
             call_worker_hook(hook);
             tracing::info!("Worker exiting (pid: {})", std::process::id());
             call_worker_hook(Hook::WorkerExit);
+            Python::attach(|py| {
+                for name in ["stdout", "stderr"] {
+                    if let Ok(stream) = py.import("sys").and_then(|s| s.getattr(name)) {
+                        let _ = stream.call_method0("flush");
+                    }
+                }
+            });
             crate::sys::exit_now(code);
         });
     if let Err(e) = spawned {
