@@ -27,7 +27,7 @@ pub(super) fn start(config: &Config, env: &PythonEnv) -> Result<(), String> {
     if !hooks::master_needs_python(config) {
         return Ok(());
     }
-    env.ensure_started().map_err(|e| e.to_string())?;
+    crate::wsgi::interpreter::ensure_master_python(env).map_err(|e| e.to_string())?;
     Python::attach(|py| hooks::load(py, config))
         .map_err(|tb| format!("Cannot load the config file's hooks:\n{tb}"))?;
     call_master(Hook::NworkersChanged, config.workers, |py, server| {

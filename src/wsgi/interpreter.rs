@@ -123,6 +123,13 @@ impl PythonEnv {
     }
 }
 
+/// Starts CPython in the master (hooks defined in the config file, `--preload`); one
+/// entry point for every reason, idempotent, after which [`crate::sys::fork`] uses
+/// Python's fork protocol.
+pub fn ensure_master_python(env: &PythonEnv) -> Result<(), InterpreterError> {
+    env.ensure_started()
+}
+
 /// # Safety
 /// `config` must have been initialised by `PyConfig_InitPythonConfig`.
 unsafe fn configure(

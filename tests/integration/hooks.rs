@@ -10,7 +10,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::client::{get, request, try_get, Conn};
-use crate::harness::{app_args, signal, wait_for_file, Scratch, Server, ServerBuilder, STARTUP};
+use crate::harness::{
+    app_args, free_port, signal, wait_for_file, Scratch, Server, ServerBuilder, STARTUP,
+};
 
 const CONFIG: &str = "tests/configs/hooks_record.py";
 const APP: &str = "hooks_app:application";
@@ -355,4 +357,56 @@ fn a_failing_when_ready_stops_the_master_before_it_serves() {
         "{}",
         exited.stderr
     );
+}
+
+#[test]
+fn hup_rebinds_when_the_config_file_changes_bind() {
+    let dir = Scratch::new("hooks-bind");
+    let config = dir.path().join("conf.py");
+    let (first, second) = (free_port(), free_port());
+    std::fs::write(&config, format!("bind = '127.0.0.1:{first}'\n")).unwrap();
+    let conf = config.to_str().unwrap();
+    let mut server = Server::start(&["-c", conf, "--chdir", "tests/apps", APP]);
+    assert_eq!(server.port(), first);
+    assert_eq!(get(first, "/").status, 200);
+    std::fs::write(&config, format!("bind = '127.0.0.1:{second}'\n")).unwrap();
+    let mark = server.log_mark();
+    signal(server.pid, "HUP");
+    server.wait_for_log_since(
+        mark,
+        &format!("Listening at: http://127.0.0.1:{second}"),
+        STARTUP,
+    );
+    let deadline = Instant::now() + STARTUP;
+    while try_get(second, "/").map(|r| r.status).ok() != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "new bind serves; log:\n{}",
+            server.log()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(try_get(first, "/").is_err(), "the old listener is closed");
+}
+
+#[test]
+fn a_raising_master_hook_is_logged_and_the_server_keeps_serving() {
+    let dir = Scratch::new("hooks-raise");
+    let config = dir.path().join("conf.py");
+    std::fs::write(
+        &config,
+        "def nworkers_changed(server, new, old):\n    \
+         if old is not None:\n        raise KeyError('changed to %d' % new)\n",
+    )
+    .unwrap();
+    let mut server = ServerBuilder::new(&app_args(APP, &["-c", config.to_str().unwrap()])).start();
+    let mark = server.log_mark();
+    signal(server.pid, "TTIN");
+    let log = server.wait_for_log_since(mark, "KeyError: 'changed to 2'", STARTUP);
+    assert!(log.contains("Exception in nworkers_changed hook"), "{log}");
+    assert!(log.contains("Traceback (most recent call last)"), "{log}");
+    server.wait_for(STARTUP, "the second worker", |log| {
+        log.matches("Booting worker").count() >= 2
+    });
+    assert_eq!(get(server.port(), "/").status, 200);
 }
