@@ -1,8 +1,8 @@
 //! The master's side of Gunicorn's server hooks, and HUP's re-read of the config.
 //!
 //! When the config file defines a hook that runs in the master (`on_starting`,
-//! `when_ready`, `pre_fork`, `child_exit`, `nworkers_changed`, `on_reload`, `on_exit`,
-//! `pre_exec`), the master starts the embedded interpreter and runs the config file in
+//! `when_ready`, `pre_fork`, `child_exit`, `nworkers_changed`, `on_reload`, `on_exit`),
+//! the master starts the embedded interpreter and runs the config file in
 //! it ([`crate::wsgi::hooks::load`]); forks then go through Python's fork protocol
 //! ([`crate::sys::fork`]) and workers inherit the hooks. Otherwise the master stays free
 //! of Python and each worker loads the hooks itself.

@@ -17,7 +17,8 @@ use crate::config::settings::{Kind, SETTINGS};
 use crate::config::Config;
 use crate::http::request::Head;
 
-/// Every hook rustcorn calls, in Gunicorn's names.
+/// Every hook rustcorn calls, in Gunicorn's names (`pre_exec` is not among them:
+/// rustcorn does not re-execute itself on USR2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
     OnStarting,
@@ -28,7 +29,6 @@ pub enum Hook {
     PostWorkerInit,
     WorkerInt,
     WorkerAbort,
-    PreExec,
     PreRequest,
     PostRequest,
     ChildExit,
@@ -38,7 +38,7 @@ pub enum Hook {
 }
 
 /// All hooks, in declaration order (their bit is their index).
-pub const ALL: [Hook; 15] = [
+pub const ALL: [Hook; 14] = [
     Hook::OnStarting,
     Hook::OnReload,
     Hook::WhenReady,
@@ -47,7 +47,6 @@ pub const ALL: [Hook; 15] = [
     Hook::PostWorkerInit,
     Hook::WorkerInt,
     Hook::WorkerAbort,
-    Hook::PreExec,
     Hook::PreRequest,
     Hook::PostRequest,
     Hook::ChildExit,
@@ -68,7 +67,6 @@ impl Hook {
             Hook::PostWorkerInit => "post_worker_init",
             Hook::WorkerInt => "worker_int",
             Hook::WorkerAbort => "worker_abort",
-            Hook::PreExec => "pre_exec",
             Hook::PreRequest => "pre_request",
             Hook::PostRequest => "post_request",
             Hook::ChildExit => "child_exit",
@@ -86,7 +84,6 @@ impl Hook {
                 | Hook::OnReload
                 | Hook::WhenReady
                 | Hook::PreFork
-                | Hook::PreExec
                 | Hook::ChildExit
                 | Hook::NworkersChanged
                 | Hook::OnExit

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::client::{get, request, try_get, Conn};
 use crate::harness::{
-    app_args, free_port, signal, wait_for_file, Scratch, Server, ServerBuilder, STARTUP,
+    app_args, free_port, process_alive, signal, wait_for_file, wait_until, Scratch, Server,
+    ServerBuilder, STARTUP,
 };
 
 const CONFIG: &str = "tests/configs/hooks_record.py";
@@ -386,6 +387,11 @@ fn hup_rebinds_when_the_config_file_changes_bind() {
         );
         thread::sleep(Duration::from_millis(50));
     }
+    // The old listener closes once the retiring worker, which shares it, has exited.
+    let old_worker = server.worker_pids[0];
+    wait_until(STARTUP, "the old worker exits", || {
+        !process_alive(old_worker)
+    });
     assert!(try_get(first, "/").is_err(), "the old listener is closed");
 }
 
