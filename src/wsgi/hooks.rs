@@ -335,18 +335,7 @@ pub fn request_hooks() -> bool {
 
 /// The `req` object of `pre_request`/`post_request`, built from the parsed head.
 pub fn request_object<'py>(py: Python<'py>, head: &Head) -> PyResult<Bound<'py, PyAny>> {
-    let (path_and_query, fragment) = match head.target.split_once('#') {
-        Some((pq, f)) => (pq, f),
-        None => (head.target.as_str(), ""),
-    };
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    // Gunicorn's Request.path is the path of an absolute-form target too.
-    let path = match path.find("://") {
-        Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
-        None => path,
-    };
+    let (path, query, fragment) = split_target(&head.target);
     let headers = PyList::empty(py);
     for (name, value) in &head.headers {
         let value = String::from_utf8_lossy(value);
@@ -363,6 +352,18 @@ pub fn request_object<'py>(py: Python<'py>, head: &Head) -> PyResult<Bound<'py, 
         headers,
         py.None(),
     ))
+}
+
+/// `req.path`, `req.query`, `req.fragment` from the request target, as Gunicorn
+/// splits it (the path of an absolute-form target too).
+fn split_target(target: &str) -> (&str, &str, &str) {
+    let (rest, fragment) = target.split_once('#').unwrap_or((target, ""));
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = match path.find("://") {
+        Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
+        None => path,
+    };
+    (path, query, fragment)
 }
 
 /// `pre_request(worker, req)`; its exception becomes the request's (a 500).
@@ -440,5 +441,52 @@ pub fn watch_stop_signals() {
     if let Err(e) = spawned {
         tracing::error!("worker_int/worker_abort hooks disabled: {e}");
         let _ = set.thread_unblock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_targets_split_into_path_query_fragment() {
+        let cases = [
+            ("/a/b?x=1&y=2", ("/a/b", "x=1&y=2", "")),
+            ("/", ("/", "", "")),
+            ("/p?q#frag", ("/p", "q", "frag")),
+            ("http://example.com/abs/path?z", ("/abs/path", "z", "")),
+            ("http://example.com", ("/", "", "")),
+            ("*", ("*", "", "")),
+        ];
+        for (target, want) in cases {
+            assert_eq!(split_target(target), want, "{target}");
+        }
+    }
+
+    #[test]
+    fn master_side_hooks_are_the_ones_gunicorns_arbiter_calls() {
+        let master: Vec<&str> = ALL
+            .iter()
+            .filter(|h| h.master_side())
+            .map(|h| h.name())
+            .collect();
+        assert_eq!(
+            master,
+            [
+                "on_starting",
+                "on_reload",
+                "when_ready",
+                "pre_fork",
+                "child_exit",
+                "nworkers_changed",
+                "on_exit"
+            ]
+        );
+        let bits: Vec<u32> = ALL.iter().map(|h| h.bit()).collect();
+        assert!(bits.iter().all(|b| b.count_ones() == 1));
+        assert_eq!(
+            bits.iter().fold(0, |a, b| a | b).count_ones(),
+            ALL.len() as u32
+        );
     }
 }
