@@ -174,6 +174,8 @@ impl Arbiter {
     /// `on_reload(server)`.
     pub(super) fn reread_config(&mut self) {
         tracing::info!("Hang up: Master");
+        // Gunicorn puts back the environment raw_env changed before reading again.
+        self.set_env(&self.config.sources.env_orig, &[]);
         // Relative paths in the arguments mean the directory the server started in.
         let start = &self.config.sources.start_dir;
         if let Err(e) = std::env::set_current_dir(start) {
@@ -201,18 +203,7 @@ impl Arbiter {
     }
 
     fn apply_config(&mut self, new: Config) {
-        for (key, _) in &self.config.env {
-            std::env::remove_var(key);
-        }
-        for (key, value) in &new.env {
-            std::env::set_var(key, value);
-        }
-        if hooks::loaded() {
-            let removed: Vec<&str> = self.config.env.iter().map(|(k, _)| k.as_str()).collect();
-            if let Err(e) = Python::attach(|py| hooks::set_environ(py, &removed, &new.env)) {
-                tracing::error!("Reload: cannot update the interpreter's os.environ: {e}");
-            }
-        }
+        self.set_env(&[], &new.env);
         if new.error_logfile != self.config.error_logfile || new.log_level != self.config.log_level
         {
             tracing::warn!("Reload: the error log's file and level change only on a restart");
@@ -233,6 +224,26 @@ impl Arbiter {
         self.num_workers = new.workers;
         self.config = new;
         self.hook_nworkers_changed(old);
+    }
+
+    /// Puts back `restore` (a `None` value unsets), then sets `set`: in the process
+    /// environment and, when the master runs Python, in its `os.environ`, which workers
+    /// forked from it inherit.
+    fn set_env(&self, restore: &[(String, Option<String>)], set: &[(String, String)]) {
+        for (key, value) in restore {
+            match value {
+                Some(v) => std::env::set_var(key, v),
+                None => std::env::remove_var(key),
+            }
+        }
+        for (key, value) in set {
+            std::env::set_var(key, value);
+        }
+        if hooks::loaded() {
+            if let Err(e) = Python::attach(|py| hooks::set_environ(py, restore, set)) {
+                tracing::error!("Reload: cannot update the interpreter's os.environ: {e}");
+            }
+        }
     }
 
     /// New listeners for a changed `bind`; on failure the old ones stay.

@@ -28,6 +28,9 @@ pub struct Sources {
     /// The working directory the configuration was read in: relative paths in the
     /// arguments (and `python:MODULE`) mean this directory, also when HUP re-reads them.
     pub start_dir: PathBuf,
+    /// What each `raw_env` variable was before rustcorn set it (`None`: unset), so a
+    /// reload can put the environment back first, as Gunicorn does.
+    pub env_orig: Vec<(String, Option<String>)>,
     /// Settings accepted but not acted on, and other non-fatal notes, one line each.
     pub warnings: Vec<String>,
     /// Each set flag's winning values by setting name, whatever the source.
@@ -100,6 +103,11 @@ pub fn load(
         config.logging.logconfig_dict = Some(json.clone());
     }
     sources.start_dir = cwd.to_path_buf();
+    sources.env_orig = config
+        .env
+        .iter()
+        .map(|(key, _)| (key.clone(), std::env::var(key).ok()))
+        .collect();
     config.sources = sources;
     Ok(config)
 }

@@ -248,10 +248,14 @@ def call(name, *args):
     return None
 
 
-def set_environ(removed, added):
+def set_environ(restore, set_):
     """HUP with a new `raw_env`: os.environ (and the C environment, through putenv) of
-    the master's interpreter, which workers forked from it inherit."""
-    for key in removed:
-        os.environ.pop(key, None)
-    for key, value in added:
+    the master's interpreter, which workers forked from it inherit. `restore` puts
+    back what raw_env replaced (None: unset), then `set_` applies the new values."""
+    for key, value in restore:
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    for key, value in set_:
         os.environ[key] = value

@@ -235,8 +235,12 @@ pub fn new_worker(py: Python<'_>, age: u64) -> PyResult<Bound<'_, PyAny>> {
 
 /// HUP with a new `raw_env`: the master interpreter's `os.environ`, which forked
 /// workers inherit (the C environment alone would not reach it).
-pub fn set_environ(py: Python<'_>, removed: &[&str], added: &[(String, String)]) -> PyResult<()> {
-    shim(py)?.call_method1("set_environ", (removed.to_vec(), added.to_vec()))?;
+pub fn set_environ(
+    py: Python<'_>,
+    restore: &[(String, Option<String>)],
+    set: &[(String, String)],
+) -> PyResult<()> {
+    shim(py)?.call_method1("set_environ", (restore.to_vec(), set.to_vec()))?;
     Ok(())
 }
 

@@ -237,9 +237,10 @@ fn live_workers(record: &Path) -> Vec<String> {
 
 /// Writes the reload test's config file: a greeting through raw_env, a worker count,
 /// and an on_reload hook (so the master runs the file in its own interpreter).
-fn write_reload_config(path: &Path, greeting: &str, workers: u32, record: &Path) {
+fn write_reload_config(path: &Path, greeting: Option<&str>, workers: u32, record: &Path) {
+    let raw_env = greeting.map_or(String::new(), |g| format!("'HOOKS_GREETING={g}'"));
     let text = format!(
-        "workers = {workers}\nraw_env = ['HOOKS_GREETING={greeting}']\n\n\
+        "workers = {workers}\nraw_env = [{raw_env}]\n\n\
          def on_reload(server):\n    with open({record:?}, 'a') as f:\n        \
          f.write('on_reload %s %s\\n' % (server.cfg.workers, server.cfg.raw_env))\n"
     );
@@ -251,7 +252,7 @@ fn hup_rereads_the_config_file_with_no_failed_request() {
     let dir = Scratch::new("hooks-hup");
     let config = dir.path().join("conf.py");
     let record = dir.path().join("calls.txt");
-    write_reload_config(&config, "first", 1, &record);
+    write_reload_config(&config, Some("first"), 1, &record);
     let mut server = ServerBuilder::new(&app_args(APP, &["-c", config.to_str().unwrap()])).start();
     let port = server.port();
     assert!(get(port, "/").text().starts_with("first "));
@@ -272,7 +273,7 @@ fn hup_rereads_the_config_file_with_no_failed_request() {
             }
         })
     };
-    write_reload_config(&config, "second", 2, &record);
+    write_reload_config(&config, Some("second"), 2, &record);
     let mark = server.log_mark();
     signal(server.pid, "HUP");
     server.wait_for_log_since(mark, "Hang up: Master", STARTUP);
@@ -415,4 +416,26 @@ fn a_raising_master_hook_is_logged_and_the_server_keeps_serving() {
         log.matches("Booting worker").count() >= 2
     });
     assert_eq!(get(server.port(), "/").status, 200);
+}
+
+#[test]
+fn hup_puts_back_the_environment_raw_env_replaced() {
+    let dir = Scratch::new("hooks-env");
+    let config = dir.path().join("conf.py");
+    let record = dir.path().join("calls.txt");
+    write_reload_config(&config, Some("from-file"), 1, &record);
+    let mut server = ServerBuilder::new(&app_args(APP, &["-c", config.to_str().unwrap()]))
+        .env("HOOKS_GREETING", "from-environment")
+        .start();
+    let port = server.port();
+    assert!(get(port, "/").text().starts_with("from-file "));
+    write_reload_config(&config, None, 1, &record);
+    let mark = server.log_mark();
+    signal(server.pid, "HUP");
+    server.wait_for_log_since(mark, "Hang up: Master", STARTUP);
+    wait_until(STARTUP, "the environment's value served", || {
+        try_get(port, "/").is_ok_and(|r| r.text().starts_with("from-environment "))
+    });
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(text, "on_reload 1 []\n");
 }
