@@ -71,10 +71,42 @@ pub enum Forked {
     Child,
 }
 
-/// fork(2). The master is single-threaded, so the child starts from a consistent
-/// copy. When the master runs Python (`--preload`), call this through
-/// [`crate::wsgi::preload::fork`], which adds CPython's fork protocol around it.
+/// Set once this process has started CPython: forks must then go through
+/// `PyOS_BeforeFork` / `PyOS_AfterFork_*` (see [`fork`]).
+static PYTHON_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that CPython runs in this process (the master with hooks or `--preload`).
+pub fn mark_python_started() {
+    PYTHON_STARTED.store(true, Ordering::SeqCst);
+}
+
+/// fork(2). The master is single-threaded; when it runs CPython (hooks, `--preload`),
+/// the fork is wrapped in Python's own fork protocol so the child's interpreter is
+/// consistent (import lock, GIL, thread states), as `os.fork()` does.
 pub fn fork() -> io::Result<Forked> {
+    if !PYTHON_STARTED.load(Ordering::SeqCst) {
+        return plain_fork();
+    }
+    use pyo3::ffi;
+    // SAFETY: CPython is initialised in this process (PYTHON_STARTED) and this thread
+    // holds no GIL (the master only attaches around hook calls), so PyGILState_Ensure
+    // attaches it. PyOS_BeforeFork/AfterFork_* are called on that thread with the GIL
+    // held, once per fork, as the C API requires; the GIL state is released on both
+    // sides (in the child AfterFork_Child has re-created the GIL for this thread).
+    unsafe {
+        let gil = ffi::PyGILState_Ensure();
+        ffi::PyOS_BeforeFork();
+        let forked = plain_fork();
+        match forked {
+            Ok(Forked::Child) => ffi::PyOS_AfterFork_Child(),
+            _ => ffi::PyOS_AfterFork_Parent(),
+        }
+        ffi::PyGILState_Release(gil);
+        forked
+    }
+}
+
+fn plain_fork() -> io::Result<Forked> {
     // SAFETY: the master is single-threaded (no locks can be held by another thread), and
     // the child only runs the worker's own initialisation afterwards; Python state, when
     // there is any, is made consistent by PyOS_BeforeFork/AfterFork around this call.

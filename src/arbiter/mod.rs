@@ -4,6 +4,7 @@
 
 mod daemon;
 mod heartbeat;
+mod hooks;
 mod inherit;
 pub mod pidfile;
 mod ready;
@@ -95,6 +96,8 @@ impl Arbiter {
     /// Binds every listener and installs the signal queue; workers start in [`run`].
     pub fn new(config: Config, env: PythonEnv) -> Result<Arbiter, String> {
         tracing::info!("Starting rustcorn {}", env!("CARGO_PKG_VERSION"));
+        // on_starting runs before the sockets are bound, as in Gunicorn.
+        hooks::start(&config, &env)?;
         // Unix sockets are created under --umask (Gunicorn's default 0: mode 0777).
         let old_umask = sys::set_umask(config.ops.umask);
         let opened = inherit::open(&config);
@@ -151,8 +154,17 @@ impl Arbiter {
 
     /// The master loop; returns the process exit status.
     pub fn run(mut self) -> i32 {
+        // As in Gunicorn: the app is preloaded while the arbiter is set up, then
+        // when_ready runs.
         if self.config.preload.app {
             self.preload();
+        }
+        if let Err(e) = self.hook_when_ready() {
+            tracing::error!(target: crate::log::EXCEPTION, "{e}");
+            if self.owns_socket_files() {
+                self.listeners.iter().for_each(Listener::cleanup);
+            }
+            return 1;
         }
         loop {
             for sig in self.wait_for_signals(self.tick()) {
@@ -188,6 +200,7 @@ impl Arbiter {
             worker::APP_LOAD_ERROR => tracing::info!("Reason: App failed to load."),
             _ => {}
         }
+        self.hook_on_exit();
         code
     }
 
@@ -232,12 +245,17 @@ impl Arbiter {
             Signal::SIGTTIN | Signal::SIGTTOU if self.phase != Phase::Running => {}
             Signal::SIGTTIN => {
                 self.num_workers += 1;
+                self.hook_nworkers_changed(self.num_workers - 1);
                 self.manage_workers();
             }
             Signal::SIGTTOU => {
                 // Never below one (and none stays none after WINCH), as in Gunicorn.
+                let old = self.num_workers;
                 if self.num_workers > 1 {
                     self.num_workers -= 1;
+                }
+                if self.num_workers != old {
+                    self.hook_nworkers_changed(old);
                 }
                 self.manage_workers();
             }
@@ -272,6 +290,7 @@ impl Arbiter {
     /// HUP: a new generation of workers with freshly imported app code, then the old
     /// generation retires gracefully.
     fn reload(&mut self) {
+        self.reread_config();
         let old: Vec<Pid> = self.workers.keys().copied().collect();
         for _ in 0..self.num_workers {
             self.spawn_worker();
@@ -319,7 +338,8 @@ impl Arbiter {
             tracing::error!("Cannot start more than {} workers", heartbeat::MAX_WORKERS);
             return false;
         };
-        match crate::wsgi::preload::fork() {
+        self.hook_pre_fork(self.next_age + 1);
+        match sys::fork_with_signals_blocked() {
             Ok(Forked::Child) => {
                 heartbeat::install(self.heartbeats.view(slot));
                 worker::run(&self.config, &self.listeners, &self.env, self.pid)
@@ -335,6 +355,7 @@ impl Arbiter {
                         aborted: false,
                     },
                 );
+                self.hook_forked(pid);
                 true
             }
             Err(e) => {

@@ -53,6 +53,7 @@ impl Arbiter {
             }
             ExitCause::Signal(_) => {}
         }
+        self.hook_child_exit(pid);
         if !known {
             tracing::debug!("Reaped a process that was not a current worker: {pid}");
         }

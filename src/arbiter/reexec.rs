@@ -103,6 +103,7 @@ impl Arbiter {
                 return;
             }
         };
+        self.hook_pre_exec();
         match sys::fork_exec(&request) {
             Ok(pid) => {
                 tracing::debug!("Re-executed master: pid {pid}");

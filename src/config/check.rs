@@ -6,11 +6,12 @@ use std::io::Write;
 
 use pyo3::prelude::*;
 
+use super::settings::{self, Status};
 use super::Config;
 use crate::wsgi::{loader, PythonEnv};
 
-/// Logs every accepted-but-ignored setting and every hook the config file defines.
-/// Hooks are recognised but not called yet: say so rather than pretend.
+/// Logs every accepted-but-ignored setting (collected before logging existed), and
+/// every hook the config file defines that rustcorn never calls.
 pub fn log_warnings(config: &Config) {
     for warning in &config.sources.warnings {
         tracing::warn!("{warning}");
@@ -21,11 +22,13 @@ pub fn log_warnings(config: &Config) {
         .as_deref()
         .unwrap_or("config file");
     for hook in &config.sources.hooks {
-        tracing::warn!(
-            "{file}:{}: server hook `{}` is defined but rustcorn does not call hooks yet",
-            hook.line,
-            hook.name,
-        );
+        if let Some(Status::ServerHook(why)) = settings::lookup(hook.name).map(|s| s.status) {
+            tracing::warn!(
+                "{file}:{}: server hook `{}` is never called: {why}",
+                hook.line,
+                hook.name,
+            );
+        }
     }
 }
 

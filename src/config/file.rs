@@ -10,7 +10,8 @@
 //! Python state (so nothing has to be made fork-safe for this), a config file that
 //! hangs on import or calls `sys.exit` cannot take the master with it, and the workers
 //! still start CPython after fork. The cost is one `python` start (~20 ms) when a file
-//! is used. Hooks, which need the live functions, are only recorded here.
+//! is used. Hooks, which need the live functions, are only recorded here; the
+//! interpreter that calls them runs the file again ([`crate::wsgi::hooks`]).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -52,7 +53,8 @@ pub struct FileValue {
     pub values: Option<Vec<String>>,
 }
 
-/// A server hook the file defines, kept for when hooks are built.
+/// A server hook the file defines: which ones exist decides whether the master needs
+/// Python ([`crate::wsgi::hooks`] runs the file again to get the functions).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HookDef {
     pub name: &'static str,

@@ -20,8 +20,17 @@ use super::{Cli, Config, ConfigError, Environment};
 pub struct Sources {
     /// The config file that was read, as Python resolved it.
     pub config_file: Option<String>,
-    /// Server hooks the file defines (not called yet).
+    /// Server hooks the file defines ([`crate::wsgi::hooks`] calls them).
     pub hooks: Vec<HookDef>,
+    /// The config file as an absolute `PATH` (or `python:MODULE`): hooks run it again
+    /// after `--chdir`.
+    pub config_location: Option<String>,
+    /// The working directory the configuration was read in: relative paths in the
+    /// arguments (and `python:MODULE`) mean this directory, also when HUP re-reads them.
+    pub start_dir: PathBuf,
+    /// What each `raw_env` variable was before rustcorn set it (`None`: unset), so a
+    /// reload can put the environment back first, as Gunicorn does.
+    pub env_orig: Vec<(String, Option<String>)>,
     /// Settings accepted but not acted on, and other non-fatal notes, one line each.
     pub warnings: Vec<String>,
     /// Each set flag's winning values by setting name, whatever the source.
@@ -55,16 +64,18 @@ pub fn load(
         env_matches.get_one::<String>("config").map(String::as_str),
         cwd,
     );
-    let file = match location {
-        Some(location) => Some(read_file(&location, cwd, evaluate)?),
+    let file = match &location {
+        Some(location) => Some(read_file(location, cwd, evaluate)?),
         None => None,
     };
+    let config_location = location.map(|l| absolute_location(&l, cwd));
     let mut sources = Sources::default();
     let mut layers_parsed = Vec::new();
     if let Some(file) = &file {
         let layer = file.layer();
         layers_parsed.push(file_layer(&cmd, file, &layer)?);
         sources = Sources::from_file(file, &layer);
+        sources.config_location = config_location;
     }
     layers_parsed.push((Origin::EnvVar, env_matches));
     layers_parsed.push((Origin::CommandLine, cli_matches));
@@ -91,8 +102,23 @@ pub fn load(
     {
         config.logging.logconfig_dict = Some(json.clone());
     }
+    sources.start_dir = cwd.to_path_buf();
+    sources.env_orig = config
+        .env
+        .iter()
+        .map(|(key, _)| (key.clone(), std::env::var(key).ok()))
+        .collect();
     config.sources = sources;
     Ok(config)
+}
+
+/// `PATH` or `file:PATH` made absolute against `cwd`; `python:MODULE` as is.
+fn absolute_location(location: &str, cwd: &Path) -> String {
+    if location.starts_with("python:") {
+        return location.to_string();
+    }
+    let path = location.strip_prefix("file:").unwrap_or(location);
+    cwd.join(path).display().to_string()
 }
 
 /// `$GUNICORN_CMD_ARGS`, split like a shell and parsed as a layer.

@@ -40,7 +40,7 @@ mod load;
 pub mod logging;
 pub mod ops;
 pub mod preload;
-mod print;
+pub mod print;
 pub mod proxy;
 pub mod reload;
 pub mod settings;

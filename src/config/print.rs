@@ -48,7 +48,8 @@ pub fn render(config: &Config) -> String {
         .join("\n")
 }
 
-fn value_of(config: &Config, s: &Setting) -> String {
+/// One setting's value as `--print-config` shows it (also `server.cfg` for hooks).
+pub fn value_of(config: &Config, s: &Setting) -> String {
     let sources = &config.sources;
     match s.name {
         "bind" => {

@@ -93,6 +93,7 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
         }
     };
     tracing::info!("Worker exiting (pid: {})", std::process::id());
+    crate::wsgi::hooks::call_worker_hook(crate::wsgi::hooks::Hook::WorkerExit);
     bridge.flush_stdio();
     sys::exit_now(code)
 }

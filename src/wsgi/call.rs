@@ -54,7 +54,28 @@ impl Bridge {
                 body_sent: 0,
                 buf: Vec::with_capacity(512),
             };
-            let result = self.run(py, head, body, peer, &mut writer, &mut extra);
+            let mut seen = None;
+            let req = if super::hooks::request_hooks() {
+                super::hooks::request_object(py, head).ok()
+            } else {
+                None
+            };
+            let result = match &req {
+                Some(req) => super::hooks::pre_request(py, req)
+                    .map_err(Fault::Hook)
+                    .and_then(|()| {
+                        self.run(
+                            py,
+                            head,
+                            body,
+                            peer,
+                            &mut writer,
+                            &mut extra,
+                            Some(&mut seen),
+                        )
+                    }),
+                None => self.run(py, head, body, peer, &mut writer, &mut extra, None),
+            };
             let mut outcome = match result {
                 Ok(()) => Outcome {
                     status: writer.status,
@@ -67,18 +88,23 @@ impl Bridge {
             };
             outcome.extra = extra;
             outcome.duration = started.elapsed();
+            if let Some(req) = &req {
+                post_request(py, req, seen, &outcome);
+            }
             outcome
         })
     }
 
-    fn run(
+    #[allow(clippy::too_many_arguments)]
+    fn run<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         head: &Head,
         body: Body,
         peer: &Peer,
         w: &mut Writer<'_, '_>,
         extra: &mut Option<Box<AccessExtra>>,
+        seen: Option<&mut Option<Seen<'py>>>,
     ) -> Result<(), Fault> {
         let body_len = body.len();
         let input = Bound::new(py, InputStream::new(body))
@@ -87,6 +113,9 @@ impl Bridge {
         let env =
             environ::build(py, &self.environ, head, body_len, peer, input).map_err(Fault::App)?;
         let sr = Bound::new(py, StartResponse::default()).map_err(Fault::App)?;
+        if let Some(seen) = seen {
+            *seen = Some((env.clone().into_any(), sr.clone()));
+        }
         let iterable = self
             .app
             .bind(py)
@@ -122,6 +151,7 @@ impl Bridge {
                 tracing::error!("{what}: the app returned without calling start_response()")
             }
             Fault::ClientGone(e) => tracing::debug!("{what}: client went away: {e}"),
+            Fault::Hook(tb) => tracing::error!(target: crate::log::EXCEPTION, "{what}\n{tb}"),
         }
         if !w.started() && !matches!(fault, Fault::ClientGone(_)) {
             w.buf.clear();
@@ -144,6 +174,38 @@ impl Bridge {
             extra: None,
         }
     }
+}
+
+/// The environ and start_response of a call, kept for `post_request`.
+type Seen<'py> = (Bound<'py, PyAny>, Bound<'py, StartResponse>);
+
+/// `post_request(worker, req, environ, resp)` with what the app answered.
+fn post_request<'py>(
+    py: Python<'py>,
+    req: &Bound<'py, PyAny>,
+    seen: Option<Seen<'py>>,
+    outcome: &Outcome,
+) {
+    let (environ, status, headers, headers_sent) = match seen {
+        Some((env, sr)) => {
+            let sr = sr.borrow();
+            (env, sr.status.clone(), sr.headers.clone(), sr.headers_sent)
+        }
+        None => (
+            pyo3::types::PyDict::new(py).into_any(),
+            None,
+            Vec::new(),
+            false,
+        ),
+    };
+    let status =
+        status.or_else(|| (outcome.status == 500).then(|| "500 Internal Server Error".into()));
+    super::hooks::post_request(
+        py,
+        req,
+        environ,
+        (status, headers, outcome.body_bytes, headers_sent),
+    );
 }
 
 /// PEP 3333: the server calls `close()` on the iterable if it has one, whatever happened.

@@ -108,6 +108,18 @@ impl PythonEnv {
 }
 
 impl PythonEnv {
+    /// Starts CPython in this process unless it already runs (a worker forked from a
+    /// master that started it inherits it). Idempotent: the master calls it for hooks
+    /// (and `--preload`), each worker before loading the app.
+    pub fn ensure_started(&self) -> Result<(), InterpreterError> {
+        // SAFETY: Py_IsInitialized only reads a runtime flag; callable at any time.
+        if unsafe { ffi::Py_IsInitialized() } == 0 {
+            self.initialize()?;
+        }
+        crate::sys::mark_python_started();
+        Ok(())
+    }
+
     /// Without a virtualenv, the interpreter this binary was built against: the one
     /// whose `bin/python` runs the config file, so it sees what the workers see.
     pub fn executable_without_venv(&self) -> Option<PathBuf> {
@@ -134,6 +146,13 @@ pub fn import_server_modules() -> Result<(), String> {
         }
         Ok(())
     })
+}
+
+/// Starts CPython in the master (hooks defined in the config file, `--preload`); one
+/// entry point for every reason, idempotent, after which [`crate::sys::fork`] uses
+/// Python's fork protocol.
+pub fn ensure_master_python(env: &PythonEnv) -> Result<(), InterpreterError> {
+    env.ensure_started()
 }
 
 /// # Safety

@@ -6,6 +6,7 @@
 mod access_extra;
 pub mod call;
 pub mod environ;
+pub mod hooks;
 pub mod input;
 pub mod interpreter;
 pub mod loader;
@@ -50,11 +51,10 @@ impl Bridge {
     /// Starts the interpreter in `env` and imports the app named by the config, or,
     /// forked from a master that preloaded it (`--preload`), takes that app.
     pub fn boot(config: &Config, env: &PythonEnv) -> Result<Bridge, BootError> {
-        if !preload::is_preloaded() {
-            env.initialize()?;
-        }
+        env.ensure_started()?;
         Python::attach(|py| {
             crate::log::pyconfig::apply(py, config).map_err(BootError::Python)?;
+            hooks::worker_boot(py, config).map_err(BootError::Python)?;
             let python_err = |e: PyErr| BootError::Python(format_exception(py, &e));
             let loaded = match preload::preloaded(py) {
                 Some(app) => Ok(app),
@@ -72,6 +72,7 @@ impl Bridge {
                 }
                 loaded => (loaded?, None),
             };
+            hooks::post_worker_init(py).map_err(BootError::Python)?;
             let format_exception = py
                 .import("traceback")
                 .and_then(|m| m.getattr("format_exception"))
@@ -86,6 +87,7 @@ impl Bridge {
             .map_err(python_err)?
             .with_forwarder_headers(config.proxy.forwarder_headers.clone())
             .with_header_map(config.http.header_map);
+            hooks::watch_stop_signals();
             Ok(Bridge {
                 app,
                 environ,

@@ -27,6 +27,8 @@ pub(super) enum Fault {
     NotBytes(String),
     NoStartResponse,
     ClientGone(io::Error),
+    /// `pre_request` raised: the traceback (the request fails with a 500, as in Gunicorn).
+    Hook(String),
 }
 
 /// Bodies of known parts from this size on go out with writev instead of a copy.

@@ -1,4 +1,4 @@
-# Server hooks are recognised and kept, and a warning says they are not called yet.
+# Server hooks are recognised and shown by --print-config as their function names.
 
 
 def post_fork(server, worker):

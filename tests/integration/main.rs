@@ -32,6 +32,8 @@
 //!   headers, the PROXY protocol v1/v2 (`--proxy-protocol`, `--proxy-allow-from`)
 //! - `reload`: `--reload` (inotify and poll), extra files and globs, a SyntaxError
 //!   served as a 500 page until fixed, the config-file spellings
+//! - `hooks`: Gunicorn's server hooks from a config file, called in order with working
+//!   objects; a raising hook; HUP re-reading the config file
 //! - `nginx`: the real nginx with examples/nginx*.conf in front, TCP and unix socket
 //! - `strict_http`: a table of raw requests, valid (environ checked) and refused
 //!   (status checked, same worker still serving), whole, in pieces, byte by byte
@@ -64,6 +66,7 @@ mod config_file;
 mod daemon;
 mod faults;
 mod gthread;
+mod hooks;
 mod http_basics;
 mod log_outputs;
 mod log_rotation;
