@@ -74,6 +74,9 @@ pub struct Conn {
     /// queued: otherwise every ACK from the client would wake the loop (and cost the
     /// client's kernel an epoll callback), for nothing to write.
     pub write_interest: bool,
+    /// Set by the sync worker around an app call: output up to [`HIGH_WATER`] is only
+    /// queued, and the event loop writes it after the batch of calls.
+    pub defer_writes: bool,
 }
 
 impl Conn {
@@ -91,6 +94,7 @@ impl Conn {
             write_timeout,
             read_size: READ_MIN,
             write_interest: false,
+            defer_writes: false,
         }
     }
 
@@ -453,6 +457,10 @@ impl Conn {
 
 impl Sink for Conn {
     fn send(&mut self, py: pyo3::Python<'_>, bytes: &[u8]) -> io::Result<()> {
+        if self.defer_writes && self.wbuf.len() - self.wpos + bytes.len() <= HIGH_WATER {
+            self.queue(bytes);
+            return Ok(());
+        }
         py.detach(|| {
             self.queue(bytes);
             self.drain(false)

@@ -493,11 +493,14 @@ impl<'a> EventLoop<'a> {
     fn dispatch(&mut self) {
         // Sync serves the requests that were waiting when this turn began (one
         // epoll_wait for a batch under load); ones completed meanwhile wait a turn.
+        // Their small responses are written together once the batch is done: clients
+        // are then woken in a burst, while they are still awake from the first
+        // response, instead of one by one between app calls (a wake-up of a sleeping
+        // client costs the sender an inter-processor interrupt; that was 10% of a
+        // Flask request's CPU time).
         let mut inline_budget = self.ready.len();
-        loop {
-            let Some(index) = self.ready.pop_front() else {
-                return;
-            };
+        let mut served: Vec<(usize, Box<Head>, Outcome, bool)> = Vec::new();
+        while let Some(index) = self.ready.pop_front() {
             let keep_alive_allowed = self.config.keep_alive > 0 && self.state == State::Running;
             let Slot::Open(conn) = &mut self.slots[index] else {
                 continue;
@@ -517,16 +520,15 @@ impl<'a> EventLoop<'a> {
             match &mut self.pool {
                 None => {
                     let peer = conn.peer;
+                    conn.defer_writes = true;
                     let outcome = self
                         .bridge
                         .call(&head, body, &peer, keep_alive, &mut **conn);
-                    self.finish(index, &head, outcome);
-                    if last {
-                        self.begin_drain();
-                    }
+                    conn.defer_writes = false;
+                    served.push((index, head, outcome, last));
                     inline_budget -= 1;
                     if inline_budget == 0 {
-                        return;
+                        break;
                     }
                 }
                 Some(pool) => {
@@ -549,6 +551,17 @@ impl<'a> EventLoop<'a> {
                         self.begin_drain();
                     }
                 }
+            }
+        }
+        for (index, head, outcome, last) in served {
+            if let Slot::Open(conn) = &mut self.slots[index] {
+                // An error leaves the output queued; the connection's next state
+                // (finish) then waits for a writable event, which reports it.
+                let _ = conn.flush();
+            }
+            self.finish(index, &head, outcome);
+            if last {
+                self.begin_drain();
             }
         }
     }
