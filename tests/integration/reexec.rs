@@ -4,7 +4,7 @@
 //! `GUNICORN_FD`/`RUSTCORN_FD` serves on those sockets instead of binding.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use crate::harness::{
     booted_pids, process_alive, serve, signal, wait_until, ServerBuilder, EXIT_TIMEOUT, STARTUP,
 };
 use crate::systemd::master_pids;
-use crate::timeouts::{pid_client, Answers};
+use crate::timeouts::{check_polled, pid_client, Answers};
 
 const BASICS: &str = "basics:application";
 
@@ -58,26 +58,14 @@ fn usr2_then_term_of_the_old_master_loses_no_connection_and_no_request() {
     wait_until(STARTUP, "10 answers after the old master", || {
         count(&answers) >= after_old + 10
     });
-    stop.store(true, Ordering::SeqCst);
-    client.join().expect("client thread");
-
-    let answers = answers.lock().unwrap();
-    let failed: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} requests failed across USR2 and TERM: {failed:?}; log:\n{}",
-        failed.len(),
-        answers.len(),
-        server.log()
-    );
-    // The one request in flight when the old workers were seen gone may be theirs.
-    let late: Vec<u32> = answers[after_old + 1..]
-        .iter()
-        .filter_map(|a| a.as_ref().ok().copied())
-        .collect();
-    assert!(
-        late.iter().all(|pid| new_workers.contains(pid)),
-        "answered by {late:?} after the old master left; new workers {new_workers:?}"
+    check_polled(
+        &stop,
+        client,
+        &answers,
+        after_old,
+        &new_workers,
+        "USR2 and TERM of the old master",
+        &server.log(),
     );
 
     signal(new_master, "TERM");

@@ -3,7 +3,7 @@
 //! never fewer than one).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use crate::harness::{
     booted_pids, process_alive, serve, signal, signal_quietly, wait_until, Server, EXIT_TIMEOUT,
     STARTUP,
 };
-use crate::timeouts::{pid_client, Answers};
+use crate::timeouts::{check_polled, pid_client, Answers};
 
 const BASICS: &str = "basics:application";
 
@@ -97,27 +97,14 @@ fn hup_replaces_every_worker_and_no_request_fails_meanwhile() {
     wait_until(STARTUP, "10 answers after the reload", || {
         answers.lock().unwrap().len() >= served_before + 10
     });
-    stop.store(true, Ordering::SeqCst);
-    client.join().expect("client thread");
-
-    let answers = answers.lock().unwrap();
-    let failed: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} requests failed across the reload: {failed:?}; log:\n{}",
-        failed.len(),
-        answers.len(),
-        server.log()
-    );
-    // The client's one request in flight when the old workers were seen
-    // gone may have been answered by one of them; every later one by the new.
-    let after: Vec<u32> = answers[served_before + 1..]
-        .iter()
-        .filter_map(|a| a.as_ref().ok().copied())
-        .collect();
-    assert!(
-        after.iter().all(|pid| new.contains(pid)),
-        "answered by a retired worker after the reload: {after:?}, new {new:?}"
+    check_polled(
+        &stop,
+        client,
+        &answers,
+        served_before,
+        &new,
+        "the reload",
+        &server.log(),
     );
     for pid in &old {
         assert!(!process_alive(*pid), "old worker {pid} still running");

@@ -24,6 +24,38 @@ fn sleeping_pid(server: &mut Server) -> u32 {
 /// What a client asking `/pid` in a loop saw: each answer's pid, or why not.
 pub type Answers = Arc<Mutex<Vec<Result<u32, String>>>>;
 
+/// Stops a [`pid_client`] and checks what it saw: no request failed `across` the
+/// operation, and every answer after the first `before` ones (but the one in flight
+/// then, which the old workers may still have answered) came from one of `new`.
+pub fn check_polled(
+    stop: &AtomicBool,
+    client: thread::JoinHandle<()>,
+    answers: &Answers,
+    before: usize,
+    new: &std::collections::BTreeSet<u32>,
+    across: &str,
+    log: &str,
+) {
+    stop.store(true, Ordering::SeqCst);
+    client.join().expect("client thread");
+    let answers = answers.lock().unwrap();
+    let failed: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed across {across}: {failed:?}; log:\n{log}",
+        failed.len(),
+        answers.len(),
+    );
+    let late: Vec<u32> = answers[before + 1..]
+        .iter()
+        .filter_map(|a| a.as_ref().ok().copied())
+        .collect();
+    assert!(
+        late.iter().all(|pid| new.contains(pid)),
+        "answered by {late:?} after {across}; new workers {new:?}"
+    );
+}
+
 /// Asks `/pid` on a new connection, one request at a time, until `stop`
 /// (bounded: 180 s).
 pub fn pid_client(port: u16, stop: Arc<AtomicBool>, answers: Answers) -> thread::JoinHandle<()> {
