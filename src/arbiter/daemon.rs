@@ -80,7 +80,8 @@ pub(super) fn second_pid_path(path: &std::path::Path) -> std::path::PathBuf {
 ///
 /// stdin becomes /dev/null. stdout and stderr become /dev/null too, unless a log goes
 /// there (`--error-logfile -`, `--access-logfile -`) and it is not a terminal — so
-/// `rustcorn -D ... 2>>server.log` keeps logging to the file.
+/// `rustcorn -D ... 2>>server.log` keeps logging to the file — or
+/// `-R/--enable-stdio-inheritance` keeps them as they are, as Gunicorn does.
 fn daemonize(config: &Config) -> std::io::Result<OwnedFd> {
     let (wait_end, ready_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     if let Forked::Parent(_) = sys::fork()? {
@@ -98,13 +99,16 @@ fn daemonize(config: &Config) -> std::io::Result<OwnedFd> {
         .write(true)
         .open("/dev/null")?;
     nix::unistd::dup2_stdin(&null)?;
-    if !keeps_stream(
-        std::io::stdout(),
-        config.access_logfile.as_deref() == Some("-"),
-    ) {
+    let inherit = config.logging.enable_stdio_inheritance;
+    if !inherit
+        && !keeps_stream(
+            std::io::stdout(),
+            config.access_logfile.as_deref() == Some("-"),
+        )
+    {
         nix::unistd::dup2_stdout(&null)?;
     }
-    if !keeps_stream(std::io::stderr(), config.error_logfile == "-") {
+    if !inherit && !keeps_stream(std::io::stderr(), config.error_logfile == "-") {
         nix::unistd::dup2_stderr(&null)?;
     }
     Ok(ready_end)

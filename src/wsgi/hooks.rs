@@ -17,8 +17,7 @@ use crate::config::settings::{Kind, SETTINGS};
 use crate::config::Config;
 use crate::http::request::Head;
 
-/// Every hook rustcorn calls, in Gunicorn's names (`pre_exec` is not among them:
-/// rustcorn does not re-execute itself on USR2).
+/// Every hook rustcorn calls, in Gunicorn's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
     OnStarting,

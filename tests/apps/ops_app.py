@@ -10,6 +10,7 @@ also loads in a worker that runs as `nobody` and cannot read the stdlib.
     /signal?N           os.kill(os.getpid(), N): the worker dies by signal N
     /segfault           reads address 0 through ctypes: the worker dies by SIGSEGV
     /log?TEXT           writes 'log: TEXT' to wsgi.errors
+    /stderr?TEXT        writes 'stderr: TEXT' to the process's own stderr
 """
 import os
 import sys
@@ -45,6 +46,10 @@ def application(environ, start_response):
     if path == '/segfault':
         import ctypes
         ctypes.string_at(0)
+    if path == '/stderr':
+        sys.stderr.write('stderr: %s\n' % query)
+        sys.stderr.flush()
+        return _text(start_response, 'written')
     if path == '/log':
         environ['wsgi.errors'].write('log: %s\n' % query)
         environ['wsgi.errors'].flush()

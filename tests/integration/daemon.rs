@@ -388,3 +388,52 @@ fn operations_flags_reject_bad_values_naming_the_flag() {
     let server = serve(OPS_APP, &["--worker-tmp-dir", "/tmp"]);
     assert_eq!(get(server.port(), "/pid").status, 200);
 }
+
+/// `-D -R` keeps the stdio the command was started with (Gunicorn's
+/// `--enable-stdio-inheritance`); `-D` alone sends it to /dev/null when no log goes
+/// there. The error log is a file in both cases, so only the app's own stderr
+/// write can reach the launcher's stderr.
+#[test]
+fn enable_stdio_inheritance_keeps_the_daemons_stderr() {
+    for (flags, kept) in [(&["-R"][..], true), (&[][..], false)] {
+        let scratch = Scratch::new("daemon-stdio");
+        let pidfile = scratch.path().join("app.pid");
+        let errors = scratch.path().join("error.log");
+        let (bind, port) = free_bind();
+        let mut args = vec![
+            "-b",
+            &bind,
+            "--chdir",
+            "tests/apps",
+            "-D",
+            "-p",
+            pidfile.to_str().unwrap(),
+            "--error-logfile",
+            errors.to_str().unwrap(),
+        ];
+        args.extend_from_slice(flags);
+        args.push(OPS_APP);
+        let launcher = ServerBuilder::new(&args).spawn();
+        wait_serving(port, "/pid");
+        let master: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let _guard = Daemon(master);
+        assert_eq!(get(port, "/stderr?inherited").text(), "written");
+        // The write happened before the answer; a kept stream shows it at once.
+        let shown =
+            launcher.log_shows_since(0, "stderr: inherited", std::time::Duration::from_secs(2));
+        assert_eq!(
+            shown,
+            kept,
+            "{flags:?}: launcher stderr:\n{}",
+            launcher.log()
+        );
+        signal(master, "TERM");
+        wait_until(EXIT_TIMEOUT, "the daemon to exit", || {
+            !process_alive(master)
+        });
+    }
+}
