@@ -375,8 +375,17 @@ impl Conn {
     /// Tidy close: stop sending, and discard what the client still sends so the kernel
     /// does not answer our last response with a reset.
     pub fn shutdown(&mut self) {
-        self.stream.shutdown_write();
         let mut scratch = [0u8; 4096];
+        // Nothing unread (the usual case) means close(2) alone ends the connection
+        // with a FIN, no reset: one read instead of a shutdown(2) and a read. TLS
+        // always says close_notify first.
+        if !self.stream.is_tls() {
+            match self.stream.read(&mut scratch) {
+                Ok(n) if n > 0 => {}
+                _ => return,
+            }
+        }
+        self.stream.shutdown_write();
         for _ in 0..16 {
             match self.stream.read(&mut scratch) {
                 Ok(n) if n > 0 => continue,
