@@ -20,6 +20,10 @@ const READ_MIN: usize = 4 * 1024;
 const READ_MAX: usize = 64 * 1024;
 /// Queued output above this makes the app's writes wait for the client.
 const HIGH_WATER: usize = 1024 * 1024;
+/// A sync worker's response output up to this size waits for the end of the batch
+/// (see `defer_writes`); beyond it, it is written as it comes, so a large or streamed
+/// body flows as before.
+const DEFER_MAX: usize = 64 * 1024;
 
 /// Where a connection is in its request/response cycle.
 pub enum Phase {
@@ -74,7 +78,7 @@ pub struct Conn {
     /// queued: otherwise every ACK from the client would wake the loop (and cost the
     /// client's kernel an epoll callback), for nothing to write.
     pub write_interest: bool,
-    /// Set by the sync worker around an app call: output up to [`HIGH_WATER`] is only
+    /// Set by the sync worker around an app call: output up to [`DEFER_MAX`] is only
     /// queued, and the event loop writes it after the batch of calls.
     pub defer_writes: bool,
 }
@@ -466,7 +470,7 @@ impl Conn {
 
 impl Sink for Conn {
     fn send(&mut self, py: pyo3::Python<'_>, bytes: &[u8]) -> io::Result<()> {
-        if self.defer_writes && self.wbuf.len() - self.wpos + bytes.len() <= HIGH_WATER {
+        if self.defer_writes && self.wbuf.len() - self.wpos + bytes.len() <= DEFER_MAX {
             self.queue(bytes);
             return Ok(());
         }
