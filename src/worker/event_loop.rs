@@ -36,6 +36,14 @@ use crate::wsgi::Bridge;
 /// starve the listen queue.
 const ACCEPT_GRACE: Duration = Duration::from_millis(50);
 
+/// How long a sync worker's finished responses may wait for the rest of their batch
+/// before they are written (see `dispatch`).
+const DEFER_WINDOW: Duration = Duration::from_millis(1);
+
+/// A sync request answered but not yet written: slot, head, outcome, and whether it
+/// was the worker's last before `--max-requests`.
+type Served = (usize, Box<Head>, Outcome, bool);
+
 const SIGNAL_TOKEN: Token = Token(0);
 const WAKER_TOKEN: Token = Token(1);
 const LISTENER_BASE: usize = 2;
@@ -498,10 +506,16 @@ impl<'a> EventLoop<'a> {
         // are then woken in a burst, while they are still awake from the first
         // response, instead of one by one between app calls (a wake-up of a sleeping
         // client costs the sender an inter-processor interrupt; that was 10% of a
-        // Flask request's CPU time).
+        // Flask request's CPU time). Written responses never wait more than
+        // [`DEFER_WINDOW`] plus one app call for the rest of the batch.
         let mut inline_budget = self.ready.len();
-        let mut served: Vec<(usize, Box<Head>, Outcome, bool)> = Vec::new();
+        let mut served: Vec<Served> = Vec::new();
+        let mut batch_start = Instant::now();
         while let Some(index) = self.ready.pop_front() {
+            if !served.is_empty() && batch_start.elapsed() >= DEFER_WINDOW {
+                self.write_served(&mut served);
+                batch_start = Instant::now();
+            }
             let keep_alive_allowed = self.config.keep_alive > 0 && self.state == State::Running;
             let Slot::Open(conn) = &mut self.slots[index] else {
                 continue;
@@ -526,6 +540,9 @@ impl<'a> EventLoop<'a> {
                         .bridge
                         .call(&head, body, &peer, keep_alive, &mut **conn);
                     conn.defer_writes = false;
+                    if served.is_empty() {
+                        batch_start = Instant::now();
+                    }
                     served.push((index, head, outcome, last));
                     inline_budget -= 1;
                     if inline_budget == 0 {
@@ -554,7 +571,12 @@ impl<'a> EventLoop<'a> {
                 }
             }
         }
-        for (index, head, outcome, last) in served {
+        self.write_served(&mut served);
+    }
+
+    /// Writes the deferred responses of a sync batch, then moves each connection on.
+    fn write_served(&mut self, served: &mut Vec<Served>) {
+        for (index, head, outcome, last) in served.drain(..) {
             if let Slot::Open(conn) = &mut self.slots[index] {
                 // An error leaves the output queued; the connection's next state
                 // (finish) then waits for a writable event, which reports it.
