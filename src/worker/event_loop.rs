@@ -61,6 +61,14 @@ impl MioListener {
             MioListener::Unix(u) => u,
         }
     }
+
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match self {
+            MioListener::Tcp(t) => t.as_fd(),
+            MioListener::Unix(u) => u.as_fd(),
+        }
+    }
 }
 
 /// A connection table entry.
@@ -193,7 +201,9 @@ impl<'a> EventLoop<'a> {
             for event in events.iter() {
                 match event.token() {
                     SIGNAL_TOKEN => self.read_signals(),
-                    WAKER_TOKEN => self.collect_finished(),
+                    // Only a wake-up: finished work is collected before and after
+                    // every batch of events.
+                    WAKER_TOKEN => {}
                     Token(t) if t >= CONN_BASE => {
                         self.on_conn_event(t - CONN_BASE, event.is_readable(), event.is_writable())
                     }
@@ -328,14 +338,10 @@ impl<'a> EventLoop<'a> {
     /// Whether a listener has a connection queued right now (level, not edge).
     fn listen_queue_has_connections(&self) -> bool {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        use std::os::fd::AsFd;
         let mut fds: Vec<PollFd> = self
             .listeners
             .iter()
-            .map(|(l, _)| match l {
-                MioListener::Tcp(t) => PollFd::new(t.as_fd(), PollFlags::POLLIN),
-                MioListener::Unix(u) => PollFd::new(u.as_fd(), PollFlags::POLLIN),
-            })
+            .map(|(l, _)| PollFd::new(l.fd(), PollFlags::POLLIN))
             .collect();
         // An error reads as "maybe": the caller then accepts and learns from accept.
         poll(&mut fds, PollTimeout::ZERO).map_or(true, |n| n > 0)

@@ -40,9 +40,3 @@ pub fn preload_app(config: &Config, env: &PythonEnv) -> Result<(), BootError> {
 pub fn preloaded(py: Python<'_>) -> Option<Py<PyAny>> {
     APP.get().map(|app| app.clone_ref(py))
 }
-
-/// Whether the app was imported before the fork: the worker then has a running
-/// interpreter already and must not start another.
-pub fn is_preloaded() -> bool {
-    APP.get().is_some()
-}
