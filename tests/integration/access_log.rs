@@ -13,13 +13,13 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use crate::capture::Captured;
 use crate::harness::{
-    booted_pids, parse_listening, repo_root, require_venv, serve, Listener, IO_TIMEOUT, STARTUP,
+    booted_pids, isolated_command, parse_listening, require_venv, serve, Listener, IO_TIMEOUT,
+    STARTUP,
 };
 use crate::os::kill_group;
 
@@ -120,7 +120,7 @@ impl Gunicorn {
     /// Starts it with `extra` flags and waits until its worker booted.
     pub fn start(extra: &[&str]) -> Gunicorn {
         let venv = require_venv();
-        let mut cmd = Command::new(venv.join("bin/gunicorn"));
+        let mut cmd = isolated_command(venv.join("bin/gunicorn"));
         cmd.args([
             "-b",
             "127.0.0.1:0",
@@ -131,20 +131,7 @@ impl Gunicorn {
         ])
         .arg("--no-control-socket")
         .args(extra)
-        .arg("access_app:application")
-        .current_dir(repo_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-        for key in [
-            "GUNICORN_CMD_ARGS",
-            "WEB_CONCURRENCY",
-            "PORT",
-            "SCRIPT_NAME",
-        ] {
-            cmd.env_remove(key);
-        }
+        .arg("access_app:application");
         let mut child = cmd.spawn().expect("spawn gunicorn from the test venv");
         let stderr = Captured::drain(child.stderr.take().unwrap());
         let stdout = Captured::drain(child.stdout.take().unwrap());

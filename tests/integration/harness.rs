@@ -104,37 +104,13 @@ impl ServerBuilder {
     fn command(&self) -> Command {
         let mut cmd = match self.launcher.split_first() {
             Some((program, rest)) => {
-                let mut cmd = Command::new(program);
+                let mut cmd = isolated_command(program);
                 cmd.args(rest).arg(BIN);
                 cmd
             }
-            None => Command::new(BIN),
+            None => isolated_command(BIN),
         };
-        cmd.args(&self.args)
-            .current_dir(repo_root())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Own process group: the harness can sweep up every worker.
-            .process_group(0);
-        // Settings the server reads from the environment must come from the test.
-        for key in [
-            "GUNICORN_CMD_ARGS",
-            "WEB_CONCURRENCY",
-            "PORT",
-            "SCRIPT_NAME",
-            "VIRTUAL_ENV",
-            "FORWARDED_ALLOW_IPS",
-        ] {
-            cmd.env_remove(key);
-        }
-        cmd.env("PYTHONDONTWRITEBYTECODE", "1");
-        let venv = venv_dir();
-        if venv.join("bin/python").exists() {
-            let path = std::env::var("PATH").unwrap_or_default();
-            cmd.env("VIRTUAL_ENV", &venv);
-            cmd.env("PATH", format!("{}:{path}", venv.join("bin").display()));
-        }
+        cmd.args(&self.args);
         for (key, value) in &self.envs {
             cmd.env(key, value);
         }
@@ -446,6 +422,37 @@ pub fn app_args<'a>(app: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     args.extend_from_slice(extra);
     args.push(app);
     args
+}
+
+/// A server process as the tests run one (rustcorn, or Gunicorn beside it): from the
+/// repository root, stdin closed, stdout and stderr piped, in its own process group
+/// (the harness can sweep up every worker), with the environment settings a server
+/// reads taken from the test alone and the test venv active.
+pub fn isolated_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(repo_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    for key in [
+        "GUNICORN_CMD_ARGS",
+        "WEB_CONCURRENCY",
+        "PORT",
+        "SCRIPT_NAME",
+        "VIRTUAL_ENV",
+        "FORWARDED_ALLOW_IPS",
+    ] {
+        cmd.env_remove(key);
+    }
+    cmd.env("PYTHONDONTWRITEBYTECODE", "1");
+    let venv = venv_dir();
+    if venv.join("bin/python").exists() {
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env("VIRTUAL_ENV", &venv);
+        cmd.env("PATH", format!("{}:{path}", venv.join("bin").display()));
+    }
+    cmd
 }
 
 #[cfg(test)]
