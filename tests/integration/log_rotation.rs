@@ -98,6 +98,11 @@ fn reopens_after_rotation(user: &[&str]) {
             && !booted_pids(t).is_empty()
             && (0..20).all(|k| t.contains(&format!("log: after-{k}\n")))
     });
+    // An access line is written just after its response is sent: wait for the
+    // last one instead of reading the file the moment the answers are in.
+    wait_for_file(&access, STARTUP, |t| {
+        t.contains("\"GET /log?after-19 HTTP/1.1\" 200")
+    });
     let (new_access, old_access) = (lines_of(&access), lines_of(&access_old));
     for k in 0..20 {
         let line = format!("\"GET /log?after-{k} HTTP/1.1\" 200");
