@@ -3,7 +3,6 @@
 # commonly hand its handlers to their own loggers), and a logging.config.dictConfig
 # configuration is laid over Gunicorn's CONFIG_DEFAULTS (a shallow update).
 import logging
-import sys
 
 ERROR_FMT = r"%(asctime)s [%(process)d] [%(levelname)s] %(message)s"
 DATEFMT = r"[%Y-%m-%d %H:%M:%S %z]"
@@ -55,14 +54,14 @@ CONFIG_DEFAULTS = {
 }
 
 
-def error_logger(errorlog, level):
+def error_logger(stream, level):
+    # `stream` writes into the server's own error log (stderr or the file it holds
+    # open, reopened on USR1): a worker that runs as --user never opens the path,
+    # which a rotation may have renamed away in a directory it cannot write.
     log = logging.getLogger("gunicorn.error")
     log.propagate = False
     log.setLevel(LEVELS[level])
-    if errorlog == "-":
-        handler = logging.StreamHandler(sys.stderr)
-    else:
-        handler = logging.FileHandler(errorlog)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(ERROR_FMT, DATEFMT))
     handler._gunicorn = True
     log.addHandler(handler)

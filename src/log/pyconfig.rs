@@ -30,7 +30,10 @@ pub fn apply(py: Python<'_>, config: &Config) -> Result<(), String> {
     };
     module
         .getattr("error_logger")
-        .and_then(|f| f.call1((&config.error_logfile, level)))
+        .and_then(|f| {
+            let stream = Bound::new(py, crate::wsgi::streams::ErrorStream)?;
+            f.call1((stream, level))
+        })
         .map_err(|e| {
             format!(
                 "Cannot set up the gunicorn.error logger: {}",
