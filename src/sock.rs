@@ -7,10 +7,25 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::socket::{
     self, AddressFamily, Backlog, SockFlag, SockType, SockaddrLike, SockaddrStorage,
 };
+
+/// An inherited TCP listener was listening without TCP_NODELAY, which it only got
+/// here: connections that queued before then do not have it (see
+/// [`accepted_sockets_have_nodelay`]).
+static NODELAY_SET_LATE: AtomicBool = AtomicBool::new(false);
+
+/// Whether every connection accepted from our TCP listeners already has TCP_NODELAY.
+/// Linux copies it from the listener to each connection the listener queues, so a
+/// listener that had it before listen(2) (ours always; an inherited one when whoever
+/// bound it set it, as systemd's `NoDelay=true` does) saves the worker a
+/// setsockopt(2) per connection.
+pub fn accepted_sockets_have_nodelay() -> bool {
+    !NODELAY_SET_LATE.load(Ordering::Relaxed)
+}
 
 /// One `--bind` value, parsed but not yet bound.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,6 +219,9 @@ fn bind_tcp(addr: SocketAddr, backlog: u32, reuse_port: bool) -> io::Result<TcpL
     if addr.is_ipv6() {
         socket::setsockopt(&fd, socket::sockopt::Ipv6V6Only, &true)?;
     }
+    // Before listen(2), so that every connection inherits it: responses written in
+    // pieces never wait for the client's delayed ACK.
+    socket::setsockopt(&fd, socket::sockopt::TcpNoDelay, &true)?;
     socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
     socket::listen(&fd, backlog_of(backlog))?;
     Ok(TcpListener::from(fd))
@@ -260,13 +278,46 @@ fn inherit_fd(fd: RawFd) -> io::Result<Listener> {
             listener: UnixListener::from(owned),
             path: None,
         },
-        _ => Listener::Tcp(TcpListener::from(owned)),
+        _ => {
+            if !socket::getsockopt(&owned, socket::sockopt::TcpNoDelay)? {
+                socket::setsockopt(&owned, socket::sockopt::TcpNoDelay, &true)?;
+                NODELAY_SET_LATE.store(true, Ordering::Relaxed);
+            }
+            Listener::Tcp(TcpListener::from(owned))
+        }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nodelay(fd: RawFd) -> bool {
+        // SAFETY: the descriptor stays open for the call.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        socket::getsockopt(&fd, socket::sockopt::TcpNoDelay).unwrap()
+    }
+
+    #[test]
+    fn our_tcp_listeners_have_nodelay_before_they_listen() {
+        let ours = Listener::bind(&BindAddress::parse("127.0.0.1:0").unwrap(), 8).unwrap();
+        let Listener::Tcp(l) = &ours else {
+            panic!("tcp")
+        };
+        assert!(nodelay(l.as_raw_fd()));
+    }
+
+    #[test]
+    fn an_inherited_listener_without_nodelay_gets_it_and_workers_are_told() {
+        use std::os::fd::IntoRawFd;
+        let theirs = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(!nodelay(theirs.as_raw_fd()));
+        let fd = theirs.into_raw_fd();
+        let inherited = Listener::bind(&BindAddress::Fd(fd), 8).unwrap();
+        assert!(nodelay(fd));
+        assert!(!accepted_sockets_have_nodelay());
+        drop(inherited);
+    }
 
     #[test]
     fn parses_gunicorn_bind_forms() {

@@ -58,6 +58,15 @@ pub enum Next {
     Close,
 }
 
+/// A closed connection's buffers, emptied, for the next connection: a short
+/// connection then costs no allocation and no zeroing of a fresh read buffer (the
+/// 4 KiB read buffer is too large for the allocator's fast path).
+#[derive(Default)]
+pub struct Buffers {
+    rbuf: ReadBuffer,
+    wbuf: Vec<u8>,
+}
+
 pub struct Conn {
     pub stream: Stream,
     pub peer: Peer,
@@ -67,6 +76,13 @@ pub struct Conn {
     wpos: usize,
     /// The client sent FIN: answer what is complete, then close.
     read_closed: bool,
+    /// The kernel may hold bytes we have not read: set by a readable event and by a
+    /// read that filled its buffer, cleared by a short read. Closing with unread bytes
+    /// makes the kernel send a reset (which can destroy our last response in the
+    /// client's buffers), so [`shutdown`](Self::shutdown) reads them first; without,
+    /// close(2) alone ends the connection cleanly, as nginx decides with its `ready`
+    /// flag.
+    pub maybe_unread: bool,
     /// Requests answered on this connection (0 means it is still fresh).
     pub served: u64,
     pub last_activity: Instant,
@@ -84,15 +100,16 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: Stream, peer: Peer, write_timeout: u64) -> Conn {
+    pub fn new(stream: Stream, peer: Peer, write_timeout: u64, buffers: Buffers) -> Conn {
         Conn {
             stream,
             peer,
             phase: Phase::Head,
-            rbuf: ReadBuffer::default(),
-            wbuf: Vec::new(),
+            rbuf: buffers.rbuf,
+            wbuf: buffers.wbuf,
             wpos: 0,
             read_closed: false,
+            maybe_unread: true,
             served: 0,
             last_activity: Instant::now(),
             write_timeout,
@@ -100,6 +117,31 @@ impl Conn {
             write_interest: false,
             defer_writes: false,
         }
+    }
+
+    /// Closes the connection and keeps its buffers when they are small (the ones a
+    /// large body grew are freed, as [`finish_response`](Self::finish_response) does).
+    pub fn into_buffers(self) -> Option<Buffers> {
+        let Conn {
+            mut rbuf, mut wbuf, ..
+        } = self;
+        if rbuf.capacity() > READ_MIN || wbuf.capacity() > READ_MAX {
+            return None;
+        }
+        rbuf.clear();
+        wbuf.clear();
+        Some(Buffers { rbuf, wbuf })
+    }
+
+    /// Done, and as far as we know the client has sent nothing since our last read:
+    /// close(2) can wait for the loop's next look at events, which tells whether the
+    /// client sent more meanwhile (during the app call the loop was not looking), so
+    /// no read is needed to close without a reset. TLS closes with close_notify.
+    pub fn may_close_after_events(&self) -> bool {
+        matches!(self.phase, Phase::Closing)
+            && !self.has_output()
+            && !self.maybe_unread
+            && !self.stream.is_tls()
     }
 
     /// Idle between requests with nothing buffered in either direction.
@@ -147,6 +189,7 @@ impl Conn {
         match self.stream.read(spare) {
             Ok(0) => {
                 self.read_closed = true;
+                self.maybe_unread = false;
                 Ok(false)
             }
             Ok(n) => {
@@ -155,9 +198,13 @@ impl Conn {
                 if n == room {
                     self.read_size = (self.read_size * 2).min(READ_MAX);
                 }
+                self.maybe_unread = n == room;
                 Ok(n == room)
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.maybe_unread = false;
+                Ok(false)
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
             Err(e) => Err(e),
         }
@@ -381,9 +428,13 @@ impl Conn {
     pub fn shutdown(&mut self) {
         let mut scratch = [0u8; 4096];
         // Nothing unread (the usual case) means close(2) alone ends the connection
-        // with a FIN, no reset: one read instead of a shutdown(2) and a read. TLS
-        // always says close_notify first.
+        // with a FIN, no reset. The last read said so when it came back short and no
+        // readable event came since; otherwise one read tells. TLS always says
+        // close_notify first.
         if !self.stream.is_tls() {
+            if !self.maybe_unread {
+                return;
+            }
             match self.stream.read(&mut scratch) {
                 Ok(n) if n > 0 => {}
                 _ => return,

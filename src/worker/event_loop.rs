@@ -19,7 +19,7 @@ use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
 
-use super::conn::{Conn, Next, Phase, Stream};
+use super::conn::{Buffers, Conn, Next, Phase, Stream};
 use super::pool::{Done, Job, Pool};
 use super::recycle::Recycle;
 use crate::config::{Config, WorkerClass};
@@ -43,6 +43,10 @@ const DEFER_WINDOW: Duration = Duration::from_millis(1);
 /// A sync request answered but not yet written: slot, head, outcome, and whether it
 /// was the worker's last before `--max-requests`.
 type Served = (usize, Box<Head>, Outcome, bool);
+
+/// How many closed connections' buffers a worker keeps for new ones (about 5 KiB
+/// each): enough for a burst of short connections, little memory when it ends.
+const SPARE_BUFFERS: usize = 64;
 
 const SIGNAL_TOKEN: Token = Token(0);
 const WAKER_TOKEN: Token = Token(1);
@@ -69,6 +73,17 @@ impl MioListener {
             MioListener::Unix(u) => u.as_fd(),
         }
     }
+}
+
+/// A listening socket as the worker accepts from it.
+struct ListenSocket {
+    socket: MioListener,
+    /// The local address, for the environ's SERVER_NAME/SERVER_PORT (TCP only).
+    local: Option<std::net::SocketAddr>,
+    /// Accepted sockets already have TCP_NODELAY (see
+    /// [`crate::sock::accepted_sockets_have_nodelay`]): a setsockopt(2) less per
+    /// connection, a few percent of a short connection's cost.
+    nodelay_inherited: bool,
 }
 
 /// A connection table entry.
@@ -98,11 +113,16 @@ pub struct EventLoop<'a> {
     pool: Option<Pool>,
     access_log: AccessLog,
     poll: Poll,
-    listeners: Vec<(MioListener, Option<std::net::SocketAddr>)>,
+    listeners: Vec<ListenSocket>,
     /// A listener reported readiness that has not been drained to WouldBlock yet.
     accept_pending: Vec<bool>,
     slots: Vec<Slot>,
     free: Vec<usize>,
+    /// Finished connections that close after the next look at events (see
+    /// [`Conn::may_close_after_events`]).
+    closing: Vec<usize>,
+    /// Buffers of closed connections, reused by new ones (see [`SPARE_BUFFERS`]).
+    spare_buffers: Vec<Buffers>,
     ready: VecDeque<usize>,
     /// Since when queued connections have waited for this busy worker (see
     /// [`ACCEPT_GRACE`]).
@@ -149,7 +169,12 @@ impl<'a> EventLoop<'a> {
             };
             poll.registry()
                 .register(ml.source(), Token(LISTENER_BASE + i), Interest::READABLE)?;
-            mio_listeners.push((ml, local));
+            let nodelay_inherited = crate::sock::accepted_sockets_have_nodelay();
+            mio_listeners.push(ListenSocket {
+                socket: ml,
+                local,
+                nodelay_inherited,
+            });
         }
         Ok(EventLoop {
             config,
@@ -165,6 +190,8 @@ impl<'a> EventLoop<'a> {
             listeners: mio_listeners,
             slots: Vec::new(),
             free: Vec::new(),
+            closing: Vec::new(),
+            spare_buffers: Vec::new(),
             ready: VecDeque::new(),
             deferred_since: None,
             published_idle: false,
@@ -184,7 +211,9 @@ impl<'a> EventLoop<'a> {
         loop {
             crate::arbiter::beat();
             self.publish_idle();
-            let busy = (!self.ready.is_empty() && self.pool.is_none()) || self.can_accept();
+            let busy = (!self.ready.is_empty() && self.pool.is_none())
+                || self.can_accept()
+                || !self.closing.is_empty();
             let timeout = if busy {
                 Duration::ZERO
             } else if self.has_room_for_connections() {
@@ -213,6 +242,8 @@ impl<'a> EventLoop<'a> {
             // A thread may have finished while the events were handled, without a
             // wake-up (see `Pool::set_wake_on_finish`).
             self.collect_finished();
+            // Before accept, which could reuse their slots.
+            self.close_finished();
             if self.state == State::Draining && self.live_connections() == 0 {
                 return Ok(());
             }
@@ -258,8 +289,8 @@ impl<'a> EventLoop<'a> {
             return;
         }
         self.state = State::Draining;
-        for (ml, _) in &mut self.listeners {
-            let _ = self.poll.registry().deregister(ml.source());
+        for l in &mut self.listeners {
+            let _ = self.poll.registry().deregister(l.socket.source());
         }
         // Kept-alive connections between requests close now (their clients retry on a
         // new connection); a connection accepted but whose first request has not
@@ -341,7 +372,7 @@ impl<'a> EventLoop<'a> {
         let mut fds: Vec<PollFd> = self
             .listeners
             .iter()
-            .map(|(l, _)| PollFd::new(l.fd(), PollFlags::POLLIN))
+            .map(|l| PollFd::new(l.socket.fd(), PollFlags::POLLIN))
             .collect();
         // An error reads as "maybe": the caller then accepts and learns from accept.
         poll(&mut fds, PollTimeout::ZERO).map_or(true, |n| n > 0)
@@ -357,10 +388,17 @@ impl<'a> EventLoop<'a> {
             while self.accept_pending[i]
                 && (self.can_accept() || (overdue && self.has_room_for_connections()))
             {
-                let local = self.listeners[i].1;
-                let accepted = match &self.listeners[i].0 {
+                let ListenSocket {
+                    socket,
+                    local,
+                    nodelay_inherited,
+                } = &self.listeners[i];
+                let local = *local;
+                let accepted = match socket {
                     MioListener::Tcp(l) => l.accept().map(|(s, addr)| {
-                        let _ = s.set_nodelay(true);
+                        if !nodelay_inherited {
+                            let _ = s.set_nodelay(true);
+                        }
                         (Stream::Tcp(s), Peer::tcp(addr, local))
                     }),
                     MioListener::Unix(l) => {
@@ -400,7 +438,8 @@ impl<'a> EventLoop<'a> {
             self.slots.push(Slot::Free);
             self.slots.len() - 1
         });
-        let mut conn = Conn::new(stream, peer, self.config.timeout);
+        let buffers = self.spare_buffers.pop().unwrap_or_default();
+        let mut conn = Conn::new(stream, peer, self.config.timeout, buffers);
         if self
             .poll
             .registry()
@@ -435,6 +474,9 @@ impl<'a> EventLoop<'a> {
             }
             _ => return,
         };
+        if readable {
+            conn.maybe_unread = true;
+        }
         let mut next = Next::Wait;
         if writable {
             next = conn.on_writable(&limits);
@@ -491,11 +533,39 @@ impl<'a> EventLoop<'a> {
         }
     }
 
+    /// Ends a connection: at once, or after the next look at events when that spares
+    /// a read (see [`Conn::may_close_after_events`]).
     fn close(&mut self, index: usize) {
+        if let Some(Slot::Open(conn)) = self.slots.get(index) {
+            if conn.may_close_after_events() {
+                self.closing.push(index);
+                return;
+            }
+        }
+        self.close_now(index);
+    }
+
+    /// Closes the connections whose close waited for this turn's events. One that had
+    /// a readable event meanwhile was already closed, with a read first.
+    fn close_finished(&mut self) {
+        let mut closing = std::mem::take(&mut self.closing);
+        for index in closing.drain(..) {
+            self.close_now(index);
+        }
+        self.closing = closing;
+    }
+
+    fn close_now(&mut self, index: usize) {
+        if !matches!(self.slots.get(index), Some(Slot::Open(_))) {
+            return;
+        }
         if let Slot::Open(mut conn) = std::mem::replace(&mut self.slots[index], Slot::Free) {
             // No deregister: closing the socket, its only descriptor, takes it out of
             // the epoll set (a syscall less per connection).
             conn.shutdown();
+            if self.spare_buffers.len() < SPARE_BUFFERS {
+                self.spare_buffers.extend(conn.into_buffers());
+            }
             self.free.push(index);
             self.ready.retain(|&i| i != index);
         }
@@ -605,10 +675,13 @@ impl<'a> EventLoop<'a> {
             outcome,
         } in pool.finished()
         {
-            let slot = std::mem::replace(&mut self.slots[index], Slot::Open(conn));
+            let mut conn = conn;
+            let slot = std::mem::replace(&mut self.slots[index], Slot::Free);
             if matches!(slot, Slot::Busy { event_missed: true }) {
                 self.missed_events -= 1;
+                conn.maybe_unread = true;
             }
+            self.slots[index] = Slot::Open(conn);
             self.finish(index, &head, outcome);
         }
     }

@@ -29,6 +29,11 @@ impl ReadBuffer {
         }
     }
 
+    /// Bytes of storage, used or not.
+    pub fn capacity(&self) -> usize {
+        self.storage.len()
+    }
+
     pub fn clear(&mut self) {
         self.start = 0;
         self.end = 0;

@@ -370,6 +370,14 @@ impl Conn {
         closed
     }
 
+    /// The bytes until the server closes, and how the stream ended: `Ok` for a clean
+    /// end of stream, the error (a reset) otherwise.
+    pub fn read_until_closed(&mut self) -> (Vec<u8>, io::Result<usize>) {
+        let mut rest = Vec::new();
+        let end = self.reader.read_to_end(&mut rest);
+        (rest, end)
+    }
+
     /// Whatever bytes are left until EOF.
     pub fn read_rest(&mut self) -> Vec<u8> {
         let mut rest = Vec::new();

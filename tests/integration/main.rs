@@ -62,6 +62,7 @@ mod apps_django;
 mod apps_flask;
 mod arbiter;
 mod cli;
+mod closing;
 mod config_file;
 mod daemon;
 mod faults;

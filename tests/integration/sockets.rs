@@ -89,7 +89,7 @@ fn ipv6_loopback_bind_serves_and_reports_the_peer() {
 
 /// Binds a listening socket in Python, makes it inheritable and execs
 /// rustcorn with `fd://N` in place of `{fd}` (std can't clear CLOEXEC).
-const FD_LAUNCHER: &str = r#"
+pub const FD_LAUNCHER: &str = r#"
 import os, socket, sys
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
