@@ -47,7 +47,7 @@ fn advance(
                 let Body::Memory(body) = out.finish().expect("in-memory body") else {
                     panic!("fuzz inputs stay under the memory limit");
                 };
-                seen.push((head.method, head.target, body));
+                seen.push((head.method().to_owned(), head.target().to_owned(), body));
             }
         }
     }

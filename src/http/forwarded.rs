@@ -28,7 +28,7 @@ pub fn url_scheme(tls: bool, forwarded: Option<bool>) -> &'static str {
 /// case-insensitively, values exactly (after trimming blanks).
 pub fn secure_scheme(head: &Head, secure: &[(String, String)]) -> Result<Option<bool>, HttpError> {
     let mut said: Option<bool> = None;
-    for (name, value) in &head.headers {
+    for (name, value) in head.fields() {
         let Some((_, https_value)) = secure
             .iter()
             .find(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name))

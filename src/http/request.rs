@@ -71,16 +71,53 @@ pub enum BodyFraming {
     Chunked,
 }
 
+/// Where a piece of the head lies in [`Head::raw`].
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// The span of `part`, a subslice of `whole`.
+    fn within(whole: &[u8], part: &[u8]) -> Span {
+        let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+        Span {
+            start: start as u32,
+            end: (start + part.len()) as u32,
+        }
+    }
+
+    fn of(self, raw: &[u8]) -> &[u8] {
+        &raw[self.start as usize..self.end as usize]
+    }
+
+    /// The span as text. Only for method, target and field names, which the parser
+    /// has checked: tokens (ASCII), and a target that is UTF-8.
+    fn text(self, raw: &[u8]) -> &str {
+        let bytes = self.of(raw);
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: see above; every Head is made by `parse_head` (or `from_parts`, from
+        // &str), and these spans only ever cover checked bytes. Validating again on
+        // every look at a header name was a visible share of a request's CPU.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+}
+
 /// A parsed request head.
 #[derive(Clone, Debug)]
 pub struct Head {
-    pub method: String,
+    /// The head's bytes as parsed (obsolete line folds already unfolded). Method,
+    /// target and fields are spans of it: a request costs one copy of its head
+    /// instead of an allocation per name and value.
+    raw: Vec<u8>,
+    method: Span,
     /// The request target exactly as sent (RAW_URI).
-    pub target: String,
+    target: Span,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
-    /// Header names as sent, values as raw bytes, in order.
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// Header names as sent, values trimmed, in order.
+    fields: Vec<(Span, Span)>,
     pub body: BodyFraming,
     /// The client allows the connection to stay open after this request.
     pub keep_alive: bool,
@@ -91,6 +128,54 @@ pub struct Head {
 }
 
 impl Head {
+    /// The method (uppercased under `--casefold-http-method`).
+    pub fn method(&self) -> &str {
+        self.method.text(&self.raw)
+    }
+
+    /// The request target exactly as sent (checked to be UTF-8 by the parser).
+    pub fn target(&self) -> &str {
+        self.target.text(&self.raw)
+    }
+
+    /// Header fields in order: names as sent (tokens, so ASCII), values as bytes.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &[u8])> + Clone + '_ {
+        self.fields
+            .iter()
+            .map(|&(name, value)| (name.text(&self.raw), value.of(&self.raw)))
+    }
+
+    /// A head as the parser would make it, from its parts (for tests elsewhere).
+    #[cfg(test)]
+    pub fn from_parts(method: &str, target: &str, minor: u8, fields: &[(&str, &[u8])]) -> Head {
+        let mut raw = Vec::new();
+        let span = |raw: &mut Vec<u8>, bytes: &[u8]| {
+            let start = raw.len() as u32;
+            raw.extend_from_slice(bytes);
+            Span {
+                start,
+                end: raw.len() as u32,
+            }
+        };
+        let method = span(&mut raw, method.as_bytes());
+        let target = span(&mut raw, target.as_bytes());
+        let fields = fields
+            .iter()
+            .map(|(n, v)| (span(&mut raw, n.as_bytes()), span(&mut raw, v)))
+            .collect();
+        Head {
+            raw,
+            method,
+            target,
+            minor_version: minor,
+            fields,
+            body: BodyFraming::None,
+            keep_alive: minor >= 1,
+            expect_continue: false,
+            forwarded_https: None,
+        }
+    }
+
     /// `HTTP/1.0` or `HTTP/1.1`.
     pub fn protocol(&self) -> &'static str {
         if self.minor_version == 0 {
@@ -102,15 +187,21 @@ impl Head {
 
     /// The first value of a header, case-insensitively.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
+        self.fields()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| v)
+    }
+
+    /// Every value of a header, case-insensitively, in order.
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.fields()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// Whether this is a HEAD request (its response carries no body bytes).
     pub fn is_head(&self) -> bool {
-        self.method == "HEAD"
+        self.method() == "HEAD"
     }
 }
 
@@ -143,16 +234,21 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
     } else {
         buf
     };
-    let (fields, consumed) = match parse_fields(input, limits)? {
-        FieldsParse::Complete(fields, n) => (fields, n),
+    let rewritten;
+    // The parsed head (`parsed[..parsed_len]`), and how much of `buf` it stands for.
+    let (parsed, parsed_len, fields, consumed) = match parse_fields(input, limits)? {
+        FieldsParse::Complete(fields, n) => (input, n, fields, n),
         FieldsParse::Partial => return partial(buf, limits),
         FieldsParse::Refused(err) => match fields::diagnose(input, line_end, limits, err)? {
             Repair::NeedMore => return partial(buf, limits),
-            Repair::Rewritten(copy, n) => match parse_fields(&copy, limits)? {
-                FieldsParse::Complete(fields, _) => (fields, n),
-                FieldsParse::Partial => return Err(HttpError::bad("Invalid header")),
-                FieldsParse::Refused(err) => return Err(fields::from_httparse(err)),
-            },
+            Repair::Rewritten(copy, n) => {
+                rewritten = copy;
+                match parse_fields(&rewritten, limits)? {
+                    FieldsParse::Complete(fields, len) => (&rewritten[..], len, fields, n),
+                    FieldsParse::Partial => return Err(HttpError::bad("Invalid header")),
+                    FieldsParse::Refused(err) => return Err(fields::from_httparse(err)),
+                }
+            }
         },
     };
     check_head_size(consumed, limits)?;
@@ -161,30 +257,34 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
             "Invalid line ending: bare LF at byte {at}"
         )));
     }
-    let headers = apply_field_rules(fields, limits)?;
-    let minor_version = line.minor_version;
-    let (body, must_close) = body_framing(&headers, minor_version, limits)?;
-    let keep_alive = !must_close && wants_keep_alive(&headers, minor_version);
-    let expect_continue = expects_continue(&headers, minor_version)?;
-    let mut method = line.method.to_string();
+    // The request line has the same place in every copy of the head.
+    let method = Span::within(buf, line.method.as_bytes());
+    let target = Span::within(buf, line.target.as_bytes());
+    let mut raw = parsed[..parsed_len].to_vec();
     if limits.casefold_method {
-        method.make_ascii_uppercase();
+        raw[method.start as usize..method.end as usize].make_ascii_uppercase();
     }
-    let head = Head {
+    let mut head = Head {
+        raw,
         method,
-        target: line.target.to_string(),
-        minor_version,
-        headers,
-        body,
-        keep_alive,
-        expect_continue,
+        target,
+        minor_version: line.minor_version,
+        fields,
+        body: BodyFraming::None,
+        keep_alive: false,
+        expect_continue: false,
         forwarded_https: None,
     };
+    apply_field_rules(&mut head, limits)?;
+    let (body, must_close) = body_framing(&head, limits)?;
+    head.body = body;
+    head.keep_alive = !must_close && wants_keep_alive(&head);
+    head.expect_continue = expects_continue(&head)?;
     Ok(Some((head, consumed)))
 }
 
-/// Header fields as parsed by httparse, owned, names as sent.
-type Fields = Vec<(String, Vec<u8>)>;
+/// Header fields as parsed by httparse: spans of names and values in the parsed bytes.
+type Fields = Vec<(Span, Span)>;
 
 enum FieldsParse {
     Complete(Fields, usize),
@@ -220,7 +320,12 @@ fn parse_with_slots<'b>(
             FieldsParse::Complete(
                 req.headers
                     .iter()
-                    .map(|h| (h.name.to_string(), h.value.to_vec()))
+                    .map(|h| {
+                        (
+                            Span::within(input, h.name.as_bytes()),
+                            Span::within(input, h.value),
+                        )
+                    })
                     .collect(),
                 n,
             )
@@ -302,50 +407,44 @@ fn bare_lf(head: &[u8]) -> Option<usize> {
 
 /// Limits on field count and size, the header map policy, trimmed values,
 /// singletons and control bytes.
-fn apply_field_rules(mut fields: Fields, limits: &Limits) -> Result<Fields, HttpError> {
-    if fields.len() > limits.fields {
+fn apply_field_rules(head: &mut Head, limits: &Limits) -> Result<(), HttpError> {
+    if head.fields.len() > limits.fields {
         return Err(too_many(limits));
     }
     let mut seen = [false; SINGLETONS.len()];
-    for (name, value) in fields.iter_mut() {
-        if !fields::is_field_value(value) {
+    for i in 0..head.fields.len() {
+        let (name, value) = head.fields[i];
+        let name_text = name.text(&head.raw);
+        let value_bytes = value.of(&head.raw);
+        if !fields::is_field_value(value_bytes) {
             return Err(HttpError::bad(format!(
-                "Invalid header value in {name}: control character"
+                "Invalid header value in {name_text}: control character"
             )));
         }
-        if let Some(i) = SINGLETONS.iter().position(|s| s.eq_ignore_ascii_case(name)) {
+        if let Some(i) = SINGLETONS
+            .iter()
+            .position(|s| s.eq_ignore_ascii_case(name_text))
+        {
             if std::mem::replace(&mut seen[i], true) {
                 return Err(HttpError::bad(format!(
-                    "Invalid header: more than one {name}"
+                    "Invalid header: more than one {name_text}"
                 )));
             }
         }
-        if name.contains('_') && limits.header_map == HeaderMap::Refuse {
-            return Err(HttpError::bad(format!("Invalid header name '{name}'")));
+        if name_text.contains('_') && limits.header_map == HeaderMap::Refuse {
+            return Err(HttpError::bad(format!("Invalid header name '{name_text}'")));
         }
-        let trimmed = fields::trim_ws(value);
-        if trimmed.len() != value.len() {
-            *value = trimmed.to_vec();
-        }
+        let trimmed = Span::within(&head.raw, fields::trim_ws(value_bytes));
+        head.fields[i].1 = trimmed;
     }
     // Under `drop`, names with `_` stay in the head: the environ leaves them out unless
     // a trusted peer sends one `--forwarder-headers` names, which only it can tell.
-    Ok(fields)
-}
-
-fn header_values<'a>(
-    headers: &'a [(String, Vec<u8>)],
-    name: &'a str,
-) -> impl Iterator<Item = &'a [u8]> + 'a {
-    headers
-        .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_slice())
+    Ok(())
 }
 
 /// Comma-separated tokens of every instance of a header, trimmed and lowercased.
-fn tokens(headers: &[(String, Vec<u8>)], name: &str) -> Vec<String> {
-    header_values(headers, name)
+fn tokens(head: &Head, name: &str) -> Vec<String> {
+    head.values(name)
         .flat_map(|v| v.split(|&b| b == b','))
         .map(|t| String::from_utf8_lossy(t).trim().to_ascii_lowercase())
         .filter(|t| !t.is_empty())
@@ -357,20 +456,17 @@ fn tokens(headers: &[(String, Vec<u8>)], name: &str) -> Vec<String> {
 /// close the connection afterwards), anything else is 501; chunked excludes
 /// Content-Length and HTTP/1.0. Content-Length is one plain decimal number.
 /// Returns the framing and whether the connection must close after this request.
-fn body_framing(
-    headers: &[(String, Vec<u8>)],
-    minor: u8,
-    limits: &Limits,
-) -> Result<(BodyFraming, bool), HttpError> {
-    let lengths: Vec<&[u8]> = header_values(headers, "content-length").collect();
-    let (chunked, coded) = transfer_codings(headers)?;
+fn body_framing(head: &Head, limits: &Limits) -> Result<(BodyFraming, bool), HttpError> {
+    let mut lengths = head.values("content-length");
+    let (first_length, more_lengths) = (lengths.next(), lengths.next().is_some());
+    let (chunked, coded) = transfer_codings(head)?;
     if chunked {
-        if minor == 0 {
+        if head.minor_version == 0 {
             return Err(HttpError::bad(
                 "Invalid header: chunked Transfer-Encoding on HTTP/1.0",
             ));
         }
-        if !lengths.is_empty() {
+        if first_length.is_some() {
             return Err(HttpError::bad(
                 "Invalid header: both Content-Length and Transfer-Encoding",
             ));
@@ -382,13 +478,13 @@ fn body_framing(
             "Invalid header: Transfer-Encoding does not end in chunked",
         ));
     }
-    let framing = match lengths.as_slice() {
-        [] => BodyFraming::None,
-        [one] => match content_length(one)? {
+    let framing = match (first_length, more_lengths) {
+        (None, _) => BodyFraming::None,
+        (Some(one), false) => match content_length(one)? {
             0 => BodyFraming::None,
             n => BodyFraming::Length(n),
         },
-        _ => {
+        (Some(_), true) => {
             return Err(HttpError::bad(
                 "Invalid header: more than one Content-Length",
             ))
@@ -405,9 +501,9 @@ fn body_framing(
 }
 
 /// (chunked is the final coding, another coding than identity precedes it).
-fn transfer_codings(headers: &[(String, Vec<u8>)]) -> Result<(bool, bool), HttpError> {
+fn transfer_codings(head: &Head) -> Result<(bool, bool), HttpError> {
     let (mut chunked, mut coded) = (false, false);
-    for value in header_values(headers, "transfer-encoding") {
+    for value in head.values("transfer-encoding") {
         for coding in value.split(|&b| b == b',') {
             let coding = fields::trim_ws(coding).to_ascii_lowercase();
             match coding.as_slice() {
@@ -447,19 +543,21 @@ fn content_length(value: &[u8]) -> Result<u64, HttpError> {
         .ok_or_else(bad)
 }
 
-fn wants_keep_alive(headers: &[(String, Vec<u8>)], minor: u8) -> bool {
-    let conn = tokens(headers, "connection");
-    if conn.iter().any(|t| t == "close") {
-        return false;
-    }
-    minor >= 1 || conn.iter().any(|t| t == "keep-alive")
+fn wants_keep_alive(head: &Head) -> bool {
+    // Compared in place: this runs for every request, and most say one of these.
+    let has = |wanted: &[u8]| {
+        head.values("connection")
+            .flat_map(|v| v.split(|&b| b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(wanted))
+    };
+    !has(b"close") && (head.minor_version >= 1 || has(b"keep-alive"))
 }
 
-fn expects_continue(headers: &[(String, Vec<u8>)], minor: u8) -> Result<bool, HttpError> {
-    let expect = tokens(headers, "expect");
+fn expects_continue(head: &Head) -> Result<bool, HttpError> {
+    let expect = tokens(head, "expect");
     match expect.as_slice() {
         [] => Ok(false),
-        [one] if one == "100-continue" => Ok(minor >= 1),
+        [one] if one == "100-continue" => Ok(head.minor_version >= 1),
         _ => Err(HttpError::ExpectationFailed(expect.join(", "))),
     }
 }

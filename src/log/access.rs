@@ -177,17 +177,17 @@ impl Atoms for RecordAtoms<'_> {
             },
             Atom::Time => Value::Str(self.stamp),
             Atom::RequestLine => {
-                let method = self.changed_str(&Atom::Method).unwrap_or(&head.method);
+                let method = self.changed_str(&Atom::Method).unwrap_or(head.method());
                 let protocol = self.changed_str(&Atom::Protocol).unwrap_or(head.protocol());
-                let _ = write!(scratch, "{method} {} {protocol}", head.target);
+                let _ = write!(scratch, "{method} {} {protocol}", head.target());
                 Value::Str(scratch)
             }
-            Atom::Method => Value::Str(&head.method),
+            Atom::Method => Value::Str(head.method()),
             Atom::Path => {
-                *scratch = path_info(&head.target, self.script_name);
+                *scratch = path_info(head.target(), self.script_name);
                 Value::Str(scratch)
             }
-            Atom::Query => Value::Str(crate::wsgi::environ::split_target(&head.target).1),
+            Atom::Query => Value::Str(crate::wsgi::environ::split_target(head.target()).1),
             Atom::Protocol => Value::Str(head.protocol()),
             Atom::Status => {
                 let _ = write!(scratch, "{}", rec.status);
@@ -271,21 +271,16 @@ fn trim_ows(v: &[u8]) -> &[u8] {
 
 /// Gunicorn's `{name}i`: the last value of the header (its atoms are a dict).
 fn last_header<'h>(head: &'h Head, name: &str) -> Option<&'h [u8]> {
-    head.headers
-        .iter()
-        .rev()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_slice())
+    head.fields()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .last()
+        .map(|(_, v)| v)
 }
 
 /// `f` and `a` come from the environ in Gunicorn: repeats joined with `,`, `-` if absent.
 fn environ_header<'s>(head: &Head, name: &str, scratch: &'s mut String) -> Value<'s> {
     let mut found = false;
-    for (_, v) in head
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-    {
+    for (_, v) in head.fields().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
         if found {
             scratch.push(',');
         }
@@ -369,16 +364,7 @@ mod tests {
         let path = dir.path().join("access.log");
         let format = AccessFormat::compile("%(m)s %(U)s %(s)s").unwrap();
         let mut log = AccessLog::open(Some(path.to_str().unwrap()), format, false).unwrap();
-        let head = Head {
-            method: "GET".into(),
-            target: "/one".into(),
-            minor_version: 1,
-            headers: Vec::new(),
-            body: crate::http::request::BodyFraming::None,
-            keep_alive: true,
-            expect_continue: false,
-            forwarded_https: None,
-        };
+        let head = Head::from_parts("GET", "/one", 1, &[]);
         let record = |head| AccessRecord {
             head,
             remote_addr: "127.0.0.1",
@@ -394,10 +380,7 @@ mod tests {
         let rotated = dir.path().join("access.log.1");
         std::fs::rename(&path, &rotated).unwrap();
         crate::log::reopen_log_files();
-        let two = Head {
-            target: "/two".into(),
-            ..head.clone()
-        };
+        let two = Head::from_parts("GET", "/two", 1, &[]);
         log.log(&record(&two));
         assert_eq!(std::fs::read_to_string(&rotated).unwrap(), "GET /one 200\n");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "GET /two 200\n");

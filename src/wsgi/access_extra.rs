@@ -96,11 +96,11 @@ fn changed_atom(
     let py = env.py();
     let (key, given): (&Bound<'_, PyString>, &str) = match atom {
         Atom::RemoteAddr => (intern!(py, "REMOTE_ADDR"), peer.remote_ip.as_str()),
-        Atom::Method => (intern!(py, "REQUEST_METHOD"), &head.method),
+        Atom::Method => (intern!(py, "REQUEST_METHOD"), head.method()),
         Atom::Protocol => (intern!(py, "SERVER_PROTOCOL"), head.protocol()),
         Atom::Query => (
             intern!(py, "QUERY_STRING"),
-            environ::split_target(&head.target).1,
+            environ::split_target(head.target()).1,
         ),
         // Always taken: only formats that name `U` read it.
         Atom::Path => (intern!(py, "PATH_INFO"), ""),

@@ -130,7 +130,7 @@ impl Bridge {
         if let Err(e) = closed {
             self.log_exception(
                 py,
-                &format!("Error closing the response of {}", head.target),
+                &format!("Error closing the response of {}", head.target()),
                 &e,
             );
         }
@@ -140,7 +140,7 @@ impl Bridge {
     /// Logs the fault and answers 500 if the head is not out yet; otherwise sends what
     /// is buffered and closes, so the client sees a truncated body, never a wrong one.
     fn fail(&self, py: Python<'_>, head: &Head, fault: Fault, w: &mut Writer<'_, '_>) -> Outcome {
-        let what = format!("Error handling request {}", head.target);
+        let what = format!("Error handling request {}", head.target());
         match &fault {
             Fault::App(e) => self.log_exception(py, &what, e),
             Fault::NotBytes(type_name) => tracing::error!(

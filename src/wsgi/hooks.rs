@@ -342,16 +342,16 @@ pub fn request_hooks() -> bool {
 
 /// The `req` object of `pre_request`/`post_request`, built from the parsed head.
 pub fn request_object<'py>(py: Python<'py>, head: &Head) -> PyResult<Bound<'py, PyAny>> {
-    let (path, query, fragment) = split_target(&head.target);
+    let (path, query, fragment) = split_target(head.target());
     let headers = PyList::empty(py);
-    for (name, value) in &head.headers {
+    for (name, value) in head.fields() {
         let value = String::from_utf8_lossy(value);
         headers.append((name.to_ascii_uppercase(), value.as_ref()))?;
     }
     let version = (1u8, head.minor_version);
     shim(py)?.getattr("Request")?.call1((
-        head.method.as_str(),
-        head.target.as_str(),
+        head.method(),
+        head.target(),
         path,
         query,
         fragment,
