@@ -118,6 +118,9 @@ pub struct EventLoop<'a> {
     accept_pending: Vec<bool>,
     slots: Vec<Slot>,
     free: Vec<usize>,
+    /// The sync batch's answered requests whose responses wait (see `dispatch`);
+    /// empty between batches.
+    unwritten: Vec<Served>,
     /// Finished connections that close after the next look at events (see
     /// [`Conn::may_close_after_events`]).
     closing: Vec<usize>,
@@ -190,6 +193,7 @@ impl<'a> EventLoop<'a> {
             listeners: mio_listeners,
             slots: Vec::new(),
             free: Vec::new(),
+            unwritten: Vec::new(),
             closing: Vec::new(),
             spare_buffers: Vec::new(),
             ready: VecDeque::new(),
@@ -585,7 +589,8 @@ impl<'a> EventLoop<'a> {
         // Flask request's CPU time). Written responses never wait more than
         // [`DEFER_WINDOW`] plus one app call for the rest of the batch.
         let mut inline_budget = self.ready.len();
-        let mut served: Vec<Served> = Vec::new();
+        // Kept across turns, so a batch allocates nothing.
+        let mut served = std::mem::take(&mut self.unwritten);
         let mut batch_start = Instant::now();
         while let Some(index) = self.ready.pop_front() {
             if !served.is_empty() && batch_start.elapsed() >= DEFER_WINDOW {
@@ -648,6 +653,7 @@ impl<'a> EventLoop<'a> {
             }
         }
         self.write_served(&mut served);
+        self.unwritten = served;
     }
 
     /// Writes the deferred responses of a sync batch, then moves each connection on.

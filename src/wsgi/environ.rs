@@ -1,5 +1,6 @@
 //! The PEP 3333 environ for one request.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use pyo3::intern;
@@ -45,8 +46,8 @@ impl Peer {
         Peer {
             remote: Some(remote),
             local,
-            remote_ip: InlineText::display(remote.ip()),
-            remote_port: InlineText::display(remote.port()),
+            remote_ip: InlineText::ip(remote.ip()),
+            remote_port: InlineText::decimal(remote.port()),
             secure: false,
             trusted: false,
             proxy: None,
@@ -108,6 +109,51 @@ impl InlineText {
             text.len = cursor.position() as u8;
         }
         text
+    }
+
+    /// An address as `Display` writes it; IPv4 without the formatting machinery, which
+    /// was a visible part of a short connection's cost.
+    fn ip(addr: std::net::IpAddr) -> InlineText {
+        let std::net::IpAddr::V4(v4) = addr else {
+            return InlineText::display(addr);
+        };
+        let mut text = InlineText::default();
+        for (i, octet) in v4.octets().into_iter().enumerate() {
+            if i > 0 {
+                text.push(b'.');
+            }
+            text.push_decimal(u16::from(octet));
+        }
+        text
+    }
+
+    fn decimal(n: u16) -> InlineText {
+        let mut text = InlineText::default();
+        text.push_decimal(n);
+        text
+    }
+
+    fn push_decimal(&mut self, n: u16) {
+        let mut digits = [0u8; 5];
+        let mut start = digits.len();
+        let mut rest = n;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        for &d in &digits[start..] {
+            self.push(d);
+        }
+    }
+
+    /// Callers stay within the buffer: at most 15 bytes for IPv4, 5 for a port.
+    fn push(&mut self, byte: u8) {
+        self.buf[usize::from(self.len)] = byte;
+        self.len += 1;
     }
 
     pub fn as_str(&self) -> &str {
@@ -292,26 +338,34 @@ pub fn split_target(target: &str) -> (&str, &str) {
 }
 
 /// SERVER_NAME and SERVER_PORT from the Host header (its port, or the scheme's), or
-/// the listener's address.
-fn server_name_port(head: &Head, peer: &Peer, scheme: &str) -> (String, String) {
-    let default_port = if scheme == "https" { "443" } else { "80" };
-    if let Some(host) = head.header("host").map(latin1).filter(|h| !h.is_empty()) {
-        if let Some(v6_end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
-            let name = host[..v6_end + 2].to_string();
-            let port = host[v6_end + 2..]
-                .strip_prefix(':')
-                .unwrap_or(default_port)
-                .to_string();
-            return (name, port);
+/// the listener's address; as bytes, latin-1 decoded by the caller. Borrowed from the
+/// Host header: this runs for every request.
+fn server_name_port<'a>(
+    head: &'a Head,
+    peer: &Peer,
+    scheme: &str,
+) -> (Cow<'a, [u8]>, Cow<'a, [u8]>) {
+    let default_port: &[u8] = if scheme == "https" { b"443" } else { b"80" };
+    if let Some(host) = head.header("host").filter(|h| !h.is_empty()) {
+        if let Some(v6_end) = host
+            .strip_prefix(b"[")
+            .and_then(|h| h.iter().position(|&b| b == b']'))
+        {
+            let (name, rest) = host.split_at(v6_end + 2);
+            let port = rest.strip_prefix(b":").unwrap_or(default_port);
+            return (name.into(), port.into());
         }
-        return match host.rsplit_once(':') {
-            Some((name, port)) => (name.to_string(), port.to_string()),
-            None => (host, default_port.to_string()),
+        return match host.iter().rposition(|&b| b == b':') {
+            Some(colon) => (host[..colon].into(), host[colon + 1..].into()),
+            None => (host.into(), default_port.into()),
         };
     }
     match peer.local {
-        Some(addr) => (addr.ip().to_string(), addr.port().to_string()),
-        None => ("localhost".to_string(), default_port.to_string()),
+        Some(addr) => (
+            addr.ip().to_string().into_bytes().into(),
+            addr.port().to_string().into_bytes().into(),
+        ),
+        None => (b"localhost".as_slice().into(), default_port.into()),
     }
 }
 
@@ -325,7 +379,7 @@ pub fn build<'py>(
     input: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = consts.template.bind(py).copy()?;
-    let (raw_path, query) = split_target(&head.target);
+    let (raw_path, query) = split_target(head.target());
     let decoded;
     let mut path: &[u8] = if raw_path.contains('%') {
         decoded = percent_decode(raw_path.as_bytes());
@@ -348,7 +402,7 @@ pub fn build<'py>(
     if let Some(script) = forwarded_script {
         env.set_item(intern!(py, "SCRIPT_NAME"), py_latin1(py, script)?)?;
     }
-    env.set_item(intern!(py, "REQUEST_METHOD"), method_str(py, &head.method))?;
+    env.set_item(intern!(py, "REQUEST_METHOD"), method_str(py, head.method()))?;
     env.set_item(intern!(py, "PATH_INFO"), py_latin1(py, path)?)?;
     // PEP 3333: native strings hold the request's bytes as latin-1 (a UTF-8 target
     // reaches the app as one char per byte, as in Gunicorn).
@@ -358,7 +412,7 @@ pub fn build<'py>(
     )?;
     env.set_item(
         intern!(py, "RAW_URI"),
-        py_latin1(py, head.target.as_bytes())?,
+        py_latin1(py, head.target().as_bytes())?,
     )?;
     let scheme = url_scheme(peer.secure, head.forwarded_https);
     if scheme != "http" {
@@ -404,10 +458,9 @@ fn forwarded_script_name<'h>(
         return None;
     }
     let value = head
-        .headers
-        .iter()
-        .rev()
-        .find(|(name, _)| name.eq_ignore_ascii_case("SCRIPT_NAME"))
+        .fields()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("SCRIPT_NAME"))
+        .last()
         .filter(|(name, _)| forwarder_may_set(name, true, &consts.forwarder_headers))?
         .1
         .trim_ascii();
@@ -433,9 +486,8 @@ fn set_server_name_port(
     scheme: &str,
 ) -> PyResult<()> {
     let (name, port) = server_name_port(head, peer, scheme);
-    // `name` is already latin-1 decoded (one char per Host byte).
-    env.set_item(intern!(py, "SERVER_NAME"), PyString::new(py, &name))?;
-    env.set_item(intern!(py, "SERVER_PORT"), PyString::new(py, &port))?;
+    env.set_item(intern!(py, "SERVER_NAME"), py_latin1(py, &name)?)?;
+    env.set_item(intern!(py, "SERVER_PORT"), py_latin1(py, &port)?)?;
     Ok(())
 }
 
@@ -455,7 +507,7 @@ fn add_headers(
     body_len: u64,
 ) -> PyResult<()> {
     let mut content_length_set = false;
-    for (name, value) in &head.headers {
+    for (name, value) in head.fields() {
         if name.contains('_')
             && !consts.keep_underscore_headers
             && !forwarder_may_set(name, peer.trusted, &consts.forwarder_headers)
@@ -512,6 +564,24 @@ mod tests {
         assert_eq!(split_target("http://example.com/p?q"), ("/p", "q"));
         assert_eq!(split_target("http://example.com"), ("/", ""));
         assert_eq!(split_target("*"), ("*", ""));
+    }
+
+    #[test]
+    fn inline_text_writes_addresses_and_ports_as_display_does() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "::1",
+            "fe80::1:2",
+        ] {
+            let addr: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(InlineText::ip(addr).as_str(), ip);
+        }
+        for port in [0u16, 7, 80, 8080, 65535] {
+            assert_eq!(InlineText::decimal(port).as_str(), port.to_string());
+        }
     }
 
     #[test]

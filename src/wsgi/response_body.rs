@@ -25,9 +25,18 @@ pub(super) fn stream(
     }
     if !w.started() {
         if let Some(items) = byte_items(iterable)? {
-            let parts: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
+            // One item (the usual `[body]`) needs no list of parts on the heap.
+            let one;
+            let many: Vec<&[u8]>;
+            let parts: &[&[u8]] = if let [item] = items.as_slice() {
+                one = [item.as_bytes()];
+                &one
+            } else {
+                many = items.iter().map(|b| b.as_bytes()).collect();
+                &many
+            };
             w.start(sr, Some(parts.iter().map(|p| p.len() as u64).sum()))?;
-            w.body_parts(&parts)?;
+            w.body_parts(parts)?;
             return w.finish();
         }
         if sendfile {
@@ -59,21 +68,18 @@ pub(super) fn stream(
 
 /// The items of a list or tuple that holds only bytes (the common `return [body]`).
 fn byte_items<'py>(obj: &Bound<'py, PyAny>) -> Result<Option<Vec<Bound<'py, PyBytes>>>, Fault> {
-    let items: Vec<Bound<'py, PyAny>> = if let Ok(list) = obj.cast::<PyList>() {
-        list.iter().collect()
+    let bytes = |item: Bound<'py, PyAny>| {
+        item.cast_into::<PyBytes>()
+            .map_err(|e| not_bytes(e.into_inner().as_any()))
+    };
+    let items: Result<Vec<_>, _> = if let Ok(list) = obj.cast::<PyList>() {
+        list.iter().map(bytes).collect()
     } else if let Ok(tuple) = obj.cast::<PyTuple>() {
-        tuple.iter().collect()
+        tuple.iter().map(bytes).collect()
     } else {
         return Ok(None);
     };
-    items
-        .into_iter()
-        .map(|item| {
-            item.cast_into::<PyBytes>()
-                .map_err(|e| not_bytes(e.into_inner().as_any()))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+    items.map(Some)
 }
 
 /// What sendfile needs from a file_wrapper: the descriptor, where reading starts, and

@@ -122,8 +122,11 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
             .ok_or_else(|| {
                 PyTypeError::new_err(format!("header {item} is not a (name, value) tuple"))
             })?;
-        let name = header_str(&pair.get_item(0)?, "name")?;
-        let value = header_str(&pair.get_item(1)?, "value")?;
+        let name_obj = pair.get_item(0)?;
+        let value_obj = pair.get_item(1)?;
+        // Borrowed: only what is kept is copied, once.
+        let name = header_str(&name_obj, "name")?;
+        let value = header_str(&value_obj, "value")?;
         if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(PyValueError::new_err(format!(
                 "invalid header name {name:?}"
@@ -143,13 +146,13 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
             )));
         }
         // RFC 9110 §5.5: surrounding whitespace is not part of the value.
-        let value = value.trim_matches([' ', '\t']).to_string();
+        let value = value.trim_matches([' ', '\t']);
         if name.eq_ignore_ascii_case("content-length") {
             let n = value.trim().parse::<u64>().map_err(|_| {
                 PyValueError::new_err(format!("invalid Content-Length header value {value:?}"))
             })?;
             out.content_length = Some(n);
-        } else if is_hop_by_hop(&name) {
+        } else if is_hop_by_hop(name) {
             if name.eq_ignore_ascii_case("connection")
                 && value
                     .split(',')
@@ -159,14 +162,14 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
             }
             continue;
         }
-        out.headers.push((name, value));
+        out.headers.push((name.to_owned(), value.to_owned()));
     }
     Ok(out)
 }
 
-fn header_str(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+fn header_str<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
     match obj.cast::<PyString>() {
-        Ok(s) => Ok(s.to_str()?.to_string()),
+        Ok(s) => s.to_str(),
         Err(_) => Err(PyTypeError::new_err(format!(
             "header {what} must be str, not {}: {obj}",
             obj.get_type()
