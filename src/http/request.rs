@@ -121,6 +121,10 @@ pub struct Head {
     pub body: BodyFraming,
     /// The client allows the connection to stay open after this request.
     pub keep_alive: bool,
+    /// The client itself asked to close after this request (`Connection: close`, or
+    /// HTTP/1.0 without keep-alive), so it sends nothing more; `keep_alive` is also
+    /// false when the server must close (a coded body).
+    pub client_closes: bool,
     pub expect_continue: bool,
     /// What a trusted proxy's secure-scheme headers said (`Some(true)` = https); set
     /// after parsing, where the peer is known (see `http::forwarded`).
@@ -171,6 +175,7 @@ impl Head {
             fields,
             body: BodyFraming::None,
             keep_alive: minor >= 1,
+            client_closes: minor == 0,
             expect_continue: false,
             forwarded_https: None,
         }
@@ -272,13 +277,15 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         fields,
         body: BodyFraming::None,
         keep_alive: false,
+        client_closes: false,
         expect_continue: false,
         forwarded_https: None,
     };
     apply_field_rules(&mut head, limits)?;
     let (body, must_close) = body_framing(&head, limits)?;
     head.body = body;
-    head.keep_alive = !must_close && wants_keep_alive(&head);
+    head.client_closes = !wants_keep_alive(&head);
+    head.keep_alive = !must_close && !head.client_closes;
     head.expect_continue = expects_continue(&head)?;
     Ok(Some((head, consumed)))
 }

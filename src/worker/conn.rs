@@ -79,10 +79,15 @@ pub struct Conn {
     /// The kernel may hold bytes we have not read: set by a readable event and by a
     /// read that filled its buffer, cleared by a short read. Closing with unread bytes
     /// makes the kernel send a reset (which can destroy our last response in the
-    /// client's buffers), so [`shutdown`](Self::shutdown) reads them first; without,
-    /// close(2) alone ends the connection cleanly, as nginx decides with its `ready`
-    /// flag.
+    /// client's buffers), so [`shutdown`](Self::shutdown) reads them first.
     pub maybe_unread: bool,
+    /// The client's last request asked to close (`Connection: close`, or HTTP/1.0
+    /// without keep-alive): it sends nothing more (RFC 9112 §9.6), so unless a read
+    /// or event said otherwise, close(2) alone ends the connection cleanly, as nginx
+    /// decides. When the server closes a connection the client meant to keep (no
+    /// keep-alive, draining, the app's `Connection: close`), the client may have sent
+    /// its next request meanwhile, unseen during the app call: that close reads first.
+    client_closes: bool,
     /// Requests answered on this connection (0 means it is still fresh).
     pub served: u64,
     pub last_activity: Instant,
@@ -110,6 +115,7 @@ impl Conn {
             wpos: 0,
             read_closed: false,
             maybe_unread: true,
+            client_closes: false,
             served: 0,
             last_activity: Instant::now(),
             write_timeout,
@@ -133,15 +139,12 @@ impl Conn {
         Some(Buffers { rbuf, wbuf })
     }
 
-    /// Done, and as far as we know the client has sent nothing since our last read:
-    /// close(2) can wait for the loop's next look at events, which tells whether the
-    /// client sent more meanwhile (during the app call the loop was not looking), so
-    /// no read is needed to close without a reset. TLS closes with close_notify.
-    pub fn may_close_after_events(&self) -> bool {
-        matches!(self.phase, Phase::Closing)
-            && !self.has_output()
-            && !self.maybe_unread
-            && !self.stream.is_tls()
+    /// A fresh connection whose reads found nothing yet.
+    pub fn received_nothing(&self) -> bool {
+        self.served == 0
+            && self.rbuf.is_empty()
+            && !self.read_closed
+            && matches!(self.phase, Phase::Head | Phase::ProxyHeader { .. })
     }
 
     /// Idle between requests with nothing buffered in either direction.
@@ -329,8 +332,14 @@ impl Conn {
         }
     }
 
-    /// After a response: go on with the next request, or close when it said so.
-    pub fn finish_response(&mut self, keep_alive: bool, limits: &Limits) -> Next {
+    /// After a response: go on with the next request, or close when either side said
+    /// so (`client_closes`: the request did).
+    pub fn finish_response(
+        &mut self,
+        keep_alive: bool,
+        client_closes: bool,
+        limits: &Limits,
+    ) -> Next {
         // A writable event that came while an app thread held the connection was not
         // seen by the loop: send what is still queued now.
         if self.flush().is_err() {
@@ -348,6 +357,7 @@ impl Conn {
             self.wpos = 0;
         }
         if !keep_alive {
+            self.client_closes = client_closes;
             self.phase = Phase::Closing;
             return if self.has_output() {
                 Next::Wait
@@ -428,11 +438,11 @@ impl Conn {
     pub fn shutdown(&mut self) {
         let mut scratch = [0u8; 4096];
         // Nothing unread (the usual case) means close(2) alone ends the connection
-        // with a FIN, no reset. The last read said so when it came back short and no
-        // readable event came since; otherwise one read tells. TLS always says
-        // close_notify first.
+        // with a FIN, no reset. When the client asked to close, the last read said so
+        // if it came back short and no readable event came since; otherwise one read
+        // tells. TLS always says close_notify first.
         if !self.stream.is_tls() {
-            if !self.maybe_unread {
+            if self.client_closes && !self.maybe_unread {
                 return;
             }
             match self.stream.read(&mut scratch) {

@@ -19,6 +19,7 @@ use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
 
+use super::accept_read::AcceptReads;
 use super::conn::{Buffers, Conn, Next, Phase, Stream};
 use super::pool::{Done, Job, Pool};
 use super::recycle::Recycle;
@@ -121,9 +122,8 @@ pub struct EventLoop<'a> {
     /// The sync batch's answered requests whose responses wait (see `dispatch`);
     /// empty between batches.
     unwritten: Vec<Served>,
-    /// Finished connections that close after the next look at events (see
-    /// [`Conn::may_close_after_events`]).
-    closing: Vec<usize>,
+    /// Whether new connections are read the moment they are accepted.
+    accept_reads: AcceptReads,
     /// Buffers of closed connections, reused by new ones (see [`SPARE_BUFFERS`]).
     spare_buffers: Vec<Buffers>,
     ready: VecDeque<usize>,
@@ -194,7 +194,7 @@ impl<'a> EventLoop<'a> {
             slots: Vec::new(),
             free: Vec::new(),
             unwritten: Vec::new(),
-            closing: Vec::new(),
+            accept_reads: AcceptReads::default(),
             spare_buffers: Vec::new(),
             ready: VecDeque::new(),
             deferred_since: None,
@@ -215,9 +215,7 @@ impl<'a> EventLoop<'a> {
         loop {
             crate::arbiter::beat();
             self.publish_idle();
-            let busy = (!self.ready.is_empty() && self.pool.is_none())
-                || self.can_accept()
-                || !self.closing.is_empty();
+            let busy = (!self.ready.is_empty() && self.pool.is_none()) || self.can_accept();
             let timeout = if busy {
                 Duration::ZERO
             } else if self.has_room_for_connections() {
@@ -246,8 +244,6 @@ impl<'a> EventLoop<'a> {
             // A thread may have finished while the events were handled, without a
             // wake-up (see `Pool::set_wake_on_finish`).
             self.collect_finished();
-            // Before accept, which could reuse their slots.
-            self.close_finished();
             if self.state == State::Draining && self.live_connections() == 0 {
                 return Ok(());
             }
@@ -382,8 +378,9 @@ impl<'a> EventLoop<'a> {
         poll(&mut fds, PollTimeout::ZERO).map_or(true, |n| n > 0)
     }
 
-    /// Accepts one connection at a time and reads it at once, stopping as soon as a
-    /// request is complete (see the module doc). `overdue` takes every queued
+    /// Accepts one connection at a time and reads it at once (unless such reads keep
+    /// finding nothing, see `accept_read`), stopping as soon as a request is complete
+    /// (see the module doc). `overdue` takes every queued
     /// connection although this worker is busy: they waited a grace period and no
     /// worker was idle to take them.
     fn accept(&mut self, overdue: bool) {
@@ -459,7 +456,11 @@ impl<'a> EventLoop<'a> {
         }
         conn.admit(&self.config.proxy);
         self.slots[index] = Slot::Open(Box::new(conn));
-        self.on_conn_event(index, true, false);
+        if self.accept_reads.read_now() {
+            self.on_conn_event(index, true, false);
+            let found_nothing = matches!(&self.slots[index], Slot::Open(c) if c.received_nothing());
+            self.accept_reads.learn(!found_nothing);
+        }
     }
 
     fn on_conn_event(&mut self, index: usize, readable: bool, writable: bool) {
@@ -537,29 +538,7 @@ impl<'a> EventLoop<'a> {
         }
     }
 
-    /// Ends a connection: at once, or after the next look at events when that spares
-    /// a read (see [`Conn::may_close_after_events`]).
     fn close(&mut self, index: usize) {
-        if let Some(Slot::Open(conn)) = self.slots.get(index) {
-            if conn.may_close_after_events() {
-                self.closing.push(index);
-                return;
-            }
-        }
-        self.close_now(index);
-    }
-
-    /// Closes the connections whose close waited for this turn's events. One that had
-    /// a readable event meanwhile was already closed, with a read first.
-    fn close_finished(&mut self) {
-        let mut closing = std::mem::take(&mut self.closing);
-        for index in closing.drain(..) {
-            self.close_now(index);
-        }
-        self.closing = closing;
-    }
-
-    fn close_now(&mut self, index: usize) {
         if !matches!(self.slots.get(index), Some(Slot::Open(_))) {
             return;
         }
@@ -713,7 +692,7 @@ impl<'a> EventLoop<'a> {
             return;
         };
         let peer = conn.peer;
-        let next = conn.finish_response(keep, &limits);
+        let next = conn.finish_response(keep, head.client_closes, &limits);
         self.log_access(head, &peer, &outcome);
         self.apply(index, next);
     }

@@ -1,6 +1,7 @@
 //! A worker process: boots the interpreter and the app after fork, then runs the event
 //! loop ([`event_loop`]) over connections ([`conn`]) until told to stop.
 
+mod accept_read;
 pub mod conn;
 pub mod event_loop;
 mod pool;
