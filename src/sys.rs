@@ -367,9 +367,12 @@ pub fn exit_on_signals(signals: &[Signal], code: i32) -> io::Result<()> {
     Ok(())
 }
 
-/// Milliseconds of CLOCK_MONOTONIC: comparable across processes, unlike `Instant`.
+/// Milliseconds of CLOCK_MONOTONIC_COARSE: comparable across processes, unlike `Instant`.
 pub fn monotonic_millis() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+    // Coarse: the kernel tick's resolution (a few ms) is plenty for timeouts counted
+    // in seconds, and the read costs a fraction of a precise one. Workers read it
+    // several times per request.
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC_COARSE)
         .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
         .unwrap_or(0)
 }

@@ -90,7 +90,9 @@ pub struct Conn {
     client_closes: bool,
     /// Requests answered on this connection (0 means it is still fresh).
     pub served: u64,
-    pub last_activity: Instant,
+    /// When bytes last moved, on the coarse monotonic clock (milliseconds): the
+    /// keep-alive and stall timeouts count in seconds.
+    pub last_activity: u64,
     /// Seconds a blocked write may wait for the client (the worker timeout).
     write_timeout: u64,
     /// How much the next read asks for (see [`READ_MIN`]).
@@ -117,7 +119,7 @@ impl Conn {
             maybe_unread: true,
             client_closes: false,
             served: 0,
-            last_activity: Instant::now(),
+            last_activity: crate::sys::monotonic_millis(),
             write_timeout,
             read_size: READ_MIN,
             write_interest: false,
@@ -197,7 +199,7 @@ impl Conn {
             }
             Ok(n) => {
                 self.rbuf.filled(n);
-                self.last_activity = Instant::now();
+                self.last_activity = crate::sys::monotonic_millis();
                 if n == room {
                     self.read_size = (self.read_size * 2).min(READ_MAX);
                 }
@@ -346,7 +348,7 @@ impl Conn {
             return Next::Close;
         }
         self.served += 1;
-        self.last_activity = Instant::now();
+        self.last_activity = crate::sys::monotonic_millis();
         if self.read_size > READ_MIN && self.rbuf.is_empty() {
             // A large body is done: an idle connection goes back to a small buffer.
             self.rbuf = ReadBuffer::default();
@@ -384,7 +386,7 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.wpos += n;
-                    self.last_activity = Instant::now();
+                    self.last_activity = crate::sys::monotonic_millis();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -488,7 +490,7 @@ impl Conn {
             }
         }
         if written > 0 {
-            self.last_activity = Instant::now();
+            self.last_activity = crate::sys::monotonic_millis();
         }
         Ok(written)
     }
@@ -588,7 +590,7 @@ impl Sink for Conn {
                     Ok(0) => break,
                     Ok(n) => {
                         sent += n as u64;
-                        self.last_activity = Instant::now();
+                        self.last_activity = crate::sys::monotonic_millis();
                     }
                     Err(nix::errno::Errno::EAGAIN) => self.wait_writable()?,
                     Err(nix::errno::Errno::EINTR) => {}

@@ -718,9 +718,9 @@ impl<'a> EventLoop<'a> {
 
     /// Closes connections idle past keep-alive, or stalled past the timeout.
     fn sweep_timeouts(&mut self) {
-        let keep_alive = Duration::from_secs(self.config.keep_alive.max(1));
-        let timeout = (self.config.timeout > 0).then(|| Duration::from_secs(self.config.timeout));
-        let now = Instant::now();
+        let keep_alive = self.config.keep_alive.max(1) * 1000;
+        let timeout = (self.config.timeout > 0).then_some(self.config.timeout * 1000);
+        let now = crate::sys::monotonic_millis();
         let expired: Vec<usize> = (0..self.slots.len())
             .filter(|&i| {
                 let Slot::Open(conn) = &self.slots[i] else {
@@ -729,7 +729,7 @@ impl<'a> EventLoop<'a> {
                 if matches!(conn.phase, Phase::Ready { .. }) {
                     return false;
                 }
-                let idle = now.duration_since(conn.last_activity);
+                let idle = now.saturating_sub(conn.last_activity);
                 if conn.is_idle() && conn.served > 0 {
                     idle >= keep_alive
                 } else {

@@ -156,6 +156,12 @@ impl InlineText {
         self.len += 1;
     }
 
+    /// The text's bytes (ASCII), without the UTF-8 check of [`as_str`](Self::as_str):
+    /// the environ takes them for every request.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
     }
@@ -430,11 +436,11 @@ pub fn build<'py>(
         Some(_) => {
             env.set_item(
                 intern!(py, "REMOTE_ADDR"),
-                PyString::new(py, peer.remote_ip.as_str()),
+                py_latin1(py, peer.remote_ip.as_bytes())?,
             )?;
             env.set_item(
                 intern!(py, "REMOTE_PORT"),
-                PyString::new(py, peer.remote_port.as_str()),
+                py_latin1(py, peer.remote_port.as_bytes())?,
             )?;
         }
         None => env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
