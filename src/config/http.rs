@@ -119,6 +119,8 @@ pub fn resolve(args: &HttpArgs) -> Result<Limits, ConfigError> {
         permit_unconventional_version: args.permit_unconventional_http_version,
         casefold_method: args.casefold_http_method,
         strip_header_spaces: args.strip_header_spaces,
+        // Set by the worker from the proxy settings (see `Limits::forwarder_headers`).
+        forwarder_headers: &[],
     })
 }
 

@@ -32,6 +32,20 @@ pub struct Limits {
     /// Uppercase methods (`--casefold-http-method`).
     pub casefold_method: bool,
     pub strip_header_spaces: bool,
+    /// Under `--header-map refuse`, the `_` names a trusted peer may still send
+    /// (`--forwarder-headers`, as Gunicorn exempts them). Empty for other peers: the
+    /// connection parses with [`Limits::for_untrusted_peer`].
+    pub forwarder_headers: &'static [String],
+}
+
+impl Limits {
+    /// The limits for a peer not in `--forwarded-allow-ips`: no exemptions.
+    pub fn for_untrusted_peer(self) -> Limits {
+        Limits {
+            forwarder_headers: &[],
+            ..self
+        }
+    }
 }
 
 impl Default for Limits {
@@ -47,6 +61,7 @@ impl Default for Limits {
             permit_unconventional_version: false,
             casefold_method: false,
             strip_header_spaces: false,
+            forwarder_headers: &[],
         }
     }
 }
@@ -438,7 +453,10 @@ fn apply_field_rules(head: &mut Head, limits: &Limits) -> Result<(), HttpError> 
                 )));
             }
         }
-        if name_text.contains('_') && limits.header_map == HeaderMap::Refuse {
+        if name_text.contains('_')
+            && limits.header_map == HeaderMap::Refuse
+            && !crate::http::forwarded::forwarder_may_set(name_text, true, limits.forwarder_headers)
+        {
             return Err(HttpError::bad(format!("Invalid header name '{name_text}'")));
         }
         let trimmed = Span::within(&head.raw, fields::trim_ws(value_bytes));

@@ -228,7 +228,12 @@ impl Conn {
                     if self.rbuf.is_empty() {
                         return self.wait_or_close();
                     }
-                    match parse_head(self.rbuf.data(), limits) {
+                    let for_peer = if self.peer.trusted {
+                        *limits
+                    } else {
+                        limits.for_untrusted_peer()
+                    };
+                    match parse_head(self.rbuf.data(), &for_peer) {
                         Ok(None) => return self.wait_or_close(),
                         Ok(Some((head, used))) => {
                             self.rbuf.consume(used);

@@ -201,7 +201,13 @@ impl<'a> EventLoop<'a> {
             published_idle: false,
             missed_events: 0,
             signals,
-            limits: config.http,
+            limits: Limits {
+                // Once per worker process, which keeps its config to the end.
+                forwarder_headers: Box::leak(
+                    config.proxy.forwarder_headers.clone().into_boxed_slice(),
+                ),
+                ..config.http
+            },
             state: State::Running,
             master,
             recycle: Recycle::new(config.ops.max_requests, config.ops.max_requests_jitter),

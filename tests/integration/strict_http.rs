@@ -413,3 +413,19 @@ fn header_map_refuses_or_maps_underscores_when_told() {
     let dangerous = vec![good("underscore mapped like a dash", "GET / HTTP/1.1\r\nX_Foo: 1\r\n\r\n", &[("HTTP_X_FOO", "1")])];
     run(&["--header-map", "dangerous"], dangerous);
 }
+
+/// Under `refuse`, a trusted peer (the test client is 127.0.0.1, trusted by default)
+/// may still send the `--forwarder-headers` names, as Gunicorn allows; others not.
+#[test]
+#[rustfmt::skip]
+fn header_map_refuse_lets_a_trusted_peer_send_forwarder_headers() {
+    let trusted = vec![
+        good("forwarder header from a trusted peer", "GET /app/x HTTP/1.1\r\nScript_Name: /app\r\n\r\n", &[("SCRIPT_NAME", "/app"), ("PATH_INFO", "/x")]),
+        bad("other underscore names still refused", "GET / HTTP/1.1\r\nX_Foo: 1\r\n\r\n", 400),
+    ];
+    run(&["--header-map", "refuse", "--forwarder-headers", "SCRIPT_NAME"], trusted);
+    let untrusted = vec![
+        bad("forwarder header from an untrusted peer", "GET /x HTTP/1.1\r\nScript_Name: /app\r\n\r\n", 400),
+    ];
+    run(&["--header-map", "refuse", "--forwarder-headers", "SCRIPT_NAME", "--forwarded-allow-ips", "10.9.9.9"], untrusted);
+}

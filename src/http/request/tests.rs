@@ -175,6 +175,24 @@ fn an_oversized_partial_head_is_refused_before_it_completes() {
 }
 
 #[test]
+fn refuse_exempts_forwarder_headers_only_for_a_trusted_peer() {
+    static FORWARDERS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| vec!["SCRIPT_NAME".to_string()]);
+    let trusted = Limits {
+        header_map: HeaderMap::Refuse,
+        forwarder_headers: &FORWARDERS,
+        ..Limits::default()
+    };
+    let raw = b"GET / HTTP/1.1\r\nScript_Name: /app\r\n\r\n";
+    let (head, _) = parse_head(raw, &trusted).unwrap().unwrap();
+    assert_eq!(head.header("script_name"), Some(&b"/app"[..]));
+    let refused = parse_head(raw, &trusted.for_untrusted_peer()).unwrap_err();
+    assert_eq!(refused.status().0, 400);
+    let other = parse_head(b"GET / HTTP/1.1\r\nX_A: 1\r\n\r\n", &trusted).unwrap_err();
+    assert_eq!(other.status().0, 400);
+}
+
+#[test]
 fn headers_keep_order_and_raw_values() {
     let head =
         ok(b"GET /p?q=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-A: 2\r\nUser-Agent: t\xe9st\r\n\r\n");
