@@ -81,10 +81,6 @@ struct ListenSocket {
     socket: MioListener,
     /// The local address, for the environ's SERVER_NAME/SERVER_PORT (TCP only).
     local: Option<std::net::SocketAddr>,
-    /// Accepted sockets already have TCP_NODELAY (see
-    /// [`crate::sock::accepted_sockets_have_nodelay`]): a setsockopt(2) less per
-    /// connection, a few percent of a short connection's cost.
-    nodelay_inherited: bool,
 }
 
 /// A connection table entry.
@@ -124,6 +120,10 @@ pub struct EventLoop<'a> {
     unwritten: Vec<Served>,
     /// Whether new connections are read the moment they are accepted.
     accept_reads: AcceptReads,
+    /// Accepted TCP sockets already have TCP_NODELAY (see
+    /// [`crate::sock::accepted_sockets_have_nodelay`]): a setsockopt(2) less per
+    /// connection, a few percent of a short connection's cost.
+    accepted_have_nodelay: bool,
     /// Buffers of closed connections, reused by new ones (see [`SPARE_BUFFERS`]).
     spare_buffers: Vec<Buffers>,
     ready: VecDeque<usize>,
@@ -172,12 +172,7 @@ impl<'a> EventLoop<'a> {
             };
             poll.registry()
                 .register(ml.source(), Token(LISTENER_BASE + i), Interest::READABLE)?;
-            let nodelay_inherited = crate::sock::accepted_sockets_have_nodelay();
-            mio_listeners.push(ListenSocket {
-                socket: ml,
-                local,
-                nodelay_inherited,
-            });
+            mio_listeners.push(ListenSocket { socket: ml, local });
         }
         Ok(EventLoop {
             config,
@@ -195,6 +190,7 @@ impl<'a> EventLoop<'a> {
             free: Vec::new(),
             unwritten: Vec::new(),
             accept_reads: AcceptReads::default(),
+            accepted_have_nodelay: crate::sock::accepted_sockets_have_nodelay(),
             spare_buffers: Vec::new(),
             ready: VecDeque::new(),
             deferred_since: None,
@@ -395,15 +391,11 @@ impl<'a> EventLoop<'a> {
             while self.accept_pending[i]
                 && (self.can_accept() || (overdue && self.has_room_for_connections()))
             {
-                let ListenSocket {
-                    socket,
-                    local,
-                    nodelay_inherited,
-                } = &self.listeners[i];
+                let ListenSocket { socket, local } = &self.listeners[i];
                 let local = *local;
                 let accepted = match socket {
                     MioListener::Tcp(l) => l.accept().map(|(s, addr)| {
-                        if !nodelay_inherited {
+                        if !self.accepted_have_nodelay {
                             let _ = s.set_nodelay(true);
                         }
                         (Stream::Tcp(s), Peer::tcp(addr, local))
@@ -661,12 +653,11 @@ impl<'a> EventLoop<'a> {
         let Some(pool) = &mut self.pool else { return };
         for Done {
             index,
-            conn,
+            mut conn,
             head,
             outcome,
         } in pool.finished()
         {
-            let mut conn = conn;
             let slot = std::mem::replace(&mut self.slots[index], Slot::Free);
             if matches!(slot, Slot::Busy { event_missed: true }) {
                 self.missed_events -= 1;
