@@ -17,6 +17,8 @@
 //! - `cli`, `app_loading`: flags, usage errors, APP_MODULE forms and failures
 //! - `sockets`: unix:, [v6]:, several -b, fd://
 //! - `accept`: a busy worker still serves queued connections (no starvation)
+//! - `closing`: no reset destroys an answer when the server closes; TCP_NODELAY on
+//!   every accepted socket (own and inherited listeners)
 //! - `arbiter`: stop signals, graceful stop, worker respawn
 //! - `gthread`: `--threads` app threads beside the event loop, proved with
 //!   tests/apps/blocking.py (barriers, parked calls)
