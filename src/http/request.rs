@@ -207,16 +207,19 @@ impl Head {
 
     /// The first value of a header, case-insensitively.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.fields()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.values(name).next()
     }
 
-    /// Every value of a header, case-insensitively, in order.
-    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.fields()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+    /// Every value of a header, case-insensitively, in order (the last one with
+    /// `next_back`).
+    pub fn values<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl DoubleEndedIterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.fields
+            .iter()
+            .filter(move |(n, _)| n.text(&self.raw).eq_ignore_ascii_case(name))
+            .map(|&(_, value)| value.of(&self.raw))
     }
 
     /// Whether this is a HEAD request (its response carries no body bytes).

@@ -271,16 +271,13 @@ fn trim_ows(v: &[u8]) -> &[u8] {
 
 /// Gunicorn's `{name}i`: the last value of the header (its atoms are a dict).
 fn last_header<'h>(head: &'h Head, name: &str) -> Option<&'h [u8]> {
-    head.fields()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .last()
-        .map(|(_, v)| v)
+    head.values(name).next_back()
 }
 
 /// `f` and `a` come from the environ in Gunicorn: repeats joined with `,`, `-` if absent.
 fn environ_header<'s>(head: &Head, name: &str, scratch: &'s mut String) -> Value<'s> {
     let mut found = false;
-    for (_, v) in head.fields().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+    for v in head.values(name) {
         if found {
             scratch.push(',');
         }

@@ -463,13 +463,11 @@ fn forwarded_script_name<'h>(
     if !peer.trusted || consts.forwarder_headers.is_empty() {
         return None;
     }
-    let value = head
-        .fields()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("SCRIPT_NAME"))
-        .last()
-        .filter(|(name, _)| forwarder_may_set(name, true, &consts.forwarder_headers))?
-        .1
-        .trim_ascii();
+    // forwarder_may_set compares names case-insensitively, as `values` finds them.
+    if !forwarder_may_set("SCRIPT_NAME", true, &consts.forwarder_headers) {
+        return None;
+    }
+    let value = head.values("SCRIPT_NAME").next_back()?.trim_ascii();
     Some(value.strip_suffix(b"/").unwrap_or(value))
 }
 
