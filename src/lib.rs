@@ -10,7 +10,9 @@
 //! | [`arbiter`]   | the master: listeners, fork, reap, respawn, signals, USR2 re-exec |
 //! | [`worker`]    | a worker process: boot, mio event loop, connection state machine |
 //! | [`http`]      | request heads and bodies, response framing, errors with their status |
-//! | [`wsgi`]      | the Python boundary: interpreter/venv, app loading, environ, start_response |
+//! | [`python`]    | the interpreter: started in the user's venv (binary) or adopted (wheel), fork protocol |
+//! | [`wsgi`]      | the WSGI boundary: app loading, environ, start_response, file_wrapper |
+//! | [`ext`]       | the wheel's pyo3 extension module: the same command line, from Python |
 //! | [`log`]       | Gunicorn-format error log, access log (all atoms), syslog, statsd, reopen |
 //! | [`sock`]      | bind syntax and listening sockets |
 //! | [`sys`]       | every `unsafe` system call, each with its `SAFETY` note |
@@ -22,8 +24,10 @@
 
 pub mod arbiter;
 pub mod config;
+pub mod ext;
 pub mod http;
 pub mod log;
+pub mod python;
 pub mod sock;
 pub mod sys;
 pub mod systemd;
@@ -31,13 +35,35 @@ pub mod tls;
 pub mod worker;
 pub mod wsgi;
 
+/// The whole command line, `args[0]` being the program name: parses it (flags,
+/// `$GUNICORN_CMD_ARGS`, the config file) and serves; returns the exit status. Both
+/// entry points call it — `main` with the process's arguments, the extension with
+/// `sys.argv` — so the binary and the wheel are one server.
+pub fn run_command_line(args: Vec<std::ffi::OsString>) -> i32 {
+    use config::{Config, ConfigError, Environment};
+    use std::io::Write;
+    config::record_command_line(&args);
+    match Config::from_args(args, &Environment::from_process()) {
+        Ok(config) => serve(config),
+        Err(ConfigError::Info(text)) => {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+            0
+        }
+        Err(e) => {
+            eprintln!("rustcorn: {e}");
+            2
+        }
+    }
+}
+
 /// Runs the server with parsed settings; returns the process exit status.
 pub fn serve(config: config::Config) -> i32 {
     arbiter::record_start();
     // Before any environment variable is set: see sys::init_process_title.
     sys::init_process_title();
     for (key, value) in &config.env {
-        std::env::set_var(key, value);
+        python::environ::set_var(key, value);
     }
     if let Err(e) = log::init(&config) {
         eprintln!("rustcorn: error: {e}");

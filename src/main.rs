@@ -1,18 +1,5 @@
-//! `rustcorn` — parse the command line, then hand over to the library.
-
-use rustcorn::config::{Config, ConfigError, Environment};
+//! `rustcorn` — hand the command line over to the library.
 
 fn main() {
-    let config = match Config::from_args(std::env::args_os(), &Environment::from_process()) {
-        Ok(config) => config,
-        Err(ConfigError::Info(text)) => {
-            print!("{text}");
-            std::process::exit(0);
-        }
-        Err(e) => {
-            eprintln!("rustcorn: {e}");
-            std::process::exit(2);
-        }
-    };
-    std::process::exit(rustcorn::serve(config));
+    std::process::exit(rustcorn::run_command_line(std::env::args_os().collect()));
 }

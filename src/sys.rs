@@ -80,6 +80,11 @@ pub fn mark_python_started() {
     PYTHON_STARTED.store(true, Ordering::SeqCst);
 }
 
+/// Whether CPython runs in this process (see [`mark_python_started`]).
+pub fn python_started() -> bool {
+    PYTHON_STARTED.load(Ordering::SeqCst)
+}
+
 /// fork(2). The master is single-threaded; when it runs CPython (hooks, `--preload`),
 /// the fork is wrapped in Python's own fork protocol so the child's interpreter is
 /// consistent (import lock, GIL, thread states), as `os.fork()` does.

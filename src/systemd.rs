@@ -29,7 +29,7 @@ pub fn listen_fds() -> Result<Vec<RawFd>, ActivationError> {
     let count = std::env::var("LISTEN_FDS").ok();
     let pid = std::env::var("LISTEN_PID").ok();
     for var in ACTIVATION_VARS {
-        std::env::remove_var(var);
+        crate::python::environ::remove_var(var);
     }
     let ours = pid
         .and_then(|p| p.trim().parse::<u32>().ok())

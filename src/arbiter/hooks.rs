@@ -27,7 +27,7 @@ pub(super) fn start(config: &Config, env: &PythonEnv) -> Result<(), String> {
     if !hooks::master_needs_python(config) {
         return Ok(());
     }
-    crate::wsgi::interpreter::ensure_master_python(env).map_err(|e| e.to_string())?;
+    crate::python::interpreter::ensure_master_python(env).map_err(|e| e.to_string())?;
     Python::attach(|py| hooks::load(py, config))
         .map_err(|tb| format!("Cannot load the config file's hooks:\n{tb}"))?;
     call_master(Hook::NworkersChanged, config.workers, |py, server| {
@@ -188,7 +188,7 @@ impl Arbiter {
         if let Err(e) = std::env::set_current_dir(start) {
             tracing::error!("Reload: cannot return to {}: {e}", start.display());
         }
-        let fresh = Config::from_args(std::env::args_os(), &Environment::from_process());
+        let fresh = Config::from_args(crate::config::command_line(), &Environment::from_process());
         let dir = match &fresh {
             Ok(new) => new.chdir.clone(),
             Err(_) => self.config.chdir.clone(),
@@ -237,19 +237,15 @@ impl Arbiter {
     /// environment and, when the master runs Python, in its `os.environ`, which workers
     /// forked from it inherit.
     fn set_env(&self, restore: &[(String, Option<String>)], set: &[(String, String)]) {
+        use crate::python::environ;
         for (key, value) in restore {
             match value {
-                Some(v) => std::env::set_var(key, v),
-                None => std::env::remove_var(key),
+                Some(v) => environ::set_var(key, v),
+                None => environ::remove_var(key),
             }
         }
         for (key, value) in set {
-            std::env::set_var(key, value);
-        }
-        if hooks::loaded() {
-            if let Err(e) = Python::attach(|py| hooks::set_environ(py, restore, set)) {
-                tracing::error!("Reload: cannot update the interpreter's os.environ: {e}");
-            }
+            environ::set_var(key, value);
         }
     }
 

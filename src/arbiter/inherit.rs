@@ -100,7 +100,7 @@ fn handed_fds() -> Result<Vec<RawFd>, String> {
         .iter()
         .find_map(|var| std::env::var(var).ok().map(|v| (*var, v)));
     for var in FD_VARS {
-        std::env::remove_var(var);
+        crate::python::environ::remove_var(var);
     }
     let Some((var, value)) = found else {
         return Ok(Vec::new());

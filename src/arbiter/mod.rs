@@ -12,7 +12,7 @@ mod reap;
 mod reexec;
 
 pub use heartbeat::{another_worker_idle, beat, mark_booted, set_idle};
-pub use reexec::record_start;
+pub use reexec::{record_start, record_start_as};
 
 use std::collections::BTreeMap;
 use std::io::Read;

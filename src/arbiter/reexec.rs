@@ -35,7 +35,8 @@ const HANDOVER_VARS: [&str; 7] = [
 
 /// How the process was started, recorded before `--chdir` and `--env` change it.
 struct StartContext {
-    /// The binary's path (so a new binary installed there is the one re-executed).
+    /// The program's path (so a new binary, or a new Python, installed there is the
+    /// one re-executed).
     exe: Option<PathBuf>,
     args: Vec<OsString>,
     cwd: PathBuf,
@@ -48,6 +49,18 @@ static START: OnceLock<StartContext> = OnceLock::new();
 /// started with; `serve` calls it first, before anything changes them.
 pub fn record_start() {
     let _ = START.get_or_init(capture);
+}
+
+/// Records, in place of this process's own executable and arguments, the command line
+/// USR2 must run again: under the wheel, the user's `python` with the `rustcorn`
+/// script (or `-m rustcorn`) and its arguments — `sys.executable` and
+/// `sys.orig_argv` — so the new master runs in the same interpreter and virtualenv.
+pub fn record_start_as(exe: PathBuf, args: Vec<OsString>) {
+    let _ = START.get_or_init(|| StartContext {
+        exe: Some(exe),
+        args,
+        ..capture()
+    });
 }
 
 fn capture() -> StartContext {
@@ -191,7 +204,7 @@ impl Arbiter {
                 }
             }
             for var in PID_VARS {
-                std::env::remove_var(var);
+                crate::python::environ::remove_var(var);
             }
         }
     }

@@ -83,7 +83,7 @@ impl FileSettings {
             .arg(include_str!("config_file.py"))
             .arg(location)
             // The file sees rustcorn's command line in sys.argv, as it would Gunicorn's.
-            .args(std::env::args_os())
+            .args(super::command_line())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -159,6 +159,24 @@ pub struct Environment {
     pub gunicorn_cmd_args: Option<String>,
 }
 
+/// The server's command line, program name first, as the entry point received it.
+static COMMAND_LINE: std::sync::OnceLock<Vec<OsString>> = std::sync::OnceLock::new();
+
+/// Records the command line the process serves with: the binary's own arguments, or
+/// the wheel script's `sys.argv` (whose process arguments are the interpreter's).
+pub fn record_command_line(args: &[OsString]) {
+    let _ = COMMAND_LINE.set(args.to_vec());
+}
+
+/// The command line recorded by [`record_command_line`] (else the process's): HUP
+/// parses it again, and a config file sees it as `sys.argv`, as under Gunicorn.
+pub fn command_line() -> Vec<OsString> {
+    match COMMAND_LINE.get() {
+        Some(args) => args.clone(),
+        None => std::env::args_os().collect(),
+    }
+}
+
 impl Environment {
     /// `PORT` and `WEB_CONCURRENCY` from this process.
     pub fn from_process() -> Self {

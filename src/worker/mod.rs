@@ -103,11 +103,9 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
 /// (Gunicorn's are loaded in its master), then the worker changes identity, then the
 /// app is imported as the new user. A failure stops the server like a boot error.
 fn switch_user(config: &Config, env: &PythonEnv) {
-    if let Err(e) = env
-        .initialize()
-        .map_err(BootError::from)
-        .and_then(|_| crate::wsgi::interpreter::import_server_modules().map_err(BootError::Python))
-    {
+    if let Err(e) = env.initialize().map_err(BootError::from).and_then(|_| {
+        crate::python::interpreter::import_server_modules().map_err(BootError::Python)
+    }) {
         sys::exit_now(report_boot_error(config, &e));
     }
     match privileges::drop_to(&config.ops) {

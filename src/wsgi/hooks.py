@@ -246,16 +246,3 @@ def call(name, *args):
         tb = e.__traceback__.tb_next if e.__traceback__ else None
         return "".join(traceback.format_exception(type(e), e, tb)).rstrip()
     return None
-
-
-def set_environ(restore, set_):
-    """HUP with a new `raw_env`: os.environ (and the C environment, through putenv) of
-    the master's interpreter, which workers forked from it inherit. `restore` puts
-    back what raw_env replaced (None: unset), then `set_` applies the new values."""
-    for key, value in restore:
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    for key, value in set_:
-        os.environ[key] = value

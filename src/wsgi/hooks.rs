@@ -236,17 +236,6 @@ pub fn new_worker(py: Python<'_>, age: u64) -> PyResult<Bound<'_, PyAny>> {
     shim(py)?.getattr("Worker")?.call1((age, ppid))
 }
 
-/// HUP with a new `raw_env`: the master interpreter's `os.environ`, which forked
-/// workers inherit (the C environment alone would not reach it).
-pub fn set_environ(
-    py: Python<'_>,
-    restore: &[(String, Option<String>)],
-    set: &[(String, String)],
-) -> PyResult<()> {
-    shim(py)?.call_method1("set_environ", (restore.to_vec(), set.to_vec()))?;
-    Ok(())
-}
-
 /// The master's worker object for the fork in progress (the child inherits it).
 pub fn set_pending_worker(py: Python<'_>, worker: &Bound<'_, PyAny>) -> PyResult<()> {
     shim(py)?.setattr("PENDING_WORKER", worker)

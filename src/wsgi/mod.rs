@@ -1,5 +1,4 @@
-//! The Python boundary — the only code that holds the GIL: the interpreter and
-//! virtualenv ([`interpreter`]), app loading ([`loader`]), the environ ([`environ`]),
+//! The WSGI boundary — with [`crate::python`], the only code that holds the GIL: app loading ([`loader`]), the environ ([`environ`]),
 //! `start_response` ([`start_response`]), `wsgi.input` ([`input`]), `wsgi.errors` and
 //! `wsgi.file_wrapper` ([`streams`]), and the call itself ([`call`]).
 
@@ -8,7 +7,6 @@ pub mod call;
 pub mod environ;
 pub mod hooks;
 pub mod input;
-pub mod interpreter;
 pub mod loader;
 pub mod preload;
 mod response_body;
@@ -19,8 +17,8 @@ mod writer;
 use pyo3::prelude::*;
 
 use crate::config::Config;
+pub use crate::python::PythonEnv;
 use environ::EnvironConstants;
-pub use interpreter::PythonEnv;
 pub use loader::LoadError;
 
 /// A worker's loaded app and the per-worker constants every request uses.
@@ -40,7 +38,7 @@ pub struct Bridge {
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
     #[error(transparent)]
-    Interpreter(#[from] interpreter::InterpreterError),
+    Interpreter(#[from] crate::python::interpreter::InterpreterError),
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("{0}")]

@@ -17,7 +17,7 @@ static APP: OnceLock<Py<PyAny>> = OnceLock::new();
 /// `gc.freeze()`s every object so far, so the collector in the workers never writes to
 /// (and so never copies) the pages they share with the master.
 pub fn preload_app(config: &Config, env: &PythonEnv) -> Result<(), BootError> {
-    super::interpreter::ensure_master_python(env)?;
+    crate::python::interpreter::ensure_master_python(env)?;
     Python::attach(|py| {
         let app = loader::load_app(py, &config.app_module, &config.pythonpath)?;
         let sys = py

@@ -10,7 +10,12 @@
     GET  /redirect           302 to /target
     GET  /target             b'redirect target'
     GET  /stream?n=N         streamed generator of b'line <i>\n'
+    GET  /python             {"prefix": sys.prefix, "version": "3.X", "flask": flask's path,
+                              "server": environ SERVER_SOFTWARE}
 """
+import sys
+
+import flask
 from flask import Flask, jsonify, redirect, request, stream_with_context
 
 app = Flask(__name__)
@@ -72,3 +77,13 @@ def stream():
             yield 'line %d\n' % i
 
     return app.response_class(lines(), mimetype='text/plain')
+
+
+@app.get('/python')
+def python():
+    return jsonify(
+        prefix=sys.prefix,
+        version='%d.%d' % sys.version_info[:2],
+        flask=flask.__file__,
+        server=request.environ['SERVER_SOFTWARE'],
+    )

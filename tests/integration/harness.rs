@@ -20,8 +20,28 @@ pub use crate::os::{
     free_port, process_alive, signal, signal_quietly, wait_for_file, wait_until, Scratch,
 };
 
-/// The binary under test, built by cargo for this test crate.
+/// The binary cargo built for this test crate: the server under test unless
+/// `RUSTCORN_TEST_SERVER` names another (see [`server_program`]).
 pub const BIN: &str = env!("CARGO_BIN_EXE_rustcorn");
+
+/// The server under test: `$RUSTCORN_TEST_SERVER` when set — the `rustcorn` console
+/// script of an installed wheel, which the test command runs the whole suite against a
+/// second time — else the binary [`BIN`]. A named program that does not exist fails
+/// the test that needs it; it never falls back silently.
+pub fn server_program() -> PathBuf {
+    match std::env::var_os("RUSTCORN_TEST_SERVER") {
+        Some(program) if !program.is_empty() => {
+            let program = PathBuf::from(program);
+            assert!(
+                program.exists(),
+                "RUSTCORN_TEST_SERVER names {}, which does not exist",
+                program.display()
+            );
+            program
+        }
+        _ => PathBuf::from(BIN),
+    }
+}
 /// Bound on start-up (Python init and app import in every worker, on a
 /// loaded 2-core machine running a debug build).
 pub const STARTUP: Duration = Duration::from_secs(60);
@@ -74,6 +94,7 @@ pub struct ServerBuilder {
     envs: Vec<(String, String)>,
     workers: usize,
     launcher: Vec<String>,
+    program: Option<PathBuf>,
 }
 
 impl ServerBuilder {
@@ -85,6 +106,7 @@ impl ServerBuilder {
             envs: Vec::new(),
             workers: workers_in(args).unwrap_or(1),
             launcher: Vec::new(),
+            program: None,
         }
     }
 
@@ -94,21 +116,29 @@ impl ServerBuilder {
         self
     }
 
-    /// Runs `launcher... BIN args...` instead of `BIN args...`; the launcher
-    /// must exec the binary (so the child's pid is the master's).
+    /// Runs `launcher... SERVER args...` instead of `SERVER args...`; the launcher
+    /// must exec the server (so the child's pid is the master's).
     pub fn launcher(mut self, launcher: &[&str]) -> ServerBuilder {
         self.launcher = launcher.iter().map(|a| a.to_string()).collect();
         self
     }
 
+    /// Runs `program` (the `rustcorn` script of a given venv) instead of
+    /// [`server_program`].
+    pub fn program(mut self, program: PathBuf) -> ServerBuilder {
+        self.program = Some(program);
+        self
+    }
+
     fn command(&self) -> Command {
+        let server = self.program.clone().unwrap_or_else(server_program);
         let mut cmd = match self.launcher.split_first() {
             Some((program, rest)) => {
                 let mut cmd = isolated_command(program);
-                cmd.args(rest).arg(BIN);
+                cmd.args(rest).arg(server);
                 cmd
             }
-            None => isolated_command(BIN),
+            None => isolated_command(server),
         };
         cmd.args(&self.args);
         for (key, value) in &self.envs {

@@ -1,6 +1,7 @@
 //! Black-box integration tests for rustcorn.
 //!
-//! Every test runs the real binary (`CARGO_BIN_EXE_rustcorn`) on 127.0.0.1
+//! Every test runs the real server — the binary (`CARGO_BIN_EXE_rustcorn`), or with
+//! `RUSTCORN_TEST_SERVER` the `rustcorn` script of an installed wheel — on 127.0.0.1
 //! port 0 with a fixture app from tests/apps/, and talks to it over real
 //! sockets with raw bytes. Apps that need Flask or Django use the virtualenv
 //! made by scripts/setup-test-env.sh (`$RUSTCORN_TEST_VENV`, default
@@ -49,6 +50,8 @@
 //!   `GUNICORN_FD`/`RUSTCORN_FD` on startup
 //! - `systemd`: socket activation (systemd-socket-activate), sd_notify
 //! - `preload`: `--preload` imports the app once in the master
+//! - `wheel`: each CPython 3.10–3.13 wheel (and the sdist) installed by pip in a fresh
+//!   venv: the guide's app with 5 workers, titles, Flask in the venv, HUP, TERM, INT
 
 mod capture;
 mod client;
@@ -87,5 +90,6 @@ mod strict_http;
 mod systemd;
 mod timeouts;
 mod tls;
+mod wheel;
 mod wsgi_env;
 mod wsgi_input;

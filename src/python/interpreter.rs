@@ -1,4 +1,12 @@
-//! Starting the embedded CPython inside the user's environment.
+//! Starting the embedded CPython inside the user's environment — or, in the wheel,
+//! adopting the one that already runs.
+//!
+//! Two hosts, one server ([`Host`]): the `rustcorn` binary links libpython and starts
+//! CPython itself, so it must find the user's virtualenv and refuse one of another
+//! Python version. The wheel's extension module is loaded by the user's own `python`
+//! (the `rustcorn` console script): that interpreter *is* the environment, so nothing
+//! is detected or checked, and every fork of the master already goes through Python's
+//! fork protocol. Everything after this module is the same for both.
 //!
 //! CPython's path configuration finds a virtualenv from the program name: initialising
 //! through `PyConfig` with `program_name` set to the venv's `bin/python` gives the venv's
@@ -8,11 +16,40 @@
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use pyo3::ffi;
 
 /// The Python `major.minor` this binary was built against (and links).
 pub const BUILD_PYTHON: &str = env!("RUSTCORN_PYTHON_VERSION");
+
+/// Who started the interpreter this process runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Host {
+    /// The `rustcorn` binary: it starts CPython itself, in the user's virtualenv.
+    Embedded,
+    /// The wheel: the user's `python` runs the `rustcorn` script and calls the
+    /// extension, so CPython already runs, with its own `sys.prefix`.
+    Adopted {
+        /// `sys.executable`: runs the config file and is re-executed on USR2.
+        executable: PathBuf,
+    },
+}
+
+static HOST: OnceLock<Host> = OnceLock::new();
+
+/// Records that this process's interpreter was started by the user's `python` (the
+/// extension's entry point calls it first): no virtualenv detection, no version
+/// check, and forks go through `PyOS_BeforeFork` / `PyOS_AfterFork_*` from the start.
+pub fn adopt(executable: PathBuf) {
+    let _ = HOST.set(Host::Adopted { executable });
+    crate::sys::mark_python_started();
+}
+
+/// This process's [`Host`]: [`Host::Embedded`] unless [`adopt`] was called.
+pub fn host() -> &'static Host {
+    HOST.get_or_init(|| Host::Embedded)
+}
 
 /// The Python environment the workers will run in.
 #[derive(Clone, Debug, Default)]
@@ -44,7 +81,11 @@ impl PythonEnv {
     /// Finds the virtualenv from `VIRTUAL_ENV` or `PATH` and checks its Python version
     /// against the one this binary links, so a mismatch is reported by the master
     /// before any worker starts.
+    /// Under an adopted interpreter there is nothing to find: it is the user's own.
     pub fn detect() -> Result<PythonEnv, InterpreterError> {
+        if let Host::Adopted { .. } = host() {
+            return Ok(PythonEnv { venv: None });
+        }
         let venv = match std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
             Some(dir) => {
                 let dir = PathBuf::from(dir);
@@ -193,8 +234,12 @@ fn check(status: ffi::PyStatus) -> Result<(), InterpreterError> {
 }
 
 /// Without a venv, the interpreter this binary was built against (whose libpython it
-/// links): `sys.executable` then names a real Python, as under Gunicorn.
+/// links): `sys.executable` then names a real Python, as under Gunicorn. Under an
+/// adopted interpreter, that interpreter's `sys.executable`.
 fn build_interpreter() -> Option<PathBuf> {
+    if let Host::Adopted { executable } = host() {
+        return Some(executable.clone());
+    }
     option_env!("RUSTCORN_PYTHON_EXECUTABLE")
         .map(PathBuf::from)
         .filter(|p| p.exists())
