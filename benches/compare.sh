@@ -14,7 +14,9 @@
 #                      re-running (up to twice) a run that other load disturbed
 #                      (default 180; 0 = never wait nor retry)
 #   --servers LIST     comma-separated, run in this order
-#                      (default rustcorn,gunicorn,bjoern,granian)
+#                      (default rustcorn,gunicorn,bjoern,granian; also
+#                      rustcorn-wheel: the bench venv's `rustcorn` console script,
+#                      from the wheel in dist/ that setup installs there)
 #   --workloads LIST   comma-separated (default: all of them, see below)
 #   --baseline NAME    server the ratio table divides by its peers (default rustcorn)
 #   --output FILE      markdown report (default benches/results/<UTC date-time>.md)
@@ -67,7 +69,7 @@ startup_timeout="${STARTUP_TIMEOUT:-30}"
 hold_timeout="${HOLD_TIMEOUT:-60}"
 stop_timeout=15
 
-all_servers=(rustcorn gunicorn bjoern granian)
+all_servers=(rustcorn gunicorn bjoern granian rustcorn-wheel)
 all_workloads=(hello-keepalive hello-close hello-64k echo-1m flask-json django-template
     gthread-hello gthread-sleep idle-1000)
 
@@ -75,7 +77,7 @@ duration=10
 warmup=1
 repeat=1
 patience=180
-servers_csv="$(IFS=,; echo "${all_servers[*]}")"
+servers_csv=rustcorn,gunicorn,bjoern,granian
 workloads_csv="$(IFS=,; echo "${all_workloads[*]}")"
 baseline=rustcorn
 output=""
@@ -130,6 +132,7 @@ if [[ $setup -eq 1 ]]; then
     [[ $build -eq 1 ]] || setup_args+=(--no-build)
     # Only build rustcorn when it is going to run.
     [[ ",$servers_csv," == *",rustcorn,"* ]] || setup_args+=(--no-build)
+    [[ ",$servers_csv," != *",rustcorn-wheel,"* ]] || setup_args+=(--wheel)
     "$bench/setup-bench-env.sh" "${setup_args[@]}" || die "setup-bench-env.sh failed"
 fi
 # The source tree the binary was (just) built from, for the report.
@@ -180,6 +183,7 @@ server_available() {
                 echo "cargo build --release failed (target/bench-build.log); not benchmarking a stale binary"
                 return 1
             fi ;;
+        rustcorn-wheel) [[ -x "$venv/bin/rustcorn" ]] || { echo "no rustcorn wheel installed in $venv (setup-bench-env.sh --wheel)"; return 1; } ;;
         gunicorn) [[ -x "$venv/bin/gunicorn" ]] || { echo "gunicorn not installed in $venv"; return 1; } ;;
         granian) [[ -x "$venv/bin/granian" ]] || { echo "granian not installed in $venv"; return 1; } ;;
         bjoern)
@@ -212,12 +216,15 @@ server_cmd() {
         threads=(-k gthread --threads 4) gunicorn_class=(-k gthread --threads 4) S_WORKER=gthread
     fi
     case "$W_MODE:$name" in
-        idle:rustcorn) tuning=(--keep-alive 300 --worker-connections 2000) ;;
+        idle:rustcorn | idle:rustcorn-wheel) tuning=(--keep-alive 300 --worker-connections 2000) ;;
         idle:granian) tuning=(--http1-header-read-timeout 60000) ;; # its idle timeout (default 30 s, at most 60)
     esac
     case "$name" in
-        rustcorn) S_CMD=("$rustcorn_bin" -b "127.0.0.1:$port" --workers 1 "${threads[@]}" "${tuning[@]}"
-            --chdir "$apps" "$app") ;;
+        rustcorn | rustcorn-wheel)
+            local program="$rustcorn_bin"
+            [[ "$name" == rustcorn ]] || program="$venv/bin/rustcorn"
+            S_CMD=("$program" -b "127.0.0.1:$port" --workers 1 "${threads[@]}" "${tuning[@]}"
+                --chdir "$apps" "$app") ;;
         gunicorn) S_CMD=("$venv/bin/gunicorn" -b "127.0.0.1:$port" -w 1 "${gunicorn_class[@]}" --keep-alive 2
             --chdir "$apps" "$app") ;;
         bjoern) S_CMD=("$venv/bin/python" "$bench/run_bjoern.py" "$port" "$app") ;;
@@ -708,6 +715,10 @@ versions() {
         rc_ver="$(timeout 5 "$rustcorn_bin" --version 2>/dev/null | head -n1 || true)"
         rc_ver="${rc_ver:-rustcorn} (tree $tree_desc,"
         rc_ver="$rc_ver binary ${rustcorn_bin#"$repo/"} built $(date -u -r "$rustcorn_bin" +%Y-%m-%dT%H:%MZ))"
+    fi
+    if [[ " ${runnable[*]} " == *" rustcorn-wheel "* ]]; then
+        rc_ver="$rc_ver; rustcorn-wheel: the bench venv's console script from"
+        rc_ver="$rc_ver $(cd "$repo" && ls dist/rustcorn-*.whl 2>/dev/null | grep "cp$("$venv/bin/python" -c 'import sys; print("%d%d" % sys.version_info[:2])')" | head -n1)"
     fi
     "$venv/bin/python" - "$rc_ver" <<'PY'
 import importlib.metadata as m, platform, sys

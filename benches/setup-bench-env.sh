@@ -8,6 +8,9 @@
 #   --no-build   do not run `cargo build --release`; use target/release/rustcorn
 #                as it is (or skip rustcorn if it does not exist)
 #   --upgrade    pip install --upgrade the peers even if they are installed
+#   --wheel      install rustcorn's wheel for the venv's Python into the venv (the
+#                `rustcorn-wheel` server), built by scripts/build-wheels.sh if dist/
+#                has none
 #
 #   RUSTCORN_BENCH_VENV  where the venv lives (default: <repo>/.venv-bench)
 #   PYTHON               interpreter the venv is built from (default: python3);
@@ -30,10 +33,12 @@ venv="${RUSTCORN_BENCH_VENV:-$repo/.venv-bench}"
 python="${PYTHON:-python3}"
 build=1
 upgrade=0
+wheel=0
 for arg in "$@"; do
     case "$arg" in
         --no-build) build=0 ;;
         --upgrade) upgrade=1 ;;
+        --wheel) wheel=1 ;;
         -h | --help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup-bench-env: unknown argument: $arg" >&2; exit 2 ;;
     esac
@@ -155,6 +160,20 @@ if [[ $build -eq 1 ]]; then
             echo failed >"$status_file"
         fi
     fi
+fi
+
+# --- rustcorn's wheel ---------------------------------------------------------
+# The same server as the binary, from `pip install`: the wheel for the venv's Python.
+if [[ $wheel -eq 1 ]]; then
+    minor="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    tag="cp${minor/./}"
+    if [[ $build -eq 1 ]] || ! compgen -G "$repo/dist/rustcorn-*-$tag-$tag-*.whl" >/dev/null; then
+        PYTHON_VERSIONS="$minor" "$repo/scripts/build-wheels.sh" >"$repo/target/bench-wheel.log" 2>&1 \
+            || die "scripts/build-wheels.sh for $minor failed (target/bench-wheel.log)"
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+        "$repo"/dist/rustcorn-*-"$tag"-"$tag"-*.whl || die "pip install of the $minor wheel failed"
+    log "rustcorn wheel installed: $("$venv/bin/rustcorn" --version)"
 fi
 
 # --- summary -----------------------------------------------------------------

@@ -42,9 +42,11 @@ done
 [[ ${#missing[@]} -eq 0 ]] || die "missing interpreters: ${missing[*]}"
 
 mkdir -p dist
-rm -f dist/rustcorn-*.whl dist/rustcorn-*.tar.gz
+rm -f dist/rustcorn-*.tar.gz
 for python in "${interpreters[@]}"; do
     start=$SECONDS
+    tag="$("$python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
+    rm -f dist/rustcorn-*-"$tag"-"$tag"-*.whl
     maturin build --release --zig --compatibility "$policy" --interpreter "$python" \
         --out dist --quiet || die "maturin build for $python failed"
     echo "build-wheels: built for $python in $((SECONDS - start)) s"
