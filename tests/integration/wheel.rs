@@ -221,3 +221,51 @@ fn sdist_built_by_pip_serves_the_guides_app() {
     let r = get(server.port(), "/");
     assert_eq!((r.status, r.text().as_str()), (200, "Hello!"), "{r:?}");
 }
+
+/// `python -m rustcorn` is the same server; USR2 re-executes that very command line —
+/// the venv's `python`, `-m rustcorn`, the flags — so the new master's workers run in
+/// the same venv.
+#[test]
+fn python_m_rustcorn_serves_and_usr2_reexecutes_the_same_command_line() {
+    let venv = wheel_venv("3.13");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut args = vec!["-m", "rustcorn"];
+    args.extend(crate::harness::app_args("flask_app:app", &["--workers=1"]));
+    let mut server = ServerBuilder::new(&args)
+        .program(venv.join("bin/python"))
+        .env("VIRTUAL_ENV", &venv.display().to_string())
+        .env("PATH", &format!("{}:{path}", venv.join("bin").display()))
+        .start();
+    let old_worker = server.worker_pids[0];
+    signal(server.pid, "USR2");
+    server.wait_for(STARTUP, "a new master with its worker", |log| {
+        crate::systemd::master_pids(log).len() >= 2 && booted_pids(log).len() >= 2
+    });
+    let new_master = crate::systemd::master_pids(&server.log())[1];
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{new_master}/exe")).ok(),
+        std::fs::read_link(format!("/proc/{}/exe", server.pid)).ok(),
+        "the new master runs another program"
+    );
+    signal(server.pid, "TERM");
+    server
+        .wait_exit(crate::harness::EXIT_TIMEOUT)
+        .expect("the old master exits");
+    wait_until(STARTUP, "the old worker to exit", || {
+        !crate::harness::process_alive(old_worker)
+    });
+    let r = get(server.port(), "/python");
+    assert_eq!(r.status, 200, "{r:?}; log:\n{}", server.log());
+    let doc = Json::parse(&r.text());
+    assert_eq!(doc.str_at("version"), "3.13");
+    assert_eq!(
+        std::fs::canonicalize(doc.str_at("prefix")).ok(),
+        std::fs::canonicalize(&venv).ok()
+    );
+    signal(new_master, "TERM");
+    wait_until(
+        crate::harness::EXIT_TIMEOUT,
+        "the new master to exit",
+        || !crate::harness::process_alive(new_master),
+    );
+}
