@@ -42,6 +42,16 @@ pub fn server_program() -> PathBuf {
         _ => PathBuf::from(BIN),
     }
 }
+/// The deployment guide's command, `-b … --workers=5 wsgi`, on port 0 with the
+/// guide's app (examples/hello/wsgi.py).
+pub const GUIDE_ARGS: [&str; 6] = [
+    "-b",
+    "127.0.0.1:0",
+    "--workers=5",
+    "--chdir",
+    "examples/hello",
+    "wsgi",
+];
 /// Bound on start-up (Python init and app import in every worker, on a
 /// loaded 2-core machine running a debug build).
 pub const STARTUP: Duration = Duration::from_secs(60);

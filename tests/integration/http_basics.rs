@@ -37,14 +37,7 @@ fn only_response(bytes: &[u8], head: bool) -> Response {
 
 #[test]
 fn guide_hello_app_serves_concurrent_clients_with_five_workers() {
-    let server = Server::start(&[
-        "-b",
-        "127.0.0.1:0",
-        "--workers=5",
-        "--chdir",
-        "examples/hello",
-        "wsgi",
-    ]);
+    let server = Server::start(&crate::harness::GUIDE_ARGS);
     assert_eq!(server.worker_pids.len(), 5, "log:\n{}", server.log());
     let port = server.port();
     let clients: Vec<_> = (0..16)

@@ -59,17 +59,7 @@ fn ps_args(pid: u32) -> String {
 /// the master's and every worker's title.
 fn serves_the_guides_app_with_five_workers(venv_name: &str) {
     let venv = wheel_venv(venv_name);
-    let server = start_in(
-        &venv,
-        &[
-            "-b",
-            "127.0.0.1:0",
-            "--workers=5",
-            "--chdir",
-            "examples/hello",
-            "wsgi",
-        ],
-    );
+    let server = start_in(&venv, &crate::harness::GUIDE_ARGS);
     assert_eq!(server.worker_pids.len(), 5);
     let r = get(server.port(), "/");
     assert_eq!((r.status, r.text().as_str()), (200, "Hello!"), "{r:?}");
