@@ -13,7 +13,7 @@ find_python() {
 import sys
 if "%d.%d" % sys.version_info[:2] != sys.argv[1] or sys.implementation.name != "cpython":
     sys.exit(1)
-print(sys.executable)
+print(getattr(sys, "_base_executable", None) or sys.executable)
 PY
     done
     return 1
