@@ -78,10 +78,10 @@ pub(super) fn second_pid_path(path: &std::path::Path) -> std::path::PathBuf {
 /// grandchild, in a new session without a terminal, becomes the master. Returns the
 /// pipe end the daemon writes to when it is ready.
 ///
-/// stdin becomes /dev/null. stdout and stderr become /dev/null too, unless a log goes
-/// there (`--error-logfile -`, `--access-logfile -`) and it is not a terminal — so
-/// `rustcorn -D ... 2>>server.log` keeps logging to the file — or
-/// `-R/--enable-stdio-inheritance` keeps them as they are, as Gunicorn does.
+/// stdin, stdout and stderr become /dev/null, as Gunicorn's do, unless
+/// `-R/--enable-stdio-inheritance` keeps stdout and stderr: a caller that captured
+/// them through pipes (`$(rustcorn -D …)`, `ssh host 'rustcorn -D …'`) must see them
+/// close when the command returns, not when the daemon exits.
 fn daemonize(config: &Config) -> std::io::Result<OwnedFd> {
     let (wait_end, ready_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     if let Forked::Parent(_) = sys::fork()? {
@@ -99,24 +99,11 @@ fn daemonize(config: &Config) -> std::io::Result<OwnedFd> {
         .write(true)
         .open("/dev/null")?;
     nix::unistd::dup2_stdin(&null)?;
-    let inherit = config.logging.enable_stdio_inheritance;
-    if !inherit
-        && !keeps_stream(
-            std::io::stdout(),
-            config.access_logfile.as_deref() == Some("-"),
-        )
-    {
+    if !config.logging.enable_stdio_inheritance {
         nix::unistd::dup2_stdout(&null)?;
-    }
-    if !inherit && !keeps_stream(std::io::stderr(), config.error_logfile == "-") {
         nix::unistd::dup2_stderr(&null)?;
     }
     Ok(ready_end)
-}
-
-/// A standard stream stays when a log goes there and it is not a terminal.
-fn keeps_stream(stream: impl std::os::fd::AsFd, log_goes_there: bool) -> bool {
-    log_goes_there && !nix::unistd::isatty(stream).unwrap_or(false)
 }
 
 /// In the command's process: 0 once the daemon reports ready, 1 if it died first.

@@ -279,6 +279,11 @@ impl Server {
         &self.stdout
     }
 
+    /// The error log's stream (stderr) itself, for tests of who holds it open.
+    pub fn stderr(&self) -> &Captured {
+        &self.stderr
+    }
+
     /// Waits until the error log contains `needle`; returns the whole log.
     pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> String {
         self.wait_for_log_since(0, needle, timeout)
