@@ -309,13 +309,20 @@ impl Conn {
 
     /// Answers a malformed request with its status and closes.
     fn reject(&mut self, err: &HttpError) -> Next {
+        self.refuse(err, &err.to_string())
+    }
+
+    /// Answers `err`'s page and closes, with one log line saying `why` (which may name
+    /// more than the page tells the client, as Gunicorn's does for a forbidden PROXY
+    /// header).
+    fn refuse(&mut self, err: &HttpError, why: &str) -> Next {
         // Gunicorn's wording and level, so log watchers keep working.
         let ip = self
             .peer
             .remote
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
-        tracing::warn!("Invalid request from ip={ip}: {err}");
+        tracing::warn!("Invalid request from ip={ip}: {why}");
         let (code, reason) = err.status();
         self.rbuf.clear();
         self.queue(&response::error_page(1, code, reason, &err.to_string()));

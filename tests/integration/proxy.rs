@@ -51,6 +51,15 @@ fn echo_server(extra: &[&str]) -> Server {
     ServerBuilder::new(&app_args(ECHO, extra)).start()
 }
 
+/// Each refused request is logged once (`Invalid request from ip=…`), not once by the
+/// check that refused it and again by the answer. Call after a later request was
+/// served by the same worker, so every refusal's lines are written.
+fn assert_refusals_logged_once(server: &Server, refusals: usize) {
+    let log = server.log();
+    let lines = log.matches("Invalid request from ip=").count();
+    assert_eq!(lines, refusals, "log:\n{log}");
+}
+
 #[test]
 fn secure_scheme_headers_count_only_from_trusted_peers() {
     const SECURE_CONF: &str = concat!(
@@ -143,6 +152,7 @@ fn contradictory_secure_headers_are_refused_only_from_trusted_peers() {
     // The worker goes on serving.
     let env = ask(TRUSTED, port, "/", &[("X-Forwarded-Proto", "https")]).unwrap();
     assert_eq!(env.str_at("wsgi.url_scheme"), "https");
+    assert_refusals_logged_once(&server, conflicts.len());
 }
 
 #[test]
@@ -449,6 +459,7 @@ fn malformed_proxy_headers_answer_400_and_the_worker_keeps_serving() {
     );
     let env = ask(TRUSTED, port, "/after", &[]).expect("still serving");
     assert_eq!(env.str_at("PATH_INFO"), "/after");
+    assert_refusals_logged_once(&server, cases.len());
 }
 
 #[test]
@@ -469,6 +480,7 @@ fn proxy_headers_from_peers_not_allowed_answer_403() {
     // The same peer without a PROXY header is an ordinary client, as in Gunicorn.
     let env = ask(UNTRUSTED, port, "/", &[]).unwrap();
     assert_eq!(env.str_at("REMOTE_ADDR"), "127.0.0.2");
+    assert_refusals_logged_once(&server, 1);
 
     let open = echo_server(&["--proxy-protocol", "v1", "--proxy-allow-from", "*"]);
     let mut conn = open_from(UNTRUSTED, open.port());

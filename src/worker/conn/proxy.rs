@@ -30,9 +30,11 @@ impl Conn {
     pub(super) fn advance_proxy_header(&mut self, mode: Mode, allowed: bool) -> Option<Next> {
         let data = self.rbuf.data();
         if !allowed && matches!(proxy_protocol::sniff(data, mode), Sniff::V1 | Sniff::V2) {
-            let ip = self.peer.remote_ip;
-            self.warn_invalid(&format!("Proxy request from '{}' not allowed", ip.as_str()));
-            return Some(self.reject(&HttpError::Forbidden("Request forbidden".into())));
+            let why = format!(
+                "Proxy request from '{}' not allowed",
+                self.peer.remote_ip.as_str()
+            );
+            return Some(self.refuse(&HttpError::Forbidden("Request forbidden".into()), &why));
         }
         match proxy_protocol::parse(data, mode) {
             Ok(Parsed::Partial) => Some(self.wait_or_close()),
@@ -46,10 +48,8 @@ impl Conn {
                 self.phase = Phase::Head;
                 None
             }
-            Err(e) => {
-                self.warn_invalid(&e.to_string());
-                Some(self.reject(&HttpError::bad(e.to_string())))
-            }
+            // Logged as Gunicorn words it, without the page's "Bad Request:".
+            Err(e) => Some(self.refuse(&HttpError::bad(e.to_string()), &e.to_string())),
         }
     }
 
@@ -65,18 +65,7 @@ impl Conn {
                 head.forwarded_https = said;
                 Ok(())
             }
-            Err(e) => {
-                self.warn_invalid(&e.to_string());
-                Err(self.reject(&e))
-            }
+            Err(e) => Err(self.reject(&e)),
         }
-    }
-
-    /// Gunicorn's warning for a refused request: operators see a misconfigured proxy.
-    fn warn_invalid(&self, error: &str) {
-        tracing::warn!(
-            "Invalid request from ip={}: {error}",
-            self.peer.remote_ip.as_str()
-        );
     }
 }
