@@ -326,9 +326,11 @@ pub fn percent_decode(input: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Splits a request target into (path, query). An absolute-form target
-/// (`http://host/path`) contributes only its path; a fragment is dropped.
-pub fn split_target(target: &str) -> (&str, &str) {
+/// Splits a request target into (path, query, fragment): the one splitter behind
+/// `PATH_INFO`/`QUERY_STRING`, the access log and the hooks' `req.path`, so they never
+/// disagree. An absolute-form target (`http://host/path`) contributes only its path;
+/// `://` further on (`/redirect/http://x/y`) is part of the path.
+pub fn split_target(target: &str) -> (&str, &str, &str) {
     let mut rest = target;
     if let Some(scheme_end) = rest.find("://") {
         if rest[..scheme_end].bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -336,11 +338,9 @@ pub fn split_target(target: &str) -> (&str, &str) {
             rest = after.find('/').map_or("/", |i| &after[i..]);
         }
     }
-    let rest = rest.split('#').next().unwrap_or("");
-    match rest.split_once('?') {
-        Some((path, query)) => (path, query),
-        None => (rest, ""),
-    }
+    let (rest, fragment) = rest.split_once('#').unwrap_or((rest, ""));
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    (path, query, fragment)
 }
 
 /// SERVER_NAME and SERVER_PORT from the Host header (its port, or the scheme's), or
@@ -385,7 +385,7 @@ pub fn build<'py>(
     input: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = consts.template.bind(py).copy()?;
-    let (raw_path, query) = split_target(head.target());
+    let (raw_path, query, _) = split_target(head.target());
     let decoded;
     let mut path: &[u8] = if raw_path.contains('%') {
         decoded = percent_decode(raw_path.as_bytes());
@@ -563,11 +563,21 @@ mod tests {
 
     #[test]
     fn targets_split_into_path_and_query() {
-        assert_eq!(split_target("/a/b?x=1&y=2"), ("/a/b", "x=1&y=2"));
-        assert_eq!(split_target("/a#frag"), ("/a", ""));
-        assert_eq!(split_target("http://example.com/p?q"), ("/p", "q"));
-        assert_eq!(split_target("http://example.com"), ("/", ""));
-        assert_eq!(split_target("*"), ("*", ""));
+        let cases = [
+            ("/a/b?x=1&y=2", ("/a/b", "x=1&y=2", "")),
+            ("/", ("/", "", "")),
+            ("/a#frag", ("/a", "", "frag")),
+            ("/p?q#frag", ("/p", "q", "frag")),
+            ("http://example.com/p?q", ("/p", "q", "")),
+            ("http://example.com", ("/", "", "")),
+            ("*", ("*", "", "")),
+            // Regression: the hooks' own splitter once made this `/y`.
+            ("/redirect/http://x/y", ("/redirect/http://x/y", "", "")),
+            ("/r?next=http://x/y", ("/r", "next=http://x/y", "")),
+        ];
+        for (target, want) in cases {
+            assert_eq!(split_target(target), want, "{target}");
+        }
     }
 
     #[test]

@@ -331,7 +331,7 @@ pub fn request_hooks() -> bool {
 
 /// The `req` object of `pre_request`/`post_request`, built from the parsed head.
 pub fn request_object<'py>(py: Python<'py>, head: &Head) -> PyResult<Bound<'py, PyAny>> {
-    let (path, query, fragment) = split_target(head.target());
+    let (path, query, fragment) = super::environ::split_target(head.target());
     let headers = PyList::empty(py);
     for (name, value) in head.fields() {
         let value = String::from_utf8_lossy(value);
@@ -348,18 +348,6 @@ pub fn request_object<'py>(py: Python<'py>, head: &Head) -> PyResult<Bound<'py, 
         headers,
         py.None(),
     ))
-}
-
-/// `req.path`, `req.query`, `req.fragment` from the request target, as Gunicorn
-/// splits it (the path of an absolute-form target too).
-fn split_target(target: &str) -> (&str, &str, &str) {
-    let (rest, fragment) = target.split_once('#').unwrap_or((target, ""));
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let path = match path.find("://") {
-        Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
-        None => path,
-    };
-    (path, query, fragment)
 }
 
 /// `pre_request(worker, req)`; its exception becomes the request's (a 500).
@@ -443,21 +431,6 @@ pub fn watch_stop_signals() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_targets_split_into_path_query_fragment() {
-        let cases = [
-            ("/a/b?x=1&y=2", ("/a/b", "x=1&y=2", "")),
-            ("/", ("/", "", "")),
-            ("/p?q#frag", ("/p", "q", "frag")),
-            ("http://example.com/abs/path?z", ("/abs/path", "z", "")),
-            ("http://example.com", ("/", "", "")),
-            ("*", ("*", "", "")),
-        ];
-        for (target, want) in cases {
-            assert_eq!(split_target(target), want, "{target}");
-        }
-    }
 
     #[test]
     fn master_side_hooks_are_the_ones_gunicorns_arbiter_calls() {

@@ -464,3 +464,31 @@ fn usr2_calls_pre_exec_in_the_old_master() {
         || !crate::harness::process_alive(new_master),
     );
 }
+
+/// `req.path` in `pre_request`/`post_request` is the environ's `PATH_INFO` for every
+/// target form: one splitter serves both (a second one once made `/y` of
+/// `/redirect/http://x/y`).
+#[test]
+fn hooks_req_path_is_the_environs_path_info_for_every_target() {
+    let dir = Scratch::new("hooks-path");
+    let (server, record) = start(&dir, &[]);
+    let targets = [
+        ("/redirect/http://x/y", "/redirect/http://x/y"),
+        ("http://example.com/abs/path?q=1", "/abs/path"),
+        ("/next?to=http://x/y", "/next"),
+        ("/plain", "/plain"),
+    ];
+    for (n, (target, _)) in targets.iter().enumerate() {
+        let mut conn = Conn::open(server.port());
+        let resp = conn.roundtrip(&request("GET", target, &[("Connection", "close")], b""));
+        assert_eq!(resp.status, 200, "{target}: {resp:?}");
+        wait_calls(&record, "post_request", n + 1, |c| c[0] == "post_request");
+    }
+    let all = wait_calls(&record, "post_request", targets.len(), |c| {
+        c[0] == "post_request"
+    });
+    let post = named(&all, "post_request");
+    for ((target, path), call) in targets.iter().zip(&post) {
+        assert_eq!(call[2..4], [*path, *path], "{target}: req.path, PATH_INFO");
+    }
+}
