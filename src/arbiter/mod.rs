@@ -60,6 +60,17 @@ struct WorkerSlot {
     heartbeat: usize,
     /// SIGABRT was sent for a timeout; the next check sends SIGKILL.
     aborted: bool,
+    duty: Duty,
+}
+
+/// What the master expects of a worker. A retiring one (TTOU, HUP, fewer workers after
+/// a reload) was sent TERM and finishes what it holds; it no longer counts towards
+/// `--workers`, but stays in the table — under `--timeout`, and until it is reaped —
+/// so a call stuck in it is still aborted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Duty {
+    Serving,
+    Retiring,
 }
 
 pub struct Arbiter {
@@ -291,12 +302,27 @@ impl Arbiter {
     /// generation retires gracefully.
     fn reload(&mut self) {
         self.reread_config();
-        let old: Vec<Pid> = self.workers.keys().copied().collect();
+        let old: Vec<Pid> = self.serving().map(|(&pid, _)| pid).collect();
         for _ in 0..self.num_workers {
             self.spawn_worker();
         }
         for pid in old {
-            sys::kill(pid, Signal::SIGTERM);
+            self.retire(pid);
+        }
+    }
+
+    /// The workers that count towards `--workers`.
+    fn serving(&self) -> impl Iterator<Item = (&Pid, &WorkerSlot)> {
+        self.workers.iter().filter(|(_, w)| w.duty == Duty::Serving)
+    }
+
+    /// Asks a worker to finish what it holds and exit (TERM); it stays supervised.
+    fn retire(&mut self, pid: Pid) {
+        if let Some(w) = self.workers.get_mut(&pid) {
+            if w.duty == Duty::Serving {
+                w.duty = Duty::Retiring;
+                sys::kill(pid, Signal::SIGTERM);
+            }
         }
     }
 
@@ -311,26 +337,19 @@ impl Arbiter {
         if self.phase != Phase::Running {
             return;
         }
-        while (self.workers.len() as u32) < self.num_workers {
+        while (self.serving().count() as u32) < self.num_workers {
             if !self.spawn_worker() {
                 break;
             }
         }
-        while (self.workers.len() as u32) > self.num_workers {
-            let oldest = self
-                .workers
-                .iter()
-                .min_by_key(|(_, w)| w.age)
-                .map(|(&p, _)| p);
+        while (self.serving().count() as u32) > self.num_workers {
+            let oldest = self.serving().min_by_key(|(_, w)| w.age).map(|(&p, _)| p);
             match oldest {
-                Some(pid) => {
-                    sys::kill(pid, Signal::SIGTERM);
-                    self.forget(pid);
-                }
+                Some(pid) => self.retire(pid),
                 None => break,
             }
         }
-        crate::log::statsd::workers(self.workers.len());
+        crate::log::statsd::workers(self.serving().count());
     }
 
     fn spawn_worker(&mut self) -> bool {
@@ -353,6 +372,7 @@ impl Arbiter {
                         age,
                         heartbeat: slot,
                         aborted: false,
+                        duty: Duty::Serving,
                     },
                 );
                 self.hook_forked(pid);
@@ -379,6 +399,7 @@ impl Arbiter {
 
     /// A worker silent for longer than `--timeout` is stuck in an app call: SIGABRT
     /// first (it exits at once), SIGKILL if it is still there on the next check.
+    /// Retiring workers too: their stuck call is no less stuck.
     fn murder_workers(&mut self) {
         if self.config.timeout == 0 {
             return;

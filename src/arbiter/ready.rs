@@ -39,9 +39,8 @@ impl Arbiter {
             Readiness::Reloading { first_age } => first_age,
         };
         let booted = self
-            .workers
-            .values()
-            .filter(|w| w.age >= first_age && self.heartbeats.is_booted(w.heartbeat))
+            .serving()
+            .filter(|(_, w)| w.age >= first_age && self.heartbeats.is_booted(w.heartbeat))
             .count();
         if self.phase == Phase::Running && booted as u32 >= self.num_workers {
             self.readiness = Readiness::Ready;

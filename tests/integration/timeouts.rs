@@ -142,3 +142,51 @@ fn worker_stuck_past_timeout_is_aborted_and_replaced_while_others_serve() {
         "only the stuck worker may time out; log:\n{log}"
     );
 }
+
+/// A worker retired while an app call is stuck in it — by TTOU, or by HUP's new
+/// generation — is still under `--timeout`: the master aborts it, as it would a
+/// serving one, instead of leaving the stuck call running forever.
+#[test]
+fn a_retiring_worker_stuck_in_a_call_is_still_aborted_after_timeout() {
+    for sig in ["TTOU", "HUP"] {
+        // One worker takes the stuck request; `--graceful-timeout` is far longer than
+        // the test, so only `--timeout` can end it.
+        let mut server = serve(
+            BLOCKING,
+            &["--workers=1", "--timeout=3", "--graceful-timeout=600"],
+        );
+        let mut stuck_conn = Conn::open(server.port());
+        stuck_conn.send(&request(
+            "GET",
+            "/sleep?s=600",
+            &[("Connection", "close")],
+            b"",
+        ));
+        let stuck = sleeping_pid(&mut server);
+        if sig == "TTOU" {
+            // A younger worker first, so TTOU retires the stuck (oldest) one.
+            crate::harness::signal(server.pid, "TTIN");
+            server.wait_for(STARTUP, "a second worker", |log| {
+                booted_pids(log).len() >= 2
+            });
+        }
+        let mark = server.log_mark();
+        crate::harness::signal(server.pid, sig);
+        server.wait_for_log_since(
+            mark,
+            &format!("WORKER TIMEOUT (pid:{stuck})"),
+            Duration::from_secs(60),
+        );
+        wait_until(STARTUP, "the stuck worker to exit", || {
+            !process_alive(stuck)
+        });
+        assert!(
+            stuck_conn.closed_within(Duration::from_secs(60)),
+            "{sig}: the aborted request's connection stayed open"
+        );
+        // The worker that replaced it serves.
+        let r = try_get(server.port(), "/pid").expect("a serving worker");
+        assert_eq!(r.status, 200, "{sig}: {r:?}");
+        assert_ne!(r.text(), stuck.to_string());
+    }
+}
