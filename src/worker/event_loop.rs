@@ -100,9 +100,20 @@ enum Slot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Running,
-    /// TERM: finish what was received, close idle connections, then exit.
-    Draining,
+    /// TERM (a stop, HUP, TTOU, `--reload`) or `--max-requests`: take no new
+    /// connection, finish what was received, then exit. Kept-alive connections
+    /// between requests stay open until `linger_until` (monotonic ms): a request
+    /// that arrives on one meanwhile is answered with `Connection: close`.
+    Draining {
+        linger_until: u64,
+    },
 }
+
+/// How long a retiring worker keeps its idle kept-alive connections open for a
+/// request already on its way (Gunicorn 27.0.1's 2 s), never past the graceful
+/// timeout: a client that reused the connection just as the worker began to retire
+/// gets its answer instead of a reset (RFC 9112 §9.6).
+const RETIRING_LINGER_MS: u64 = 2000;
 
 pub struct EventLoop<'a> {
     config: &'a Config,
@@ -222,6 +233,9 @@ impl<'a> EventLoop<'a> {
                 Duration::ZERO
             } else if self.has_room_for_connections() {
                 ACCEPT_GRACE
+            } else if let State::Draining { linger_until } = self.state {
+                let left = linger_until.saturating_sub(crate::sys::monotonic_millis());
+                Duration::from_millis(left.clamp(1, 500))
             } else {
                 Duration::from_millis(500)
             };
@@ -246,8 +260,13 @@ impl<'a> EventLoop<'a> {
             // A thread may have finished while the events were handled, without a
             // wake-up (see `Pool::set_wake_on_finish`).
             self.collect_finished();
-            if self.state == State::Draining && self.live_connections() == 0 {
-                return Ok(());
+            if let State::Draining { linger_until } = self.state {
+                if crate::sys::monotonic_millis() >= linger_until {
+                    self.close_idle_kept_alive();
+                }
+                if self.live_connections() == 0 {
+                    return Ok(());
+                }
             }
             if self.can_accept() {
                 self.accept(false);
@@ -284,24 +303,41 @@ impl<'a> EventLoop<'a> {
         }
     }
 
-    /// Graceful stop: no new connections; kept-alive connections waiting between
-    /// requests close now; the others close after their current response.
+    /// Graceful stop: no new connections; every connection closes after its current
+    /// response, and kept-alive ones waiting between requests linger (see
+    /// [`RETIRING_LINGER_MS`]) before they close.
     fn begin_drain(&mut self) {
         if self.state != State::Running {
             return;
         }
-        self.state = State::Draining;
+        let linger = RETIRING_LINGER_MS.min(self.config.graceful_timeout * 1000);
+        self.state = State::Draining {
+            linger_until: crate::sys::monotonic_millis() + linger,
+        };
         for l in &mut self.listeners {
             let _ = self.poll.registry().deregister(l.socket.source());
         }
-        // Kept-alive connections between requests close now (their clients retry on a
-        // new connection); a connection accepted but whose first request has not
-        // arrived yet still gets its answer, and so does a kept-alive one whose next
-        // request is already in the socket (read first, so it is not cut).
-        let idle: Vec<usize> = (0..self.slots.len())
+        tracing::debug!(
+            "Worker {} takes no new connections; idle kept-alive ones linger {linger} ms",
+            std::process::id()
+        );
+        if linger == 0 {
+            self.close_idle_kept_alive();
+        }
+    }
+
+    /// Kept-alive connections waiting between requests (not one accepted whose first
+    /// request has not arrived yet: that one still gets its answer).
+    fn idle_kept_alive(&self) -> Vec<usize> {
+        (0..self.slots.len())
             .filter(|&i| matches!(&self.slots[i], Slot::Open(c) if c.is_idle() && c.served > 0))
-            .collect();
-        for i in idle {
+            .collect()
+    }
+
+    /// The linger is over: kept-alive connections still without a request close —
+    /// each read once more first, so a request that just arrived is served, not cut.
+    fn close_idle_kept_alive(&mut self) {
+        for i in self.idle_kept_alive() {
             self.on_conn_event(i, true, false);
             if matches!(&self.slots[i], Slot::Open(c) if c.is_idle()) {
                 self.close(i);

@@ -50,6 +50,8 @@
 //!   `GUNICORN_FD`/`RUSTCORN_FD` on startup
 //! - `systemd`: socket activation (systemd-socket-activate), sd_notify
 //! - `preload`: `--preload` imports the app once in the master
+//! - `retirement`: a request on a kept-alive connection just after HUP, TERM, TTOU,
+//!   `--max-requests` or `--reload` is answered (`Connection: close`), sync and gthread
 //! - `wheel`: each CPython 3.10–3.13 wheel (and the sdist) installed by pip in a fresh
 //!   venv: the guide's app with 5 workers, titles, Flask in the venv, HUP, TERM, INT
 
@@ -84,6 +86,7 @@ mod proxy;
 mod reexec;
 mod reload;
 mod response_safety;
+mod retirement;
 mod signals;
 mod sockets;
 mod strict_http;
