@@ -62,6 +62,11 @@ pub struct LoggingArgs {
     #[arg(long = "log-config-json", value_name = "FILE")]
     pub log_config_json: Option<PathBuf>,
 
+    /// An INI file with a `logging.config.fileConfig` configuration for the app's
+    /// Python loggers (`%(here)s` is its directory).
+    #[arg(long = "log-config", value_name = "FILE")]
+    pub log_config: Option<PathBuf>,
+
     /// The statsd server to send metrics to: HOST:PORT or unix://PATH.
     #[arg(long = "statsd-host", value_name = "STATSD_ADDR")]
     pub statsd_host: Option<String>,
@@ -128,6 +133,10 @@ pub struct LoggingConfig {
     /// Gunicorn `logconfig_dict` (Python config file only), as JSON text; takes
     /// precedence over `logconfig_json`, as in Gunicorn.
     pub logconfig_dict: Option<String>,
+    /// Gunicorn `logconfig`: an INI file applied with `logging.config.fileConfig` in
+    /// each worker, when neither `logconfig_dict` nor `logconfig_json` is set (Gunicorn's
+    /// order). Absolute: checked to exist, and made absolute, at start-up.
+    pub logconfig: Option<PathBuf>,
     /// Gunicorn `statsd_host`, `statsd_prefix`, `dogstatsd_tags`.
     pub statsd: Option<StatsdConfig>,
 }
@@ -188,6 +197,20 @@ pub fn resolve(
             reason: "tags must be ASCII".into(),
         });
     }
+    // Gunicorn refuses to start without the file ("Error: log config '%s' not found").
+    let logconfig = match args.log_config {
+        None => None,
+        Some(path) => Some(
+            std::path::absolute(&path)
+                .ok()
+                .filter(|p| p.is_file())
+                .ok_or_else(|| ConfigError::Invalid {
+                    flag: "--log-config",
+                    value: path.display().to_string(),
+                    reason: "log config not found".into(),
+                })?,
+        ),
+    };
     Ok(LoggingConfig {
         access_format,
         capture_output: args.capture_output,
@@ -195,6 +218,7 @@ pub fn resolve(
         syslog,
         logconfig_json: args.log_config_json,
         logconfig_dict: None,
+        logconfig,
         statsd,
     })
 }

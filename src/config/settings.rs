@@ -138,8 +138,6 @@ const NO_DIRTY: &str = "dirty arbiters are not supported by rustcorn";
 const HTTP1_ONLY: &str = "rustcorn speaks HTTP/1.x only";
 const HTTP2_ONLY: &str = "only matters with HTTP/2, which rustcorn does not speak";
 const ASGI_ONLY: &str = "only matters for ASGI workers, which rustcorn does not have";
-const NO_LOGCONFIG: &str =
-    "INI logging config files are not read; use --log-config-json or logconfig_dict";
 const NO_CONTROL: &str = "rustcorn has no control socket";
 const NO_UWSGI: &str = "rustcorn does not speak uwsgi";
 
@@ -196,7 +194,7 @@ pub static SETTINGS: &[Setting] = &[
     setting("loglevel", "--log-level", Str, "info", Implemented),
     setting("capture_output", "--capture-output", Flag, "False", Implemented),
     setting("logger_class", "--logger-class", Str, "gunicorn.glogging.Logger", Refused("rustcorn's logger is built in; a Python logger class cannot be used")),
-    setting("logconfig", "--log-config", Str, "None", Ignored(NO_LOGCONFIG)),
+    setting("logconfig", "--log-config", Str, "None", Implemented),
     setting("logconfig_dict", "", JsonDict, "{}", Implemented),
     setting("logconfig_json", "--log-config-json", Str, "None", Implemented),
     setting("syslog_addr", "--log-syslog-to", Str, "udp://localhost:514", Implemented),

@@ -146,7 +146,7 @@ fn unsupported_settings_warn_or_refuse_unless_left_at_their_default() {
     let c = load_with(
         &file_with(vec![]),
         None,
-        &["--spew", "--log-config", "logging.ini", "app"],
+        &["--spew", "--enable-backlog-metric", "app"],
     )
     .unwrap();
     assert_eq!(c.sources.warnings.len(), 2, "{:?}", c.sources.warnings);

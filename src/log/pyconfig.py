@@ -76,6 +76,16 @@ def apply(text):
     logging.config.dictConfig(config)
 
 
+def apply_ini(path):
+    # Gunicorn's --log-config: fileConfig with the file's own name and directory as
+    # interpolation defaults (%(__file__)s, %(here)s), existing loggers kept.
+    import logging.config
+    import os
+
+    defaults = {"__file__": path, "here": os.path.dirname(path)}
+    logging.config.fileConfig(path, defaults=defaults, disable_existing_loggers=False)
+
+
 def reopen():
     # Gunicorn's reopen_files for the handlers dictConfig made.
     root = logging.root

@@ -52,7 +52,7 @@ pub fn apply(py: Python<'_>, config: &Config) -> Result<(), String> {
                 return Ok(());
             }
         },
-        (None, None) => return Ok(()),
+        (None, None) => return apply_ini(py, &module, logging.logconfig.as_deref()),
     };
     module
         .bind(py)
@@ -61,6 +61,27 @@ pub fn apply(py: Python<'_>, config: &Config) -> Result<(), String> {
         .map_err(|e| {
             format!(
                 "Error applying the log config: {}",
+                crate::wsgi::format_exception(py, &e)
+            )
+        })?;
+    Ok(())
+}
+
+/// `--log-config`: `logging.config.fileConfig` on the INI file, as Gunicorn does.
+fn apply_ini(
+    py: Python<'_>,
+    module: &Py<PyModule>,
+    path: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let Some(path) = path else { return Ok(()) };
+    module
+        .bind(py)
+        .getattr("apply_ini")
+        .and_then(|f| f.call1((path,)))
+        .map_err(|e| {
+            format!(
+                "Error applying the log config {}: {}",
+                path.display(),
                 crate::wsgi::format_exception(py, &e)
             )
         })?;

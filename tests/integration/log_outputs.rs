@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::access_log::Gunicorn;
 use crate::client::get;
-use crate::harness::{serve, wait_for_file, wait_until, Scratch, ServerBuilder, STARTUP};
+use crate::harness::{app_args, serve, wait_for_file, wait_until, Scratch, ServerBuilder, STARTUP};
 use crate::logging::{free_bind, wait_serving};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -310,6 +310,41 @@ fn log_config_json_configures_the_apps_loggers() {
             "{source}"
         );
     }
+}
+
+/// `--log-config`: an INI file for `logging.config.fileConfig`, as Gunicorn reads it —
+/// with `%(here)s` its directory — and a missing one stops the start, naming it.
+#[test]
+fn log_config_ini_configures_the_apps_loggers() {
+    let scratch = Scratch::new("logini");
+    let ini = scratch.path().join("logging.ini");
+    std::fs::write(
+        &ini,
+        "[loggers]\nkeys=root,audit\n\n\
+         [handlers]\nkeys=audit\n\n\
+         [formatters]\nkeys=plain\n\n\
+         [logger_root]\nlevel=WARNING\nhandlers=\n\n\
+         [logger_audit]\nlevel=INFO\nhandlers=audit\nqualname=app.audit\npropagate=0\n\n\
+         [handler_audit]\nclass=FileHandler\nformatter=plain\nargs=('%(here)s/audit.log',)\n\n\
+         [formatter_plain]\nformat=%(levelname)s %(name)s %(message)s\n",
+    )
+    .unwrap();
+    let ini_arg = ini.display().to_string();
+    let server = serve("access_app", &["--log-config", &ini_arg]);
+    assert_eq!(get(server.port(), "/applog").status, 200);
+    let audit = scratch.path().join("audit.log");
+    let text = wait_for_file(&audit, WAIT, |t| t.contains("audit event"));
+    assert_eq!(text, "WARNING app.audit audit event from the app\n");
+
+    let missing = scratch.path().join("nope.ini").display().to_string();
+    let exited = ServerBuilder::new(&app_args("access_app", &["--log-config", &missing]))
+        .run_to_exit(STARTUP);
+    assert_eq!(exited.status.code(), Some(2), "{}", exited.stderr);
+    assert!(
+        exited.stderr.contains("--log-config") && exited.stderr.contains("nope.ini"),
+        "{}",
+        exited.stderr
+    );
 }
 
 #[test]
