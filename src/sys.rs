@@ -316,6 +316,29 @@ pub fn die_with_parent() {
     }
 }
 
+/// How many connections wait in a listening TCP socket's accept queue: Linux reports
+/// it as `tcpi_unacked` of `TCP_INFO` on a listener, which Gunicorn's backlog metric
+/// reads. `None` when the socket is not TCP.
+pub fn accept_queue_len(fd: std::os::fd::BorrowedFd<'_>) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let mut info = std::mem::MaybeUninit::<libc::tcp_info>::zeroed();
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is a writable buffer of `len` bytes, which the kernel fills at most;
+    // `fd` is a live descriptor for the call's duration.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    // SAFETY: zero-initialised, then (partly) written by the kernel: every bit pattern
+    // is a valid tcp_info.
+    (rc == 0).then(|| unsafe { info.assume_init() }.tcpi_unacked)
+}
+
 /// Marks an inherited `fd` close-on-exec: a listener handed to us (fd://N) must not
 /// leak into programs the app execs.
 pub fn set_cloexec(fd: RawFd) -> io::Result<()> {

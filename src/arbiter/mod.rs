@@ -350,6 +350,9 @@ impl Arbiter {
             }
         }
         crate::log::statsd::workers(self.serving().count());
+        if self.config.logging.backlog_metric {
+            self.send_backlog();
+        }
     }
 
     fn spawn_worker(&mut self) -> bool {
@@ -384,6 +387,23 @@ impl Arbiter {
                 false
             }
         }
+    }
+
+    /// `--enable-backlog-metric`: the connections waiting to be accepted on every TCP
+    /// listener, as Gunicorn's arbiter reports them (unix sockets count none).
+    fn send_backlog(&self) {
+        use std::os::fd::AsFd;
+        let backlog: u64 = self
+            .listeners
+            .iter()
+            .filter_map(|l| match l {
+                Listener::Tcp(tcp) => sys::accept_queue_len(tcp.as_fd()),
+                Listener::Unix { .. } => None,
+            })
+            .map(u64::from)
+            .sum();
+        tracing::debug!("socket backlog: {backlog}");
+        crate::log::statsd::histogram("gunicorn.backlog", backlog);
     }
 
     /// Drops a worker from the table and frees its heartbeat slot.

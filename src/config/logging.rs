@@ -79,6 +79,11 @@ pub struct LoggingArgs {
     )]
     pub statsd_prefix: String,
 
+    /// Send the listen queue's length to statsd (`gunicorn.backlog`, a histogram) from
+    /// the master, about once a second.
+    #[arg(long = "enable-backlog-metric", action = ArgAction::SetTrue)]
+    pub enable_backlog_metric: bool,
+
     /// Comma-separated dogstatsd tags appended to every metric (`tag1:v1,tag2:v2`).
     #[arg(
         long = "dogstatsd-tags",
@@ -139,6 +144,10 @@ pub struct LoggingConfig {
     pub logconfig: Option<PathBuf>,
     /// Gunicorn `statsd_host`, `statsd_prefix`, `dogstatsd_tags`.
     pub statsd: Option<StatsdConfig>,
+    /// Gunicorn `enable_backlog_metric`: the master sends `gunicorn.backlog`, the
+    /// connections waiting in the TCP listeners' accept queues, with each check of
+    /// its workers.
+    pub backlog_metric: bool,
 }
 
 /// Validates the flags. `proc_name` is `-n` if given, and `app_module` is Gunicorn's
@@ -220,6 +229,7 @@ pub fn resolve(
         logconfig_dict: None,
         logconfig,
         statsd,
+        backlog_metric: args.enable_backlog_metric,
     })
 }
 

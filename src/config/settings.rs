@@ -205,7 +205,7 @@ pub static SETTINGS: &[Setting] = &[
     setting("statsd_host", "--statsd-host", Str, "None", Implemented),
     setting("dogstatsd_tags", "--dogstatsd-tags", Str, "", Implemented),
     setting("statsd_prefix", "--statsd-prefix", Str, "", Implemented),
-    setting("enable_backlog_metric", "--enable-backlog-metric", Flag, "False", Ignored("the listen-backlog gauge is not sent to statsd")),
+    setting("enable_backlog_metric", "--enable-backlog-metric", Flag, "False", Implemented),
     setting("proc_name", "-n, --name", Str, "None", Implemented),
     setting("default_proc_name", "", Str, "rustcorn", Ignored("internal Gunicorn setting; use proc_name")),
     setting("pythonpath", "--pythonpath", Str, "None", Implemented),

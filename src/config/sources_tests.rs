@@ -146,7 +146,7 @@ fn unsupported_settings_warn_or_refuse_unless_left_at_their_default() {
     let c = load_with(
         &file_with(vec![]),
         None,
-        &["--spew", "--enable-backlog-metric", "app"],
+        &["--spew", "--http2-max-frame-size", "32768", "app"],
     )
     .unwrap();
     assert_eq!(c.sources.warnings.len(), 2, "{:?}", c.sources.warnings);

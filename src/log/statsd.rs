@@ -154,6 +154,11 @@ pub fn increment(name: &str, value: u64) {
     send(name, &value.to_string(), "c|@1.0");
 }
 
+/// A histogram, `name:value|h`.
+pub fn histogram(name: &str, value: u64) {
+    send(name, &value.to_string(), "h");
+}
+
 /// A gauge, `name:value|g`.
 pub fn gauge(name: &str, value: u64) {
     send(name, &value.to_string(), "g");

@@ -523,3 +523,35 @@ fn the_apps_gunicorn_error_logger_writes_gunicorns_lines() {
         assert!(!log.contains("not shown at --log-level info"), "{log}");
     }
 }
+
+/// `--enable-backlog-metric`: the master sends `gunicorn.backlog` as a histogram, the
+/// connections waiting in the listen queue — none while idle, and those queued behind
+/// a sync worker busy in a call.
+#[test]
+fn backlog_metric_reports_the_connections_waiting_to_be_accepted() {
+    let sink = UdpSink::bind();
+    let mut server = serve(
+        "blocking:application",
+        &["--statsd-host", &sink.addr(), "--enable-backlog-metric"],
+    );
+    sink.wait("an idle backlog", |d| d == "gunicorn.backlog:0|h");
+    let port = server.port();
+    let mut busy = crate::client::Conn::open(port);
+    busy.send(&crate::client::request(
+        "GET",
+        "/sleep?s=20",
+        &[("Connection", "close")],
+        b"",
+    ));
+    server.wait_for_log("sleeping in pid ", STARTUP);
+    // The only worker is in the call: these wait in the listen queue.
+    let queued: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    sink.wait("three connections in the backlog", |d| {
+        d == "gunicorn.backlog:3|h"
+    });
+    drop(queued);
+    // A fast stop: the call in hand need not run out.
+    server.stop_with("INT");
+}
