@@ -285,10 +285,7 @@ fn check_trailer(line: &[u8]) -> Result<(), HttpError> {
         Some(i) => (&line[..i], &line[i + 1..]),
         None => (line, &b""[..]),
     };
-    let valid_name = !name.is_empty()
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let valid_name = !name.is_empty() && name.iter().all(|&b| is_tchar(b));
     if colon.is_none() || !valid_name {
         return Err(HttpError::bad("malformed trailer field"));
     }
@@ -327,8 +324,76 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
     if ext.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
         return Err(HttpError::bad("control character in chunk extension"));
     }
+    if !chunk_ext_ok(ext) {
+        return Err(HttpError::bad(format!(
+            "invalid chunk extension {:?}",
+            String::from_utf8_lossy(ext)
+        )));
+    }
     let text = std::str::from_utf8(significant).expect("hex digits are ASCII");
     u64::from_str_radix(text, 16).map_err(|_| HttpError::bad("chunk size overflows"))
+}
+
+/// RFC 9112 §7.1.1, from the first `;`: `*( BWS ";" BWS chunk-ext-name
+/// [ BWS "=" BWS chunk-ext-val ] )`, a name a token, a value a token or a
+/// quoted-string (Gunicorn 27 refuses the same lines).
+fn chunk_ext_ok(mut ext: &[u8]) -> bool {
+    while !ext.is_empty() {
+        let Some(rest) = trim_start_ows(ext).strip_prefix(b";") else {
+            return false;
+        };
+        let (name, rest) = take_token(trim_start_ows(rest));
+        if name.is_empty() {
+            return false;
+        }
+        ext = match trim_start_ows(rest).strip_prefix(b"=") {
+            Some(value) => match take_value(trim_start_ows(value)) {
+                Some(rest) => rest,
+                None => return false,
+            },
+            None => rest,
+        };
+    }
+    true
+}
+
+fn take_token(bytes: &[u8]) -> (&[u8], &[u8]) {
+    let end = bytes
+        .iter()
+        .position(|&b| !is_tchar(b))
+        .unwrap_or(bytes.len());
+    bytes.split_at(end)
+}
+
+/// A token or a quoted-string (`qdtext` and `\`-escapes, obs-text allowed); what
+/// follows it, or `None` when there is neither.
+fn take_value(bytes: &[u8]) -> Option<&[u8]> {
+    let Some(mut rest) = bytes.strip_prefix(b"\"") else {
+        let (token, rest) = take_token(bytes);
+        return (!token.is_empty()).then_some(rest);
+    };
+    let text = |b: u8| b == b'\t' || b >= 0x20 && b != 0x7f;
+    loop {
+        match rest {
+            [b'"', tail @ ..] => return Some(tail),
+            [b'\\', c, tail @ ..] if text(*c) => rest = tail,
+            [c, tail @ ..] if text(*c) && *c != b'\\' => rest = tail,
+            _ => return None,
+        }
+    }
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn trim_start_ows(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    &bytes[start..]
 }
 
 fn trim_ows(bytes: &[u8]) -> &[u8] {

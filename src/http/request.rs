@@ -243,6 +243,19 @@ const SINGLETONS: [&str; 2] = ["host", "content-type"];
 /// drive exactly what the server runs. It never panics, and allocates in proportion
 /// to `buf` and `limits`.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, HttpError> {
+    // RFC 9112 §2.2: one empty line (CRLF, and only one) before the request line is
+    // ignored, as Gunicorn 27 does; a second one is a bad request line.
+    match buf {
+        [b'\r'] => Ok(None),
+        [b'\r', b'\n', rest @ ..] => {
+            Ok(parse_one_head(rest, limits)?.map(|(head, n)| (head, n + 2)))
+        }
+        _ => parse_one_head(buf, limits),
+    }
+}
+
+/// [`parse_head`] once any leading empty line is gone.
+fn parse_one_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, HttpError> {
     let Some(line_end) = line::find_end(buf, limits)? else {
         return Ok(None);
     };
@@ -487,7 +500,7 @@ fn tokens(head: &Head, name: &str) -> Vec<String> {
 fn body_framing(head: &Head, limits: &Limits) -> Result<(BodyFraming, bool), HttpError> {
     let mut lengths = head.values("content-length");
     let (first_length, more_lengths) = (lengths.next(), lengths.next().is_some());
-    let (chunked, coded) = transfer_codings(head)?;
+    let (present, chunked, coded) = transfer_codings(head)?;
     if chunked {
         if head.minor_version == 0 {
             return Err(HttpError::bad(
@@ -501,7 +514,9 @@ fn body_framing(head: &Head, limits: &Limits) -> Result<(BodyFraming, bool), Htt
         }
         return Ok((BodyFraming::Chunked, coded));
     }
-    if coded {
+    if present {
+        // RFC 9112 §6.3: no length can be determined (identity or gzip alone too,
+        // whatever Content-Length says).
         return Err(HttpError::bad(
             "Invalid header: Transfer-Encoding does not end in chunked",
         ));
@@ -528,10 +543,12 @@ fn body_framing(head: &Head, limits: &Limits) -> Result<(BodyFraming, bool), Htt
     Ok((framing, false))
 }
 
-/// (chunked is the final coding, another coding than identity precedes it).
-fn transfer_codings(head: &Head) -> Result<(bool, bool), HttpError> {
-    let (mut chunked, mut coded) = (false, false);
+/// (a Transfer-Encoding field is present, chunked is the final coding, another coding
+/// than identity precedes it).
+fn transfer_codings(head: &Head) -> Result<(bool, bool, bool), HttpError> {
+    let (mut present, mut chunked, mut coded) = (false, false, false);
     for value in head.values("transfer-encoding") {
+        present = true;
         for coding in value.split(|&b| b == b',') {
             let coding = fields::trim_ws(coding).to_ascii_lowercase();
             match coding.as_slice() {
@@ -552,7 +569,7 @@ fn transfer_codings(head: &Head) -> Result<(bool, bool), HttpError> {
             }
         }
     }
-    Ok((chunked, coded))
+    Ok((present, chunked, coded))
 }
 
 fn content_length(value: &[u8]) -> Result<u64, HttpError> {

@@ -130,6 +130,24 @@ fn chunk_sizes_and_trailers_follow_rfc_9112() {
         (b"5\r\nhello\r\n0\r\nX-T: a\x07b\r\n\r\n", Err(400)),
         (b"5\r\nhello\r\n0\r\nX-T: a\r\n folded\r\n\r\n", Err(400)),
         (b"5\r\nhello\r\n0\r\nX T: a\r\n\r\n", Err(400)),
+        // Every field RFC 9110 §6.5.1 forbids in trailers, in any case.
+        (b"5\r\nhello\r\n0\r\nTrailer: X\r\n\r\n", Err(400)),
+        (b"5\r\nhello\r\n0\r\nAuthorization: x\r\n\r\n", Err(400)),
+        (b"5\r\nhello\r\n0\r\nte: trailers\r\n\r\n", Err(400)),
+        // Chunk extensions outside RFC 9112 §7.1.1's grammar.
+        (b"5;\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"5;=v\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"5;a=\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"5;a b\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"5;a=\"open\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"5;a=\"x\"y\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"5;a=(b)\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (b"5;a;;b\r\nhello\r\n0\r\n\r\n", Err(400)),
+        (
+            b"5 ;\ta = \"q\\\"d\" ; b=c;d\r\nhello\r\n0\r\n\r\n",
+            Ok(b"hello"),
+        ),
+        (b"5;a=\"caf\xc3\xa9\"\r\nhello\r\n0\r\n\r\n", Ok(b"hello")),
         (
             b"5 ; some; parameters=stuff\r\nhello\r\n0\r\n\r\n",
             Ok(b"hello"),
