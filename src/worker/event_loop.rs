@@ -720,7 +720,11 @@ impl<'a> EventLoop<'a> {
     /// After a response: the access-log line, then the connection's next state.
     fn finish(&mut self, index: usize, head: &Head, outcome: Outcome) {
         let limits = self.limits;
-        let keep = outcome.keep_alive && self.state == State::Running;
+        // A response that told the client the connection stays open keeps it open, even
+        // if the worker began to retire while the app thread ran: it then lingers like
+        // the other idle kept-alive connections (closing it now would cut the request
+        // the client may already be sending on it).
+        let keep = outcome.keep_alive;
         let Slot::Open(conn) = &mut self.slots[index] else {
             return;
         };

@@ -378,8 +378,8 @@ fn unsupported_gunicorn_flags_are_accepted_with_a_warning_or_refused() {
     let (out, got) = print_config(
         &[
             "--spew",
-            "--log-config",
-            "logging.ini",
+            "--http2-max-frame-size",
+            "32768",
             "--http-parser",
             "auto",
             "hello",
@@ -396,7 +396,7 @@ fn unsupported_gunicorn_flags_are_accepted_with_a_warning_or_refused() {
         out.stderr
     );
     assert!(
-        out.stderr.contains("`logconfig` is ignored"),
+        out.stderr.contains("`http2_max_frame_size` is ignored"),
         "{}",
         out.stderr
     );
