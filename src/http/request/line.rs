@@ -80,9 +80,10 @@ pub fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Visible ASCII and obs-text: no space, no control bytes (NUL included), no DEL.
+/// Visible ASCII only (RFC 9112 §3.2 as Gunicorn 27 reads it): no space, no control
+/// bytes, no DEL, no raw non-ASCII byte (UTF-8 included; clients percent-encode it).
 fn is_target_byte(b: u8) -> bool {
-    matches!(b, 0x21..=0x7e | 0x80..=0xff)
+    matches!(b, 0x21..=0x7e)
 }
 
 /// Methods are tokens; unless permitted, also Gunicorn's conventions: 3 to 20
