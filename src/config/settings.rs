@@ -141,7 +141,6 @@ const ASGI_ONLY: &str = "only matters for ASGI workers, which rustcorn does not 
 const NO_LOGCONFIG: &str =
     "INI logging config files are not read; use --log-config-json or logconfig_dict";
 const NO_CONTROL: &str = "rustcorn has no control socket";
-const NO_UWSGI: &str = "rustcorn does not speak uwsgi";
 
 use Kind::*;
 use Status::{Ignored, Implemented, Refused, ServerHook};
@@ -230,8 +229,8 @@ pub static SETTINGS: &[Setting] = &[
     setting("ssl_context", "", Hook, "<NewSSLContext.ssl_context()>", ServerHook("TLS contexts are rustls configurations built from the SSL flags, not Python objects")),
     setting("proxy_protocol", "--proxy-protocol", Str, "off", Implemented),
     setting("proxy_allow_ips", "--proxy-allow-from", CommaList, "['127.0.0.1', '::1']", Implemented),
-    setting("protocol", "--protocol", Str, "http", Refused("rustcorn speaks HTTP only, not uwsgi")),
-    setting("uwsgi_allow_ips", "--uwsgi-allow-from", CommaList, "['127.0.0.1', '::1']", Ignored(NO_UWSGI)),
+    setting("protocol", "--protocol", Str, "http", Implemented),
+    setting("uwsgi_allow_ips", "--uwsgi-allow-from", CommaList, "['127.0.0.1', '::1']", Implemented),
     setting("keyfile", "--keyfile", Str, "None", Implemented),
     setting("certfile", "--certfile", Str, "None", Implemented),
     setting("ssl_version", "--ssl-version", Scalar, "2", Implemented),
