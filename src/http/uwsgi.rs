@@ -170,6 +170,7 @@ fn to_packet(vars: &[(&[u8], &[u8])], limits: &Limits) -> Result<Packet, UwsgiEr
         .ok_or_else(|| UwsgiError::Malformed("incomplete request in vars".into()))?;
     // The front end answered any `Expect: 100-continue` itself.
     head.expect_continue = false;
+    head.uwsgi = true;
     let https = get("HTTPS").is_some_and(|v| {
         [&b"on"[..], b"1", b"true"]
             .iter()

@@ -22,6 +22,7 @@ impl Conn {
                 allowed: ip.is_none_or(|ip| policy.proxy_allow_ips.allows(ip)),
             };
         }
+        self.admit_uwsgi(policy);
     }
 
     /// Reads the PROXY header, if the connection starts with one. `None` means go on
@@ -62,7 +63,8 @@ impl Conn {
         }
         match forwarded::secure_scheme(head, &policy.secure_scheme_headers) {
             Ok(said) => {
-                head.forwarded_https = said;
+                // A uwsgi packet's `HTTPS` var stands unless a header says otherwise.
+                head.forwarded_https = said.or(head.forwarded_https);
                 Ok(())
             }
             Err(e) => {
