@@ -369,6 +369,7 @@ fn readme_nginx_section_quotes_the_examples() {
         .split("### nginx in front")
         .nth(1)
         .and_then(|rest| rest.split("\n## ").next())
+        .and_then(|rest| rest.split("\n### ").next())
         .expect("README has a '### nginx in front' section");
     let (tcp, unix) = section
         .split_once("**Over a unix socket")

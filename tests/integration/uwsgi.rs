@@ -232,3 +232,29 @@ fn environ_pid(conn: &mut Conn, packet: &[u8]) -> i64 {
     assert_eq!(doc.at("environ").str_at("PATH_INFO"), "/ok");
     doc.at("pid").as_i64().expect("pid")
 }
+
+/// The README's uwsgi_pass section quotes examples/nginx-uwsgi.conf's own lines.
+#[test]
+fn readme_uwsgi_section_quotes_the_example() {
+    let root = crate::harness::repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let section = readme
+        .split("### nginx with uwsgi_pass")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a '### nginx with uwsgi_pass' section");
+    let example = std::fs::read_to_string(root.join("examples/nginx-uwsgi.conf")).unwrap();
+    let lines: Vec<&str> = example.lines().map(str::trim).collect();
+    let quoted: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("    ") && !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    assert!(quoted.len() >= 5, "too little quoted");
+    for line in quoted {
+        assert!(
+            lines.contains(&line),
+            "README quotes {line:?}, not in the example"
+        );
+    }
+}
