@@ -86,8 +86,11 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Option<(Packet, usize)>, Uws
     Ok(Some((to_packet(&vars, limits)?, 4 + size)))
 }
 
+/// One var: key and value bytes, borrowed from the packet.
+pub type Var<'a> = (&'a [u8], &'a [u8]);
+
 /// The vars block as (key, value) pairs, in order.
-pub fn split_vars(mut block: &[u8]) -> Result<Vec<(&[u8], &[u8])>, UwsgiError> {
+pub fn split_vars(mut block: &[u8]) -> Result<Vec<Var<'_>>, UwsgiError> {
     let mut vars = Vec::new();
     while !block.is_empty() {
         if vars.len() == MAX_VARS {
@@ -115,7 +118,7 @@ fn take_string<'a>(bytes: &'a [u8], what: &str) -> Result<(&'a [u8], &'a [u8]), 
 const DROPPED: [&str; 3] = ["CONTENT_LENGTH", "CONTENT_TYPE", "TRANSFER_ENCODING"];
 
 /// Writes the vars out as an HTTP/1 head and parses it with the HTTP/1 rules.
-fn to_packet(vars: &[(&[u8], &[u8])], limits: &Limits) -> Result<Packet, UwsgiError> {
+fn to_packet(vars: &[Var<'_>], limits: &Limits) -> Result<Packet, UwsgiError> {
     let get = |name: &str| {
         vars.iter()
             .rev()
