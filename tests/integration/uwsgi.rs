@@ -72,6 +72,11 @@ fn check_uwsgi_deployment(nginx: &Nginx, server: &Server) {
         "1 MiB echoed"
     );
 
+    // Only nginx's HTTPS var decides the scheme, not a header the client sent.
+    let spoofed = [("X-Forwarded-Proto", "https")];
+    let env = environ_of(&Conn::open(nginx.http).roundtrip(&request("GET", "/", &spoofed, b"")));
+    assert_eq!(env.str_at("wsgi.url_scheme"), "http");
+
     let env = environ_of(&get_over_tls(nginx.https, "/secure?s=1"));
     assert_eq!(
         (env.str_at("wsgi.url_scheme"), env.str_at("PATH_INFO")),

@@ -58,13 +58,14 @@ impl Conn {
     /// count). `Err` carries the event loop's next step after answering 400 to
     /// contradictory ones.
     pub fn vet_forwarded(&mut self, head: &mut Head, policy: &ProxyConfig) -> Result<(), Next> {
-        if !self.peer.trusted {
+        // A uwsgi front end says the scheme in its `HTTPS` var; the client's own
+        // headers, which it passes on verbatim, cannot override it.
+        if !self.peer.trusted || head.uwsgi {
             return Ok(());
         }
         match forwarded::secure_scheme(head, &policy.secure_scheme_headers) {
             Ok(said) => {
-                // A uwsgi packet's `HTTPS` var stands unless a header says otherwise.
-                head.forwarded_https = said.or(head.forwarded_https);
+                head.forwarded_https = said;
                 Ok(())
             }
             Err(e) => {

@@ -39,9 +39,7 @@ impl Conn {
             Ok(Some((packet, used))) => {
                 self.rbuf.consume(used);
                 let mut head = packet.head;
-                if packet.https {
-                    head.forwarded_https = Some(true);
-                }
+                head.forwarded_https = Some(packet.https);
                 if let Some(remote) = packet.remote {
                     self.peer.remote = Some(remote);
                     self.peer.remote_ip = InlineText::display(remote.ip());
