@@ -113,8 +113,8 @@ fn take_string<'a>(bytes: &'a [u8], what: &str) -> Result<(&'a [u8], &'a [u8]), 
     Ok((value, &bytes[2 + len..]))
 }
 
-/// Header vars not passed on: the body is framed by `CONTENT_LENGTH` alone, the front end
-/// has already dealt with `Expect`, and `CONTENT_*` come from their CGI vars.
+/// Header vars not passed on: the body is framed by `CONTENT_LENGTH` alone, and
+/// `CONTENT_*` come from their CGI vars.
 const DROPPED: [&str; 3] = ["CONTENT_LENGTH", "CONTENT_TYPE", "TRANSFER_ENCODING"];
 
 /// Writes the vars out as an HTTP/1 head and parses it with the HTTP/1 rules.
