@@ -53,6 +53,28 @@ pub struct ProxyArgs {
         default_value = "127.0.0.1,::1"
     )]
     pub proxy_allow_from: String,
+
+    /// The protocol the listeners speak: `http`, or `uwsgi` (the binary protocol of
+    /// nginx's `uwsgi_pass`).
+    #[arg(long = "protocol", value_name = "STRING", default_value = "http")]
+    pub protocol: String,
+
+    /// Front-end IP addresses or networks (comma separated) allowed to send uwsgi
+    /// packets; `*` allows every peer. Unix-socket peers are always allowed.
+    #[arg(
+        long = "uwsgi-allow-from",
+        value_name = "STRING",
+        default_value = "127.0.0.1,::1"
+    )]
+    pub uwsgi_allow_from: String,
+}
+
+/// The protocol every listener speaks (`--protocol`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    /// uWSGI packets in, HTTP/1.x responses out (see [`crate::http::uwsgi`]).
+    Uwsgi,
 }
 
 /// The validated settings.
@@ -68,6 +90,9 @@ pub struct ProxyConfig {
     pub proxy_protocol: Mode,
     /// Peers that may send a PROXY header (`proxy_allow_ips`).
     pub proxy_allow_ips: AllowList,
+    pub protocol: Protocol,
+    /// Peers that may send uwsgi packets (`uwsgi_allow_ips`).
+    pub uwsgi_allow_ips: AllowList,
 }
 
 /// Gunicorn's default `secure_scheme_headers`.
@@ -96,6 +121,19 @@ pub fn resolve(args: &ProxyArgs) -> Result<ProxyConfig, ConfigError> {
             "must be one of: off, v1, v2, auto",
         )
     })?;
+    let uwsgi_allow_ips = AllowList::parse(&args.uwsgi_allow_from)
+        .map_err(|reason| super::invalid("--uwsgi-allow-from", &args.uwsgi_allow_from, reason))?;
+    let protocol = match args.protocol.as_str() {
+        "http" => Protocol::Http,
+        "uwsgi" => Protocol::Uwsgi,
+        other => {
+            return Err(super::invalid(
+                "--protocol",
+                other,
+                "must be one of: http, uwsgi",
+            ))
+        }
+    };
     Ok(ProxyConfig {
         forwarded_allow_ips,
         secure_scheme_headers: default_secure_scheme_headers(),
@@ -104,6 +142,8 @@ pub fn resolve(args: &ProxyArgs) -> Result<ProxyConfig, ConfigError> {
             .collect(),
         proxy_protocol,
         proxy_allow_ips,
+        protocol,
+        uwsgi_allow_ips,
     })
 }
 
@@ -271,6 +311,24 @@ mod tests {
     }
 
     #[test]
+    fn uwsgi_flags_take_gunicorns_spellings_and_defaults() {
+        let defaults = flags(&["app"]).unwrap();
+        assert_eq!(defaults.protocol, Protocol::Http);
+        assert!(defaults.uwsgi_allow_ips.allows(ip("127.0.0.1")));
+        assert!(!defaults.uwsgi_allow_ips.allows(ip("10.0.0.1")));
+        let c = flags(&[
+            "--protocol",
+            "uwsgi",
+            "--uwsgi-allow-from=10.0.0.0/8",
+            "app",
+        ])
+        .unwrap();
+        assert_eq!(c.protocol, Protocol::Uwsgi);
+        assert!(c.uwsgi_allow_ips.allows(ip("10.200.0.1")));
+        assert!(!c.uwsgi_allow_ips.allows(ip("127.0.0.1")));
+    }
+
+    #[test]
     fn bad_flag_values_name_the_flag() {
         let cases: &[(&[&str], &str)] = &[
             (
@@ -284,6 +342,14 @@ mod tests {
             (
                 &["--proxy-allow-from", "nginx", "app"],
                 "invalid value 'nginx' for '--proxy-allow-from'",
+            ),
+            (
+                &["--protocol", "fastcgi", "app"],
+                "invalid value 'fastcgi' for '--protocol': must be one of: http, uwsgi",
+            ),
+            (
+                &["--uwsgi-allow-from", "10.0.0.1/8", "app"],
+                "invalid value '10.0.0.1/8' for '--uwsgi-allow-from'",
             ),
         ];
         for (args, want) in cases {

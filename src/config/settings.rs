@@ -139,7 +139,6 @@ const HTTP1_ONLY: &str = "rustcorn speaks HTTP/1.x only";
 const HTTP2_ONLY: &str = "only matters with HTTP/2, which rustcorn does not speak";
 const ASGI_ONLY: &str = "only matters for ASGI workers, which rustcorn does not have";
 const NO_CONTROL: &str = "rustcorn has no control socket";
-const NO_UWSGI: &str = "rustcorn does not speak uwsgi";
 
 use Kind::*;
 use Status::{Ignored, Implemented, Refused, ServerHook};
@@ -228,8 +227,8 @@ pub static SETTINGS: &[Setting] = &[
     setting("ssl_context", "", Hook, "<NewSSLContext.ssl_context()>", ServerHook("TLS contexts are rustls configurations built from the SSL flags, not Python objects")),
     setting("proxy_protocol", "--proxy-protocol", Str, "off", Implemented),
     setting("proxy_allow_ips", "--proxy-allow-from", CommaList, "['127.0.0.1', '::1']", Implemented),
-    setting("protocol", "--protocol", Str, "http", Refused("rustcorn speaks HTTP only, not uwsgi")),
-    setting("uwsgi_allow_ips", "--uwsgi-allow-from", CommaList, "['127.0.0.1', '::1']", Ignored(NO_UWSGI)),
+    setting("protocol", "--protocol", Str, "http", Implemented),
+    setting("uwsgi_allow_ips", "--uwsgi-allow-from", CommaList, "['127.0.0.1', '::1']", Implemented),
     setting("keyfile", "--keyfile", Str, "None", Implemented),
     setting("certfile", "--certfile", Str, "None", Implemented),
     setting("ssl_version", "--ssl-version", Scalar, "2", Implemented),

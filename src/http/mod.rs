@@ -9,5 +9,6 @@ pub mod forwarded;
 pub mod proxy_protocol;
 pub mod request;
 pub mod response;
+pub mod uwsgi;
 
 pub use error::HttpError;

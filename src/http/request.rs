@@ -144,6 +144,9 @@ pub struct Head {
     /// What a trusted proxy's secure-scheme headers said (`Some(true)` = https); set
     /// after parsing, where the peer is known (see `http::forwarded`).
     pub forwarded_https: Option<bool>,
+    /// The request came in a uwsgi packet: its front end reads the response as
+    /// HTTP/1.0 (no chunked framing; a body without a length ends with the connection).
+    pub uwsgi: bool,
 }
 
 impl Head {
@@ -193,6 +196,7 @@ impl Head {
             client_closes: minor == 0,
             expect_continue: false,
             forwarded_https: None,
+            uwsgi: false,
         }
     }
 
@@ -311,6 +315,7 @@ fn parse_one_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         client_closes: false,
         expect_continue: false,
         forwarded_https: None,
+        uwsgi: false,
     };
     apply_field_rules(&mut head, limits)?;
     let (body, must_close) = body_framing(&head, limits)?;

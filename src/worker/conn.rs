@@ -104,6 +104,9 @@ pub struct Conn {
     /// Set by the sync worker around an app call: output up to [`DEFER_MAX`] is only
     /// queued, and the event loop writes it after the batch of calls.
     pub defer_writes: bool,
+    /// `--protocol uwsgi`: requests come as uwsgi packets; `Some(allowed)` says whether
+    /// this peer may send them (`--uwsgi-allow-from`). `None` is HTTP/1.
+    uwsgi: Option<bool>,
 }
 
 impl Conn {
@@ -124,6 +127,7 @@ impl Conn {
             read_size: READ_MIN,
             write_interest: false,
             defer_writes: false,
+            uwsgi: None,
         }
     }
 
@@ -227,6 +231,14 @@ impl Conn {
                 Phase::Head => {
                     if self.rbuf.is_empty() {
                         return self.wait_or_close();
+                    }
+                    if let Some(allowed) = self.uwsgi {
+                        match self.parse_uwsgi(allowed, limits) {
+                            Ok(Some(head)) => self.start_body(head, limits),
+                            Ok(None) => return self.wait_or_close(),
+                            Err(next) => return next,
+                        }
+                        continue;
                     }
                     let for_peer = if self.peer.trusted {
                         *limits
@@ -615,3 +627,4 @@ impl Sink for Conn {
 }
 
 mod proxy;
+mod uwsgi;

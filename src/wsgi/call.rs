@@ -46,7 +46,8 @@ impl Bridge {
             let mut writer = Writer {
                 py,
                 sink,
-                minor_version: head.minor_version,
+                // nginx's uwsgi module does not decode chunked responses.
+                minor_version: if head.uwsgi { 0 } else { head.minor_version },
                 is_head: head.is_head(),
                 keep_alive,
                 plan: None,

@@ -101,7 +101,7 @@ impl Default for InlineText {
 }
 
 impl InlineText {
-    fn display(value: impl std::fmt::Display) -> InlineText {
+    pub(crate) fn display(value: impl std::fmt::Display) -> InlineText {
         use std::io::Write;
         let mut text = InlineText::default();
         let mut cursor = std::io::Cursor::new(&mut text.buf[..]);

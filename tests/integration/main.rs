@@ -38,6 +38,8 @@
 //! - `hooks`: Gunicorn's server hooks from a config file, called in order with working
 //!   objects; a raising hook; HUP re-reading the config file
 //! - `nginx`: the real nginx with examples/nginx*.conf in front, TCP and unix socket
+//! - `uwsgi`: `--protocol uwsgi` behind nginx's `uwsgi_pass` (examples/nginx-uwsgi.conf),
+//!   TCP and unix socket; malformed and disallowed packets refused, worker serving on
 //! - `strict_http`: a table of raw requests, valid (environ checked) and refused
 //!   (status checked, same worker still serving), whole, in pieces, byte by byte
 //! - `response_safety`: what the app's start_response may not put on the wire
@@ -93,6 +95,7 @@ mod strict_http;
 mod systemd;
 mod timeouts;
 mod tls;
+mod uwsgi;
 mod wheel;
 mod wsgi_env;
 mod wsgi_input;

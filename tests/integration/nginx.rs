@@ -21,11 +21,11 @@ const CLIENTS_DEADLINE: Duration = Duration::from_secs(120);
 const STATIC_TEXT: &str = "served by nginx from disk\n";
 
 /// A running nginx; stopped (TERM, then KILL to its process group) when dropped.
-struct Nginx {
+pub struct Nginx {
     child: Child,
     dir: PathBuf,
-    http: u16,
-    https: u16,
+    pub http: u16,
+    pub https: u16,
 }
 
 impl Drop for Nginx {
@@ -45,7 +45,7 @@ impl Drop for Nginx {
 }
 
 impl Nginx {
-    fn log(&self, name: &str) -> String {
+    pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
     }
 }
@@ -91,7 +91,7 @@ fn make_certificate(dir: &Path) {
 
 /// Starts nginx with `example`, its upstream pointed at `upstream`, in `dir`, and
 /// waits until it accepts connections.
-fn start_nginx(example: &str, upstream: (&str, String), dir: &Path) -> Nginx {
+pub fn start_nginx(example: &str, upstream: (&str, String), dir: &Path) -> Nginx {
     make_certificate(dir);
     std::fs::create_dir_all(dir.join("static")).unwrap();
     std::fs::write(dir.join("static/hello.txt"), STATIC_TEXT).unwrap();
@@ -152,13 +152,13 @@ fn start_nginx(example: &str, upstream: (&str, String), dir: &Path) -> Nginx {
 }
 
 /// The environ rustcorn's echo app saw for a request through nginx.
-fn environ_of(r: &Response) -> Json {
+pub fn environ_of(r: &Response) -> Json {
     assert_eq!(r.status, 200, "{r:?}");
     Json::parse(&r.text()).at("environ").clone()
 }
 
 /// One HTTPS request to nginx (Python's ssl module: the tests have no TLS client).
-fn get_over_tls(port: u16, target: &str) -> Response {
+pub fn get_over_tls(port: u16, target: &str) -> Response {
     let script = format!(
         "import socket, ssl, sys\n\
          ctx = ssl.create_default_context()\n\
@@ -184,7 +184,7 @@ fn get_over_tls(port: u16, target: &str) -> Response {
 
 /// `CLIENTS` clients at once, each with its own path and query; every answer is
 /// checked against its own request. Returns how many were wrong (with why).
-fn concurrent_clients(port: u16, expected_remote_addr: &str) -> Vec<String> {
+pub fn concurrent_clients(port: u16, expected_remote_addr: &str) -> Vec<String> {
     let started = Instant::now();
     let barrier = std::sync::Barrier::new(CLIENTS);
     let failures: Vec<String> = std::thread::scope(|scope| {
@@ -369,6 +369,7 @@ fn readme_nginx_section_quotes_the_examples() {
         .split("### nginx in front")
         .nth(1)
         .and_then(|rest| rest.split("\n## ").next())
+        .and_then(|rest| rest.split("\n### ").next())
         .expect("README has a '### nginx in front' section");
     let (tcp, unix) = section
         .split_once("**Over a unix socket")

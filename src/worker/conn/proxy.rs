@@ -22,6 +22,7 @@ impl Conn {
                 allowed: ip.is_none_or(|ip| policy.proxy_allow_ips.allows(ip)),
             };
         }
+        self.admit_uwsgi(policy);
     }
 
     /// Reads the PROXY header, if the connection starts with one. `None` means go on
@@ -57,7 +58,9 @@ impl Conn {
     /// count). `Err` carries the event loop's next step after answering 400 to
     /// contradictory ones.
     pub fn vet_forwarded(&mut self, head: &mut Head, policy: &ProxyConfig) -> Result<(), Next> {
-        if !self.peer.trusted {
+        // A uwsgi front end says the scheme in its `HTTPS` var; the client's own
+        // headers, which it passes on verbatim, cannot override it.
+        if !self.peer.trusted || head.uwsgi {
             return Ok(());
         }
         match forwarded::secure_scheme(head, &policy.secure_scheme_headers) {
