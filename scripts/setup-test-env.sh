@@ -14,11 +14,13 @@ venv="${RUSTCORN_TEST_VENV:-$repo/.venv-test}"
 python="${PYTHON:-python3}"
 
 # Pins: current major lines of each framework; gunicorn (27, the reference) is
-# for side-by-side comparison tests (tests/integration/access_log.rs).
+# for side-by-side comparison tests (tests/integration/access_log.rs) and its
+# gunicornc client; PasteDeploy for --paste (tests/integration/paste.rs).
 requirements=(
     "flask>=3,<4"
     "django>=5,<6"
     "gunicorn>=27,<28"
+    "PasteDeploy>=3,<4"
 )
 
 die() { echo "setup-test-env: $*" >&2; exit 1; }
@@ -82,5 +84,5 @@ fi
     --no-input "${requirements[@]}" \
     || die "pip install into $venv failed"
 
-"$venv/bin/python" -c 'import flask, django, gunicorn' \
-    || die "flask/django/gunicorn not importable from $venv after install"
+"$venv/bin/python" -c 'import flask, django, gunicorn, paste.deploy' \
+    || die "flask/django/gunicorn/paste.deploy not importable from $venv after install"

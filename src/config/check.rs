@@ -48,9 +48,7 @@ pub fn print_or_check(config: &Config, env: &PythonEnv) -> Option<i32> {
         eprintln!("\nError while loading the application:\n\n{e}");
         return Some(1);
     }
-    let loaded = Python::attach(|py| {
-        loader::load_app(py, &config.app_module, &config.pythonpath).map(|_| ())
-    });
+    let loaded = Python::attach(|py| loader::load_configured(py, config).map(|_| ()));
     Some(match loaded {
         Ok(()) => 0,
         Err(e) => {

@@ -154,4 +154,7 @@ pub struct Cli {
 
     #[command(flatten)]
     pub reload: super::reload::ReloadArgs,
+
+    #[command(flatten)]
+    pub paste: super::paste::PasteArgs,
 }

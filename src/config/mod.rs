@@ -39,6 +39,7 @@ mod layers;
 mod load;
 pub mod logging;
 pub mod ops;
+pub mod paste;
 pub mod preload;
 pub mod print;
 pub mod proxy;
@@ -147,6 +148,9 @@ pub struct Config {
     pub preload: preload::Preload,
     /// Development reload: `--reload`, its engine and extra files.
     pub reload: reload::ReloadConfig,
+    /// `--paste`: the app comes from a PasteDeploy file, not `app_module` (which then
+    /// holds the file's path, Gunicorn's default process name).
+    pub paste: Option<paste::PasteApp>,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -203,11 +207,24 @@ impl Config {
     }
 
     fn from_cli(cli: Cli, env: &Environment) -> Result<Config, ConfigError> {
-        let app_module = cli.app_module.ok_or_else(|| {
-            ConfigError::Parse(
-                "error: the following required arguments were not provided: <APP_MODULE>".into(),
-            )
-        })?;
+        let paste = paste::resolve(cli.paste, &load::cwd())?;
+        let app_module = match (&paste, cli.app_module) {
+            (None, Some(app)) => app,
+            (Some(p), None) => p.file.display().to_string(),
+            (Some(_), Some(app)) => {
+                return Err(invalid(
+                    "--paste",
+                    &app,
+                    "--paste names the app; give it or an APP_MODULE, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::Parse(
+                    "error: the following required arguments were not provided: <APP_MODULE>"
+                        .into(),
+                ))
+            }
+        };
         let bind_specs = if cli.bind.is_empty() {
             vec![match &env.port {
                 Some(port) => format!("0.0.0.0:{port}"),
@@ -274,7 +291,12 @@ impl Config {
                 ));
             }
         }
-        let logging = logging::resolve(cli.logging, cli.name.as_deref(), &app_module)?;
+        let mut logging = logging::resolve(cli.logging, cli.name.as_deref(), &app_module)?;
+        // Gunicorn: a PasteDeploy file with [loggers] is the logging config, unless
+        // --log-config names another.
+        if let Some(p) = paste.as_ref().filter(|p| p.has_logging) {
+            logging.logconfig.get_or_insert_with(|| p.file.clone());
+        }
         // Gunicorn's default_proc_name: the APP_MODULE as written.
         let proc_name = cli.name.unwrap_or_else(|| app_module.clone());
         Ok(Config {
@@ -308,6 +330,7 @@ impl Config {
             ops: ops::resolve(&cli.ops)?,
             preload: preload::resolve(&cli.preload)?,
             reload: reload::resolve(&cli.reload, &load::cwd())?,
+            paste,
         })
     }
 }

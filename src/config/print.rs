@@ -64,6 +64,7 @@ pub fn value_of(config: &Config, s: &Setting) -> String {
             )
         }
         "workers" => return config.workers.to_string(),
+        "wsgi_app" if config.paste.is_some() => return "None".to_string(),
         "wsgi_app" | "default_proc_name" => return config.app_module.clone(),
         "chdir" => {
             return match &config.chdir {

@@ -133,7 +133,6 @@ const fn setting(
     }
 }
 
-const NO_PASTE: &str = "PasteDeploy apps are not supported; name the WSGI callable as APP_MODULE";
 const NO_DIRTY: &str = "dirty arbiters are not supported by rustcorn";
 const HTTP1_ONLY: &str = "rustcorn speaks HTTP/1.x only";
 const HTTP2_ONLY: &str = "only matters with HTTP/2, which rustcorn does not speak";
@@ -208,7 +207,7 @@ pub static SETTINGS: &[Setting] = &[
     setting("proc_name", "-n, --name", Str, "None", Implemented),
     setting("default_proc_name", "", Str, "rustcorn", Ignored("internal Gunicorn setting; use proc_name")),
     setting("pythonpath", "--pythonpath", Str, "None", Implemented),
-    setting("paste", "--paste, --paster", Str, "None", Refused(NO_PASTE)),
+    setting("paste", "--paste, --paster", Str, "None", Implemented),
     setting("on_starting", "", Hook, "<OnStarting.on_starting()>", Implemented),
     setting("on_reload", "", Hook, "<OnReload.on_reload()>", Implemented),
     setting("when_ready", "", Hook, "<WhenReady.when_ready()>", Implemented),
@@ -243,7 +242,7 @@ pub static SETTINGS: &[Setting] = &[
     setting("http2_initial_window_size", "--http2-initial-window-size", Int, "65535", Ignored(HTTP2_ONLY)),
     setting("http2_max_frame_size", "--http2-max-frame-size", Int, "16384", Ignored(HTTP2_ONLY)),
     setting("http2_max_header_list_size", "--http2-max-header-list-size", Int, "65536", Ignored(HTTP2_ONLY)),
-    setting("raw_paste_global_conf", "--paste-global", List, "[]", Refused(NO_PASTE)),
+    setting("raw_paste_global_conf", "--paste-global", List, "[]", Implemented),
     setting("permit_obsolete_folding", "--permit-obsolete-folding", Flag, "False", Implemented),
     setting("strip_header_spaces", "--strip-header-spaces", Flag, "False", Implemented),
     setting("permit_unconventional_http_method", "--permit-unconventional-http-method", Flag, "False", Implemented),

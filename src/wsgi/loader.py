@@ -1,4 +1,4 @@
-"""App loading for rustcorn, with Gunicorn's APP_MODULE grammar.
+"""App loading for rustcorn, with Gunicorn's APP_MODULE grammar, or from PasteDeploy.
 
 `module`, `module:name`, `pkg.module:obj.attr`, `module:factory()` and
 `module:factory('arg', 2)` (literal arguments only). The default name is `application`.
@@ -74,6 +74,21 @@ def load(uri, pythonpath=()):
         raise AppImportError("Failed to find application object: %r." % spec)
     if not callable(app):
         raise AppImportError("Application object %r in %r must be callable." % (spec, module))
+    return app
+
+
+def load_paste(config_uri, global_conf, pythonpath=()):
+    """`--paste FILE[#NAME]`: the app PasteDeploy builds from the file, as Gunicorn loads it."""
+    setup_path(pythonpath)
+    try:
+        from paste.deploy import loadapp
+    except ImportError as e:
+        raise AppImportError(
+            "--paste needs PasteDeploy in the app's environment (pip install PasteDeploy): %s" % e
+        ) from None
+    app = loadapp(config_uri, relative_to=os.getcwd(), global_conf=dict(global_conf) or None)
+    if not callable(app):
+        raise AppImportError("The PasteDeploy app from %r is not callable." % config_uri)
     return app
 
 

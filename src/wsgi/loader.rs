@@ -1,9 +1,11 @@
-//! Loading the user's app: the grammar lives in `loader.py` (it is Python's own `ast`
+//! Loading the user's app (APP_MODULE, or `--paste`'s PasteDeploy file): the grammar lives in `loader.py` (it is Python's own `ast`
 //! that parses `factory('arg', 2)`), run inside the worker's interpreter.
 
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
+
+use crate::config::Config;
 
 /// Why the app did not load. Both kinds stop the server (no respawn storm).
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +28,35 @@ pub enum LoadError {
     },
 }
 
+/// Imports the app the config names: `--paste`'s PasteDeploy app, else APP_MODULE.
+pub fn load_configured(py: Python<'_>, config: &Config) -> Result<Py<PyAny>, LoadError> {
+    match &config.paste {
+        Some(paste) => call_loader(py, "load_paste", |f| {
+            f.call1((
+                paste.config_uri(),
+                paste.global_conf.clone(),
+                paths(&config.pythonpath),
+            ))
+        }),
+        None => load_app(py, &config.app_module, &config.pythonpath),
+    }
+}
+
 /// Imports `uri` after putting the working directory and `pythonpath` on `sys.path`.
-pub fn load_app(py: Python<'_>, uri: &str, pythonpath: &[PathBuf]) -> Result<Py<PyAny>, LoadError> {
+fn load_app(py: Python<'_>, uri: &str, pythonpath: &[PathBuf]) -> Result<Py<PyAny>, LoadError> {
+    call_loader(py, "load", |f| f.call1((uri, paths(pythonpath))))
+}
+
+fn paths(pythonpath: &[PathBuf]) -> Vec<String> {
+    pythonpath.iter().map(|p| p.display().to_string()).collect()
+}
+
+/// Calls `loader.py`'s `function` and sorts what it raised into a [`LoadError`].
+fn call_loader<'py>(
+    py: Python<'py>,
+    function: &str,
+    call: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>,
+) -> Result<Py<PyAny>, LoadError> {
     let loader = PyModule::from_code(
         py,
         c_str(include_str!("loader.py")).as_c_str(),
@@ -35,8 +64,7 @@ pub fn load_app(py: Python<'_>, uri: &str, pythonpath: &[PathBuf]) -> Result<Py<
         c"_rustcorn_loader",
     )
     .map_err(|e| LoadError::Import(super::format_exception(py, &e)))?;
-    let paths: Vec<String> = pythonpath.iter().map(|p| p.display().to_string()).collect();
-    match loader.getattr("load").and_then(|f| f.call1((uri, paths))) {
+    match loader.getattr(function).and_then(|f| call(&f)) {
         Ok(app) => Ok(app.unbind()),
         Err(e) => {
             let not_found = loader

@@ -56,7 +56,7 @@ impl Bridge {
             let python_err = |e: PyErr| BootError::Python(format_exception(py, &e));
             let loaded = match preload::preloaded(py) {
                 Some(app) => Ok(app),
-                None => loader::load_app(py, &config.app_module, &config.pythonpath),
+                None => loader::load_configured(py, config),
             };
             let (app, broken_file) = match loaded {
                 Err(LoadError::Syntax {

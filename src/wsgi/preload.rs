@@ -19,7 +19,7 @@ static APP: OnceLock<Py<PyAny>> = OnceLock::new();
 pub fn preload_app(config: &Config, env: &PythonEnv) -> Result<(), BootError> {
     crate::python::interpreter::ensure_master_python(env)?;
     Python::attach(|py| {
-        let app = loader::load_app(py, &config.app_module, &config.pythonpath)?;
+        let app = loader::load_configured(py, config)?;
         let sys = py
             .import("sys")
             .map_err(|e| BootError::Python(e.to_string()))?;

@@ -404,7 +404,7 @@ fn unsupported_gunicorn_flags_are_accepted_with_a_warning_or_refused() {
         !out.stderr.contains("http_parser"),
         "a default value is no cause for a warning"
     );
-    for flag in ["--http-protocols=h2", "--paste=app.ini"] {
+    for flag in ["--http-protocols=h2", "--dirty-app=tasks:app"] {
         let out =
             ServerBuilder::new(&[flag, "--chdir", "tests/apps", "hello"]).run_to_exit(EXIT_TIMEOUT);
         assert_eq!(out.status.code(), Some(2), "{flag}: {}", out.stderr);

@@ -83,6 +83,7 @@ mod log_rotation;
 mod logging;
 mod nginx;
 mod ops;
+mod paste;
 mod preload;
 mod proxy;
 mod reexec;
