@@ -70,6 +70,7 @@ mod apps_common;
 mod apps_django;
 mod apps_flask;
 mod arbiter;
+mod asgi;
 mod cli;
 mod closing;
 mod config_file;
