@@ -10,7 +10,7 @@ use crate::client::{get, request, Conn, Framing};
 use crate::harness::{Server, ServerBuilder, IO_TIMEOUT};
 use crate::json::Json;
 
-fn serve_asgi(app: &str, extra: &[&str]) -> Server {
+pub fn serve_asgi(app: &str, extra: &[&str]) -> Server {
     let mut args = vec!["-k", "asgi", "-b", "127.0.0.1:0", "--chdir", "tests/apps"];
     args.extend_from_slice(extra);
     args.push(app);

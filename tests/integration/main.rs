@@ -71,6 +71,7 @@ mod apps_django;
 mod apps_flask;
 mod arbiter;
 mod asgi;
+mod asgi_frameworks;
 mod cli;
 mod closing;
 mod config_file;
