@@ -16,7 +16,8 @@ python="${PYTHON:-python3}"
 # Pins: current major lines of each framework; gunicorn (27, the reference) is
 # for side-by-side comparison tests (tests/integration/access_log.rs) and its
 # gunicornc client; PasteDeploy for --paste (tests/integration/paste.rs); the
-# ASGI frameworks and uvloop for -k asgi (tests/integration/asgi_frameworks.rs).
+# ASGI frameworks and uvloop for -k asgi (tests/integration/asgi_frameworks.rs);
+# kosoku, the Autobahn WebSocket suite (tests/integration/asgi_websocket.rs).
 requirements=(
     "flask>=3,<4"
     "django>=5,<6"
@@ -28,6 +29,7 @@ requirements=(
     "quart>=0,<1"
     "litestar>=2,<3"
     "uvloop>=0,<1"
+    "kosoku>=0,<1"
 )
 
 die() { echo "setup-test-env: $*" >&2; exit 1; }

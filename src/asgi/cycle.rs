@@ -24,10 +24,10 @@ use crate::worker::pool::Done;
 use crate::wsgi::call::Outcome;
 use crate::wsgi::environ::latin1;
 
-/// Output queued above this makes `send()` wait until the client has read some...
-const HIGH_WATER: usize = 256 * 1024;
-/// ...down to this.
-const LOW_WATER: usize = 64 * 1024;
+/// Output queued above this makes `send()` wait until the client has read some
+/// (down to `runtime.py`'s `LOW_WATER`, 64 KiB); below it, the rest is written in the
+/// background as the socket allows.
+pub(super) const HIGH_WATER: usize = 256 * 1024;
 /// The largest `http.request` message a file-backed body is cut into.
 const BODY_CHUNK: usize = 64 * 1024;
 
@@ -36,9 +36,52 @@ const BODY_CHUNK: usize = 64 * 1024;
 pub struct Home {
     pub finished: RefCell<Vec<Done>>,
     pub kick: RefCell<Option<Py<PyAny>>>,
+    /// The asyncio loop (its writer callbacks flush the cycles' queued output).
+    pub event_loop: RefCell<Option<Py<PyAny>>>,
     /// The cycles holding a connection, by slot: a socket event during the cycle
     /// (the client closing) reaches its cycle.
-    pub cycles: RefCell<std::collections::HashMap<usize, Py<HttpCycle>>>,
+    pub cycles: RefCell<std::collections::HashMap<usize, Held>>,
+}
+
+/// A cycle holding a connection.
+pub enum Held {
+    Http(Py<HttpCycle>),
+    Ws(Py<super::websocket::WsCycle>),
+}
+
+/// What `send()` tells the Python side: 0 all written, 1 wait (too much queued),
+/// 2 the client is gone, 3 some output is queued: flush it in the background.
+pub(super) fn send_status(conn: Option<&Conn>, gone: bool) -> u8 {
+    match conn.map(|c| c.pending_output()) {
+        _ if gone => 2,
+        None | Some(0) => 0,
+        Some(n) if n > HIGH_WATER => 1,
+        Some(_) => 3,
+    }
+}
+
+/// Writes queued output as the socket allows: the bytes still queued, or -1 when
+/// the client is gone.
+pub(super) fn flush_pending(conn: Option<&mut Box<Conn>>) -> i64 {
+    match conn {
+        None => -1,
+        Some(conn) => match conn.flush() {
+            Ok(()) => conn.pending_output() as i64,
+            Err(_) => -1,
+        },
+    }
+}
+
+/// Takes the asyncio writer callback off the socket before the connection leaves
+/// the cycle (the event loop then owns it, and may close it).
+pub(super) fn disarm(home: &Home, conn: &Conn, armed: &mut bool) {
+    if std::mem::take(armed) {
+        Python::attach(|py| {
+            if let Some(event_loop) = home.event_loop.borrow().as_ref() {
+                let _ = event_loop.call_method1(py, intern!(py, "remove_writer"), (conn.fd(),));
+            }
+        });
+    }
 }
 
 /// Where the response is.
@@ -71,6 +114,8 @@ pub struct HttpCycle {
     status: u16,
     body_bytes: u64,
     gone: bool,
+    /// An asyncio writer callback flushes this cycle's output.
+    armed: bool,
     waiter: Option<Py<PyAny>>,
     home: Rc<Home>,
 }
@@ -95,6 +140,7 @@ impl HttpCycle {
             status: 0,
             body_bytes: 0,
             gone: false,
+            armed: false,
             waiter: None,
             home,
         }
@@ -120,17 +166,16 @@ impl HttpCycle {
         !self.gone
     }
 
-    fn must_wait(&self) -> bool {
-        self.conn
-            .as_ref()
-            .is_some_and(|c| c.pending_output() > HIGH_WATER)
-    }
-
     /// Gives the connection back to the event loop (kept open or not), wakes a
     /// receive() waiting for the disconnect, and asks the loop for a turn.
     fn hand_back(&mut self, py: Python<'_>, keep_alive: bool) {
         self.response = Response::Complete;
-        self.home.cycles.borrow_mut().remove(&self.index);
+        if let Some(conn) = self.conn.as_ref() {
+            // Only while this cycle holds the connection: the slot may serve another
+            // connection's cycle by now.
+            self.home.cycles.borrow_mut().remove(&self.index);
+            disarm(&self.home, conn, &mut self.armed);
+        }
         if let (Some(conn), Some(head)) = (self.conn.take(), self.head.take()) {
             let outcome = Outcome {
                 status: self.status,
@@ -335,7 +380,7 @@ fn get<'py>(
 
 /// A response header as RFC 9110 allows it: a token name, a value without CR, LF, NUL
 /// or other control bytes (tab allowed).
-fn check_header(name: &[u8], value: &[u8]) -> PyResult<()> {
+pub(super) fn check_header(name: &[u8], value: &[u8]) -> PyResult<()> {
     if name.is_empty()
         || !name
             .iter()
@@ -412,8 +457,7 @@ impl HttpCycle {
         }
     }
 
-    /// One `send()` message. 0: done; 1: wait until the socket drains (then
-    /// `on_writable`); 2: the client is gone.
+    /// One `send()` message; the answer is [`send_status`]'s.
     fn send(&mut self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<u8> {
         let message = message
             .cast::<PyDict>()
@@ -448,10 +492,7 @@ impl HttpCycle {
                 )))
             }
         }
-        if self.gone {
-            return Ok(2);
-        }
-        Ok(u8::from(self.must_wait()))
+        Ok(send_status(self.conn.as_deref(), self.gone))
     }
 
     /// The socket, for the loop's writer callback while `send()` waits.
@@ -459,20 +500,36 @@ impl HttpCycle {
         self.conn.as_ref().map_or(-1, |c| c.fd())
     }
 
-    /// The socket is writable: flush; true when `send()` may go on.
-    fn on_writable(&mut self) -> bool {
-        let Some(conn) = self.conn.as_mut() else {
-            return true;
-        };
-        if conn.flush().is_err() {
+    /// The socket is writable: the bytes still queued, or -1 when the client is gone.
+    fn flush_pending(&mut self) -> i64 {
+        let left = flush_pending(self.conn.as_mut());
+        if left < 0 {
             self.gone = true;
-            return true;
         }
-        conn.pending_output() <= LOW_WATER
+        if left <= 0 {
+            self.armed = false;
+        }
+        left
+    }
+
+    /// The Python side put a writer callback on the socket.
+    fn armed(&mut self) {
+        self.armed = true;
     }
 
     fn client_gone(&self) -> bool {
         self.gone
+    }
+
+    /// The server answered `status` itself (already queued): no app call.
+    fn refused(&mut self, py: Python<'_>, status: u16) {
+        self.status = status;
+        if let Some(conn) = self.conn.as_mut() {
+            if conn.flush().is_err() {
+                self.gone = true;
+            }
+        }
+        self.hand_back(py, false);
     }
 
     /// The app's coroutine returned: a response it left unfinished is an error.

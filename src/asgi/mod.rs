@@ -30,6 +30,7 @@
 
 mod cycle;
 mod scope;
+mod websocket;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -41,12 +42,14 @@ use pyo3::types::PyDict;
 use crate::config::{Config, WorkerClass};
 use crate::http::body::Body;
 use crate::http::request::Head;
+use crate::http::websocket as ws;
 use crate::sock::Listener;
 use crate::worker::conn::Conn;
 use crate::worker::event_loop::EventLoop;
 use crate::worker::pool::Done;
 use crate::wsgi::Bridge;
-pub use cycle::{Home, HttpCycle};
+pub use cycle::{Held, Home, HttpCycle};
+use websocket::WsCycle;
 
 /// Makes asyncio tasks of requests; owned by the worker's event loop.
 pub struct Spawner {
@@ -54,48 +57,54 @@ pub struct Spawner {
     consts: scope::ScopeConstants,
     /// The lifespan state: each request's scope gets a shallow copy.
     state: Py<PyDict>,
+    /// `runtime.py`'s `run_http` and `run_websocket`, and the loop's `create_task`.
     run_http: Option<Py<PyAny>>,
+    run_websocket: Option<Py<PyAny>>,
     create_task: Option<Py<PyAny>>,
+    /// `--websocket-max-message-size`.
+    max_message: u64,
     home: Rc<Home>,
 }
 
 impl Spawner {
-    /// Starts the app's task for a complete request; the connection is the cycle's
-    /// until the response is complete.
+    /// Starts the app's task for a complete request (an HTTP request, or a WebSocket
+    /// handshake); the connection is the cycle's until the response is complete or
+    /// the WebSocket closed.
     pub fn spawn(
         &self,
         index: usize,
-        conn: Box<Conn>,
+        mut conn: Box<Conn>,
         head: Box<Head>,
         body: Body,
         keep_alive: bool,
     ) {
+        let connection: Vec<&[u8]> = head.values("connection").collect();
+        let upgrade = ws::is_upgrade(
+            head.method(),
+            head.minor_version,
+            head.header("upgrade"),
+            &connection,
+        );
         Python::attach(|py| {
-            let scope = scope::http(py, &self.consts, &head, &conn.peer, self.state.bind(py));
-            let cycle = HttpCycle::new(index, conn, head, body, keep_alive, self.home.clone());
-            let started = Py::new(py, cycle).and_then(|cycle| {
-                self.home
-                    .cycles
-                    .borrow_mut()
-                    .insert(index, cycle.clone_ref(py));
-                let (Some(run_http), Some(create_task)) = (&self.run_http, &self.create_task)
-                else {
-                    return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                        "the asgi worker is not started",
-                    ));
-                };
-                match scope {
-                    Ok(scope) => {
-                        let coro = run_http
-                            .call1(py, (self.app.clone_ref(py), scope, cycle.clone_ref(py)))?;
-                        create_task.call1(py, (coro,)).map(|_| ())
-                    }
-                    Err(e) => {
-                        let text = crate::wsgi::format_exception(py, &e);
-                        cycle.call_method1(py, "app_failed", (text,)).map(|_| ())
+            let started = if upgrade {
+                match ws::check_handshake(
+                    head.header("sec-websocket-key"),
+                    head.header("sec-websocket-version"),
+                ) {
+                    Ok(accept) => self.start_websocket(py, index, conn, head, accept),
+                    Err(why) => {
+                        // Not a valid handshake: a plain 400, the app is not called.
+                        let page = crate::http::response::error_page(1, 400, "Bad Request", why);
+                        conn.queue_output(&page);
+                        let cycle =
+                            HttpCycle::new(index, conn, head, body, false, self.home.clone());
+                        Py::new(py, cycle)
+                            .and_then(|c| c.call_method1(py, "refused", (400,)).map(|_| ()))
                     }
                 }
-            });
+            } else {
+                self.start_http(py, index, conn, head, body, keep_alive)
+            };
             if let Err(e) = started {
                 tracing::error!(
                     "Cannot start the ASGI request: {}",
@@ -105,21 +114,97 @@ impl Spawner {
         })
     }
 
-    /// A socket event for a connection a cycle holds.
-    pub fn on_event(&self, index: usize) {
-        let cycle = self
-            .home
+    fn start_http(
+        &self,
+        py: Python<'_>,
+        index: usize,
+        conn: Box<Conn>,
+        head: Box<Head>,
+        body: Body,
+        keep_alive: bool,
+    ) -> PyResult<()> {
+        let scope = scope::http(py, &self.consts, &head, &conn.peer, self.state.bind(py));
+        let cycle = Py::new(
+            py,
+            HttpCycle::new(index, conn, head, body, keep_alive, self.home.clone()),
+        )?;
+        self.home
             .cycles
-            .borrow()
-            .get(&index)
-            .map(|c| Python::attach(|py| c.clone_ref(py)));
-        if let Some(cycle) = cycle {
-            Python::attach(|py| {
-                if let Ok(mut cycle) = cycle.bind(py).try_borrow_mut() {
-                    cycle.on_socket_event(py);
-                }
-            });
+            .borrow_mut()
+            .insert(index, Held::Http(cycle.clone_ref(py)));
+        match scope {
+            Ok(scope) => self.run(py, self.run_http.as_ref(), scope, cycle.into_any()),
+            Err(e) => {
+                let text = crate::wsgi::format_exception(py, &e);
+                cycle.call_method1(py, "app_failed", (text,)).map(|_| ())
+            }
         }
+    }
+
+    fn start_websocket(
+        &self,
+        py: Python<'_>,
+        index: usize,
+        conn: Box<Conn>,
+        head: Box<Head>,
+        accept: String,
+    ) -> PyResult<()> {
+        let scope = scope::websocket(py, &self.consts, &head, &conn.peer, self.state.bind(py))?;
+        let cycle = WsCycle::new(
+            index,
+            conn,
+            head,
+            accept,
+            self.max_message,
+            self.home.clone(),
+        );
+        let cycle = Py::new(py, cycle)?;
+        self.home
+            .cycles
+            .borrow_mut()
+            .insert(index, Held::Ws(cycle.clone_ref(py)));
+        self.run(py, self.run_websocket.as_ref(), scope, cycle.into_any())
+    }
+
+    /// `create_task(runner(app, scope, cycle))`.
+    fn run(
+        &self,
+        py: Python<'_>,
+        runner: Option<&Py<PyAny>>,
+        scope: Bound<'_, PyDict>,
+        cycle: Py<PyAny>,
+    ) -> PyResult<()> {
+        let (Some(runner), Some(create_task)) = (runner, &self.create_task) else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "the asgi worker is not started",
+            ));
+        };
+        let coro = runner.call1(py, (self.app.clone_ref(py), scope, cycle))?;
+        create_task.call1(py, (coro,)).map(|_| ())
+    }
+
+    /// A socket event for a connection a cycle holds: the HTTP cycle checks whether
+    /// the client left; the WebSocket cycle reads its frames.
+    pub fn on_event(&self, index: usize) {
+        Python::attach(|py| {
+            let held = match self.home.cycles.borrow().get(&index) {
+                Some(Held::Http(c)) => Held::Http(c.clone_ref(py)),
+                Some(Held::Ws(c)) => Held::Ws(c.clone_ref(py)),
+                None => return,
+            };
+            match held {
+                Held::Http(c) => {
+                    if let Ok(mut c) = c.bind(py).try_borrow_mut() {
+                        c.on_socket_event(py);
+                    }
+                }
+                Held::Ws(c) => {
+                    if let Ok(mut c) = c.bind(py).try_borrow_mut() {
+                        c.on_readable(py);
+                    }
+                }
+            }
+        });
     }
 
     /// Connections whose responses are complete, for the event loop to take back.
@@ -148,6 +233,7 @@ impl Driver {
         &mut self,
         event_loop: &Bound<'_, PyAny>,
         run_http: Py<PyAny>,
+        run_websocket: Py<PyAny>,
         kick: Py<PyAny>,
     ) -> PyResult<()> {
         let spawner = self
@@ -156,8 +242,10 @@ impl Driver {
             .as_mut()
             .expect("an asgi worker's loop has a spawner");
         spawner.run_http = Some(run_http);
+        spawner.run_websocket = Some(run_websocket);
         spawner.create_task = Some(event_loop.getattr("create_task")?.unbind());
         *spawner.home.kick.borrow_mut() = Some(kick);
+        *spawner.home.event_loop.borrow_mut() = Some(event_loop.clone().unbind());
         Ok(())
     }
 
@@ -204,10 +292,13 @@ pub fn serve(
                 consts: scope::ScopeConstants::new(py, &config.asgi.root_path)?,
                 state: state.clone().unbind(),
                 run_http: None,
+                run_websocket: None,
                 create_task: None,
+                max_message: config.asgi.websocket_max_message_size,
                 home: Rc::new(Home {
                     finished: RefCell::new(Vec::new()),
                     kick: RefCell::new(None),
+                    event_loop: RefCell::new(None),
                     cycles: RefCell::new(Default::default()),
                 }),
             });

@@ -99,6 +99,40 @@ class Lifespan:
         return self.failure
 
 
+# While a send() waits for a slow client, it goes on once this little is queued.
+LOW_WATER = 64 * 1024
+
+
+def arm_flush(loop, cycle, waiter=None):
+    """Writes the cycle's queued output whenever the socket takes more; resolves
+    `waiter` (a send() that found too much queued) once little is left."""
+    fd = cycle.fd()
+
+    def on_writable():
+        left = cycle.flush_pending()
+        if waiter is not None and left <= LOW_WATER and not waiter.done():
+            waiter.set_result(None)
+        if left <= 0:
+            loop.remove_writer(fd)
+
+    loop.add_writer(fd, on_writable)
+    cycle.armed()
+
+
+async def sent(loop, cycle, status, gone_message):
+    """Acts on what cycle.send() said (see `send_status` in cycle.rs)."""
+    if status == 3:
+        arm_flush(loop, cycle)
+    elif status == 1:
+        waiter = loop.create_future()
+        arm_flush(loop, cycle, waiter)
+        await waiter
+        if cycle.client_gone():
+            raise ClientDisconnected(gone_message)
+    elif status == 2:
+        raise ClientDisconnected(gone_message)
+
+
 async def run_http(app, scope, cycle):
     """One request: the app with receive/send bound to the Rust `cycle`."""
     loop = asyncio.get_running_loop()
@@ -114,24 +148,39 @@ async def run_http(app, scope, cycle):
         return message
 
     async def send(message):
-        if cycle.send(message):
-            # Too much output queued: wait until the client has read some.
+        await sent(loop, cycle, cycle.send(message), "the client closed the connection")
+
+    try:
+        await app(scope, receive, send)
+    except ClientDisconnected:
+        cycle.app_returned()
+    except BaseException as e:
+        cycle.app_failed(traceback.format_exc())
+        if not isinstance(e, Exception):
+            raise
+    else:
+        cycle.app_returned()
+
+
+async def run_websocket(app, scope, cycle):
+    """One WebSocket: the app with receive/send bound to the Rust `cycle`; frames are
+    read by the worker's event loop and queued on the cycle."""
+    loop = asyncio.get_running_loop()
+
+    async def receive():
+        while True:
+            message = cycle.receive()
+            if message is not None:
+                return message
             waiter = loop.create_future()
-            fd = cycle.fd()
+            cycle.wait(waiter)
+            await waiter
 
-            def on_writable():
-                if cycle.on_writable():
-                    loop.remove_writer(fd)
-                    if not waiter.done():
-                        waiter.set_result(None)
-
-            loop.add_writer(fd, on_writable)
-            try:
-                await waiter
-            finally:
-                loop.remove_writer(fd)
-            if cycle.client_gone():
-                raise ClientDisconnected("the client closed the connection")
+    async def send(message):
+        await sent(loop, cycle, cycle.send(message), "the WebSocket is closed")
+        if message.get("type") == "websocket.close":
+            # The client has this long to answer our close frame.
+            loop.call_later(5.0, cycle.close_timeout)
 
     try:
         await app(scope, receive, send)
@@ -171,7 +220,7 @@ def serve(driver, app, loop_kind, lifespan_mode, state, tick_seconds=1.0):
                 loop.call_later(tick_seconds, tick)
 
         loop.add_reader(driver.fd(), on_ready)
-        driver.start(loop, run_http, lambda: loop.call_soon(on_ready))
+        driver.start(loop, run_http, run_websocket, lambda: loop.call_soon(on_ready))
         loop.call_soon(on_ready)
         loop.call_later(tick_seconds, tick)
         loop.run_until_complete(done)

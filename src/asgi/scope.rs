@@ -56,6 +56,48 @@ pub fn http<'py>(
     peer: &Peer,
     state: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let scope = common(py, consts, head, peer, state)?;
+    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+    scope.set_item(intern!(py, "method"), head.method())?;
+    let https = url_scheme(peer.secure, head.forwarded_https) == "https";
+    scope.set_item(intern!(py, "scheme"), if https { "https" } else { "http" })?;
+    Ok(scope)
+}
+
+/// The scope of a WebSocket handshake: `ws`/`wss`, and the subprotocols the client
+/// offers (`Sec-WebSocket-Protocol`, in order).
+pub fn websocket<'py>(
+    py: Python<'py>,
+    consts: &ScopeConstants,
+    head: &Head,
+    peer: &Peer,
+    state: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let scope = common(py, consts, head, peer, state)?;
+    scope.set_item(intern!(py, "type"), intern!(py, "websocket"))?;
+    let https = url_scheme(peer.secure, head.forwarded_https) == "https";
+    scope.set_item(intern!(py, "scheme"), if https { "wss" } else { "ws" })?;
+    let offered = PyList::empty(py);
+    for value in head.values("sec-websocket-protocol") {
+        for name in value.split(|&b| b == b',') {
+            let name = name.trim_ascii();
+            if !name.is_empty() {
+                offered.append(PyString::new(py, &String::from_utf8_lossy(name)))?;
+            }
+        }
+    }
+    scope.set_item(intern!(py, "subprotocols"), offered)?;
+    Ok(scope)
+}
+
+/// What both scopes carry.
+fn common<'py>(
+    py: Python<'py>,
+    consts: &ScopeConstants,
+    head: &Head,
+    peer: &Peer,
+    state: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
     let scope = PyDict::new(py);
     let (raw_path, query, _) = split_target(head.target());
     let path = if raw_path.contains('%') {
@@ -63,7 +105,6 @@ pub fn http<'py>(
     } else {
         raw_path.to_string()
     };
-    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
     scope.set_item(intern!(py, "asgi"), consts.asgi.bind(py).copy()?)?;
     let version = if head.minor_version == 0 {
         intern!(py, "1.0")
@@ -71,11 +112,6 @@ pub fn http<'py>(
         intern!(py, "1.1")
     };
     scope.set_item(intern!(py, "http_version"), version)?;
-    scope.set_item(intern!(py, "method"), head.method())?;
-    scope.set_item(
-        intern!(py, "scheme"),
-        url_scheme(peer.secure, head.forwarded_https),
-    )?;
     scope.set_item(intern!(py, "path"), path)?;
     scope.set_item(
         intern!(py, "raw_path"),

@@ -22,6 +22,11 @@ pub struct AsgiArgs {
     /// The ASGI `root_path`: the path the app is mounted at behind a proxy.
     #[arg(long = "root-path", value_name = "STRING", default_value = "")]
     pub root_path: String,
+
+    /// The largest WebSocket message (and frame) a client may send, in bytes; larger
+    /// ones close the connection with 1009.
+    #[arg(long = "websocket-max-message-size", value_name = "INT", default_value_t = 16 * 1024 * 1024)]
+    pub websocket_max_message_size: u64,
 }
 
 /// Which event loop runs the app.
@@ -68,6 +73,7 @@ pub struct AsgiConfig {
     pub event_loop: Loop,
     pub lifespan: Lifespan,
     pub root_path: String,
+    pub websocket_max_message_size: u64,
 }
 
 impl Default for AsgiConfig {
@@ -76,6 +82,7 @@ impl Default for AsgiConfig {
             event_loop: Loop::Auto,
             lifespan: Lifespan::Auto,
             root_path: String::new(),
+            websocket_max_message_size: 16 * 1024 * 1024,
         }
     }
 }
@@ -110,10 +117,18 @@ pub fn resolve(args: &AsgiArgs) -> Result<AsgiConfig, ConfigError> {
     if !root_path.is_empty() && !root_path.starts_with('/') {
         return Err(invalid("--root-path", &args.root_path, "must start with /"));
     }
+    if args.websocket_max_message_size == 0 {
+        return Err(invalid(
+            "--websocket-max-message-size",
+            "0",
+            "must be at least 1",
+        ));
+    }
     Ok(AsgiConfig {
         event_loop,
         lifespan,
         root_path,
+        websocket_max_message_size: args.websocket_max_message_size,
     })
 }
 
@@ -134,6 +149,7 @@ mod tests {
             asgi_loop: event_loop.into(),
             asgi_lifespan: lifespan.into(),
             root_path: root.into(),
+            websocket_max_message_size: 1 << 24,
         }
     }
 

@@ -253,7 +253,7 @@ pub static SETTINGS: &[Setting] = &[
     setting("asgi_loop", "--asgi-loop", Str, "auto", Implemented),
     setting("asgi_lifespan", "--asgi-lifespan", Str, "auto", Implemented),
     setting("asgi_disconnect_grace_period", "--asgi-disconnect-grace-period", Int, "3", Ignored(ASGI_ONLY)),
-    setting("websocket_max_message_size", "--websocket-max-message-size", Int, "16777216", Ignored(ASGI_ONLY)),
+    setting("websocket_max_message_size", "--websocket-max-message-size", Int, "16777216", Implemented),
     setting("http_parser", "--http-parser", Str, "auto", Ignored("rustcorn always uses its own HTTP parser")),
     setting("root_path", "--root-path", Str, "", Implemented),
     setting("dirty_apps", "--dirty-app", List, "[]", Refused(NO_DIRTY)),

@@ -409,6 +409,14 @@ impl Conn {
         self.queue(bytes);
     }
 
+    /// Bytes read after the last request and not parsed (a WebSocket client's first
+    /// frames, sent right behind its handshake), taken out of the connection.
+    pub fn take_unparsed(&mut self) -> Vec<u8> {
+        let bytes = self.rbuf.data().to_vec();
+        self.rbuf.clear();
+        bytes
+    }
+
     /// Response bytes queued and not yet taken by the socket.
     pub fn pending_output(&self) -> usize {
         self.wbuf.len() - self.wpos

@@ -137,3 +137,35 @@ async def startup_fails(scope, receive, send):
         await send({"type": "lifespan.startup.failed", "message": "the database is not there"})
         return
     await hello(scope, receive, send)
+
+
+async def ws_echo(scope, receive, send):
+    """Echoes every WebSocket message (the Autobahn cases' peer); offers to speak the
+    client's first subprotocol; /deny refuses with a 403-style denial response."""
+    if scope["type"] == "lifespan":
+        return await hello(scope, receive, send)
+    if scope["type"] == "http":
+        return await hello(scope, receive, send)
+    message = await receive()
+    assert message["type"] == "websocket.connect", message
+    if scope["path"] == "/deny":
+        await send({"type": "websocket.http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "websocket.http.response.body", "body": b"no entry"})
+        return
+    if scope["path"] == "/close-first":
+        await send({"type": "websocket.close"})
+        return
+    sub = scope["subprotocols"][0] if scope["subprotocols"] else None
+    await send({"type": "websocket.accept", "subprotocol": sub})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") == "close-please":
+            await send({"type": "websocket.close", "code": 4001, "reason": "asked to"})
+            continue
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})

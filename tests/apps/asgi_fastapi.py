@@ -73,3 +73,24 @@ async def state(request: Request):
 @app.get("/loop")
 async def loop_kind():
     return {"module": type(asyncio.get_running_loop()).__module__}
+
+
+from fastapi import WebSocket, WebSocketDisconnect  # noqa: E402
+
+ws_log = {"disconnects": 0}
+
+
+@app.websocket("/ws/{room}")
+async def ws_room(websocket: WebSocket, room: str):
+    await websocket.accept()
+    try:
+        while True:
+            text = await websocket.receive_text()
+            await websocket.send_json({"room": room, "echo": text, "db": websocket.state.db})
+    except WebSocketDisconnect:
+        ws_log["disconnects"] += 1
+
+
+@app.get("/ws-disconnects")
+async def ws_disconnects():
+    return ws_log
