@@ -15,12 +15,21 @@ python="${PYTHON:-python3}"
 
 # Pins: current major lines of each framework; gunicorn (27, the reference) is
 # for side-by-side comparison tests (tests/integration/access_log.rs) and its
-# gunicornc client; PasteDeploy for --paste (tests/integration/paste.rs).
+# gunicornc client; PasteDeploy for --paste (tests/integration/paste.rs); the
+# ASGI frameworks and uvloop for -k asgi (tests/integration/asgi_frameworks.rs);
+# kosoku, the Autobahn WebSocket suite (tests/integration/asgi_websocket.rs).
 requirements=(
     "flask>=3,<4"
     "django>=5,<6"
     "gunicorn>=27,<28"
     "PasteDeploy>=3,<4"
+    "fastapi>=0,<1"
+    "python-multipart>=0,<1"
+    "sse-starlette>=3,<4"
+    "quart>=0,<1"
+    "litestar>=2,<3"
+    "uvloop>=0,<1"
+    "kosoku>=0,<1"
 )
 
 die() { echo "setup-test-env: $*" >&2; exit 1; }
@@ -84,5 +93,5 @@ fi
     --no-input "${requirements[@]}" \
     || die "pip install into $venv failed"
 
-"$venv/bin/python" -c 'import flask, django, gunicorn, paste.deploy' \
-    || die "flask/django/gunicorn/paste.deploy not importable from $venv after install"
+"$venv/bin/python" -c 'import flask, django, gunicorn, paste.deploy, fastapi, multipart, sse_starlette, quart, litestar, uvloop' \
+    || die "flask/django/gunicorn/paste.deploy/the ASGI frameworks not importable from $venv after install"

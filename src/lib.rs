@@ -1,6 +1,6 @@
 //! # rustcorn
 //!
-//! A pre-fork WSGI server: Gunicorn's interface, a Rust core, CPython embedded.
+//! A pre-fork WSGI and ASGI server: Gunicorn's interface, a Rust core, CPython embedded.
 //!
 //! # Layout
 //!
@@ -12,6 +12,7 @@
 //! | [`http`]      | request heads and bodies, response framing, errors with their status |
 //! | [`python`]    | the interpreter: started in the user's venv (binary) or adopted (wheel), fork protocol |
 //! | [`wsgi`]      | the WSGI boundary: app loading, environ, start_response, file_wrapper |
+//! | [`asgi`]      | the ASGI boundary and `-k asgi`: scopes, receive/send, lifespan, asyncio driving the event loop |
 //! | [`ext`]       | the wheel's pyo3 extension module: the same command line, from Python |
 //! | [`log`]       | Gunicorn-format error log, access log (all atoms), syslog, statsd, reopen |
 //! | [`sock`]      | bind syntax and listening sockets |
@@ -23,6 +24,7 @@
 //! app → status/headers/body → [`http::response`] framing → bytes.
 
 pub mod arbiter;
+pub mod asgi;
 pub mod config;
 pub mod ext;
 pub mod http;

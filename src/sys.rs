@@ -499,6 +499,32 @@ fn exec_failed(msg: &[u8]) -> ! {
     }
 }
 
+/// Whether the peer of the connected socket `fd` has closed it (or it failed): a
+/// non-blocking peek that finds end-of-file or an error. Bytes waiting (a pipelined
+/// request) are not consumed and mean "still open".
+pub fn peer_closed(fd: RawFd) -> bool {
+    let mut byte = [0u8; 1];
+    // SAFETY: `buf` is a valid writable buffer of the given length for the call; `fd`
+    // is a socket the caller owns, open for this call; recv with MSG_PEEK consumes
+    // nothing.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            byte.as_mut_ptr().cast(),
+            byte.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => true,
+        n if n > 0 => false,
+        _ => !matches!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(libc::EAGAIN) | Some(libc::EINTR)
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -133,6 +133,9 @@ impl Arbiter {
             }
         }
         tracing::info!("Using worker: {}", config.worker_class.name());
+        if let Some(alias) = &config.worker_class_alias {
+            tracing::info!("{alias} is served by rustcorn's own asgi worker");
+        }
         config
             .tls
             .warnings

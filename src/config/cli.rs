@@ -38,8 +38,8 @@ pub struct Cli {
     #[arg(short = 'w', long = "workers", value_name = "INT")]
     pub workers: Option<u32>,
 
-    /// The type of worker: `sync` (one app call at a time) or `gthread` (--threads app
-    /// threads per worker).
+    /// The type of worker: `sync` (one app call at a time), `gthread` (--threads app
+    /// threads per worker) or `asgi` (an ASGI app on an asyncio loop).
     #[arg(
         short = 'k',
         long = "worker-class",
@@ -157,4 +157,7 @@ pub struct Cli {
 
     #[command(flatten)]
     pub paste: super::paste::PasteArgs,
+
+    #[command(flatten)]
+    pub asgi: super::asgi::AsgiArgs,
 }

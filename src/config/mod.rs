@@ -31,6 +31,7 @@
 //! To make a setting work in the file, `$GUNICORN_CMD_ARGS` and `--print-config`, give
 //! it a clap field and mark its table line [`settings::Status::Implemented`].
 
+pub mod asgi;
 pub mod check;
 mod cli;
 mod file;
@@ -93,6 +94,9 @@ pub enum WorkerClass {
     /// `--threads` app threads per process; the event loop still does accept, reads,
     /// parsing and keep-alive bookkeeping.
     Gthread,
+    /// An ASGI app on one asyncio loop per process, driven by the same event loop
+    /// (see [`crate::asgi`]).
+    Asgi,
 }
 
 impl WorkerClass {
@@ -101,6 +105,7 @@ impl WorkerClass {
         match self {
             WorkerClass::Sync => "sync",
             WorkerClass::Gthread => "gthread",
+            WorkerClass::Asgi => "asgi",
         }
     }
 }
@@ -151,6 +156,11 @@ pub struct Config {
     /// `--paste`: the app comes from a PasteDeploy file, not `app_module` (which then
     /// holds the file's path, Gunicorn's default process name).
     pub paste: Option<paste::PasteApp>,
+    /// `-k asgi`: the event loop, lifespan and root path.
+    pub asgi: asgi::AsgiConfig,
+    /// Set when `-k` named another server's ASGI worker class (Uvicorn's), which
+    /// rustcorn's asgi worker replaces: the start says so.
+    pub worker_class_alias: Option<String>,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -260,6 +270,8 @@ impl Config {
         if cli.threads == 0 {
             return Err(invalid("--threads", "0", "must be at least 1"));
         }
+        let worker_class_alias =
+            is_uvicorn_worker(&cli.worker_class).then(|| cli.worker_class.clone());
         let worker_class = match parse_worker_class(&cli.worker_class)? {
             WorkerClass::Sync if cli.threads > 1 => WorkerClass::Gthread,
             class => class,
@@ -267,6 +279,7 @@ impl Config {
         let threads = match worker_class {
             WorkerClass::Sync => 1,
             WorkerClass::Gthread => cli.threads as usize,
+            WorkerClass::Asgi => 1,
         };
         let env_pairs = cli
             .env
@@ -331,6 +344,8 @@ impl Config {
             preload: preload::resolve(&cli.preload)?,
             reload: reload::resolve(&cli.reload, &load::cwd())?,
             paste,
+            asgi: asgi::resolve(&cli.asgi)?,
+            worker_class_alias,
         })
     }
 }
@@ -371,15 +386,27 @@ fn first_line(text: &str) -> String {
 }
 
 /// Worker classes: the ones rustcorn has, and a pointer to them for the ones it has not.
+/// Uvicorn's worker classes, as existing Gunicorn configs name them.
+fn is_uvicorn_worker(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    matches!(
+        v.as_str(),
+        "uvicorn.workers.uvicornworker"
+            | "uvicorn.workers.uvicornh11worker"
+            | "uvicorn_worker.uvicornworker"
+            | "uvicorn_worker.uvicornh11worker"
+    )
+}
+
 fn parse_worker_class(value: &str) -> Result<WorkerClass, ConfigError> {
     let short = value.trim().to_ascii_lowercase();
     match short.as_str() {
         "sync" | "gunicorn.workers.sync.syncworker" => Ok(WorkerClass::Sync),
+        "asgi" | "gunicorn.workers.gasgi.asgiworker" => Ok(WorkerClass::Asgi),
+        _ if is_uvicorn_worker(value) => Ok(WorkerClass::Asgi),
         "gevent"
         | "eventlet"
         | "tornado"
-        | "asgi"
-        | "uvicorn.workers.uvicornworker"
         | "gunicorn.workers.ggevent.geventworker"
         | "gunicorn.workers.geventlet.eventletworker"
         | "gunicorn.workers.gtornado.tornadoworker" => Err(invalid(
@@ -387,13 +414,13 @@ fn parse_worker_class(value: &str) -> Result<WorkerClass, ConfigError> {
             value,
             "rustcorn serves WSGI apps without monkey-patching; its workers already hold many \
              idle and keep-alive connections on an event loop. Use -k sync, or -k gthread \
-             --threads N for apps that wait on I/O",
+             --threads N for WSGI apps that wait on I/O, or -k asgi for asyncio apps",
         )),
         "gthread" | "gunicorn.workers.gthread.threadworker" => Ok(WorkerClass::Gthread),
         _ => Err(invalid(
             "--worker-class",
             value,
-            "unknown worker class; rustcorn offers: sync, gthread",
+            "unknown worker class; rustcorn offers: sync, gthread, asgi",
         )),
     }
 }

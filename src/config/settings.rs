@@ -136,7 +136,7 @@ const fn setting(
 const NO_DIRTY: &str = "dirty arbiters are not supported by rustcorn";
 const HTTP1_ONLY: &str = "rustcorn speaks HTTP/1.x only";
 const HTTP2_ONLY: &str = "only matters with HTTP/2, which rustcorn does not speak";
-const ASGI_ONLY: &str = "only matters for ASGI workers, which rustcorn does not have";
+const ASGI_ONLY: &str = "not implemented by rustcorn's asgi worker yet";
 const NO_CONTROL: &str = "rustcorn has no control socket";
 
 use Kind::*;
@@ -250,12 +250,12 @@ pub static SETTINGS: &[Setting] = &[
     setting("casefold_http_method", "--casefold-http-method", Flag, "False", Implemented),
     setting("forwarder_headers", "--forwarder-headers", CommaList, "['SCRIPT_NAME', 'PATH_INFO']", Implemented),
     setting("header_map", "--header-map", Str, "drop", Implemented),
-    setting("asgi_loop", "--asgi-loop", Str, "auto", Ignored(ASGI_ONLY)),
-    setting("asgi_lifespan", "--asgi-lifespan", Str, "auto", Ignored(ASGI_ONLY)),
+    setting("asgi_loop", "--asgi-loop", Str, "auto", Implemented),
+    setting("asgi_lifespan", "--asgi-lifespan", Str, "auto", Implemented),
     setting("asgi_disconnect_grace_period", "--asgi-disconnect-grace-period", Int, "3", Ignored(ASGI_ONLY)),
-    setting("websocket_max_message_size", "--websocket-max-message-size", Int, "16777216", Ignored(ASGI_ONLY)),
+    setting("websocket_max_message_size", "--websocket-max-message-size", Int, "16777216", Implemented),
     setting("http_parser", "--http-parser", Str, "auto", Ignored("rustcorn always uses its own HTTP parser")),
-    setting("root_path", "--root-path", Str, "", Ignored(ASGI_ONLY)),
+    setting("root_path", "--root-path", Str, "", Implemented),
     setting("dirty_apps", "--dirty-app", List, "[]", Refused(NO_DIRTY)),
     setting("dirty_workers", "--dirty-workers", Int, "0", Refused(NO_DIRTY)),
     setting("dirty_timeout", "--dirty-timeout", Int, "300", Ignored(NO_DIRTY)),

@@ -105,7 +105,10 @@ fn bad_input_is_one_line_naming_the_flag() {
         (&["-k", "gevent", "wsgi"], "--worker-class"),
         (&["-k", "eventlet", "wsgi"], "--worker-class"),
         (&["-k", "tornado", "wsgi"], "--worker-class"),
-        (&["-k", "asgi", "wsgi"], "--worker-class"),
+        (
+            &["-k", "asgi", "--asgi-loop", "tokio", "wsgi"],
+            "--asgi-loop",
+        ),
         (&["-k", "nosuch", "wsgi"], "--worker-class"),
         (&["-e", "NOEQUALS", "wsgi"], "--env"),
         (&["--timeout", "-1", "wsgi"], "-1"),

@@ -10,5 +10,6 @@ pub mod proxy_protocol;
 pub mod request;
 pub mod response;
 pub mod uwsgi;
+pub mod websocket;
 
 pub use error::HttpError;

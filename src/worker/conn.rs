@@ -403,6 +403,30 @@ impl Conn {
         self.wbuf.extend_from_slice(bytes);
     }
 
+    /// Queues response bytes without writing (the asgi worker writes with
+    /// [`flush`](Self::flush) and waits for the client with the event loop).
+    pub fn queue_output(&mut self, bytes: &[u8]) {
+        self.queue(bytes);
+    }
+
+    /// Bytes read after the last request and not parsed (a WebSocket client's first
+    /// frames, sent right behind its handshake), taken out of the connection.
+    pub fn take_unparsed(&mut self) -> Vec<u8> {
+        let bytes = self.rbuf.data().to_vec();
+        self.rbuf.clear();
+        bytes
+    }
+
+    /// Response bytes queued and not yet taken by the socket.
+    pub fn pending_output(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    /// The socket's descriptor, for a readiness wait outside the worker's own loop.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.stream.raw_fd()
+    }
+
     /// Writes queued output until the socket would block.
     pub fn flush(&mut self) -> io::Result<()> {
         while self.wpos < self.wbuf.len() {

@@ -119,6 +119,8 @@ pub struct EventLoop<'a> {
     config: &'a Config,
     bridge: Arc<Bridge>,
     pool: Option<Pool>,
+    /// `-k asgi`: requests become tasks on the asyncio loop (set by [`crate::asgi`]).
+    pub(crate) asgi: Option<crate::asgi::Spawner>,
     access_log: AccessLog,
     poll: Poll,
     listeners: Vec<ListenSocket>,
@@ -166,7 +168,7 @@ impl<'a> EventLoop<'a> {
         poll.registry()
             .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let pool = match config.worker_class {
-            WorkerClass::Sync => None,
+            WorkerClass::Sync | WorkerClass::Asgi => None,
             WorkerClass::Gthread => {
                 let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
                 Some(Pool::start(config.threads, bridge.clone(), waker)?)
@@ -189,6 +191,7 @@ impl<'a> EventLoop<'a> {
             config,
             bridge,
             pool,
+            asgi: None,
             access_log: crate::log::reopen::worker_access_log(
                 config.access_logfile.as_deref(),
                 config.logging.access_format.clone(),
@@ -239,52 +242,93 @@ impl<'a> EventLoop<'a> {
             } else {
                 Duration::from_millis(500)
             };
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
+            self.poll_events(&mut events, timeout)?;
+            if self.turn(&events) {
+                return Ok(());
             }
-            self.collect_finished();
-            for event in events.iter() {
-                match event.token() {
-                    SIGNAL_TOKEN => self.read_signals(),
-                    // Only a wake-up: finished work is collected before and after
-                    // every batch of events.
-                    WAKER_TOKEN => {}
-                    Token(t) if t >= CONN_BASE => {
-                        self.on_conn_event(t - CONN_BASE, event.is_readable(), event.is_writable())
-                    }
-                    Token(t) => self.accept_pending[t - LISTENER_BASE] = true,
-                }
-            }
-            // A thread may have finished while the events were handled, without a
-            // wake-up (see `Pool::set_wake_on_finish`).
-            self.collect_finished();
-            if let State::Draining { linger_until } = self.state {
-                if crate::sys::monotonic_millis() >= linger_until {
-                    self.close_idle_kept_alive();
-                }
-                if self.live_connections() == 0 {
-                    return Ok(());
-                }
-            }
-            if self.can_accept() {
-                self.accept(false);
-            } else if self.accept_overdue() {
-                self.accept(true);
-            }
-            self.publish_idle();
-            self.dispatch();
-            self.ask_for_wakes();
             if last_sweep.elapsed() >= Duration::from_secs(1) {
                 last_sweep = Instant::now();
-                self.sweep_timeouts();
-                if nix::unistd::getppid() != self.master {
-                    tracing::info!("Parent changed, shutting down: {}", std::process::id());
+                if self.housekeeping() {
                     return Ok(());
                 }
             }
         }
+    }
+
+    /// Waits up to `timeout` for events (an interrupted wait is an empty batch).
+    pub(crate) fn poll_events(
+        &mut self,
+        events: &mut Events,
+        timeout: Duration,
+    ) -> std::io::Result<()> {
+        match self.poll.poll(events, Some(timeout)) {
+            Err(e) if e.kind() != std::io::ErrorKind::Interrupted => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The epoll descriptor: readable when an event is waiting (the asgi worker's
+    /// asyncio loop watches it).
+    pub(crate) fn poll_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.poll.as_raw_fd()
+    }
+
+    /// Handles one batch of events, then accepts and dispatches. True when the worker
+    /// is done: draining and no connection left.
+    pub(crate) fn turn(&mut self, events: &Events) -> bool {
+        self.collect_finished();
+        for event in events.iter() {
+            match event.token() {
+                SIGNAL_TOKEN => self.read_signals(),
+                // Only a wake-up: finished work is collected before and after
+                // every batch of events.
+                WAKER_TOKEN => {}
+                Token(t) if t >= CONN_BASE => {
+                    self.on_conn_event(t - CONN_BASE, event.is_readable(), event.is_writable())
+                }
+                Token(t) => self.accept_pending[t - LISTENER_BASE] = true,
+            }
+        }
+        // A thread may have finished while the events were handled, without a
+        // wake-up (see `Pool::set_wake_on_finish`).
+        self.collect_finished();
+        if self.drained() {
+            return true;
+        }
+        if self.can_accept() {
+            self.accept(false);
+        } else if self.accept_overdue() {
+            self.accept(true);
+        }
+        self.publish_idle();
+        self.dispatch();
+        self.ask_for_wakes();
+        false
+    }
+
+    /// Draining: closes kept-alive connections whose linger is over; true when no
+    /// connection is left.
+    fn drained(&mut self) -> bool {
+        let State::Draining { linger_until } = self.state else {
+            return false;
+        };
+        if crate::sys::monotonic_millis() >= linger_until {
+            self.close_idle_kept_alive();
+        }
+        self.live_connections() == 0
+    }
+
+    /// Once a second: idle and stalled connections time out; true when the worker
+    /// should stop (the master is gone, or draining is over).
+    pub(crate) fn housekeeping(&mut self) -> bool {
+        crate::arbiter::beat();
+        self.sweep_timeouts();
+        if nix::unistd::getppid() != self.master {
+            tracing::info!("Parent changed, shutting down: {}", std::process::id());
+            return true;
+        }
+        self.drained()
     }
 
     fn read_signals(&mut self) {
@@ -502,6 +546,9 @@ impl<'a> EventLoop<'a> {
         let conn = match self.slots.get_mut(index) {
             Some(Slot::Open(conn)) => conn,
             Some(Slot::Busy { event_missed }) => {
+                if let Some(asgi) = &self.asgi {
+                    asgi.on_event(index);
+                }
                 if !*event_missed {
                     *event_missed = true;
                     self.missed_events += 1;
@@ -626,6 +673,21 @@ impl<'a> EventLoop<'a> {
             // connection is not taken for an idle one).
             let last = self.recycle.count();
             let keep_alive = head.keep_alive && keep_alive_allowed && !last;
+            if let Some(asgi) = &self.asgi {
+                let Slot::Open(conn) = std::mem::replace(
+                    &mut self.slots[index],
+                    Slot::Busy {
+                        event_missed: false,
+                    },
+                ) else {
+                    unreachable!("matched Open above")
+                };
+                asgi.spawn(index, conn, head, body, keep_alive);
+                if last {
+                    self.begin_drain();
+                }
+                continue;
+            }
             match &mut self.pool {
                 None => {
                     let peer = conn.peer;
@@ -684,15 +746,19 @@ impl<'a> EventLoop<'a> {
         }
     }
 
-    /// Takes back connections whose requests the app threads finished.
+    /// Takes back connections whose requests the app threads (or asgi tasks) finished.
     fn collect_finished(&mut self) {
-        let Some(pool) = &mut self.pool else { return };
+        let finished = match (&mut self.pool, &self.asgi) {
+            (Some(pool), _) => pool.finished(),
+            (None, Some(asgi)) => asgi.finished(),
+            (None, None) => return,
+        };
         for Done {
             index,
             mut conn,
             head,
             outcome,
-        } in pool.finished()
+        } in finished
         {
             let slot = std::mem::replace(&mut self.slots[index], Slot::Free);
             if matches!(slot, Slot::Busy { event_missed: true }) {

@@ -4,7 +4,7 @@
 mod accept_read;
 pub mod conn;
 pub mod event_loop;
-mod pool;
+pub(crate) mod pool;
 pub mod privileges;
 mod read_buffer;
 pub mod recycle;
@@ -79,8 +79,26 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
             sys::exit_now(WORKER_BOOT_ERROR);
         }
     }
-    let code = match event_loop::EventLoop::new(config, bridge.clone(), listeners, signals, master)
-    {
+    let code = if config.worker_class == crate::config::WorkerClass::Asgi {
+        crate::asgi::serve(config, bridge.clone(), listeners, signals, master)
+    } else {
+        serve_wsgi(config, bridge.clone(), listeners, signals, master)
+    };
+    tracing::info!("Worker exiting (pid: {})", std::process::id());
+    crate::wsgi::hooks::call_worker_hook(crate::wsgi::hooks::Hook::WorkerExit);
+    bridge.flush_stdio();
+    sys::exit_now(code)
+}
+
+/// The sync and gthread workers: the event loop with its executor.
+fn serve_wsgi(
+    config: &Config,
+    bridge: std::sync::Arc<Bridge>,
+    listeners: &[Listener],
+    signals: std::os::unix::net::UnixStream,
+    master: Pid,
+) -> i32 {
+    match event_loop::EventLoop::new(config, bridge, listeners, signals, master) {
         Ok(mut lp) => match lp.run() {
             Ok(()) => 0,
             Err(e) => {
@@ -92,11 +110,7 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
             tracing::error!("Worker cannot start its event loop: {e}");
             WORKER_BOOT_ERROR
         }
-    };
-    tracing::info!("Worker exiting (pid: {})", std::process::id());
-    crate::wsgi::hooks::call_worker_hook(crate::wsgi::hooks::Hook::WorkerExit);
-    bridge.flush_stdio();
-    sys::exit_now(code)
+    }
 }
 
 /// `--user`/`--group`: the interpreter and the server's own Python modules load first

@@ -30,7 +30,7 @@ pub enum LoadError {
 
 /// Imports the app the config names: `--paste`'s PasteDeploy app, else APP_MODULE.
 pub fn load_configured(py: Python<'_>, config: &Config) -> Result<Py<PyAny>, LoadError> {
-    match &config.paste {
+    let app = match &config.paste {
         Some(paste) => call_loader(py, "load_paste", |f| {
             f.call1((
                 paste.config_uri(),
@@ -39,7 +39,10 @@ pub fn load_configured(py: Python<'_>, config: &Config) -> Result<Py<PyAny>, Loa
             ))
         }),
         None => load_app(py, &config.app_module, &config.pythonpath),
-    }
+    }?;
+    crate::asgi::check_app_fits(py, app.bind(py), config.worker_class)
+        .map_err(LoadError::NotFound)?;
+    Ok(app)
 }
 
 /// Imports `uri` after putting the working directory and `pythonpath` on `sys.path`.

@@ -104,6 +104,11 @@ impl Bridge {
         tracing::error!(target: crate::log::EXCEPTION, "{what}\n{text}");
     }
 
+    /// The app object (the asgi worker calls it itself).
+    pub fn app(&self) -> &Py<PyAny> {
+        &self.app
+    }
+
     /// The file whose `SyntaxError` this worker serves as a 500 page (`--reload` only):
     /// it is not in `sys.modules`, so the reloader is told to watch it.
     pub fn broken_file(&self) -> Option<&std::path::Path> {

@@ -34,7 +34,10 @@ fn usage_errors_exit_2_with_one_line_naming_the_flag() {
             &["--worker-class", "eventlet"],
         ),
         (&["-k", "tornado", "hello"], &["--worker-class", "tornado"]),
-        (&["-k", "asgi", "hello"], &["--worker-class", "asgi"]),
+        (
+            &["-k", "asgi", "--asgi-lifespan", "maybe", "hello"],
+            &["--asgi-lifespan", "maybe"],
+        ),
     ];
     let mut failures = Vec::new();
     for (args, names) in cases {

@@ -12,4 +12,6 @@ urlpatterns = [
     path('redirect', views.go_elsewhere),
     path('target', views.target),
     path('stream', views.stream),
+    path('async', views.async_view),
+    path('sync', views.sync_view),
 ]

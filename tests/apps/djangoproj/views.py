@@ -66,3 +66,16 @@ def stream(request):
     n = int(request.GET.get('n', '5'))
     return StreamingHttpResponse(('line %d\n' % i for i in range(n)),
                                  content_type='text/plain')
+
+
+async def async_view(request):
+    """Served on the event loop under ASGI (an `async def` view)."""
+    import asyncio
+    await asyncio.sleep(0)
+    return JsonResponse({'kind': 'async', 'path': request.path, 'q': request.GET.get('q')})
+
+
+def sync_view(request):
+    """Run in a thread by Django under ASGI (a plain view)."""
+    import threading
+    return JsonResponse({'kind': 'sync', 'thread': threading.current_thread().name})

@@ -1,0 +1,558 @@
+//! One HTTP request's ASGI cycle: `receive()` hands out the request body (already read
+//! and bounded by the connection's limits) and then `http.disconnect`; `send()` checks
+//! each message, frames the response and writes it straight to the socket without
+//! blocking. The connection is checked out of the event loop's table for the cycle and
+//! handed back the moment the response is complete, so the next request on a
+//! kept-alive connection is served even while the app's task goes on (background
+//! tasks).
+
+use std::cell::RefCell;
+use std::io::Read;
+use std::rc::Rc;
+use std::time::Instant;
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::http::body::Body;
+use crate::http::request::Head;
+use crate::http::response::{self, Framing, Plan, PlanInput};
+use crate::worker::conn::Conn;
+use crate::worker::pool::Done;
+use crate::wsgi::call::Outcome;
+use crate::wsgi::environ::latin1;
+
+/// Output queued above this makes `send()` wait until the client has read some
+/// (down to `runtime.py`'s `LOW_WATER`, 64 KiB); below it, the rest is written in the
+/// background as the socket allows.
+pub(super) const HIGH_WATER: usize = 256 * 1024;
+/// The largest `http.request` message a file-backed body is cut into.
+const BODY_CHUNK: usize = 64 * 1024;
+
+/// What the cycles of a worker share with its event loop: the connections they hand
+/// back, and how to ask the loop for a turn to take them.
+pub struct Home {
+    pub finished: RefCell<Vec<Done>>,
+    pub kick: RefCell<Option<Py<PyAny>>>,
+    /// The asyncio loop (its writer callbacks flush the cycles' queued output).
+    pub event_loop: RefCell<Option<Py<PyAny>>>,
+    /// The cycles holding a connection, by slot: a socket event during the cycle
+    /// (the client closing) reaches its cycle.
+    pub cycles: RefCell<std::collections::HashMap<usize, Held>>,
+}
+
+/// A cycle holding a connection.
+pub enum Held {
+    Http(Py<HttpCycle>),
+    Ws(Py<super::websocket::WsCycle>),
+}
+
+/// What `send()` tells the Python side: 0 all written, 1 wait (too much queued),
+/// 2 the client is gone, 3 some output is queued: flush it in the background.
+pub(super) fn send_status(conn: Option<&Conn>, gone: bool) -> u8 {
+    match conn.map(|c| c.pending_output()) {
+        _ if gone => 2,
+        None | Some(0) => 0,
+        Some(n) if n > HIGH_WATER => 1,
+        Some(_) => 3,
+    }
+}
+
+/// Writes queued output as the socket allows: the bytes still queued, or -1 when
+/// the client is gone.
+pub(super) fn flush_pending(conn: Option<&mut Box<Conn>>) -> i64 {
+    match conn {
+        None => -1,
+        Some(conn) => match conn.flush() {
+            Ok(()) => conn.pending_output() as i64,
+            Err(_) => -1,
+        },
+    }
+}
+
+/// Takes the asyncio writer callback off the socket before the connection leaves
+/// the cycle (the event loop then owns it, and may close it).
+pub(super) fn disarm(home: &Home, conn: &Conn, armed: &mut bool) {
+    if std::mem::take(armed) {
+        Python::attach(|py| {
+            if let Some(event_loop) = home.event_loop.borrow().as_ref() {
+                let _ = event_loop.call_method1(py, intern!(py, "remove_writer"), (conn.fd(),));
+            }
+        });
+    }
+}
+
+/// Where the response is.
+enum Response {
+    NotStarted,
+    /// `http.response.start` seen; nothing written yet.
+    Started {
+        status: u16,
+        headers: Vec<(String, String)>,
+        content_length: Option<u64>,
+        close: bool,
+    },
+    /// The head is written; body messages follow.
+    Streaming {
+        plan: Plan,
+    },
+    /// `more_body: False` sent (or the cycle ended): the connection is handed back.
+    Complete,
+}
+
+#[pyclass(unsendable)]
+pub struct HttpCycle {
+    index: usize,
+    conn: Option<Box<Conn>>,
+    head: Option<Box<Head>>,
+    body: Option<Body>,
+    keep_alive: bool,
+    response: Response,
+    started: Instant,
+    status: u16,
+    body_bytes: u64,
+    gone: bool,
+    /// An asyncio writer callback flushes this cycle's output.
+    armed: bool,
+    waiter: Option<Py<PyAny>>,
+    home: Rc<Home>,
+}
+
+impl HttpCycle {
+    pub fn new(
+        index: usize,
+        conn: Box<Conn>,
+        head: Box<Head>,
+        body: Body,
+        keep_alive: bool,
+        home: Rc<Home>,
+    ) -> HttpCycle {
+        HttpCycle {
+            index,
+            conn: Some(conn),
+            head: Some(head),
+            body: Some(body),
+            keep_alive,
+            response: Response::NotStarted,
+            started: Instant::now(),
+            status: 0,
+            body_bytes: 0,
+            gone: false,
+            armed: false,
+            waiter: None,
+            home,
+        }
+    }
+
+    fn minor_version(&self) -> u8 {
+        self.head.as_ref().map_or(1, |h| h.minor_version)
+    }
+
+    fn is_head_request(&self) -> bool {
+        self.head.as_ref().is_some_and(|h| h.is_head())
+    }
+
+    /// Queues `bytes` and writes what the socket takes now. False when the client is gone.
+    fn write(&mut self, bytes: &[u8]) -> bool {
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        conn.queue_output(bytes);
+        if conn.flush().is_err() {
+            self.gone = true;
+        }
+        !self.gone
+    }
+
+    /// Gives the connection back to the event loop (kept open or not), wakes a
+    /// receive() waiting for the disconnect, and asks the loop for a turn.
+    fn hand_back(&mut self, py: Python<'_>, keep_alive: bool) {
+        self.response = Response::Complete;
+        if let Some(conn) = self.conn.as_ref() {
+            // Only while this cycle holds the connection: the slot may serve another
+            // connection's cycle by now.
+            self.home.cycles.borrow_mut().remove(&self.index);
+            disarm(&self.home, conn, &mut self.armed);
+        }
+        if let (Some(conn), Some(head)) = (self.conn.take(), self.head.take()) {
+            let outcome = Outcome {
+                status: self.status,
+                body_bytes: self.body_bytes,
+                keep_alive: keep_alive && !self.gone,
+                duration: self.started.elapsed(),
+                extra: None,
+            };
+            self.home.finished.borrow_mut().push(Done {
+                index: self.index,
+                conn,
+                head,
+                outcome,
+            });
+            if let Some(kick) = self.home.kick.borrow().as_ref() {
+                let _ = kick.call0(py);
+            }
+        }
+        self.wake_waiter(py);
+    }
+
+    fn wake_waiter(&mut self, py: Python<'_>) {
+        if let Some(waiter) = self.waiter.take() {
+            let waiter = waiter.bind(py);
+            if !waiter
+                .call_method0(intern!(py, "done"))
+                .and_then(|d| d.is_truthy())
+                .unwrap_or(true)
+            {
+                let _ = waiter.call_method1(intern!(py, "set_result"), (py.None(),));
+            }
+        }
+    }
+
+    /// Answers 500 if nothing was sent yet; otherwise the response is cut short by
+    /// closing the connection (the client sees a truncated response, never a wrong one).
+    fn fail(&mut self, py: Python<'_>) {
+        match self.response {
+            Response::NotStarted | Response::Started { .. } => {
+                self.status = 500;
+                let page =
+                    response::error_page(self.minor_version(), 500, "Internal Server Error", "");
+                self.write(&page);
+                self.hand_back(py, false);
+            }
+            Response::Streaming { .. } => self.hand_back(py, false),
+            Response::Complete => {}
+        }
+    }
+
+    fn start(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
+        let py = message.py();
+        let status: u16 = get(message, intern!(py, "status"))?
+            .ok_or_else(|| PyValueError::new_err("http.response.start without a status"))?
+            .extract()
+            .map_err(|_| PyValueError::new_err("the status must be an int"))?;
+        if !(200..=599).contains(&status) {
+            return Err(PyValueError::new_err(format!(
+                "invalid status {status}: http.response.start takes 200 to 599"
+            )));
+        }
+        let mut headers = Vec::new();
+        let mut content_length = None;
+        let mut close = false;
+        if let Some(list) = get(message, intern!(py, "headers"))? {
+            for item in list.try_iter()? {
+                let item = item?;
+                let name: Vec<u8> = item
+                    .get_item(0)?
+                    .extract()
+                    .map_err(|_| PyTypeError::new_err("header names must be bytes"))?;
+                let value: Vec<u8> = item
+                    .get_item(1)?
+                    .extract()
+                    .map_err(|_| PyTypeError::new_err("header values must be bytes"))?;
+                check_header(&name, &value)?;
+                let name = latin1(&name);
+                let value = latin1(&value);
+                if name.eq_ignore_ascii_case("content-length") {
+                    let n = value
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|_| value.trim().bytes().all(|b| b.is_ascii_digit()));
+                    content_length = Some(n.ok_or_else(|| {
+                        PyValueError::new_err(format!("invalid content-length {value:?}"))
+                    })?);
+                }
+                if name.eq_ignore_ascii_case("connection")
+                    && value
+                        .split(',')
+                        .any(|t| t.trim().eq_ignore_ascii_case("close"))
+                {
+                    close = true;
+                }
+                if response::is_hop_by_hop(&name) {
+                    continue;
+                }
+                headers.push((name, value));
+            }
+        }
+        self.status = status;
+        self.response = Response::Started {
+            status,
+            headers,
+            content_length,
+            close,
+        };
+        Ok(())
+    }
+
+    /// One `http.response.body`: the head first if this is the first, then the bytes
+    /// framed as planned. Returns whether the response is now complete.
+    fn body(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
+        let py = message.py();
+        let data: Vec<u8> = match get(message, intern!(py, "body"))? {
+            Some(b) => b
+                .extract()
+                .map_err(|_| PyTypeError::new_err("body must be bytes"))?,
+            None => Vec::new(),
+        };
+        let more = match get(message, intern!(py, "more_body"))? {
+            Some(m) => m.is_truthy()?,
+            None => false,
+        };
+        let mut out = Vec::with_capacity(data.len() + 256);
+        let plan = match std::mem::replace(&mut self.response, Response::Complete) {
+            Response::Started {
+                status,
+                headers,
+                content_length,
+                close,
+            } => {
+                let declared = content_length;
+                let length = declared.or((!more).then_some(data.len() as u64));
+                let plan = response::plan(&PlanInput {
+                    minor_version: self.minor_version(),
+                    is_head: self.is_head_request(),
+                    status,
+                    content_length: length,
+                    keep_alive: self.keep_alive && !close,
+                });
+                let mut headers = headers;
+                if declared.is_none() {
+                    if let Framing::Length(n) = plan.framing {
+                        headers.push(("Content-Length".to_string(), n.to_string()));
+                    }
+                }
+                let line = format!("{status} {}", response::reason_phrase(status));
+                response::write_head(&mut out, self.minor_version(), &line, &headers, &plan);
+                plan
+            }
+            Response::Streaming { plan } => plan,
+            other => {
+                self.response = other;
+                return Err(PyRuntimeError::new_err(
+                    "http.response.body before http.response.start",
+                ));
+            }
+        };
+        match plan.framing {
+            Framing::NoBody => {}
+            Framing::Chunked => {
+                response::push_chunk(&mut out, &data);
+                if !more {
+                    out.extend_from_slice(response::LAST_CHUNK);
+                }
+            }
+            Framing::Length(n) => {
+                if self.body_bytes + data.len() as u64 > n {
+                    self.response = Response::Streaming { plan };
+                    return Err(PyRuntimeError::new_err(format!(
+                        "response body longer than its content-length {n}"
+                    )));
+                }
+                out.extend_from_slice(&data);
+            }
+            Framing::UntilClose => out.extend_from_slice(&data),
+        }
+        if plan.framing != Framing::NoBody {
+            self.body_bytes += data.len() as u64;
+        }
+        self.write(&out);
+        // A declared length the body fell short of cannot keep the connection.
+        let short = matches!(plan.framing, Framing::Length(n) if self.body_bytes < n);
+        if more {
+            self.response = Response::Streaming { plan };
+            return Ok(false);
+        }
+        self.hand_back(py, plan.keep_alive && !short);
+        Ok(true)
+    }
+}
+
+/// `message[key]`, or None when absent.
+fn get<'py>(
+    message: &Bound<'py, PyDict>,
+    key: &Bound<'py, pyo3::types::PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    message.get_item(key)
+}
+
+/// A response header as RFC 9110 allows it: a token name, a value without CR, LF, NUL
+/// or other control bytes (tab allowed).
+pub(super) fn check_header(name: &[u8], value: &[u8]) -> PyResult<()> {
+    if name.is_empty()
+        || !name
+            .iter()
+            .all(|&b| crate::wsgi::start_response::is_token_byte(b))
+    {
+        return Err(PyValueError::new_err(format!(
+            "invalid header name {:?}",
+            latin1(name)
+        )));
+    }
+    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(PyValueError::new_err(format!(
+            "invalid value for header {:?}: control bytes",
+            latin1(name)
+        )));
+    }
+    Ok(())
+}
+
+impl HttpCycle {
+    /// A socket event while the app holds the connection: if the client closed it
+    /// (or it failed), the app's `receive()` gets `http.disconnect` and its `send()`
+    /// raises. Bytes that are only a next (pipelined) request are left for later.
+    pub fn on_socket_event(&mut self, py: Python<'_>) {
+        let Some(conn) = self.conn.as_ref() else {
+            return;
+        };
+        if crate::sys::peer_closed(conn.fd()) {
+            self.gone = true;
+            self.wake_waiter(py);
+        }
+    }
+}
+
+#[pymethods]
+impl HttpCycle {
+    /// The next `receive()` message, or None when the app must wait for the
+    /// disconnect (the body is all delivered and the response is still going).
+    fn receive<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let message = PyDict::new(py);
+        if let Some(body) = self.body.as_mut() {
+            // The whole body in memory is one message; a spooled one comes in chunks.
+            let (chunk, more) = match body {
+                Body::Memory(bytes) => (std::mem::take(bytes), false),
+                Body::File(file, left) => {
+                    let want = (*left).min(BODY_CHUNK as u64) as usize;
+                    let mut chunk = vec![0u8; want];
+                    file.read_exact(&mut chunk)?;
+                    *left -= want as u64;
+                    (chunk, *left > 0)
+                }
+            };
+            if !more {
+                self.body = None;
+            }
+            message.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
+            message.set_item(intern!(py, "body"), PyBytes::new(py, &chunk))?;
+            message.set_item(intern!(py, "more_body"), more)?;
+            return Ok(Some(message));
+        }
+        if self.gone || matches!(self.response, Response::Complete) {
+            message.set_item(intern!(py, "type"), intern!(py, "http.disconnect"))?;
+            return Ok(Some(message));
+        }
+        Ok(None)
+    }
+
+    /// Parks `waiter` (an asyncio future) until the response completes or the client
+    /// goes away.
+    fn wait_disconnect(&mut self, py: Python<'_>, waiter: Py<PyAny>) {
+        self.waiter = Some(waiter);
+        if self.gone || matches!(self.response, Response::Complete) {
+            self.wake_waiter(py);
+        }
+    }
+
+    /// One `send()` message; the answer is [`send_status`]'s.
+    fn send(&mut self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<u8> {
+        let message = message
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("an ASGI message must be a dict"))?;
+        if self.gone {
+            return Ok(2);
+        }
+        let kind: String = get(message, intern!(py, "type"))?
+            .ok_or_else(|| PyValueError::new_err("an ASGI message needs a 'type'"))?
+            .extract()?;
+        match (kind.as_str(), &self.response) {
+            ("http.response.start", Response::NotStarted) => self.start(message)?,
+            ("http.response.body", Response::Started { .. } | Response::Streaming { .. }) => {
+                self.body(message)?;
+            }
+            ("http.response.start", _) => {
+                return Err(PyRuntimeError::new_err("http.response.start sent twice"))
+            }
+            (_, Response::Complete) => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "{kind} after the response was complete"
+                )))
+            }
+            ("http.response.body", _) => {
+                return Err(PyRuntimeError::new_err(
+                    "http.response.body before http.response.start",
+                ))
+            }
+            (other, _) => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown ASGI message type {other:?} for an http scope"
+                )))
+            }
+        }
+        Ok(send_status(self.conn.as_deref(), self.gone))
+    }
+
+    /// The socket, for the loop's writer callback while `send()` waits.
+    fn fd(&self) -> i32 {
+        self.conn.as_ref().map_or(-1, |c| c.fd())
+    }
+
+    /// The socket is writable: the bytes still queued, or -1 when the client is gone.
+    fn flush_pending(&mut self) -> i64 {
+        let left = flush_pending(self.conn.as_mut());
+        if left < 0 {
+            self.gone = true;
+        }
+        if left <= 0 {
+            self.armed = false;
+        }
+        left
+    }
+
+    /// The Python side put a writer callback on the socket.
+    fn armed(&mut self) {
+        self.armed = true;
+    }
+
+    fn client_gone(&self) -> bool {
+        self.gone
+    }
+
+    /// The server answered `status` itself (already queued): no app call.
+    fn refused(&mut self, py: Python<'_>, status: u16) {
+        self.status = status;
+        if let Some(conn) = self.conn.as_mut() {
+            if conn.flush().is_err() {
+                self.gone = true;
+            }
+        }
+        self.hand_back(py, false);
+    }
+
+    /// The app's coroutine returned: a response it left unfinished is an error.
+    fn app_returned(&mut self, py: Python<'_>) {
+        if self.gone {
+            self.hand_back(py, false);
+            return;
+        }
+        let what = match self.response {
+            Response::Complete => return,
+            Response::NotStarted => "ASGI callable returned without starting a response",
+            Response::Started { .. } | Response::Streaming { .. } => {
+                "ASGI callable returned without completing the response"
+            }
+        };
+        tracing::error!("{what}");
+        self.fail(py);
+    }
+
+    /// The app raised: its traceback is logged and the response ended (500 if none
+    /// was started).
+    fn app_failed(&mut self, py: Python<'_>, traceback: &str) {
+        tracing::error!(target: crate::log::EXCEPTION, "Error in ASGI application\n{}", traceback.trim_end());
+        self.fail(py);
+    }
+}

@@ -1,0 +1,373 @@
+//! The ASGI boundary and the `asgi` worker (`-k asgi`).
+//!
+//! # Design
+//!
+//! One thread, one event loop per worker. The worker's own mio loop
+//! ([`crate::worker::event_loop`]) keeps everything it does for `sync` and `gthread` —
+//! accepting, reading, the strict parser and its limits, proxy trust, keep-alive and
+//! timeouts, retirement, the access log — and asyncio runs it: the loop's epoll
+//! descriptor is registered with `loop.add_reader`, so whenever a socket event is
+//! waiting asyncio calls [`Driver::turn`], which handles the batch without waiting. A
+//! complete request is checked out of the connection table into an [`HttpCycle`] and
+//! becomes an asyncio task running the app with `receive`/`send` bound to it; `send`
+//! writes straight to the non-blocking socket and only makes the app wait (an asyncio
+//! writer callback) when the client reads slower than the app produces. When the
+//! response is complete the connection goes back to the table at once, so the next
+//! request on it is served while the request's task may still run.
+//!
+//! Why not a second thread for the network side (as Granian runs tokio beside
+//! Python): handing every request and response across threads costs two wake-ups per
+//! request, which on a worker pinned to one core is most of the server's cost; here
+//! the only crossing is a function call. Why not asyncio's own transports with a Rust
+//! parser (as Uvicorn does with httptools): rustcorn's connection handling is the
+//! product, and one implementation of it serves all three worker classes.
+//!
+//! The heartbeat is stamped by the turns and by a one-second tick on the asyncio
+//! loop, so an app that blocks the loop with a synchronous call stops both and the
+//! master aborts the worker after `--timeout`, as with a stuck sync worker.
+//!
+//! The Python half (the loop, lifespan, the request coroutine) is `runtime.py`.
+
+mod cycle;
+mod scope;
+mod websocket;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::config::{Config, WorkerClass};
+use crate::http::body::Body;
+use crate::http::request::Head;
+use crate::http::websocket as ws;
+use crate::sock::Listener;
+use crate::worker::conn::Conn;
+use crate::worker::event_loop::EventLoop;
+use crate::worker::pool::Done;
+use crate::wsgi::Bridge;
+pub use cycle::{Held, Home, HttpCycle};
+use websocket::WsCycle;
+
+/// Makes asyncio tasks of requests; owned by the worker's event loop.
+pub struct Spawner {
+    app: Py<PyAny>,
+    consts: scope::ScopeConstants,
+    /// The lifespan state: each request's scope gets a shallow copy.
+    state: Py<PyDict>,
+    /// `runtime.py`'s `run_http` and `run_websocket`, and the loop's `create_task`.
+    run_http: Option<Py<PyAny>>,
+    run_websocket: Option<Py<PyAny>>,
+    create_task: Option<Py<PyAny>>,
+    /// `--websocket-max-message-size`.
+    max_message: u64,
+    home: Rc<Home>,
+}
+
+impl Spawner {
+    /// Starts the app's task for a complete request (an HTTP request, or a WebSocket
+    /// handshake); the connection is the cycle's until the response is complete or
+    /// the WebSocket closed.
+    pub fn spawn(
+        &self,
+        index: usize,
+        mut conn: Box<Conn>,
+        head: Box<Head>,
+        body: Body,
+        keep_alive: bool,
+    ) {
+        let connection: Vec<&[u8]> = head.values("connection").collect();
+        let upgrade = ws::is_upgrade(
+            head.method(),
+            head.minor_version,
+            head.header("upgrade"),
+            &connection,
+        );
+        Python::attach(|py| {
+            let started = if upgrade {
+                match ws::check_handshake(
+                    head.header("sec-websocket-key"),
+                    head.header("sec-websocket-version"),
+                ) {
+                    Ok(accept) => self.start_websocket(py, index, conn, head, accept),
+                    Err(why) => {
+                        // Not a valid handshake: a plain 400, the app is not called.
+                        let page = crate::http::response::error_page(1, 400, "Bad Request", why);
+                        conn.queue_output(&page);
+                        let cycle =
+                            HttpCycle::new(index, conn, head, body, false, self.home.clone());
+                        Py::new(py, cycle)
+                            .and_then(|c| c.call_method1(py, "refused", (400,)).map(|_| ()))
+                    }
+                }
+            } else {
+                self.start_http(py, index, conn, head, body, keep_alive)
+            };
+            if let Err(e) = started {
+                tracing::error!(
+                    "Cannot start the ASGI request: {}",
+                    crate::wsgi::format_exception(py, &e)
+                );
+            }
+        })
+    }
+
+    fn start_http(
+        &self,
+        py: Python<'_>,
+        index: usize,
+        conn: Box<Conn>,
+        head: Box<Head>,
+        body: Body,
+        keep_alive: bool,
+    ) -> PyResult<()> {
+        let scope = scope::http(py, &self.consts, &head, &conn.peer, self.state.bind(py));
+        let cycle = Py::new(
+            py,
+            HttpCycle::new(index, conn, head, body, keep_alive, self.home.clone()),
+        )?;
+        self.home
+            .cycles
+            .borrow_mut()
+            .insert(index, Held::Http(cycle.clone_ref(py)));
+        match scope {
+            Ok(scope) => self.run(py, self.run_http.as_ref(), scope, cycle.into_any()),
+            Err(e) => {
+                let text = crate::wsgi::format_exception(py, &e);
+                cycle.call_method1(py, "app_failed", (text,)).map(|_| ())
+            }
+        }
+    }
+
+    fn start_websocket(
+        &self,
+        py: Python<'_>,
+        index: usize,
+        conn: Box<Conn>,
+        head: Box<Head>,
+        accept: String,
+    ) -> PyResult<()> {
+        let scope = scope::websocket(py, &self.consts, &head, &conn.peer, self.state.bind(py))?;
+        let cycle = WsCycle::new(
+            index,
+            conn,
+            head,
+            accept,
+            self.max_message,
+            self.home.clone(),
+        );
+        let cycle = Py::new(py, cycle)?;
+        self.home
+            .cycles
+            .borrow_mut()
+            .insert(index, Held::Ws(cycle.clone_ref(py)));
+        self.run(py, self.run_websocket.as_ref(), scope, cycle.into_any())
+    }
+
+    /// `create_task(runner(app, scope, cycle))`.
+    fn run(
+        &self,
+        py: Python<'_>,
+        runner: Option<&Py<PyAny>>,
+        scope: Bound<'_, PyDict>,
+        cycle: Py<PyAny>,
+    ) -> PyResult<()> {
+        let (Some(runner), Some(create_task)) = (runner, &self.create_task) else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "the asgi worker is not started",
+            ));
+        };
+        let coro = runner.call1(py, (self.app.clone_ref(py), scope, cycle))?;
+        create_task.call1(py, (coro,)).map(|_| ())
+    }
+
+    /// A socket event for a connection a cycle holds: the HTTP cycle checks whether
+    /// the client left; the WebSocket cycle reads its frames.
+    pub fn on_event(&self, index: usize) {
+        Python::attach(|py| {
+            let held = match self.home.cycles.borrow().get(&index) {
+                Some(Held::Http(c)) => Held::Http(c.clone_ref(py)),
+                Some(Held::Ws(c)) => Held::Ws(c.clone_ref(py)),
+                None => return,
+            };
+            match held {
+                Held::Http(c) => {
+                    if let Ok(mut c) = c.bind(py).try_borrow_mut() {
+                        c.on_socket_event(py);
+                    }
+                }
+                Held::Ws(c) => {
+                    if let Ok(mut c) = c.bind(py).try_borrow_mut() {
+                        c.on_readable(py);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Connections whose responses are complete, for the event loop to take back.
+    pub fn finished(&self) -> Vec<Done> {
+        std::mem::take(&mut *self.home.finished.borrow_mut())
+    }
+}
+
+/// The worker's event loop as the asyncio side sees it.
+#[pyclass(unsendable)]
+pub struct Driver {
+    lp: EventLoop<'static>,
+    events: mio::Events,
+}
+
+#[pymethods]
+impl Driver {
+    /// The epoll descriptor asyncio watches.
+    fn fd(&self) -> i32 {
+        self.lp.poll_fd()
+    }
+
+    /// Connects the loop to asyncio: how to run a request, and how a finished
+    /// response asks for a turn.
+    fn start(
+        &mut self,
+        event_loop: &Bound<'_, PyAny>,
+        run_http: Py<PyAny>,
+        run_websocket: Py<PyAny>,
+        kick: Py<PyAny>,
+    ) -> PyResult<()> {
+        let spawner = self
+            .lp
+            .asgi
+            .as_mut()
+            .expect("an asgi worker's loop has a spawner");
+        spawner.run_http = Some(run_http);
+        spawner.run_websocket = Some(run_websocket);
+        spawner.create_task = Some(event_loop.getattr("create_task")?.unbind());
+        *spawner.home.kick.borrow_mut() = Some(kick);
+        *spawner.home.event_loop.borrow_mut() = Some(event_loop.clone().unbind());
+        Ok(())
+    }
+
+    /// Handles whatever is ready now; true when the worker is done.
+    fn turn(&mut self) -> PyResult<bool> {
+        crate::arbiter::beat();
+        self.lp
+            .poll_events(&mut self.events, std::time::Duration::ZERO)?;
+        Ok(self.lp.turn(&self.events))
+    }
+
+    /// Once a second: heartbeat, timeouts, the master's presence; true when done.
+    fn tick(&mut self) -> bool {
+        self.lp.housekeeping()
+    }
+
+    fn log_error(&self, message: &str) {
+        tracing::error!("{message}");
+    }
+}
+
+/// Runs an asgi worker until it is told to stop; returns the worker's exit status.
+pub fn serve(
+    config: &Config,
+    bridge: Arc<Bridge>,
+    listeners: &[Listener],
+    signals: std::os::unix::net::UnixStream,
+    master: nix::unistd::Pid,
+) -> i32 {
+    // The worker keeps its config to the end; the loop lives in a Python object.
+    let config: &'static Config = Box::leak(Box::new(config.clone()));
+    let mut lp = match EventLoop::new(config, bridge.clone(), listeners, signals, master) {
+        Ok(lp) => lp,
+        Err(e) => {
+            tracing::error!("Worker cannot start its event loop: {e}");
+            return crate::worker::WORKER_BOOT_ERROR;
+        }
+    };
+    Python::attach(|py| {
+        let run = || -> PyResult<Option<String>> {
+            let state = PyDict::new(py);
+            lp.asgi = Some(Spawner {
+                app: bridge.app().clone_ref(py),
+                consts: scope::ScopeConstants::new(py, &config.asgi.root_path)?,
+                state: state.clone().unbind(),
+                run_http: None,
+                run_websocket: None,
+                create_task: None,
+                max_message: config.asgi.websocket_max_message_size,
+                home: Rc::new(Home {
+                    finished: RefCell::new(Vec::new()),
+                    kick: RefCell::new(None),
+                    event_loop: RefCell::new(None),
+                    cycles: RefCell::new(Default::default()),
+                }),
+            });
+            let driver = Py::new(
+                py,
+                Driver {
+                    lp,
+                    events: mio::Events::with_capacity(1024),
+                },
+            )?;
+            let runtime = runtime(py)?;
+            let failure = runtime.getattr("serve")?.call1((
+                driver,
+                bridge.app().clone_ref(py),
+                config.asgi.event_loop.name(),
+                config.asgi.lifespan.name(),
+                state,
+            ))?;
+            failure.extract()
+        };
+        match run() {
+            Ok(None) => 0,
+            Ok(Some(failure)) => {
+                tracing::error!(
+                    "ASGI lifespan startup failed; the worker stops:\n{}",
+                    failure.trim_end()
+                );
+                crate::worker::WORKER_BOOT_ERROR
+            }
+            Err(e) => {
+                tracing::error!("Worker failed: {}", crate::wsgi::format_exception(py, &e));
+                1
+            }
+        }
+    })
+}
+
+fn runtime(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    let code =
+        std::ffi::CString::new(include_str!("runtime.py")).expect("runtime.py has no NUL bytes");
+    PyModule::from_code(
+        py,
+        code.as_c_str(),
+        c"rustcorn/asgi_runtime.py",
+        c"_rustcorn_asgi",
+    )
+}
+
+/// The app fits the worker class: a coroutine app (ASGI) needs `-k asgi`, and `-k asgi`
+/// needs one. Checked when the app loads, so a mistake stops the start with one line
+/// instead of answering every request with a 500.
+pub fn check_app_fits(
+    py: Python<'_>,
+    app: &Bound<'_, PyAny>,
+    class: WorkerClass,
+) -> Result<(), String> {
+    let is_asgi = runtime(py)
+        .and_then(|m| m.getattr("is_asgi_app")?.call1((app,))?.is_truthy())
+        .map_err(|e| e.to_string())?;
+    match (class, is_asgi) {
+        (WorkerClass::Asgi, false) => Err(
+            "the app is not an ASGI app (not a coroutine function, nor an object with an async __call__); \
+             a WSGI app runs with -k sync or -k gthread"
+                .to_string(),
+        ),
+        (WorkerClass::Sync | WorkerClass::Gthread, true) => Err(format!(
+            "the app is an ASGI app (its call is a coroutine function); run it with -k asgi, not -k {}",
+            class.name()
+        )),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,139 @@
+//! The `http` scope of one request, built from the parsed head and the connection's
+//! peer with the same target splitter, proxy trust and scheme rules as the WSGI
+//! environ (`wsgi::environ`), in Gunicorn 27's shape.
+
+use std::net::SocketAddr;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use crate::http::forwarded::url_scheme;
+use crate::http::request::Head;
+use crate::wsgi::environ::{percent_decode, split_target, Peer};
+
+/// What every scope of a worker shares.
+pub struct ScopeConstants {
+    /// `--root-path`, without a trailing `/`.
+    pub root_path: Py<PyString>,
+    /// `{"version": "3.0", "spec_version": "2.4"}`, copied into each scope.
+    asgi: Py<PyDict>,
+}
+
+impl ScopeConstants {
+    pub fn new(py: Python<'_>, root_path: &str) -> PyResult<ScopeConstants> {
+        let asgi = PyDict::new(py);
+        asgi.set_item("version", "3.0")?;
+        asgi.set_item("spec_version", "2.4")?;
+        Ok(ScopeConstants {
+            root_path: PyString::new(py, root_path).unbind(),
+            asgi: asgi.unbind(),
+        })
+    }
+}
+
+/// `(host, port)` as a scope's `client`/`server`, or None (unix sockets).
+fn address<'py>(py: Python<'py>, addr: Option<SocketAddr>) -> PyResult<Bound<'py, PyAny>> {
+    match addr {
+        Some(a) => Ok(PyTuple::new(
+            py,
+            [
+                a.ip().to_string().into_pyobject(py)?.into_any(),
+                a.port().into_pyobject(py)?.into_any(),
+            ],
+        )?
+        .into_any()),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+/// The scope of an HTTP request; `state` is the lifespan state, copied (shallowly)
+/// for each request as the spec asks.
+pub fn http<'py>(
+    py: Python<'py>,
+    consts: &ScopeConstants,
+    head: &Head,
+    peer: &Peer,
+    state: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let scope = common(py, consts, head, peer, state)?;
+    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+    scope.set_item(intern!(py, "method"), head.method())?;
+    let https = url_scheme(peer.secure, head.forwarded_https) == "https";
+    scope.set_item(intern!(py, "scheme"), if https { "https" } else { "http" })?;
+    Ok(scope)
+}
+
+/// The scope of a WebSocket handshake: `ws`/`wss`, and the subprotocols the client
+/// offers (`Sec-WebSocket-Protocol`, in order).
+pub fn websocket<'py>(
+    py: Python<'py>,
+    consts: &ScopeConstants,
+    head: &Head,
+    peer: &Peer,
+    state: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let scope = common(py, consts, head, peer, state)?;
+    scope.set_item(intern!(py, "type"), intern!(py, "websocket"))?;
+    let https = url_scheme(peer.secure, head.forwarded_https) == "https";
+    scope.set_item(intern!(py, "scheme"), if https { "wss" } else { "ws" })?;
+    let offered = PyList::empty(py);
+    for value in head.values("sec-websocket-protocol") {
+        for name in value.split(|&b| b == b',') {
+            let name = name.trim_ascii();
+            if !name.is_empty() {
+                offered.append(PyString::new(py, &String::from_utf8_lossy(name)))?;
+            }
+        }
+    }
+    scope.set_item(intern!(py, "subprotocols"), offered)?;
+    Ok(scope)
+}
+
+/// What both scopes carry.
+fn common<'py>(
+    py: Python<'py>,
+    consts: &ScopeConstants,
+    head: &Head,
+    peer: &Peer,
+    state: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let scope = PyDict::new(py);
+    let (raw_path, query, _) = split_target(head.target());
+    let path = if raw_path.contains('%') {
+        String::from_utf8_lossy(&percent_decode(raw_path.as_bytes())).into_owned()
+    } else {
+        raw_path.to_string()
+    };
+    scope.set_item(intern!(py, "asgi"), consts.asgi.bind(py).copy()?)?;
+    let version = if head.minor_version == 0 {
+        intern!(py, "1.0")
+    } else {
+        intern!(py, "1.1")
+    };
+    scope.set_item(intern!(py, "http_version"), version)?;
+    scope.set_item(intern!(py, "path"), path)?;
+    scope.set_item(
+        intern!(py, "raw_path"),
+        PyBytes::new(py, raw_path.as_bytes()),
+    )?;
+    scope.set_item(
+        intern!(py, "query_string"),
+        PyBytes::new(py, query.as_bytes()),
+    )?;
+    scope.set_item(intern!(py, "root_path"), consts.root_path.bind(py))?;
+    let headers = PyList::empty(py);
+    for (name, value) in head.fields() {
+        let name = PyBytes::new_with(py, name.len(), |out| {
+            out.copy_from_slice(name.as_bytes());
+            out.make_ascii_lowercase();
+            Ok(())
+        })?;
+        headers.append(PyTuple::new(py, [name, PyBytes::new(py, value)])?)?;
+    }
+    scope.set_item(intern!(py, "headers"), headers)?;
+    scope.set_item(intern!(py, "server"), address(py, peer.local)?)?;
+    scope.set_item(intern!(py, "client"), address(py, peer.remote)?)?;
+    scope.set_item(intern!(py, "state"), state.copy()?)?;
+    Ok(scope)
+}

@@ -1,0 +1,171 @@
+"""Raw ASGI apps for tests/integration/asgi.rs (no framework)."""
+
+import asyncio
+import json
+
+
+async def hello(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                scope["state"]["greeting"] = "hello from lifespan"
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    assert scope["type"] == "http"
+    body = b"Hello, World!"
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def echo(scope, receive, send):
+    """The scope (JSON-able parts) and the whole request body, as JSON."""
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    chunks = []
+    while True:
+        message = await receive()
+        assert message["type"] == "http.request", message
+        chunks.append(message["body"])
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    doc = {k: v for k, v in scope.items() if k in (
+        "type", "http_version", "method", "scheme", "path", "root_path", "server", "client", "asgi")}
+    doc["raw_path"] = scope["raw_path"].decode("latin-1")
+    doc["query_string"] = scope["query_string"].decode("latin-1")
+    doc["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
+    doc["state"] = dict(scope.get("state", {}))
+    doc["body_len"] = len(body)
+    doc["body_head"] = body[:64].decode("latin-1")
+    doc["messages"] = len(chunks)
+    out = json.dumps(doc).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": out})
+
+
+async def stream(scope, receive, send):
+    """Ten chunks without a length (chunked on HTTP/1.1)."""
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for i in range(10):
+        await send({"type": "http.response.body", "body": b"chunk %d\n" % i, "more_body": True})
+        await asyncio.sleep(0)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def fails(scope, receive, send):
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    raise RuntimeError("boom in the app")
+
+
+def wsgi_app(environ, start_response):
+    start_response("200 OK", [])
+    return [b"wsgi"]
+
+
+sent_before_wait = {"chunks": 0}
+
+
+async def flood(scope, receive, send):
+    """/flood: 64 MiB in 1 MiB chunks (the client decides how fast); /progress: how
+    many chunks the flood's send() has accepted so far."""
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    if scope["path"] == "/progress":
+        body = str(sent_before_wait["chunks"]).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+        return
+    sent_before_wait["chunks"] = 0
+    chunk = b"x" * (1 << 20)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(64 << 20).encode())]})
+    for _ in range(64):
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        sent_before_wait["chunks"] += 1
+    await send({"type": "http.response.body", "body": b""})
+
+
+background = {"done": 0}
+
+
+async def background_task(scope, receive, send):
+    """/slow-tail: answers at once, then keeps its task busy 3 s (like Starlette's
+    BackgroundTasks); /count: how many such tails finished."""
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    body = str(background["done"]).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+    if scope["path"] == "/slow-tail":
+        await asyncio.sleep(3)
+        background["done"] += 1
+
+
+disconnects = {"seen": 0}
+
+
+async def wait_for_disconnect(scope, receive, send):
+    """/hold: starts a stream, then waits on receive() until the client goes away;
+    /seen: how many such disconnects were received."""
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    if scope["path"] == "/seen":
+        body = str(disconnects["seen"]).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+        return
+    await receive()  # the (empty) body
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"event: hello\n\n", "more_body": True})
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        disconnects["seen"] += 1
+
+
+async def startup_fails(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "the database is not there"})
+        return
+    await hello(scope, receive, send)
+
+
+async def ws_echo(scope, receive, send):
+    """Echoes every WebSocket message (the Autobahn cases' peer); offers to speak the
+    client's first subprotocol; /deny refuses with a 403-style denial response."""
+    if scope["type"] == "lifespan":
+        return await hello(scope, receive, send)
+    if scope["type"] == "http":
+        return await hello(scope, receive, send)
+    message = await receive()
+    assert message["type"] == "websocket.connect", message
+    if scope["path"] == "/deny":
+        await send({"type": "websocket.http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "websocket.http.response.body", "body": b"no entry"})
+        return
+    if scope["path"] == "/close-first":
+        await send({"type": "websocket.close"})
+        return
+    sub = scope["subprotocols"][0] if scope["subprotocols"] else None
+    await send({"type": "websocket.accept", "subprotocol": sub})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") == "close-please":
+            await send({"type": "websocket.close", "code": 4001, "reason": "asked to"})
+            continue
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
