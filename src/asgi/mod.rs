@@ -355,9 +355,15 @@ pub fn check_app_fits(
     app: &Bound<'_, PyAny>,
     class: WorkerClass,
 ) -> Result<(), String> {
-    let is_asgi = runtime(py)
-        .and_then(|m| m.getattr("is_asgi_app")?.call1((app,))?.is_truthy())
-        .map_err(|e| e.to_string())?;
+    let code = std::ffi::CString::new(include_str!("app_kind.py")).expect("no NUL bytes");
+    let is_asgi = PyModule::from_code(
+        py,
+        code.as_c_str(),
+        c"rustcorn/app_kind.py",
+        c"_rustcorn_app_kind",
+    )
+    .and_then(|m| m.getattr("is_asgi_app")?.call1((app,))?.is_truthy())
+    .map_err(|e| e.to_string())?;
     match (class, is_asgi) {
         (WorkerClass::Asgi, false) => Err(
             "the app is not an ASGI app (not a coroutine function, nor an object with an async __call__); \

@@ -3,20 +3,11 @@ the coroutine that runs one HTTP request. Everything on the wire (accepting, par
 framing, writing) is Rust's (`src/asgi/`); this file only awaits."""
 
 import asyncio
-import inspect
 import traceback
 
 
 class ClientDisconnected(OSError):
     """send() after the client went away (ASGI 2.4: an OSError subclass)."""
-
-
-def is_asgi_app(app):
-    """An ASGI 3 app is a coroutine function, or an object whose __call__ is one."""
-    if inspect.iscoroutinefunction(app):
-        return True
-    call = getattr(type(app), "__call__", None)
-    return call is not None and inspect.iscoroutinefunction(call)
 
 
 def new_loop(kind):

@@ -171,8 +171,15 @@ impl PythonEnv {
 /// The standard modules the server itself uses around the app (the app loader and
 /// tracebacks), imported before a worker gives up root (see `--user`), as Gunicorn's
 /// own modules are loaded in its master before workers switch user.
-pub fn import_server_modules() -> Result<(), String> {
+pub fn import_server_modules(asgi: bool) -> Result<(), String> {
     pyo3::Python::attach(|py| {
+        // The asgi worker's event loop (uvloop when it is installed, as --asgi-loop
+        // auto picks it), imported while the standard library is still readable.
+        if asgi {
+            py.import("asyncio")
+                .map_err(|e| format!("cannot import asyncio: {e}"))?;
+            let _ = py.import("uvloop");
+        }
         // logging, logging.config and json: the worker-side Python logging setup.
         for name in [
             "ast",

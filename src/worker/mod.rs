@@ -118,7 +118,10 @@ fn serve_wsgi(
 /// app is imported as the new user. A failure stops the server like a boot error.
 fn switch_user(config: &Config, env: &PythonEnv) {
     if let Err(e) = env.initialize().map_err(BootError::from).and_then(|_| {
-        crate::python::interpreter::import_server_modules().map_err(BootError::Python)
+        crate::python::interpreter::import_server_modules(
+            config.worker_class == crate::config::WorkerClass::Asgi,
+        )
+        .map_err(BootError::Python)
     }) {
         sys::exit_now(report_boot_error(config, &e));
     }

@@ -308,3 +308,19 @@ fn uvicorns_worker_class_is_served_by_the_asgi_worker() {
         server.log()
     );
 }
+
+/// `--user`: the worker imports its event loop while still root (the standard library
+/// may be unreadable for `nobody`), then serves as `nobody`.
+#[test]
+fn an_asgi_worker_switches_user_and_serves() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test runs the server as root"
+    );
+    let server = serve_asgi("asgi_app:hello", &["--user", "nobody"]);
+    assert_eq!(get(server.port(), "/").text(), "Hello, World!");
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", server.worker_pids[0])).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid.split_whitespace().nth(1) == Some("65534"), "{uid}");
+}
