@@ -169,3 +169,20 @@ async def ws_echo(scope, receive, send):
             await send({"type": "websocket.send", "text": message["text"]})
         else:
             await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+
+async def ops(scope, receive, send):
+    """/block: blocks the event loop with a synchronous sleep (a --timeout case);
+    /slow: answers after 1 s of asyncio sleep; /pid: the worker's pid."""
+    import os
+    import time
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    if scope["path"] == "/block":
+        time.sleep(60)
+    if scope["path"] == "/slow":
+        await asyncio.sleep(1)
+    body = str(os.getpid()).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -324,3 +324,39 @@ fn an_asgi_worker_switches_user_and_serves() {
     let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     assert!(uid.split_whitespace().nth(1) == Some("65534"), "{uid}");
 }
+
+/// A synchronous call that blocks the event loop stops the heartbeat: the master
+/// aborts the worker after --timeout and a new one serves.
+#[test]
+fn a_blocked_event_loop_is_aborted_after_the_timeout() {
+    let mut server = serve_asgi("asgi_app:ops", &["--timeout", "2"]);
+    let first = server.worker_pids[0];
+    let _ = crate::client::try_get(server.port(), "/block");
+    server.wait_for_log("WORKER TIMEOUT", Duration::from_secs(30));
+    server.wait_for(Duration::from_secs(30), "a new worker", |log| {
+        crate::harness::booted_pids(log).len() >= 2
+    });
+    let pid: u32 = text_of(server.port(), "/pid").parse().unwrap();
+    assert_ne!(pid, first);
+}
+
+/// TERM lets an in-flight request finish; --max-requests replaces the worker
+/// without a failed request.
+#[test]
+fn term_is_graceful_and_max_requests_recycles() {
+    let mut server = serve_asgi("asgi_app:ops", &["--max-requests", "3"]);
+    let mut pids = std::collections::BTreeSet::new();
+    for _ in 0..7 {
+        let r = get(server.port(), "/pid");
+        assert_eq!(r.status, 200);
+        pids.insert(r.text());
+    }
+    assert!(pids.len() >= 2, "the worker was recycled: {pids:?}");
+    let port = server.port();
+    let slow = std::thread::spawn(move || get(port, "/slow"));
+    std::thread::sleep(Duration::from_millis(300));
+    let status = server.stop_with("TERM");
+    assert!(status.success(), "{status:?}");
+    let r = slow.join().unwrap();
+    assert_eq!(r.status, 200, "the in-flight request finished");
+}
