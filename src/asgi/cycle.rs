@@ -117,6 +117,10 @@ pub struct HttpCycle {
     /// An asyncio writer callback flushes this cycle's output.
     armed: bool,
     waiter: Option<Py<PyAny>>,
+    /// With `pre_request`/`post_request` hooks: their `req`, and the response headers
+    /// `post_request` is shown.
+    hook_req: Option<Py<PyAny>>,
+    hook_headers: Vec<(String, String)>,
     home: Rc<Home>,
 }
 
@@ -142,6 +146,8 @@ impl HttpCycle {
             gone: false,
             armed: false,
             waiter: None,
+            hook_req: None,
+            hook_headers: Vec::new(),
             home,
         }
     }
@@ -193,8 +199,41 @@ impl HttpCycle {
             if let Some(kick) = self.home.kick.borrow().as_ref() {
                 let _ = kick.call0(py);
             }
+            self.post_request(py);
         }
         self.wake_waiter(py);
+    }
+
+    /// `post_request(worker, req, environ, resp)` once the response is complete, as
+    /// Gunicorn's asgi worker calls it (the environ is empty: there is none).
+    fn post_request(&mut self, py: Python<'_>) {
+        if let Some(req) = self.hook_req.take() {
+            let status = format!("{} {}", self.status, response::reason_phrase(self.status));
+            let headers = std::mem::take(&mut self.hook_headers);
+            let environ = PyDict::new(py).into_any();
+            let resp = (Some(status), headers, self.body_bytes, self.status != 0);
+            crate::wsgi::hooks::post_request(py, req.bind(py), environ, resp);
+        }
+    }
+
+    /// Runs `pre_request(worker, req)` when hooks are defined; false (and a 500) when
+    /// it raised, as for a WSGI request.
+    pub fn pre_request(&mut self, py: Python<'_>) -> bool {
+        use crate::wsgi::hooks;
+        let Some(head) = self.head.as_ref().filter(|_| hooks::request_hooks()) else {
+            return true;
+        };
+        let Ok(req) = hooks::request_object(py, head) else {
+            return true;
+        };
+        if let Err(tb) = hooks::pre_request(py, &req) {
+            tracing::error!(target: crate::log::EXCEPTION, "Exception in pre_request hook\n{tb}");
+            self.hook_req = Some(req.unbind());
+            self.fail(py);
+            return false;
+        }
+        self.hook_req = Some(req.unbind());
+        true
     }
 
     fn wake_waiter(&mut self, py: Python<'_>) {
@@ -278,6 +317,9 @@ impl HttpCycle {
             }
         }
         self.status = status;
+        if self.hook_req.is_some() {
+            self.hook_headers = headers.clone();
+        }
         self.response = Response::Started {
             status,
             headers,

@@ -124,10 +124,11 @@ impl Spawner {
         keep_alive: bool,
     ) -> PyResult<()> {
         let scope = scope::http(py, &self.consts, &head, &conn.peer, self.state.bind(py));
-        let cycle = Py::new(
-            py,
-            HttpCycle::new(index, conn, head, body, keep_alive, self.home.clone()),
-        )?;
+        let mut cycle = HttpCycle::new(index, conn, head, body, keep_alive, self.home.clone());
+        if !cycle.pre_request(py) {
+            return Ok(());
+        }
+        let cycle = Py::new(py, cycle)?;
         self.home
             .cycles
             .borrow_mut()

@@ -360,3 +360,57 @@ fn term_is_graceful_and_max_requests_recycles() {
     let r = slow.join().unwrap();
     assert_eq!(r.status, 200, "the in-flight request finished");
 }
+
+/// `pre_request` and `post_request` from a Gunicorn config file run around an ASGI
+/// request too; a `pre_request` that raises makes it a 500.
+#[test]
+fn request_hooks_run_around_asgi_requests() {
+    let dir = crate::harness::Scratch::new("asgi-hooks");
+    let record = dir.path().join("calls");
+    let args = [
+        "-k",
+        "asgi",
+        "-c",
+        "tests/configs/hooks_record.py",
+        "-b",
+        "127.0.0.1:0",
+        "--chdir",
+        "tests/apps",
+        "asgi_app:echo",
+    ];
+    let mut server = ServerBuilder::new(&args)
+        .env("HOOKS_RECORD", record.to_str().unwrap())
+        .start();
+    let r = get(server.port(), "/a/b?x=1");
+    assert_eq!(r.status, 200);
+    let calls = crate::harness::wait_for_file(&record, IO_TIMEOUT, |t| t.contains("post_request"));
+    let line = |name: &str| {
+        calls
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {calls}"))
+            .to_string()
+    };
+    let pre: Vec<String> = line("pre_request ")
+        .split(' ')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(pre[2..5], ["GET", "/a/b", "x=1"], "{calls}");
+    let post: Vec<String> = line("post_request ")
+        .split(' ')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        (
+            post[2].as_str(),
+            post[4].as_str(),
+            post[5].as_str(),
+            post[6].as_str()
+        ),
+        ("/a/b", "200", "OK", "200"),
+        "{calls}"
+    );
+    let mark = server.log_mark();
+    assert_eq!(get(server.port(), "/hook-raises").status, 500);
+    server.wait_for_log_since(mark, "RuntimeError: pre_request refuses", IO_TIMEOUT);
+}
