@@ -38,9 +38,30 @@ pub struct Home {
     pub kick: RefCell<Option<Py<PyAny>>>,
     /// The asyncio loop (its writer callbacks flush the cycles' queued output).
     pub event_loop: RefCell<Option<Py<PyAny>>>,
+    /// The worker's loop, to take a finished connection back at once.
+    pub driver: RefCell<Option<Py<super::Driver>>>,
     /// The cycles holding a connection, by slot: a socket event during the cycle
     /// (the client closing) reaches its cycle.
     pub cycles: RefCell<std::collections::HashMap<usize, Held>>,
+}
+
+impl Home {
+    /// A cycle handed a connection back: the event loop takes it now (the next
+    /// request on it may be waiting), or, when the loop is in the middle of a turn
+    /// (the cycle ended inside it), at the end of that turn.
+    pub fn after_response(&self, py: Python<'_>) {
+        let driver = self.driver.borrow().as_ref().map(|d| d.clone_ref(py));
+        if let Some(driver) = driver {
+            if let Ok(mut driver) = driver.bind(py).try_borrow_mut() {
+                if !driver.take_back() {
+                    return;
+                }
+            }
+        }
+        if let Some(kick) = self.kick.borrow().as_ref() {
+            let _ = kick.call0(py);
+        }
+    }
 }
 
 /// A cycle holding a connection.
@@ -196,9 +217,7 @@ impl HttpCycle {
                 head,
                 outcome,
             });
-            if let Some(kick) = self.home.kick.borrow().as_ref() {
-                let _ = kick.call0(py);
-            }
+            self.home.after_response(py);
             self.post_request(py);
         }
         self.wake_waiter(py);

@@ -258,6 +258,12 @@ impl Driver {
         Ok(self.lp.turn(&self.events))
     }
 
+    /// Connections cycles handed back: taken back now, and their next requests
+    /// dispatched. True when the worker has drained (a turn should end it).
+    pub fn take_back(&mut self) -> bool {
+        self.lp.take_back()
+    }
+
     /// Once a second: heartbeat, timeouts, the master's presence; true when done.
     fn tick(&mut self) -> bool {
         self.lp.housekeeping()
@@ -288,6 +294,13 @@ pub fn serve(
     Python::attach(|py| {
         let run = || -> PyResult<Option<String>> {
             let state = PyDict::new(py);
+            let home = Rc::new(Home {
+                finished: RefCell::new(Vec::new()),
+                kick: RefCell::new(None),
+                event_loop: RefCell::new(None),
+                driver: RefCell::new(None),
+                cycles: RefCell::new(Default::default()),
+            });
             lp.asgi = Some(Spawner {
                 app: bridge.app().clone_ref(py),
                 consts: scope::ScopeConstants::new(py, &config.asgi.root_path)?,
@@ -296,12 +309,7 @@ pub fn serve(
                 run_websocket: None,
                 create_task: None,
                 max_message: config.asgi.websocket_max_message_size,
-                home: Rc::new(Home {
-                    finished: RefCell::new(Vec::new()),
-                    kick: RefCell::new(None),
-                    event_loop: RefCell::new(None),
-                    cycles: RefCell::new(Default::default()),
-                }),
+                home: home.clone(),
             });
             let driver = Py::new(
                 py,
@@ -310,6 +318,7 @@ pub fn serve(
                     events: mio::Events::with_capacity(1024),
                 },
             )?;
+            *home.driver.borrow_mut() = Some(driver.clone_ref(py));
             let runtime = runtime(py)?;
             let failure = runtime.getattr("serve")?.call1((
                 driver,

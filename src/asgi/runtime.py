@@ -139,7 +139,9 @@ async def run_http(app, scope, cycle):
         return message
 
     async def send(message):
-        await sent(loop, cycle, cycle.send(message), "the client closed the connection")
+        status = cycle.send(message)
+        if status:
+            await sent(loop, cycle, status, "the client closed the connection")
 
     try:
         await app(scope, receive, send)
@@ -168,7 +170,9 @@ async def run_websocket(app, scope, cycle):
             await waiter
 
     async def send(message):
-        await sent(loop, cycle, cycle.send(message), "the WebSocket is closed")
+        status = cycle.send(message)
+        if status:
+            await sent(loop, cycle, status, "the WebSocket is closed")
         if message.get("type") == "websocket.close":
             # The client has this long to answer our close frame.
             loop.call_later(5.0, cycle.close_timeout)

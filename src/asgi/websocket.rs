@@ -144,11 +144,7 @@ impl WsCycle {
                 head,
                 outcome,
             });
-            Python::attach(|py| {
-                if let Some(kick) = self.home.kick.borrow().as_ref() {
-                    let _ = kick.call0(py);
-                }
-            });
+            Python::attach(|py| self.home.after_response(py));
         }
         self.wake();
     }

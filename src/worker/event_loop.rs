@@ -307,6 +307,16 @@ impl<'a> EventLoop<'a> {
         false
     }
 
+    /// The asgi worker's cycles handed connections back between turns: take them
+    /// (access log, keep-alive, the next request) and dispatch what is ready. True
+    /// when the worker is draining and none is left (a turn then ends it).
+    pub(crate) fn take_back(&mut self) -> bool {
+        self.collect_finished();
+        self.publish_idle();
+        self.dispatch();
+        matches!(self.state, State::Draining { .. }) && self.live_connections() == 0
+    }
+
     /// Draining: closes kept-alive connections whose linger is over; true when no
     /// connection is left.
     fn drained(&mut self) -> bool {
