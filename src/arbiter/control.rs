@@ -140,7 +140,8 @@ impl ControlServer {
         self.clients.retain_mut(|c| {
             c.write_available();
             let idle = now.duration_since(c.last_active) > IDLE;
-            !(c.closing && c.outbox.is_empty()) && !idle
+            let done = c.closing && c.outbox.is_empty();
+            !(idle || done)
         });
     }
 
