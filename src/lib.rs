@@ -19,6 +19,7 @@
 //! | [`sys`]       | every `unsafe` system call, each with its `SAFETY` note |
 //! | [`tls`]       | HTTPS: rustls configuration from Gunicorn's SSL flags, non-blocking TLS streams |
 //! | [`systemd`]   | socket activation (`LISTEN_FDS`) and `sd_notify`, no libsystemd |
+//! | [`ctl`]       | `rustcorn ctl`: the control-socket client (the server is in [`arbiter`]) |
 //!
 //! Data flows one way: bytes → [`http::request::Head`] + [`http::body::Body`] → environ →
 //! app → status/headers/body → [`http::response`] framing → bytes.
@@ -26,6 +27,7 @@
 pub mod arbiter;
 pub mod asgi;
 pub mod config;
+pub mod ctl;
 pub mod ext;
 pub mod http;
 pub mod log;
@@ -40,10 +42,15 @@ pub mod wsgi;
 /// The whole command line, `args[0]` being the program name: parses it (flags,
 /// `$GUNICORN_CMD_ARGS`, the config file) and serves; returns the exit status. Both
 /// entry points call it — `main` with the process's arguments, the extension with
-/// `sys.argv` — so the binary and the wheel are one server.
+/// `sys.argv` — so the binary and the wheel are one server. `rustcorn ctl …` is the
+/// control-socket client instead ([`ctl`]); an app module named `ctl` is served as
+/// `ctl:application`.
 pub fn run_command_line(args: Vec<std::ffi::OsString>) -> i32 {
     use config::{Config, ConfigError, Environment};
     use std::io::Write;
+    if args.get(1).is_some_and(|a| a == "ctl") {
+        return ctl::run(args);
+    }
     config::record_command_line(&args);
     match Config::from_args(args, &Environment::from_process()) {
         Ok(config) => serve(config),

@@ -2,6 +2,8 @@
 //! acts on signals. Signal handlers only enqueue (see [`crate::sys::install_signal_pipe`]);
 //! every action happens in [`Arbiter::run`]'s loop, in one `match`.
 
+mod control;
+mod control_cmds;
 mod daemon;
 mod heartbeat;
 mod hooks;
@@ -94,6 +96,10 @@ pub struct Arbiter {
     lineage: reexec::Lineage,
     /// What the service manager was last told.
     readiness: ready::Readiness,
+    /// The control socket (`gunicornc`, `rustcorn ctl`), once started.
+    control: Option<control::ControlServer>,
+    /// What `show stats` reports.
+    stats: control_cmds::Stats,
 }
 
 /// `rustcorn: master [NAME]`, with Gunicorn's `.2` after NAME while this master is
@@ -163,6 +169,8 @@ impl Arbiter {
             origin,
             lineage,
             readiness: ready::Readiness::Starting,
+            control: None,
+            stats: control_cmds::Stats::new(),
         })
     }
 
@@ -180,10 +188,12 @@ impl Arbiter {
             }
             return 1;
         }
+        self.control = control::ControlServer::start(&self.config.control);
         loop {
             for sig in self.wait_for_signals(self.tick()) {
                 self.handle(sig);
             }
+            self.serve_control();
             self.reap();
             match self.phase {
                 Phase::Running => {
@@ -201,6 +211,9 @@ impl Arbiter {
                     }
                 }
             }
+        }
+        if let Some(server) = self.control.take() {
+            server.remove();
         }
         if self.owns_socket_files() {
             self.listeners.iter().for_each(Listener::cleanup);
@@ -222,7 +235,15 @@ impl Arbiter {
     fn wait_for_signals(&mut self, timeout: Duration) -> Vec<Signal> {
         {
             use std::os::fd::AsFd;
-            let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            if let Some(server) = &self.control {
+                fds.extend(
+                    server
+                        .poll_fds()
+                        .into_iter()
+                        .map(|(fd, f)| PollFd::new(fd, f)),
+                );
+            }
             let millis = PollTimeout::try_from(timeout.as_millis().min(60_000) as i32)
                 .unwrap_or(PollTimeout::NONE);
             let _ = poll(&mut fds, millis);
@@ -309,6 +330,8 @@ impl Arbiter {
         for _ in 0..self.num_workers {
             self.spawn_worker();
         }
+        self.stats.reloads += 1;
+        self.stats.workers_killed += old.len() as u64;
         for pid in old {
             self.retire(pid);
         }
@@ -329,7 +352,10 @@ impl Arbiter {
         }
     }
 
-    fn signal_all(&self, sig: Signal) {
+    fn signal_all(&mut self, sig: Signal) {
+        if matches!(sig, Signal::SIGTERM | Signal::SIGKILL) {
+            self.stats.workers_killed += self.workers.len() as u64;
+        }
         for &pid in self.workers.keys() {
             sys::kill(pid, sig);
         }
@@ -348,7 +374,10 @@ impl Arbiter {
         while (self.serving().count() as u32) > self.num_workers {
             let oldest = self.serving().min_by_key(|(_, w)| w.age).map(|(&p, _)| p);
             match oldest {
-                Some(pid) => self.retire(pid),
+                Some(pid) => {
+                    self.retire(pid);
+                    self.stats.workers_killed += 1;
+                }
                 None => break,
             }
         }
@@ -366,12 +395,15 @@ impl Arbiter {
         self.hook_pre_fork(self.next_age + 1);
         match sys::fork_with_signals_blocked() {
             Ok(Forked::Child) => {
+                // The worker closes the master's control connections.
+                self.control = None;
                 heartbeat::install(self.heartbeats.view(slot));
                 worker::run(&self.config, &self.listeners, &self.env, self.pid)
             }
             Ok(Forked::Parent(pid)) => {
                 let age = self.next_age;
                 self.next_age += 1;
+                self.stats.workers_spawned += 1;
                 self.workers.insert(
                     pid,
                     WorkerSlot {
@@ -434,6 +466,7 @@ impl Arbiter {
             }
             if w.aborted {
                 sys::kill(pid, Signal::SIGKILL);
+                self.stats.workers_killed += 1;
             } else {
                 tracing::error!(target: crate::log::CRITICAL, "WORKER TIMEOUT (pid:{pid})");
                 sys::kill(pid, Signal::SIGABRT);

@@ -160,4 +160,7 @@ pub struct Cli {
 
     #[command(flatten)]
     pub asgi: super::asgi::AsgiArgs,
+
+    #[command(flatten)]
+    pub control: super::control::ControlArgs,
 }

@@ -34,6 +34,7 @@
 pub mod asgi;
 pub mod check;
 mod cli;
+pub mod control;
 mod file;
 pub mod http;
 mod layers;
@@ -161,6 +162,8 @@ pub struct Config {
     /// Set when `-k` named another server's ASGI worker class (Uvicorn's), which
     /// rustcorn's asgi worker replaces: the start says so.
     pub worker_class_alias: Option<String>,
+    /// The control socket (`--control-socket`, see [`control`]).
+    pub control: control::ControlConfig,
 }
 
 /// The process environment variables that change defaults, read once so tests can pass
@@ -346,6 +349,7 @@ impl Config {
             paste,
             asgi: asgi::resolve(&cli.asgi)?,
             worker_class_alias,
+            control: control::resolve(&cli.control)?,
         })
     }
 }

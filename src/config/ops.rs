@@ -157,9 +157,20 @@ fn resolve_group(value: &str) -> Result<u32, ConfigError> {
     }
 }
 
+/// `--umask`: Gunicorn's `auto_int` (see [`parse_auto_int`]), permission bits only.
+pub fn parse_umask(text: &str) -> Result<u32, String> {
+    let value = parse_auto_int(text)?;
+    if value > 0o777 {
+        return Err(format!(
+            "a umask holds permission bits only, at most 0o777 (this is {value:#o})"
+        ));
+    }
+    Ok(value)
+}
+
 /// Gunicorn's `auto_int`: a leading `0` followed by a digit means octal (`0022`), and
 /// otherwise Python's `int(x, 0)`: `0o`, `0x`, `0b` prefixes or plain decimal.
-pub fn parse_umask(text: &str) -> Result<u32, String> {
+pub fn parse_auto_int(text: &str) -> Result<u32, String> {
     let t = text.trim();
     let t = t.strip_prefix('+').unwrap_or(t);
     let lower = t.to_ascii_lowercase();
@@ -177,13 +188,7 @@ pub fn parse_umask(text: &str) -> Result<u32, String> {
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return Err("not an integer: write it in octal (0o22 or 0022), hex or decimal".into());
     }
-    let value = u32::from_str_radix(digits, radix).map_err(|_| "too large".to_string())?;
-    if value > 0o777 {
-        return Err(format!(
-            "a umask holds permission bits only, at most 0o777 (this is {value:#o})"
-        ));
-    }
-    Ok(value)
+    u32::from_str_radix(digits, radix).map_err(|_| "too large".to_string())
 }
 
 #[cfg(test)]

@@ -74,6 +74,9 @@ pub fn value_of(config: &Config, s: &Setting) -> String {
             .display()
             .to_string()
         }
+        // Gunicorn computes the default path (and reads the mode as an int) on load.
+        "control_socket" => return config.control.socket.clone(),
+        "control_socket_mode" => return config.control.mode.to_string(),
         "config" if !sources.values.contains_key("config") && sources.config_file.is_some() => {
             return sources.config_file.clone().unwrap_or_default()
         }

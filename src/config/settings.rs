@@ -137,7 +137,6 @@ const NO_DIRTY: &str = "dirty arbiters are not supported by rustcorn";
 const HTTP1_ONLY: &str = "rustcorn speaks HTTP/1.x only";
 const HTTP2_ONLY: &str = "only matters with HTTP/2, which rustcorn does not speak";
 const ASGI_ONLY: &str = "not implemented by rustcorn's asgi worker yet";
-const NO_CONTROL: &str = "rustcorn has no control socket";
 
 use Kind::*;
 use Status::{Ignored, Implemented, Refused, ServerHook};
@@ -265,7 +264,7 @@ pub static SETTINGS: &[Setting] = &[
     setting("dirty_post_fork", "", Hook, "<DirtyPostFork.dirty_post_fork()>", ServerHook(NO_DIRTY)),
     setting("dirty_worker_init", "", Hook, "<DirtyWorkerInit.dirty_worker_init()>", ServerHook(NO_DIRTY)),
     setting("dirty_worker_exit", "", Hook, "<DirtyWorkerExit.dirty_worker_exit()>", ServerHook(NO_DIRTY)),
-    setting("control_socket", "--control-socket", Str, "~/.gunicorn/gunicorn.ctl", Ignored(NO_CONTROL)),
-    setting("control_socket_mode", "--control-socket-mode", Scalar, "384", Ignored(NO_CONTROL)),
-    setting("control_socket_disable", "--no-control-socket", Flag, "False", Ignored(NO_CONTROL)),
+    setting("control_socket", "--control-socket", Str, "$XDG_RUNTIME_DIR/gunicorn.ctl or $HOME/.gunicorn/gunicorn.ctl", Implemented),
+    setting("control_socket_mode", "--control-socket-mode", Scalar, "384", Implemented),
+    setting("control_socket_disable", "--no-control-socket", Flag, "False", Implemented),
 ];

@@ -76,6 +76,7 @@ mod asgi_websocket;
 mod cli;
 mod closing;
 mod config_file;
+mod control;
 mod daemon;
 mod faults;
 mod gthread;
