@@ -76,6 +76,11 @@ pub struct Conn {
     wpos: usize,
     /// The client sent FIN: answer what is complete, then close.
     read_closed: bool,
+    /// The last event said the client half-closed (EPOLLRDHUP): a short read is then
+    /// not the end of what there is to read — only a read returning 0 is — or a FIN
+    /// that came with the last bytes of a request would go unnoticed (readiness is
+    /// edge-triggered) and the client would wait for an answer forever.
+    pub fin_pending: bool,
     /// The kernel may hold bytes we have not read: set by a readable event and by a
     /// read that filled its buffer, cleared by a short read. Closing with unread bytes
     /// makes the kernel send a reset (which can destroy our last response in the
@@ -119,6 +124,7 @@ impl Conn {
             wbuf: buffers.wbuf,
             wpos: 0,
             read_closed: false,
+            fin_pending: false,
             maybe_unread: true,
             client_closes: false,
             served: 0,
@@ -198,6 +204,7 @@ impl Conn {
         match self.stream.read(spare) {
             Ok(0) => {
                 self.read_closed = true;
+                self.fin_pending = false;
                 self.maybe_unread = false;
                 Ok(false)
             }
@@ -208,7 +215,7 @@ impl Conn {
                     self.read_size = (self.read_size * 2).min(READ_MAX);
                 }
                 self.maybe_unread = n == room;
-                Ok(n == room)
+                Ok(n == room || self.fin_pending)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.maybe_unread = false;

@@ -285,7 +285,13 @@ impl<'a> EventLoop<'a> {
                 // every batch of events.
                 WAKER_TOKEN => {}
                 Token(t) if t >= CONN_BASE => {
-                    self.on_conn_event(t - CONN_BASE, event.is_readable(), event.is_writable())
+                    let index = t - CONN_BASE;
+                    if event.is_read_closed() {
+                        if let Some(Slot::Open(conn)) = self.slots.get_mut(index) {
+                            conn.fin_pending = true;
+                        }
+                    }
+                    self.on_conn_event(index, event.is_readable(), event.is_writable())
                 }
                 Token(t) => self.accept_pending[t - LISTENER_BASE] = true,
             }
