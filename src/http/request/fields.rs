@@ -26,6 +26,9 @@ pub fn diagnose(
 ) -> Result<Repair, HttpError> {
     let mut pos = line_end + 2;
     let mut repair = false;
+    // Where the logical field in progress (a line and its folds) started: Gunicorn
+    // measures a folded field with its folds, as sent.
+    let mut field_start: Option<usize> = None;
     loop {
         let Some(len) = find_crlf(&buf[pos..]) else {
             // The line in progress: a fold or a spaced name may still be allowed.
@@ -41,12 +44,40 @@ pub fn diagnose(
             break;
         }
         repair |= check_line(field, pos == line_end + 2, limits)?;
+        if field[0] != b' ' && field[0] != b'\t' {
+            check_field_size(buf, field_start, pos, limits)?;
+            field_start = Some(pos);
+        }
         pos += len + 2;
     }
+    check_field_size(buf, field_start, pos, limits)?;
     if !repair {
         return Err(from_httparse(err));
     }
     Ok(Repair::Rewritten(rewrite(buf, line_end, pos), pos + 2))
+}
+
+/// The field that started at `start` and ends where `end` begins (its folds and
+/// CRLFs included) within `--limit-request-field_size`.
+fn check_field_size(
+    buf: &[u8],
+    start: Option<usize>,
+    end: usize,
+    limits: &Limits,
+) -> Result<(), HttpError> {
+    match start {
+        Some(start) if end - start > limits.field_size => {
+            let name = buf[start..end]
+                .split(|&b| b == b':')
+                .next()
+                .unwrap_or_default();
+            Err(HttpError::HeadersTooLarge(format!(
+                "header {} is too large",
+                lossy(name)
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// One complete field line: `Ok(true)` when it needs a permitted repair (a fold, a

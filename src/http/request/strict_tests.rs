@@ -439,3 +439,21 @@ fn a_verdict_never_changes_as_more_bytes_arrive() {
         }
     }
 }
+
+/// Gunicorn's corpus invalid/013: a folded field is measured with its folds, as sent
+/// ("Accept:\r\n */*\r\n" is 15 bytes), not as unfolded.
+#[test]
+fn a_folded_field_counts_its_folds_against_the_field_size() {
+    let mut l = Limits {
+        permit_obsolete_folding: true,
+        field_size: 14,
+        ..Default::default()
+    };
+    let head = b"GET /test HTTP/1.1\r\nAccept:\r\n */*\r\n\r\n";
+    assert!(matches!(
+        parse_head(head, &l),
+        Err(HttpError::HeadersTooLarge(_))
+    ));
+    l.field_size = 15;
+    assert!(parse_head(head, &l).unwrap().is_some());
+}
