@@ -37,6 +37,9 @@ die() { echo "setup-test-env: $*" >&2; exit 1; }
 # nginx and openssl for the tests that run the real nginx in front of rustcorn.
 "$repo/scripts/setup-nginx.sh" || die "scripts/setup-nginx.sh failed"
 
+# Gunicorn's request corpus, replayed by tests/integration/corpus.rs.
+"$repo/scripts/fetch-gunicorn-corpus.sh" "$python" || die "scripts/fetch-gunicorn-corpus.sh failed"
+
 command -v "$python" >/dev/null 2>&1 || die "no '$python' on PATH"
 
 # The HTTPS tests make their certificates with the openssl command.

@@ -77,6 +77,7 @@ mod cli;
 mod closing;
 mod config_file;
 mod control;
+mod corpus;
 mod daemon;
 mod faults;
 mod gthread;
