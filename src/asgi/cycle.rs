@@ -36,6 +36,9 @@ const BODY_CHUNK: usize = 64 * 1024;
 pub struct Home {
     pub finished: RefCell<Vec<Done>>,
     pub kick: RefCell<Option<Py<PyAny>>>,
+    /// Called with a request's task when its client left: cancels it after
+    /// `--asgi-disconnect-grace-period` unless it ended by then.
+    pub on_gone: RefCell<Option<Py<PyAny>>>,
     /// The asyncio loop (its writer callbacks flush the cycles' queued output).
     pub event_loop: RefCell<Option<Py<PyAny>>>,
     /// The worker's loop, to take a finished connection back at once.
@@ -142,6 +145,8 @@ pub struct HttpCycle {
     /// `post_request` is shown.
     hook_req: Option<Py<PyAny>>,
     hook_headers: Vec<(String, String)>,
+    /// The asyncio task running the app for this request.
+    pub task: Option<Py<PyAny>>,
     home: Rc<Home>,
 }
 
@@ -169,6 +174,7 @@ impl HttpCycle {
             waiter: None,
             hook_req: None,
             hook_headers: Vec::new(),
+            task: None,
             home,
         }
     }
@@ -469,9 +475,12 @@ impl HttpCycle {
         let Some(conn) = self.conn.as_ref() else {
             return;
         };
-        if crate::sys::peer_closed(conn.fd()) {
+        if crate::sys::peer_closed(conn.fd()) && !self.gone {
             self.gone = true;
             self.wake_waiter(py);
+            if let (Some(task), Some(on_gone)) = (&self.task, self.home.on_gone.borrow().as_ref()) {
+                let _ = on_gone.call1(py, (task.clone_ref(py),));
+            }
         }
     }
 }

@@ -134,7 +134,16 @@ impl Spawner {
             .borrow_mut()
             .insert(index, Held::Http(cycle.clone_ref(py)));
         match scope {
-            Ok(scope) => self.run(py, self.run_http.as_ref(), scope, cycle.into_any()),
+            Ok(scope) => {
+                let task = self.run(
+                    py,
+                    self.run_http.as_ref(),
+                    scope,
+                    cycle.clone_ref(py).into_any(),
+                )?;
+                cycle.borrow_mut(py).task = Some(task);
+                Ok(())
+            }
             Err(e) => {
                 let text = crate::wsgi::format_exception(py, &e);
                 cycle.call_method1(py, "app_failed", (text,)).map(|_| ())
@@ -165,6 +174,7 @@ impl Spawner {
             .borrow_mut()
             .insert(index, Held::Ws(cycle.clone_ref(py)));
         self.run(py, self.run_websocket.as_ref(), scope, cycle.into_any())
+            .map(|_| ())
     }
 
     /// `create_task(runner(app, scope, cycle))`.
@@ -174,14 +184,14 @@ impl Spawner {
         runner: Option<&Py<PyAny>>,
         scope: Bound<'_, PyDict>,
         cycle: Py<PyAny>,
-    ) -> PyResult<()> {
+    ) -> PyResult<Py<PyAny>> {
         let (Some(runner), Some(create_task)) = (runner, &self.create_task) else {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(
                 "the asgi worker is not started",
             ));
         };
         let coro = runner.call1(py, (self.app.clone_ref(py), scope, cycle))?;
-        create_task.call1(py, (coro,)).map(|_| ())
+        create_task.call1(py, (coro,))
     }
 
     /// A socket event for a connection a cycle holds: the HTTP cycle checks whether
@@ -236,6 +246,7 @@ impl Driver {
         run_http: Py<PyAny>,
         run_websocket: Py<PyAny>,
         kick: Py<PyAny>,
+        on_gone: Py<PyAny>,
     ) -> PyResult<()> {
         let spawner = self
             .lp
@@ -246,6 +257,7 @@ impl Driver {
         spawner.run_websocket = Some(run_websocket);
         spawner.create_task = Some(event_loop.getattr("create_task")?.unbind());
         *spawner.home.kick.borrow_mut() = Some(kick);
+        *spawner.home.on_gone.borrow_mut() = Some(on_gone);
         *spawner.home.event_loop.borrow_mut() = Some(event_loop.clone().unbind());
         Ok(())
     }
@@ -297,6 +309,7 @@ pub fn serve(
             let home = Rc::new(Home {
                 finished: RefCell::new(Vec::new()),
                 kick: RefCell::new(None),
+                on_gone: RefCell::new(None),
                 event_loop: RefCell::new(None),
                 driver: RefCell::new(None),
                 cycles: RefCell::new(Default::default()),
@@ -326,6 +339,7 @@ pub fn serve(
                 config.asgi.event_loop.name(),
                 config.asgi.lifespan.name(),
                 state,
+                config.asgi.disconnect_grace_period,
             ))?;
             failure.extract()
         };

@@ -145,7 +145,8 @@ async def run_http(app, scope, cycle):
 
     try:
         await app(scope, receive, send)
-    except ClientDisconnected:
+    except (ClientDisconnected, asyncio.CancelledError):
+        # The client left (and, for a cancel, the grace period ran out).
         cycle.app_returned()
     except BaseException as e:
         cycle.app_failed(traceback.format_exc())
@@ -189,7 +190,7 @@ async def run_websocket(app, scope, cycle):
         cycle.app_returned()
 
 
-def serve(driver, app, loop_kind, lifespan_mode, state, tick_seconds=1.0):
+def serve(driver, app, loop_kind, lifespan_mode, state, grace, tick_seconds=1.0):
     """Runs the worker: lifespan startup, then the Rust event loop's readiness and a
     periodic tick on this asyncio loop until the driver says the worker is done, then
     lifespan shutdown. Returns None, or the text of a failed startup."""
@@ -214,8 +215,15 @@ def serve(driver, app, loop_kind, lifespan_mode, state, tick_seconds=1.0):
             if not done.done():
                 loop.call_later(tick_seconds, tick)
 
+        def on_gone(task):
+            # --asgi-disconnect-grace-period: the app may still finish on its own.
+            def cancel():
+                if not task.done():
+                    task.cancel()
+            loop.call_later(grace, cancel)
+
         loop.add_reader(driver.fd(), on_ready)
-        driver.start(loop, run_http, run_websocket, lambda: loop.call_soon(on_ready))
+        driver.start(loop, run_http, run_websocket, lambda: loop.call_soon(on_ready), on_gone)
         loop.call_soon(on_ready)
         loop.call_later(tick_seconds, tick)
         loop.run_until_complete(done)

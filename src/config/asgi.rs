@@ -27,6 +27,15 @@ pub struct AsgiArgs {
     /// ones close the connection with 1009.
     #[arg(long = "websocket-max-message-size", value_name = "INT", default_value_t = 16 * 1024 * 1024)]
     pub websocket_max_message_size: u64,
+
+    /// Seconds an ASGI app may go on after its HTTP client disconnected (it sees
+    /// `http.disconnect`) before its task is cancelled.
+    #[arg(
+        long = "asgi-disconnect-grace-period",
+        value_name = "INT",
+        default_value_t = 3
+    )]
+    pub asgi_disconnect_grace_period: u64,
 }
 
 /// Which event loop runs the app.
@@ -74,6 +83,7 @@ pub struct AsgiConfig {
     pub lifespan: Lifespan,
     pub root_path: String,
     pub websocket_max_message_size: u64,
+    pub disconnect_grace_period: u64,
 }
 
 impl Default for AsgiConfig {
@@ -83,6 +93,7 @@ impl Default for AsgiConfig {
             lifespan: Lifespan::Auto,
             root_path: String::new(),
             websocket_max_message_size: 16 * 1024 * 1024,
+            disconnect_grace_period: 3,
         }
     }
 }
@@ -129,6 +140,7 @@ pub fn resolve(args: &AsgiArgs) -> Result<AsgiConfig, ConfigError> {
         lifespan,
         root_path,
         websocket_max_message_size: args.websocket_max_message_size,
+        disconnect_grace_period: args.asgi_disconnect_grace_period,
     })
 }
 
@@ -150,6 +162,7 @@ mod tests {
             asgi_lifespan: lifespan.into(),
             root_path: root.into(),
             websocket_max_message_size: 1 << 24,
+            asgi_disconnect_grace_period: 3,
         }
     }
 

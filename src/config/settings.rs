@@ -136,7 +136,6 @@ const fn setting(
 const NO_DIRTY: &str = "dirty arbiters are not supported by rustcorn";
 const HTTP1_ONLY: &str = "rustcorn speaks HTTP/1.x only";
 const HTTP2_ONLY: &str = "only matters with HTTP/2, which rustcorn does not speak";
-const ASGI_ONLY: &str = "not implemented by rustcorn's asgi worker yet";
 
 use Kind::*;
 use Status::{Ignored, Implemented, Refused, ServerHook};
@@ -251,7 +250,7 @@ pub static SETTINGS: &[Setting] = &[
     setting("header_map", "--header-map", Str, "drop", Implemented),
     setting("asgi_loop", "--asgi-loop", Str, "auto", Implemented),
     setting("asgi_lifespan", "--asgi-lifespan", Str, "auto", Implemented),
-    setting("asgi_disconnect_grace_period", "--asgi-disconnect-grace-period", Int, "3", Ignored(ASGI_ONLY)),
+    setting("asgi_disconnect_grace_period", "--asgi-disconnect-grace-period", Int, "3", Implemented),
     setting("websocket_max_message_size", "--websocket-max-message-size", Int, "16777216", Implemented),
     setting("http_parser", "--http-parser", Str, "auto", Ignored("rustcorn always uses its own HTTP parser")),
     setting("root_path", "--root-path", Str, "", Implemented),

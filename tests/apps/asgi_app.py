@@ -186,3 +186,26 @@ async def ops(scope, receive, send):
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+outcomes = {"cancelled": 0, "finished": 0}
+
+
+async def ignores_disconnect(scope, receive, send):
+    """/linger: starts a response, then sleeps 30 s without reading or writing (it
+    ignores that its client left); /outcomes: how such requests ended."""
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    if scope["path"] == "/outcomes":
+        body = json.dumps(outcomes).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"started\n", "more_body": True})
+    try:
+        await asyncio.sleep(30)
+        outcomes["finished"] += 1
+    except asyncio.CancelledError:
+        outcomes["cancelled"] += 1
+        raise

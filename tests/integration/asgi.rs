@@ -414,3 +414,34 @@ fn request_hooks_run_around_asgi_requests() {
     assert_eq!(get(server.port(), "/hook-raises").status, 500);
     server.wait_for_log_since(mark, "RuntimeError: pre_request refuses", IO_TIMEOUT);
 }
+
+/// `--asgi-disconnect-grace-period`: an app that ignores its client leaving is
+/// cancelled once the grace period is over.
+#[test]
+fn an_app_that_ignores_a_disconnect_is_cancelled_after_the_grace_period() {
+    let server = serve_asgi(
+        "asgi_app:ignores_disconnect",
+        &["--asgi-disconnect-grace-period", "1"],
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+        .write_all(&request("GET", "/linger", &[], b""))
+        .unwrap();
+    let mut first = [0u8; 32];
+    assert!(stream.read(&mut first).unwrap() > 0);
+    drop(stream);
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        let doc = Json::parse(&text_of(server.port(), "/outcomes"));
+        if doc.at("cancelled").as_i64() == Some(1) {
+            assert_eq!(doc.at("finished").as_i64(), Some(0));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the task was never cancelled: {doc:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
