@@ -49,6 +49,35 @@ pub struct Home {
 }
 
 impl Home {
+    /// A cycle is done with its connection: the asyncio writer comes off the socket,
+    /// and the event loop gets the connection (with the request's outcome for the
+    /// access log) back. False when the cycle had already given it back.
+    pub fn give_back(
+        &self,
+        py: Python<'_>,
+        index: usize,
+        conn: Option<Box<Conn>>,
+        head: Option<Box<Head>>,
+        armed: &mut bool,
+        outcome: Outcome,
+    ) -> bool {
+        let (Some(conn), Some(head)) = (conn, head) else {
+            return false;
+        };
+        // Only while this cycle holds the connection: the slot may serve another
+        // connection's cycle later.
+        self.cycles.borrow_mut().remove(&index);
+        disarm(self, &conn, armed);
+        self.finished.borrow_mut().push(Done {
+            index,
+            conn,
+            head,
+            outcome,
+        });
+        self.after_response(py);
+        true
+    }
+
     /// A cycle handed a connection back: the event loop takes it now (the next
     /// request on it may be waiting), or, when the loop is in the middle of a turn
     /// (the cycle ended inside it), at the end of that turn.
@@ -203,27 +232,18 @@ impl HttpCycle {
     /// receive() waiting for the disconnect, and asks the loop for a turn.
     fn hand_back(&mut self, py: Python<'_>, keep_alive: bool) {
         self.response = Response::Complete;
-        if let Some(conn) = self.conn.as_ref() {
-            // Only while this cycle holds the connection: the slot may serve another
-            // connection's cycle by now.
-            self.home.cycles.borrow_mut().remove(&self.index);
-            disarm(&self.home, conn, &mut self.armed);
-        }
-        if let (Some(conn), Some(head)) = (self.conn.take(), self.head.take()) {
-            let outcome = Outcome {
-                status: self.status,
-                body_bytes: self.body_bytes,
-                keep_alive: keep_alive && !self.gone,
-                duration: self.started.elapsed(),
-                extra: None,
-            };
-            self.home.finished.borrow_mut().push(Done {
-                index: self.index,
-                conn,
-                head,
-                outcome,
-            });
-            self.home.after_response(py);
+        let outcome = Outcome {
+            status: self.status,
+            body_bytes: self.body_bytes,
+            keep_alive: keep_alive && !self.gone,
+            duration: self.started.elapsed(),
+            extra: None,
+        };
+        let (conn, head) = (self.conn.take(), self.head.take());
+        if self
+            .home
+            .give_back(py, self.index, conn, head, &mut self.armed, outcome)
+        {
             self.post_request(py);
         }
         self.wake_waiter(py);

@@ -143,10 +143,16 @@ async def run_http(app, scope, cycle):
         if status:
             await sent(loop, cycle, status, "the client closed the connection")
 
+    # A cancel: the client left and the grace period ran out.
+    await call_app(app, scope, receive, send, cycle, (ClientDisconnected, asyncio.CancelledError))
+
+
+async def call_app(app, scope, receive, send, cycle, client_gone):
+    """Runs the app and tells the cycle how it ended; `client_gone` are the exceptions
+    that only say the client went away."""
     try:
         await app(scope, receive, send)
-    except (ClientDisconnected, asyncio.CancelledError):
-        # The client left (and, for a cancel, the grace period ran out).
+    except client_gone:
         cycle.app_returned()
     except BaseException as e:
         cycle.app_failed(traceback.format_exc())
@@ -178,16 +184,7 @@ async def run_websocket(app, scope, cycle):
             # The client has this long to answer our close frame.
             loop.call_later(5.0, cycle.close_timeout)
 
-    try:
-        await app(scope, receive, send)
-    except ClientDisconnected:
-        cycle.app_returned()
-    except BaseException as e:
-        cycle.app_failed(traceback.format_exc())
-        if not isinstance(e, Exception):
-            raise
-    else:
-        cycle.app_returned()
+    await call_app(app, scope, receive, send, cycle, (ClientDisconnected,))
 
 
 def serve(driver, app, loop_kind, lifespan_mode, state, grace, tick_seconds=1.0):

@@ -56,11 +56,8 @@ pub fn http<'py>(
     peer: &Peer,
     state: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let scope = common(py, consts, head, peer, state)?;
-    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+    let scope = common(py, consts, head, peer, state, ("http", "http", "https"))?;
     scope.set_item(intern!(py, "method"), head.method())?;
-    let https = url_scheme(peer.secure, head.forwarded_https) == "https";
-    scope.set_item(intern!(py, "scheme"), if https { "https" } else { "http" })?;
     Ok(scope)
 }
 
@@ -73,10 +70,7 @@ pub fn websocket<'py>(
     peer: &Peer,
     state: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let scope = common(py, consts, head, peer, state)?;
-    scope.set_item(intern!(py, "type"), intern!(py, "websocket"))?;
-    let https = url_scheme(peer.secure, head.forwarded_https) == "https";
-    scope.set_item(intern!(py, "scheme"), if https { "wss" } else { "ws" })?;
+    let scope = common(py, consts, head, peer, state, ("websocket", "ws", "wss"))?;
     let offered = PyList::empty(py);
     for value in head.values("sec-websocket-protocol") {
         for name in value.split(|&b| b == b',') {
@@ -90,15 +84,20 @@ pub fn websocket<'py>(
     Ok(scope)
 }
 
-/// What both scopes carry.
+/// What both scopes carry; `kind` is the scope type and its plain and secure schemes.
 fn common<'py>(
     py: Python<'py>,
     consts: &ScopeConstants,
     head: &Head,
     peer: &Peer,
     state: &Bound<'py, PyDict>,
+    kind: (&str, &str, &str),
 ) -> PyResult<Bound<'py, PyDict>> {
     let scope = PyDict::new(py);
+    let (type_name, plain, secure) = kind;
+    scope.set_item(intern!(py, "type"), type_name)?;
+    let https = url_scheme(peer.secure, head.forwarded_https) == "https";
+    scope.set_item(intern!(py, "scheme"), if https { secure } else { plain })?;
     let (raw_path, query, _) = split_target(head.target());
     let path = if raw_path.contains('%') {
         String::from_utf8_lossy(&percent_decode(raw_path.as_bytes())).into_owned()

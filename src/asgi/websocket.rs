@@ -14,12 +14,11 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use super::cycle::{disarm, flush_pending, send_status, Home};
+use super::cycle::{flush_pending, send_status, Home};
 use crate::http::request::Head;
 use crate::http::response;
 use crate::http::websocket::{self as ws, Assembler, Message, WsError};
 use crate::worker::conn::Conn;
-use crate::worker::pool::Done;
 use crate::wsgi::call::Outcome;
 use crate::wsgi::environ::latin1;
 
@@ -124,28 +123,18 @@ impl WsCycle {
 
     fn finish(&mut self) {
         self.state = State::Closed;
-        if let Some(conn) = self.conn.as_ref() {
-            // Only while this cycle holds the connection: the slot may serve another
-            // connection's cycle by now.
-            self.home.cycles.borrow_mut().remove(&self.index);
-            disarm(&self.home, conn, &mut self.armed);
-        }
-        if let (Some(conn), Some(head)) = (self.conn.take(), self.head.take()) {
-            let outcome = Outcome {
-                status: self.status,
-                body_bytes: self.sent,
-                keep_alive: false,
-                duration: self.started.elapsed(),
-                extra: None,
-            };
-            self.home.finished.borrow_mut().push(Done {
-                index: self.index,
-                conn,
-                head,
-                outcome,
-            });
-            Python::attach(|py| self.home.after_response(py));
-        }
+        let outcome = Outcome {
+            status: self.status,
+            body_bytes: self.sent,
+            keep_alive: false,
+            duration: self.started.elapsed(),
+            extra: None,
+        };
+        let (conn, head) = (self.conn.take(), self.head.take());
+        Python::attach(|py| {
+            self.home
+                .give_back(py, self.index, conn, head, &mut self.armed, outcome)
+        });
         self.wake();
     }
 
