@@ -689,16 +689,11 @@ impl<'a> EventLoop<'a> {
             // connection is not taken for an idle one).
             let last = self.recycle.count();
             let keep_alive = head.keep_alive && keep_alive_allowed && !last;
-            if let Some(asgi) = &self.asgi {
-                let Slot::Open(conn) = std::mem::replace(
-                    &mut self.slots[index],
-                    Slot::Busy {
-                        event_missed: false,
-                    },
-                ) else {
-                    unreachable!("matched Open above")
-                };
-                asgi.spawn(index, conn, head, body, keep_alive);
+            if self.asgi.is_some() {
+                let conn = self.check_out(index);
+                if let Some(asgi) = &self.asgi {
+                    asgi.spawn(index, conn, head, body, keep_alive);
+                }
                 if last {
                     self.begin_drain();
                 }
@@ -721,14 +716,10 @@ impl<'a> EventLoop<'a> {
                         break;
                     }
                 }
-                Some(pool) => {
-                    let Slot::Open(conn) = std::mem::replace(
-                        &mut self.slots[index],
-                        Slot::Busy {
-                            event_missed: false,
-                        },
-                    ) else {
-                        unreachable!("matched Open above")
+                Some(_) => {
+                    let conn = self.check_out(index);
+                    let Some(pool) = &mut self.pool else {
+                        unreachable!("matched Some above")
                     };
                     pool.submit(Job {
                         index,
@@ -745,6 +736,18 @@ impl<'a> EventLoop<'a> {
         }
         self.write_served(&mut served);
         self.unwritten = served;
+    }
+
+    /// Takes an open connection out of the table for an app thread or an asgi cycle;
+    /// its slot stays taken (busy) until the connection comes back.
+    fn check_out(&mut self, index: usize) -> Box<Conn> {
+        let busy = Slot::Busy {
+            event_missed: false,
+        };
+        match std::mem::replace(&mut self.slots[index], busy) {
+            Slot::Open(conn) => conn,
+            _ => unreachable!("only open connections have requests to serve"),
+        }
     }
 
     /// Writes the deferred responses of a sync batch, then moves each connection on.
