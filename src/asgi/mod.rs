@@ -63,7 +63,7 @@ pub struct Spawner {
     create_task: Option<Py<PyAny>>,
     /// `--websocket-max-message-size`.
     max_message: u64,
-    home: Rc<Home>,
+    pub(crate) home: Rc<Home>,
 }
 
 impl Spawner {
@@ -263,17 +263,37 @@ impl Driver {
     }
 
     /// Handles whatever is ready now; true when the worker is done.
-    fn turn(&mut self) -> PyResult<bool> {
+    fn turn(&mut self, py: Python<'_>) -> PyResult<bool> {
         crate::arbiter::beat();
         self.lp
             .poll_events(&mut self.events, std::time::Duration::ZERO)?;
-        Ok(self.lp.turn(&self.events))
+        let done = self.lp.turn(&self.events);
+        if !done && self.lp.wants_another_turn() {
+            // Connections still queued on a listener (accepting stops at a complete
+            // request): no new event would bring the loop back for them.
+            self.kick(py)?;
+        }
+        Ok(done)
+    }
+
+    /// Asks asyncio for another turn soon.
+    fn kick(&self, py: Python<'_>) -> PyResult<()> {
+        let kick = self
+            .lp
+            .asgi
+            .as_ref()
+            .and_then(|a| a.home.kick.borrow().as_ref().map(|k| k.clone_ref(py)));
+        if let Some(kick) = kick {
+            kick.call0(py)?;
+        }
+        Ok(())
     }
 
     /// Connections cycles handed back: taken back now, and their next requests
-    /// dispatched. True when the worker has drained (a turn should end it).
+    /// dispatched. True when a turn should follow: the worker has drained (the turn
+    /// ends it), or connections wait to be accepted.
     pub fn take_back(&mut self) -> bool {
-        self.lp.take_back()
+        self.lp.take_back() || self.lp.wants_another_turn()
     }
 
     /// Once a second: heartbeat, timeouts, the master's presence; true when done.

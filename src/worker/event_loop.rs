@@ -323,6 +323,13 @@ impl<'a> EventLoop<'a> {
         matches!(self.state, State::Draining { .. }) && self.live_connections() == 0
     }
 
+    /// Work is left that no socket event will announce (readiness is edge-triggered):
+    /// queued connections to accept, or requests ready to dispatch. The asgi worker,
+    /// whose turns run only on events, then asks asyncio for another turn at once.
+    pub(crate) fn wants_another_turn(&self) -> bool {
+        self.can_accept() || !self.ready.is_empty()
+    }
+
     /// Draining: closes kept-alive connections whose linger is over; true when no
     /// connection is left.
     fn drained(&mut self) -> bool {

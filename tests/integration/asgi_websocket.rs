@@ -243,3 +243,36 @@ fn autobahn_cases_pass_through_kosoku() {
     assert!(out.status.success(), "kosoku failed:\n{text}");
     assert!(text.contains("247 cases passed"), "{text}");
 }
+
+/// Many clients opening WebSockets at once are all answered: the worker keeps
+/// accepting while the open sockets keep it busy (no socket event announces the
+/// connections still queued on the listener).
+#[test]
+fn fifty_websockets_opened_at_once_are_all_accepted() {
+    let server = serve_asgi("asgi_app:ws_echo", &[]);
+    let port = server.port();
+    let barrier = std::sync::Barrier::new(50);
+    let opened = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let (mut ws, head) = WsClient::connect(port, "/", "");
+                    assert!(head.starts_with("HTTP/1.1 101 "), "client {i}: {head}");
+                    ws.send(0x1, format!("hi {i}").as_bytes());
+                    let echo = ws.frame();
+                    barrier.wait(); // every socket stays open until all have echoed
+                    echo == Some((0x1, format!("hi {i}").into_bytes()))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|ok| *ok)
+            .count()
+    });
+    assert_eq!(opened, 50);
+    assert_eq!(get(port, "/").text(), "Hello, World!");
+}
