@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: rustcorn against Gunicorn (sync, and gthread on the
 # gthread-* workloads), bjoern and Granian, each with ONE worker pinned to
-# CPU 1, loaded by wrk pinned to CPU 0.
+# CPU 1, loaded by wrk pinned to CPU 0. The ASGI workloads (asgi-*,
+# fastapi-json, ws-echo) put rustcorn -k asgi beside Uvicorn, Granian, Gunicorn
+# -k asgi and Hypercorn, each with one worker on uvloop.
 #
 #   benches/compare.sh [options]
 #
@@ -16,8 +18,11 @@
 #   --servers LIST     comma-separated, run in this order
 #                      (default rustcorn,gunicorn,bjoern,granian; also
 #                      rustcorn-wheel: the bench venv's `rustcorn` console script,
-#                      from the wheel in dist/ that setup installs there)
-#   --workloads LIST   comma-separated (default: all of them, see below)
+#                      from the wheel in dist/ that setup installs there; and the
+#                      ASGI-only uvicorn, hypercorn; `asgi` = rustcorn,uvicorn,
+#                      granian,gunicorn,hypercorn)
+#   --workloads LIST   comma-separated (default: the WSGI ones, hello-keepalive to
+#                      idle-1000; `asgi` = the ASGI ones; `all` = every one)
 #   --baseline NAME    server the ratio table divides by its peers (default rustcorn)
 #   --output FILE      markdown report (default benches/results/<UTC date-time>.md)
 #   --no-setup         do not run benches/setup-bench-env.sh first
@@ -39,6 +44,16 @@
 #   idle-1000        GET /      hello:application, 10 connections, measured twice: alone,
 #                    then while benches/hold_idle.py holds 1000 idle keep-alive
 #                    connections open (Gunicorn sync: n/a, it closes every connection)
+# ASGI workloads (app in benches/apps/; rustcorn -k asgi, uvicorn --loop uvloop
+# --http httptools, granian --interface asgi, gunicorn -k asgi, hypercorn -k
+# uvloop; bjoern n/a; uvicorn and hypercorn are n/a on the WSGI workloads):
+#   asgi-hello       GET /       asgi_hello:app (raw ASGI), 50 connections, keep-alive
+#   fastapi-json     GET /json   fastapi_json:app (a dict from an async route), 50 connections
+#   asgi-stream      GET /stream asgi_hello:app, 16 more_body messages of 1 KiB, 50 connections
+#   asgi-echo-1m     POST /echo  asgi_hello:app, 1 MiB body echoed back, 10 connections
+#   ws-echo          WebSocket   asgi_hello:app, benches/ws_echo_load.py (not wrk): 50
+#                    connections each sending a 32-byte text message and awaiting its
+#                    echo; a "request" is one message echoed
 #
 # Per (server, workload): start the server (setsid + taskset -c 1, so master
 # and workers share CPU 1), poll until it answers (bounded), check one request
@@ -69,16 +84,18 @@ startup_timeout="${STARTUP_TIMEOUT:-30}"
 hold_timeout="${HOLD_TIMEOUT:-60}"
 stop_timeout=15
 
-all_servers=(rustcorn gunicorn bjoern granian rustcorn-wheel)
-all_workloads=(hello-keepalive hello-close hello-64k echo-1m flask-json django-template
+all_servers=(rustcorn gunicorn bjoern granian rustcorn-wheel uvicorn hypercorn)
+wsgi_workloads=(hello-keepalive hello-close hello-64k echo-1m flask-json django-template
     gthread-hello gthread-sleep idle-1000)
+asgi_workloads=(asgi-hello fastapi-json asgi-stream asgi-echo-1m ws-echo)
+all_workloads=("${wsgi_workloads[@]}" "${asgi_workloads[@]}")
 
 duration=10
 warmup=1
 repeat=1
 patience=180
 servers_csv=rustcorn,gunicorn,bjoern,granian
-workloads_csv="$(IFS=,; echo "${all_workloads[*]}")"
+workloads_csv="$(IFS=,; echo "${wsgi_workloads[*]}")"
 baseline=rustcorn
 output=""
 setup=1
@@ -111,6 +128,11 @@ done
 [[ "$repeat" =~ ^[0-9]+$ && "$repeat" -gt 0 ]] || die "--repeat must be a positive integer"
 [[ "$patience" =~ ^[0-9]+$ ]] || die "--patience must be a non-negative integer"
 patience_left=$patience
+case ",$servers_csv," in *,asgi,*) servers_csv="${servers_csv/asgi/rustcorn,uvicorn,granian,gunicorn,hypercorn}" ;; esac
+case "$workloads_csv" in
+    all) workloads_csv="$(IFS=,; echo "${all_workloads[*]}")" ;;
+    asgi) workloads_csv="$(IFS=,; echo "${asgi_workloads[*]}")" ;;
+esac
 IFS=, read -ra servers <<<"$servers_csv"
 IFS=, read -ra workloads <<<"$workloads_csv"
 for s in "${servers[@]}"; do
@@ -149,10 +171,12 @@ source "$bench/lib/measure.sh"
 # W_CONNS, W_WRK_ARGS (extra wrk arguments), W_HEADERS (extra request headers,
 # sent by wrk and by the sanity check), W_KEEPALIVE (0 if every request opens
 # a connection), W_CHECK (how the one-request sanity check is done: "get" =
-# expect 200, "echo" = POST and compare the body) and W_MODE: "sync" (each
-# server as in server_cmd), "gthread" (rustcorn and Gunicorn with -k gthread
-# --threads 4, the others n/a) or "idle" (measure alone, then again while
-# W_HOLD idle keep-alive connections are held open: see attempt_idle).
+# expect 200, "echo" = POST and compare the body, "ws" = one WebSocket echo)
+# and W_MODE: "sync" (each server as in server_cmd), "gthread" (rustcorn and
+# Gunicorn with -k gthread --threads 4, the others n/a), "idle" (measure alone,
+# then again while W_HOLD idle keep-alive connections are held open: see
+# attempt_idle), "asgi" (each server's ASGI mode, see server_cmd) or "ws" (the
+# same, loaded by benches/ws_echo_load.py instead of wrk).
 # To add a workload: a case here, its name in all_workloads, a line in the
 # header comment and in benches/README.md.
 workload_spec() {
@@ -168,6 +192,12 @@ workload_spec() {
         gthread-hello) W_MODE=gthread ;;
         gthread-sleep) W_APP=sleepy:application W_CONNS=20 W_MODE=gthread ;;
         idle-1000) W_CONNS=10 W_MODE=idle W_HOLD=1000 ;;
+        asgi-hello) W_APP=asgi_hello:app W_MODE=asgi ;;
+        fastapi-json) W_APP=fastapi_json:app W_PATH=/json W_MODE=asgi ;;
+        asgi-stream) W_APP=asgi_hello:app W_PATH=/stream W_MODE=asgi ;;
+        asgi-echo-1m) W_APP=asgi_hello:app W_PATH=/echo W_CONNS=10 W_CHECK=echo W_MODE=asgi
+            W_WRK_ARGS=(-s "$bench/lua/post-1m.lua") ;;
+        ws-echo) W_APP=asgi_hello:app W_PATH=/ws W_CHECK=ws W_MODE=ws ;;
         *) die "no spec for workload $1" ;;
     esac
 }
@@ -186,6 +216,8 @@ server_available() {
         rustcorn-wheel) [[ -x "$venv/bin/rustcorn" ]] || { echo "no rustcorn wheel installed in $venv (setup-bench-env.sh --wheel)"; return 1; } ;;
         gunicorn) [[ -x "$venv/bin/gunicorn" ]] || { echo "gunicorn not installed in $venv"; return 1; } ;;
         granian) [[ -x "$venv/bin/granian" ]] || { echo "granian not installed in $venv"; return 1; } ;;
+        uvicorn) [[ -x "$venv/bin/uvicorn" ]] || { echo "uvicorn not installed in $venv"; return 1; } ;;
+        hypercorn) [[ -x "$venv/bin/hypercorn" ]] || { echo "hypercorn not installed in $venv"; return 1; } ;;
         bjoern)
             "$venv/bin/python" -c 'import bjoern' 2>/dev/null \
                 || { echo "bjoern did not build (see $venv/bjoern-build.log)"; return 1; } ;;
@@ -199,6 +231,9 @@ not_applicable() {
         gthread:bjoern) echo "no threads: bjoern serves one request at a time" ;;
         gthread:granian) echo "gthread workloads compare the gthread workers of rustcorn and Gunicorn" ;;
         idle:gunicorn) echo "the sync worker closes every connection after its response" ;;
+        asgi:bjoern | ws:bjoern) echo "a WSGI-only server" ;;
+        sync:uvicorn | gthread:uvicorn | idle:uvicorn | sync:hypercorn | gthread:hypercorn | idle:hypercorn)
+            echo "an ASGI server (the WSGI workloads compare WSGI servers)" ;;
         *) return 1 ;;
     esac
 }
@@ -219,6 +254,10 @@ server_cmd() {
         idle:rustcorn | idle:rustcorn-wheel) tuning=(--keep-alive 300 --worker-connections 2000) ;;
         idle:granian) tuning=(--http1-header-read-timeout 60000) ;; # its idle timeout (default 30 s, at most 60)
     esac
+    if [[ "$W_MODE" == asgi || "$W_MODE" == ws ]]; then
+        asgi_server_cmd "$@"
+        return
+    fi
     case "$name" in
         rustcorn | rustcorn-wheel)
             local program="$rustcorn_bin"
@@ -230,6 +269,29 @@ server_cmd() {
         bjoern) S_CMD=("$venv/bin/python" "$bench/run_bjoern.py" "$port" "$app") ;;
         granian) S_CMD=("$venv/bin/granian" --interface wsgi --host 127.0.0.1 --port "$port"
             --workers 1 --blocking-threads 1 --no-access-log "${tuning[@]}" --working-dir "$apps" "$app") ;;
+    esac
+}
+
+# asgi_server_cmd NAME PORT APP: server_cmd for the ASGI workloads: one worker,
+# uvloop (each server's choice when installed, made explicit where it has a flag),
+# access logs off, lifespan on where it is optional.
+asgi_server_cmd() {
+    local name="$1" port="$2" app="$3"
+    S_WORKER=-
+    case "$name" in
+        rustcorn | rustcorn-wheel)
+            local program="$rustcorn_bin"
+            [[ "$name" == rustcorn ]] || program="$venv/bin/rustcorn"
+            S_CMD=("$program" -b "127.0.0.1:$port" --workers 1 -k asgi --asgi-loop uvloop
+                --chdir "$apps" "$app") ;;
+        uvicorn) S_CMD=("$venv/bin/uvicorn" --host 127.0.0.1 --port "$port" --workers 1
+            --loop uvloop --http httptools --no-access-log --app-dir "$apps" "$app") ;;
+        granian) S_CMD=("$venv/bin/granian" --interface asgi --host 127.0.0.1 --port "$port"
+            --workers 1 --loop uvloop --no-access-log --working-dir "$apps" "$app") ;;
+        gunicorn) S_CMD=("$venv/bin/gunicorn" -b "127.0.0.1:$port" -w 1 -k asgi --keep-alive 2
+            --chdir "$apps" "$app") ;;
+        hypercorn) S_CMD=("$venv/bin/hypercorn" -b "127.0.0.1:$port" -w 1 -k uvloop
+            "$app") ;;
     esac
 }
 
@@ -367,16 +429,19 @@ sanity_check() {
                 -H 'Content-Type: application/octet-stream' "${hdrs[@]}" --data-binary "@$body" "$url" || true)"
             [[ "$code" == 200 ]] || { echo "POST $2 answered ${code:-nothing}"; return 1; }
             cmp -s "$body" "$logdir/echo-back.bin" || { echo "POST $2 did not echo the body"; return 1; } ;;
+        ws)
+            "$venv/bin/python" "$bench/ws_echo_load.py" --check 127.0.0.1 "$1" "$2" 2>&1 | tail -n 1 \
+                && [[ ${PIPESTATUS[0]} -eq 0 ]] || return 1 ;;
     esac
 }
 
 run_wrk() { # PORT SECONDS OUTFILE TIMEFILE — wrk on the client CPU, user+sys secs to TIMEFILE
     local TIMEFORMAT='%U %S' h args=("${W_WRK_ARGS[@]}")
     for h in "${W_HEADERS[@]}"; do args+=(-H "$h"); done
+    local load=(wrk -t1 -c"$W_CONNS" -d"$2s" --latency "${args[@]}" "http://127.0.0.1:$1$W_PATH")
+    [[ "$W_MODE" != ws ]] || load=("$venv/bin/python" "$bench/ws_echo_load.py" 127.0.0.1 "$1" "$W_PATH" "$W_CONNS" "$2")
     {
-        time timeout $(($2 + 30)) taskset -c "$client_cpu" \
-            wrk -t1 -c"$W_CONNS" -d"$2s" --latency "${args[@]}" "http://127.0.0.1:$1$W_PATH" \
-            >"$3" 2>&1
+        time timeout $(($2 + 30)) taskset -c "$client_cpu" "${load[@]}" >"$3" 2>&1
     } 2>"$4"
 }
 
@@ -723,7 +788,8 @@ versions() {
     "$venv/bin/python" - "$rc_ver" <<'PY'
 import importlib.metadata as m, platform, sys
 parts = [f"rustcorn: {sys.argv[1]}", f"Python {platform.python_version()}"]
-for name in ("gunicorn", "bjoern", "granian", "flask", "django"):
+for name in ("gunicorn", "bjoern", "granian", "flask", "django", "uvicorn", "hypercorn",
+             "fastapi", "uvloop", "httptools", "websockets"):
     try:
         parts.append(f"{name} {m.version(name)}")
     except m.PackageNotFoundError:

@@ -18,14 +18,16 @@
 #
 # What it sets up:
 #   - wrk (Debian's package) and libev-dev (for bjoern), through apt-get if missing
-#   - the bench venv with gunicorn, granian, flask, django (latest from PyPI) and
+#   - the bench venv with gunicorn, granian, flask, django (latest from PyPI), for
+#     the ASGI workloads uvicorn[standard] (httptools, websockets), hypercorn,
+#     fastapi and uvloop (each pinned to its current major: 0.x for the 0.x ones), and
 #     bjoern (built from source against libev; if that fails it says so and goes
 #     on: compare.sh then skips bjoern)
 #   - target/release/rustcorn (cargo build --release; a failed build is reported
 #     and compare.sh skips rustcorn)
 #
 # Exit status is non-zero only if something every run needs is missing
-# (python, the venv, wrk, gunicorn/granian/flask/django).
+# (python, the venv, wrk, gunicorn/granian/flask/django and the ASGI peers).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -98,9 +100,16 @@ pip_install() {
 
 # Pure-Python / wheel packages: one pip call, only when something is missing.
 required=(gunicorn granian flask django)
+# The ASGI peers: "distribution=requirement" (the name `have` checks, what pip gets).
+asgi_required=("uvicorn=uvicorn[standard]>=0.30,<1" "hypercorn=hypercorn>=0.17,<1"
+    "fastapi=fastapi>=0.110,<1" "uvloop=uvloop>=0.21,<1" "httptools=httptools>=0.6,<1"
+    "websockets=websockets>=13")
 missing=()
 for pkg in "${required[@]}"; do
     if [[ $upgrade -eq 1 ]] || ! have "$pkg"; then missing+=("$pkg"); fi
+done
+for spec in "${asgi_required[@]}"; do
+    if [[ $upgrade -eq 1 ]] || ! have "${spec%%=*}"; then missing+=("${spec#*=}"); fi
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
     log "pip install --upgrade ${missing[*]}"
@@ -108,6 +117,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 "$venv/bin/python" -c 'import gunicorn, granian, flask, django' \
     || die "gunicorn/granian/flask/django not importable from $venv after install"
+"$venv/bin/python" -c 'import uvicorn, hypercorn, fastapi, uvloop, httptools, websockets' \
+    || die "uvicorn/hypercorn/fastapi/uvloop/httptools/websockets not importable from $venv after install"
 
 # bjoern: a C extension built from the sdist against libev. Best effort; after
 # a failure, later runs do not try again (quietly) unless --upgrade.
@@ -180,7 +191,8 @@ fi
 "$venv/bin/python" - <<'PY' >&2
 import importlib.metadata as m
 vs = []
-for name in ("gunicorn", "bjoern", "granian", "flask", "django"):
+for name in ("gunicorn", "bjoern", "granian", "flask", "django", "uvicorn", "hypercorn",
+             "fastapi", "uvloop"):
     try:
         vs.append(f"{name} {m.version(name)}")
     except m.PackageNotFoundError:
