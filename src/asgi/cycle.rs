@@ -374,6 +374,40 @@ impl HttpCycle {
         Ok(())
     }
 
+    /// `http.response.informational` (ASGI 2.4): a 1xx interim response such as 103
+    /// Early Hints, written at once; HTTP/1.0 clients, which know no 1xx, get nothing.
+    fn informational(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
+        let py = message.py();
+        let status: u16 = get(message, intern!(py, "status"))?
+            .ok_or_else(|| PyValueError::new_err("http.response.informational without a status"))?
+            .extract()
+            .map_err(|_| PyValueError::new_err("the status must be an int"))?;
+        if !(100..=199).contains(&status) || status == 101 {
+            return Err(PyValueError::new_err(format!(
+                "invalid informational status {status}: 1xx other than 101"
+            )));
+        }
+        let mut out =
+            format!("HTTP/1.1 {status} {}\r\n", response::reason_phrase(status)).into_bytes();
+        if let Some(list) = get(message, intern!(py, "headers"))? {
+            for item in list.try_iter()? {
+                let item = item?;
+                let name: Vec<u8> = item.get_item(0)?.extract()?;
+                let value: Vec<u8> = item.get_item(1)?.extract()?;
+                check_header(&name, &value)?;
+                out.extend_from_slice(&name);
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(&value);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        if self.minor_version() >= 1 {
+            self.write(&out);
+        }
+        Ok(())
+    }
+
     /// One `http.response.body`: the head first if this is the first, then the bytes
     /// framed as planned. Returns whether the response is now complete.
     fn body(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
@@ -560,6 +594,7 @@ impl HttpCycle {
             .extract()?;
         match (kind.as_str(), &self.response) {
             ("http.response.start", Response::NotStarted) => self.start(message)?,
+            ("http.response.informational", Response::NotStarted) => self.informational(message)?,
             ("http.response.body", Response::Started { .. } | Response::Streaming { .. }) => {
                 self.body(message)?;
             }

@@ -209,3 +209,14 @@ async def ignores_disconnect(scope, receive, send):
     except asyncio.CancelledError:
         outcomes["cancelled"] += 1
         raise
+
+
+async def early_hints(scope, receive, send):
+    """103 Early Hints, then the response."""
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    await send({"type": "http.response.informational", "status": 103,
+                "headers": [(b"link", b"</style.css>; rel=preload; as=style")]})
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})

@@ -445,3 +445,18 @@ fn an_app_that_ignores_a_disconnect_is_cancelled_after_the_grace_period() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `http.response.informational`: 103 Early Hints go out before the response.
+#[test]
+fn early_hints_come_before_the_response() {
+    let server = serve_asgi("asgi_app:early_hints", &[]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+        .write_all(&request("GET", "/", &[("Connection", "close")], b""))
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload; as=style\r\n\r\nHTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nok"), "{text}");
+}
