@@ -18,16 +18,18 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::http::body::Body;
 use crate::http::request::Head;
-use crate::http::response::{self, Framing, Plan, PlanInput};
+use crate::http::response::{self, Plan};
 use crate::worker::conn::Conn;
 use crate::worker::pool::Done;
 use crate::wsgi::call::Outcome;
-use crate::wsgi::environ::latin1;
 
 /// Output queued above this makes `send()` wait until the client has read some
 /// (down to `runtime.py`'s `LOW_WATER`, 64 KiB); below it, the rest is written in the
 /// background as the socket allows.
 pub(super) const HIGH_WATER: usize = 256 * 1024;
+mod http_send;
+pub(super) use http_send::message_headers;
+
 /// The largest `http.request` message a file-backed body is cut into.
 const BODY_CHUNK: usize = 64 * 1024;
 
@@ -46,6 +48,8 @@ pub struct Home {
     /// The cycles holding a connection, by slot: a socket event during the cycle
     /// (the client closing) reaches its cycle.
     pub cycles: RefCell<std::collections::HashMap<usize, Held>>,
+    /// pathsend files go out with sendfile(2) (not under `--no-sendfile`).
+    pub sendfile: bool,
 }
 
 impl Home {
@@ -138,7 +142,7 @@ pub(super) fn disarm(home: &Home, conn: &Conn, armed: &mut bool) {
 }
 
 /// Where the response is.
-enum Response {
+pub(super) enum Response {
     NotStarted,
     /// `http.response.start` seen; nothing written yet.
     Started {
@@ -309,216 +313,6 @@ impl HttpCycle {
             Response::Complete => {}
         }
     }
-
-    fn start(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
-        let py = message.py();
-        let status: u16 = get(message, intern!(py, "status"))?
-            .ok_or_else(|| PyValueError::new_err("http.response.start without a status"))?
-            .extract()
-            .map_err(|_| PyValueError::new_err("the status must be an int"))?;
-        if !(200..=599).contains(&status) {
-            return Err(PyValueError::new_err(format!(
-                "invalid status {status}: http.response.start takes 200 to 599"
-            )));
-        }
-        let mut headers = Vec::new();
-        let mut content_length = None;
-        let mut close = false;
-        if let Some(list) = get(message, intern!(py, "headers"))? {
-            for item in list.try_iter()? {
-                let item = item?;
-                let name: Vec<u8> = item
-                    .get_item(0)?
-                    .extract()
-                    .map_err(|_| PyTypeError::new_err("header names must be bytes"))?;
-                let value: Vec<u8> = item
-                    .get_item(1)?
-                    .extract()
-                    .map_err(|_| PyTypeError::new_err("header values must be bytes"))?;
-                check_header(&name, &value)?;
-                let name = latin1(&name);
-                let value = latin1(&value);
-                if name.eq_ignore_ascii_case("content-length") {
-                    let n = value
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|_| value.trim().bytes().all(|b| b.is_ascii_digit()));
-                    content_length = Some(n.ok_or_else(|| {
-                        PyValueError::new_err(format!("invalid content-length {value:?}"))
-                    })?);
-                }
-                if name.eq_ignore_ascii_case("connection")
-                    && value
-                        .split(',')
-                        .any(|t| t.trim().eq_ignore_ascii_case("close"))
-                {
-                    close = true;
-                }
-                if response::is_hop_by_hop(&name) {
-                    continue;
-                }
-                headers.push((name, value));
-            }
-        }
-        self.status = status;
-        if self.hook_req.is_some() {
-            self.hook_headers = headers.clone();
-        }
-        self.response = Response::Started {
-            status,
-            headers,
-            content_length,
-            close,
-        };
-        Ok(())
-    }
-
-    /// `http.response.informational` (ASGI 2.4): a 1xx interim response such as 103
-    /// Early Hints, written at once; HTTP/1.0 clients, which know no 1xx, get nothing.
-    fn informational(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
-        let py = message.py();
-        let status: u16 = get(message, intern!(py, "status"))?
-            .ok_or_else(|| PyValueError::new_err("http.response.informational without a status"))?
-            .extract()
-            .map_err(|_| PyValueError::new_err("the status must be an int"))?;
-        if !(100..=199).contains(&status) || status == 101 {
-            return Err(PyValueError::new_err(format!(
-                "invalid informational status {status}: 1xx other than 101"
-            )));
-        }
-        let mut out =
-            format!("HTTP/1.1 {status} {}\r\n", response::reason_phrase(status)).into_bytes();
-        if let Some(list) = get(message, intern!(py, "headers"))? {
-            for item in list.try_iter()? {
-                let item = item?;
-                let name: Vec<u8> = item.get_item(0)?.extract()?;
-                let value: Vec<u8> = item.get_item(1)?.extract()?;
-                check_header(&name, &value)?;
-                out.extend_from_slice(&name);
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(&value);
-                out.extend_from_slice(b"\r\n");
-            }
-        }
-        out.extend_from_slice(b"\r\n");
-        if self.minor_version() >= 1 {
-            self.write(&out);
-        }
-        Ok(())
-    }
-
-    /// One `http.response.body`: the head first if this is the first, then the bytes
-    /// framed as planned. Returns whether the response is now complete.
-    fn body(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
-        let py = message.py();
-        let data: Vec<u8> = match get(message, intern!(py, "body"))? {
-            Some(b) => b
-                .extract()
-                .map_err(|_| PyTypeError::new_err("body must be bytes"))?,
-            None => Vec::new(),
-        };
-        let more = match get(message, intern!(py, "more_body"))? {
-            Some(m) => m.is_truthy()?,
-            None => false,
-        };
-        let mut out = Vec::with_capacity(data.len() + 256);
-        let plan = match std::mem::replace(&mut self.response, Response::Complete) {
-            Response::Started {
-                status,
-                headers,
-                content_length,
-                close,
-            } => {
-                let declared = content_length;
-                let length = declared.or((!more).then_some(data.len() as u64));
-                let plan = response::plan(&PlanInput {
-                    minor_version: self.minor_version(),
-                    is_head: self.is_head_request(),
-                    status,
-                    content_length: length,
-                    keep_alive: self.keep_alive && !close,
-                });
-                let mut headers = headers;
-                if declared.is_none() {
-                    if let Framing::Length(n) = plan.framing {
-                        headers.push(("Content-Length".to_string(), n.to_string()));
-                    }
-                }
-                let line = format!("{status} {}", response::reason_phrase(status));
-                response::write_head(&mut out, self.minor_version(), &line, &headers, &plan);
-                plan
-            }
-            Response::Streaming { plan } => plan,
-            other => {
-                self.response = other;
-                return Err(PyRuntimeError::new_err(
-                    "http.response.body before http.response.start",
-                ));
-            }
-        };
-        match plan.framing {
-            Framing::NoBody => {}
-            Framing::Chunked => {
-                response::push_chunk(&mut out, &data);
-                if !more {
-                    out.extend_from_slice(response::LAST_CHUNK);
-                }
-            }
-            Framing::Length(n) => {
-                if self.body_bytes + data.len() as u64 > n {
-                    self.response = Response::Streaming { plan };
-                    return Err(PyRuntimeError::new_err(format!(
-                        "response body longer than its content-length {n}"
-                    )));
-                }
-                out.extend_from_slice(&data);
-            }
-            Framing::UntilClose => out.extend_from_slice(&data),
-        }
-        if plan.framing != Framing::NoBody {
-            self.body_bytes += data.len() as u64;
-        }
-        self.write(&out);
-        // A declared length the body fell short of cannot keep the connection.
-        let short = matches!(plan.framing, Framing::Length(n) if self.body_bytes < n);
-        if more {
-            self.response = Response::Streaming { plan };
-            return Ok(false);
-        }
-        self.hand_back(py, plan.keep_alive && !short);
-        Ok(true)
-    }
-}
-
-/// `message[key]`, or None when absent.
-fn get<'py>(
-    message: &Bound<'py, PyDict>,
-    key: &Bound<'py, pyo3::types::PyString>,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    message.get_item(key)
-}
-
-/// A response header as RFC 9110 allows it: a token name, a value without CR, LF, NUL
-/// or other control bytes (tab allowed).
-pub(super) fn check_header(name: &[u8], value: &[u8]) -> PyResult<()> {
-    if name.is_empty()
-        || !name
-            .iter()
-            .all(|&b| crate::wsgi::start_response::is_token_byte(b))
-    {
-        return Err(PyValueError::new_err(format!(
-            "invalid header name {:?}",
-            latin1(name)
-        )));
-    }
-    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return Err(PyValueError::new_err(format!(
-            "invalid value for header {:?}: control bytes",
-            latin1(name)
-        )));
-    }
-    Ok(())
 }
 
 impl HttpCycle {
@@ -589,12 +383,14 @@ impl HttpCycle {
         if self.gone {
             return Ok(2);
         }
-        let kind: String = get(message, intern!(py, "type"))?
+        let kind: String = message
+            .get_item(intern!(py, "type"))?
             .ok_or_else(|| PyValueError::new_err("an ASGI message needs a 'type'"))?
             .extract()?;
         match (kind.as_str(), &self.response) {
             ("http.response.start", Response::NotStarted) => self.start(message)?,
             ("http.response.informational", Response::NotStarted) => self.informational(message)?,
+            ("http.response.pathsend", Response::Started { .. }) => self.pathsend(message)?,
             ("http.response.body", Response::Started { .. } | Response::Streaming { .. }) => {
                 self.body(message)?;
             }

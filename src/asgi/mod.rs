@@ -333,6 +333,7 @@ pub fn serve(
                 event_loop: RefCell::new(None),
                 driver: RefCell::new(None),
                 cycles: RefCell::new(Default::default()),
+                sendfile: config.sendfile,
             });
             lp.asgi = Some(Spawner {
                 app: bridge.app().clone_ref(py),

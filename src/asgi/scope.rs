@@ -18,6 +18,8 @@ pub struct ScopeConstants {
     pub root_path: Py<PyString>,
     /// `{"version": "3.0", "spec_version": "2.4"}`, copied into each scope.
     asgi: Py<PyDict>,
+    /// The extensions an `http` scope offers: `http.response.pathsend`.
+    extensions: Py<PyDict>,
 }
 
 impl ScopeConstants {
@@ -25,24 +27,31 @@ impl ScopeConstants {
         let asgi = PyDict::new(py);
         asgi.set_item("version", "3.0")?;
         asgi.set_item("spec_version", "2.4")?;
+        let extensions = PyDict::new(py);
+        extensions.set_item("http.response.pathsend", PyDict::new(py))?;
         Ok(ScopeConstants {
             root_path: PyString::new(py, root_path).unbind(),
             asgi: asgi.unbind(),
+            extensions: extensions.unbind(),
         })
     }
 }
 
-/// `(host, port)` as a scope's `client`/`server`, or None (unix sockets).
+/// `(host, port)` as a scope's `server`, or None (unix sockets).
 fn address<'py>(py: Python<'py>, addr: Option<SocketAddr>) -> PyResult<Bound<'py, PyAny>> {
     match addr {
-        Some(a) => Ok(PyTuple::new(
-            py,
-            [
-                a.ip().to_string().into_pyobject(py)?.into_any(),
-                a.port().into_pyobject(py)?.into_any(),
-            ],
-        )?
-        .into_any()),
+        Some(a) => Ok((a.ip().to_string(), a.port()).into_pyobject(py)?.into_any()),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+/// The scope's `client`: the peer's address as the connection formatted it once
+/// (the text REMOTE_ADDR uses), or None (unix sockets).
+fn client<'py>(py: Python<'py>, peer: &Peer) -> PyResult<Bound<'py, PyAny>> {
+    match peer.remote {
+        Some(a) => Ok((peer.remote_ip.as_str(), a.port())
+            .into_pyobject(py)?
+            .into_any()),
         None => Ok(py.None().into_bound(py)),
     }
 }
@@ -58,6 +67,10 @@ pub fn http<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let scope = common(py, consts, head, peer, state, ("http", "http", "https"))?;
     scope.set_item(intern!(py, "method"), head.method())?;
+    scope.set_item(
+        intern!(py, "extensions"),
+        consts.extensions.bind(py).copy()?,
+    )?;
     Ok(scope)
 }
 
@@ -132,7 +145,7 @@ fn common<'py>(
     }
     scope.set_item(intern!(py, "headers"), headers)?;
     scope.set_item(intern!(py, "server"), address(py, peer.local)?)?;
-    scope.set_item(intern!(py, "client"), address(py, peer.remote)?)?;
+    scope.set_item(intern!(py, "client"), client(py, peer)?)?;
     scope.set_item(intern!(py, "state"), state.copy()?)?;
     Ok(scope)
 }

@@ -303,18 +303,11 @@ impl WsCycle {
 
 /// The `headers` of an accept or denial message, checked like an HTTP response's.
 fn app_headers(message: &Bound<'_, PyDict>) -> PyResult<Vec<(String, String)>> {
-    let py = message.py();
-    let mut out = Vec::new();
-    if let Some(list) = message.get_item(intern!(py, "headers"))? {
-        for item in list.try_iter()? {
-            let item = item?;
-            let name: Vec<u8> = item.get_item(0)?.extract()?;
-            let value: Vec<u8> = item.get_item(1)?.extract()?;
-            super::cycle::check_header(&name, &value)?;
-            out.push((latin1(&name), latin1(&value)));
-        }
-    }
-    Ok(out)
+    let headers = super::cycle::message_headers(message)?;
+    Ok(headers
+        .iter()
+        .map(|(name, value)| (latin1(name), latin1(value)))
+        .collect())
 }
 
 #[pymethods]

@@ -383,10 +383,7 @@ fn take_value(bytes: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// RFC 9110 §5.6.2 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
+use crate::http::is_token_byte as is_tchar;
 
 fn trim_start_ows(bytes: &[u8]) -> &[u8] {
     let start = bytes

@@ -13,3 +13,8 @@ pub mod uwsgi;
 pub mod websocket;
 
 pub use error::HttpError;
+
+/// RFC 9110 §5.6.2 `tchar`: the bytes of methods, field names and other tokens.
+pub fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}

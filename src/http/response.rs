@@ -64,6 +64,19 @@ pub fn plan(input: &PlanInput) -> Plan {
 /// transfer-encoding, upgrade, server, date) plus `trailer` and `proxy-connection`,
 /// which are hop-by-hop too (RFC 9110 §7.6.1). The app's `Connection: close` still
 /// closes the connection after the response.
+/// Why a character (its code point) cannot be in a response header value (RFC 9110
+/// §5.5: no CR, LF, NUL or other control; headers are latin-1), or None when it can.
+/// Both WSGI's `start_response` and ASGI's messages check with it.
+pub fn header_value_problem(c: u32) -> Option<&'static str> {
+    match c {
+        0x0d | 0x0a | 0x00 => Some("contains CR, LF or NUL"),
+        0x09 => None,
+        0..=0x1f | 0x7f => Some("contains a control character"),
+        0x100.. => Some("is not latin-1"),
+        _ => None,
+    }
+}
+
 pub fn is_hop_by_hop(name: &str) -> bool {
     const HOP: [&str; 12] = [
         "connection",

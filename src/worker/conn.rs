@@ -112,6 +112,8 @@ pub struct Conn {
     /// `--protocol uwsgi`: requests come as uwsgi packets; `Some(allowed)` says whether
     /// this peer may send them (`--uwsgi-allow-from`). `None` is HTTP/1.
     uwsgi: Option<bool>,
+    /// A file queued behind `wbuf` (ASGI pathsend), sent as the socket takes it.
+    file_tail: Option<file_tail::FileTail>,
 }
 
 impl Conn {
@@ -134,6 +136,7 @@ impl Conn {
             write_interest: false,
             defer_writes: false,
             uwsgi: None,
+            file_tail: None,
         }
     }
 
@@ -167,7 +170,7 @@ impl Conn {
     /// Response bytes not yet taken by the socket: queued here, or (TLS) encrypted
     /// and waiting in the session.
     pub fn has_output(&self) -> bool {
-        self.wpos < self.wbuf.len() || self.stream.has_pending_output()
+        self.wpos < self.wbuf.len() || self.file_tail.is_some() || self.stream.has_pending_output()
     }
 
     /// Reads and parses in turns until the socket would block (readiness is
@@ -403,6 +406,11 @@ impl Conn {
     }
 
     fn queue(&mut self, bytes: &[u8]) {
+        if let Some(tail) = self.file_tail.as_mut() {
+            // A pipelined response behind a file still being sent waits behind it.
+            tail.after.extend_from_slice(bytes);
+            return;
+        }
         if self.wpos == self.wbuf.len() {
             self.wbuf.clear();
             self.wpos = 0;
@@ -426,7 +434,8 @@ impl Conn {
 
     /// Response bytes queued and not yet taken by the socket.
     pub fn pending_output(&self) -> usize {
-        self.wbuf.len() - self.wpos
+        (self.wbuf.len() - self.wpos)
+            .saturating_add(self.file_left().min(usize::MAX as u64) as usize)
     }
 
     /// The socket's descriptor, for a readiness wait outside the worker's own loop.
@@ -434,8 +443,26 @@ impl Conn {
         self.stream.raw_fd()
     }
 
-    /// Writes queued output until the socket would block.
+    /// Writes queued output (and then a queued file) until the socket would block.
     pub fn flush(&mut self) -> io::Result<()> {
+        loop {
+            if !self.write_queued()? {
+                return Ok(());
+            }
+            if self.file_tail.is_none() {
+                break;
+            }
+            if !self.advance_file()? {
+                return Ok(());
+            }
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        self.stream.flush()
+    }
+
+    /// Writes the write buffer; false when the socket would block first.
+    fn write_queued(&mut self) -> io::Result<bool> {
         while self.wpos < self.wbuf.len() {
             match self.stream.write(&self.wbuf[self.wpos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -443,14 +470,12 @@ impl Conn {
                     self.wpos += n;
                     self.last_activity = crate::sys::monotonic_millis();
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        self.wbuf.clear();
-        self.wpos = 0;
-        self.stream.flush()
+        Ok(true)
     }
 
     /// Called on a writable event: flushes, and reports whether the connection is done.
@@ -657,5 +682,6 @@ impl Sink for Conn {
     }
 }
 
+mod file_tail;
 mod proxy;
 mod uwsgi;

@@ -59,6 +59,16 @@ impl Stream {
         };
     }
 
+    /// The socket's descriptor, borrowed (for sendfile(2), which writes to it directly).
+    pub(super) fn as_fd_for_sendfile(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+            Stream::Tls(t) => t.get_ref().as_fd_for_sendfile(),
+        }
+    }
+
     pub(super) fn raw_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
         match self {

@@ -10,7 +10,8 @@ use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
-use crate::http::response::{is_hop_by_hop, parse_status};
+use crate::http::is_token_byte;
+use crate::http::response::{header_value_problem, is_hop_by_hop, parse_status};
 
 /// What the app has said about its response so far.
 #[pyclass(module = "rustcorn", name = "StartResponse")]
@@ -132,15 +133,7 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
                 "invalid header name {name:?}"
             )));
         }
-        if let Some(c) = value
-            .chars()
-            .find(|&c| (c < ' ' && c != '\t') || c == '\x7f' || c as u32 > 0xff)
-        {
-            let what = match c {
-                '\r' | '\n' | '\0' => "contains CR, LF or NUL",
-                c if (c as u32) > 0xff => "is not latin-1",
-                _ => "contains a control character",
-            };
+        if let Some(what) = value.chars().find_map(|c| header_value_problem(c as u32)) {
             return Err(PyValueError::new_err(format!(
                 "invalid header value for {name}: {value:?} {what}"
             )));
@@ -178,9 +171,4 @@ fn header_str<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
                 .unwrap_or_default()
         ))),
     }
-}
-
-/// RFC 9110 token characters.
-pub fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }

@@ -220,3 +220,22 @@ async def early_hints(scope, receive, send):
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def pathsend(scope, receive, send):
+    """`http.response.pathsend` of the file named by the query string (`rel=...` sends
+    it as given, relative; `len=N` declares a content-length), when the scope offers
+    the extension; without it, a 501."""
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    from urllib.parse import parse_qs
+    query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+    if "http.response.pathsend" not in scope.get("extensions", {}):
+        await send({"type": "http.response.start", "status": 501, "headers": []})
+        await send({"type": "http.response.body", "body": b"no pathsend"})
+        return
+    headers = [(b"content-type", b"application/octet-stream")]
+    if "len" in query:
+        headers.append((b"content-length", query["len"].encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.pathsend", "path": query["path"]})

@@ -94,3 +94,14 @@ async def ws_room(websocket: WebSocket, room: str):
 @app.get("/ws-disconnects")
 async def ws_disconnects():
     return ws_log
+
+
+from fastapi.responses import FileResponse  # noqa: E402
+
+
+@app.get("/file")
+async def file(path: str, request: Request):
+    """Starlette's FileResponse: with the pathsend extension in the scope (which the
+    x-pathsend header reports), it sends the path and the server sends the file."""
+    offered = "http.response.pathsend" in request.scope.get("extensions", {})
+    return FileResponse(path, headers={"x-pathsend": "offered" if offered else "no"})

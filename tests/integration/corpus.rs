@@ -76,6 +76,8 @@ fn status_for(error: &str) -> Option<u16> {
     }
 }
 
+/// Written here, not taken from the server's `percent_decode`: the expectation must
+/// not come from the code it checks.
 fn percent_decoded(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();

@@ -72,6 +72,7 @@ mod apps_flask;
 mod arbiter;
 mod asgi;
 mod asgi_frameworks;
+mod asgi_pathsend;
 mod asgi_websocket;
 mod cli;
 mod closing;

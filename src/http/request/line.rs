@@ -75,10 +75,7 @@ pub fn parse<'a>(line: &'a [u8], limits: &Limits) -> Result<RequestLine<'a>, Htt
     })
 }
 
-/// RFC 9110 token bytes.
-pub fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
+pub use crate::http::is_token_byte;
 
 /// Visible ASCII only (RFC 9112 §3.2 as Gunicorn 27 reads it): no space, no control
 /// bytes, no DEL, no raw non-ASCII byte (UTF-8 included; clients percent-encode it).

@@ -1,0 +1,314 @@
+//! The response side of an HTTP cycle: each `send()` message checked and framed —
+//! `http.response.start`, `http.response.informational` (103 Early Hints),
+//! `http.response.body` and `http.response.pathsend` (a file, sent with sendfile(2)).
+
+use std::fs::File;
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use super::{HttpCycle, Response};
+use crate::http::response::{self, Framing, Plan, PlanInput};
+use crate::wsgi::environ::latin1;
+
+/// `message[key]`, or None when absent.
+fn get<'py>(
+    message: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    message.get_item(key)
+}
+
+/// A message's `status`, which must be an int in `range`.
+fn status_in(message: &Bound<'_, PyDict>, range: std::ops::RangeInclusive<u16>) -> PyResult<u16> {
+    let py = message.py();
+    let kind = get(message, intern!(py, "type"))?.map_or(String::new(), |t| t.to_string());
+    let status: u16 = get(message, intern!(py, "status"))?
+        .ok_or_else(|| PyValueError::new_err(format!("{kind} without a status")))?
+        .extract()
+        .map_err(|_| PyValueError::new_err(format!("{kind}: the status must be an int")))?;
+    if !range.contains(&status) || status == 101 {
+        return Err(PyValueError::new_err(format!(
+            "invalid status {status} for {kind}: it takes {} to {}{}",
+            range.start(),
+            range.end(),
+            if range.contains(&101) {
+                ", not 101"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(status)
+}
+
+/// The `headers` of a response, informational, WebSocket accept or denial message:
+/// an iterable of `[name, value]` byte strings, each checked by [`check_header`].
+pub(in crate::asgi) fn message_headers(
+    message: &Bound<'_, PyDict>,
+) -> PyResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    let py = message.py();
+    let mut out = Vec::new();
+    let Some(list) = get(message, intern!(py, "headers"))? else {
+        return Ok(out);
+    };
+    for item in list.try_iter()? {
+        let item = item?;
+        let name: Vec<u8> = item
+            .get_item(0)?
+            .extract()
+            .map_err(|_| PyTypeError::new_err("header names must be bytes"))?;
+        let value: Vec<u8> = item
+            .get_item(1)?
+            .extract()
+            .map_err(|_| PyTypeError::new_err("header values must be bytes"))?;
+        check_header(&name, &value)?;
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// A response header as RFC 9110 allows it: a token name, a value without CR, LF, NUL
+/// or other control bytes (tab allowed).
+fn check_header(name: &[u8], value: &[u8]) -> PyResult<()> {
+    if name.is_empty() || !name.iter().all(|&b| crate::http::is_token_byte(b)) {
+        return Err(PyValueError::new_err(format!(
+            "invalid header name {:?}",
+            latin1(name)
+        )));
+    }
+    if let Some(what) = value
+        .iter()
+        .find_map(|&b| response::header_value_problem(b.into()))
+    {
+        return Err(PyValueError::new_err(format!(
+            "invalid header value for {}: {:?} {what}",
+            latin1(name),
+            latin1(value)
+        )));
+    }
+    Ok(())
+}
+
+impl HttpCycle {
+    pub(super) fn start(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
+        let status = status_in(message, 200..=599)?;
+        let mut headers = Vec::new();
+        let mut content_length = None;
+        let mut close = false;
+        for (name, value) in message_headers(message)? {
+            let (name, value) = (latin1(&name), latin1(&value));
+            if name.eq_ignore_ascii_case("content-length") {
+                let digits = value.trim();
+                let n = digits
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()));
+                content_length = Some(n.ok_or_else(|| {
+                    PyValueError::new_err(format!("invalid content-length {value:?}"))
+                })?);
+            }
+            if name.eq_ignore_ascii_case("connection")
+                && value
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("close"))
+            {
+                close = true;
+            }
+            if !response::is_hop_by_hop(&name) {
+                headers.push((name, value));
+            }
+        }
+        self.status = status;
+        if self.hook_req.is_some() {
+            self.hook_headers = headers.clone();
+        }
+        self.response = Response::Started {
+            status,
+            headers,
+            content_length,
+            close,
+        };
+        Ok(())
+    }
+
+    /// `http.response.informational` (ASGI 2.4): a 1xx interim response such as 103
+    /// Early Hints, written at once; HTTP/1.0 clients, which know no 1xx, get nothing.
+    pub(super) fn informational(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
+        let status = status_in(message, 100..=199)?;
+        let mut out =
+            format!("HTTP/1.1 {status} {}\r\n", response::reason_phrase(status)).into_bytes();
+        for (name, value) in message_headers(message)? {
+            out.extend_from_slice(&name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if self.minor_version() >= 1 {
+            self.write(&out);
+        }
+        Ok(())
+    }
+
+    /// The response head, framed for a body of `length` bytes when known, into `out`;
+    /// taken only from a started response (else the error for `kind`).
+    fn head(&mut self, out: &mut Vec<u8>, length: Option<u64>, kind: &str) -> PyResult<Plan> {
+        match std::mem::replace(&mut self.response, Response::Complete) {
+            Response::Started {
+                status,
+                mut headers,
+                content_length: declared,
+                close,
+            } => {
+                let plan = response::plan(&PlanInput {
+                    minor_version: self.minor_version(),
+                    is_head: self.is_head_request(),
+                    status,
+                    content_length: declared.or(length),
+                    keep_alive: self.keep_alive && !close,
+                });
+                if declared.is_none() {
+                    if let Framing::Length(n) = plan.framing {
+                        headers.push(("Content-Length".to_string(), n.to_string()));
+                    }
+                }
+                let line = format!("{status} {}", response::reason_phrase(status));
+                response::write_head(out, self.minor_version(), &line, &headers, &plan);
+                Ok(plan)
+            }
+            Response::Streaming { plan } => Ok(plan),
+            other => {
+                self.response = other;
+                Err(PyRuntimeError::new_err(format!(
+                    "{kind} before http.response.start"
+                )))
+            }
+        }
+    }
+
+    /// One `http.response.body`: the head first if this is the first, then the bytes
+    /// framed as planned. Returns whether the response is now complete.
+    pub(super) fn body(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
+        let py = message.py();
+        let data: Vec<u8> = match get(message, intern!(py, "body"))? {
+            Some(b) => b
+                .extract()
+                .map_err(|_| PyTypeError::new_err("body must be bytes"))?,
+            None => Vec::new(),
+        };
+        let more = match get(message, intern!(py, "more_body"))? {
+            Some(m) => m.is_truthy()?,
+            None => false,
+        };
+        let mut out = Vec::with_capacity(data.len() + 256);
+        let length = (!more).then_some(data.len() as u64);
+        let plan = self.head(&mut out, length, "http.response.body")?;
+        match plan.framing {
+            Framing::NoBody => {}
+            Framing::Chunked => {
+                response::push_chunk(&mut out, &data);
+                if !more {
+                    out.extend_from_slice(response::LAST_CHUNK);
+                }
+            }
+            Framing::Length(n) => {
+                if self.body_bytes + data.len() as u64 > n {
+                    self.response = Response::Streaming { plan };
+                    return Err(PyRuntimeError::new_err(format!(
+                        "response body longer than its content-length {n}"
+                    )));
+                }
+                out.extend_from_slice(&data);
+            }
+            Framing::UntilClose => out.extend_from_slice(&data),
+        }
+        if plan.framing != Framing::NoBody {
+            self.body_bytes += data.len() as u64;
+        }
+        self.write(&out);
+        // A declared length the body fell short of cannot keep the connection.
+        let short = matches!(plan.framing, Framing::Length(n) if self.body_bytes < n);
+        if more {
+            self.response = Response::Streaming { plan };
+            return Ok(false);
+        }
+        self.hand_back(py, plan.keep_alive && !short);
+        Ok(true)
+    }
+
+    /// `http.response.pathsend` (ASGI's pathsend extension): the whole body is the file
+    /// at `path`, an absolute path. It is queued behind the head and sent as the
+    /// client reads (sendfile(2) unless `--no-sendfile` or TLS); the response is
+    /// complete for the app at once.
+    pub(super) fn pathsend(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
+        let py = message.py();
+        let path: std::path::PathBuf = get(message, intern!(py, "path"))?
+            .ok_or_else(|| PyValueError::new_err("http.response.pathsend without a path"))?
+            .extract()
+            .map_err(|_| PyTypeError::new_err("http.response.pathsend: path must be a str"))?;
+        if !path.is_absolute() {
+            return Err(PyValueError::new_err(format!(
+                "http.response.pathsend: {path:?} is not an absolute path"
+            )));
+        }
+        if !matches!(self.response, Response::Started { .. }) {
+            return Err(PyRuntimeError::new_err(
+                "http.response.pathsend must follow http.response.start and be the whole body",
+            ));
+        }
+        let (file, size) = open_regular(&path)?;
+        if let Response::Started {
+            content_length,
+            headers,
+            ..
+        } = &mut self.response
+        {
+            match *content_length {
+                Some(n) if n != size => {
+                    return Err(PyValueError::new_err(format!(
+                        "http.response.pathsend: content-length {n} but {path:?} has {size} bytes"
+                    )))
+                }
+                // Declared, so that a HEAD response shows the length a GET would send.
+                Some(_) => {}
+                None => {
+                    *content_length = Some(size);
+                    headers.push(("Content-Length".to_string(), size.to_string()));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(256);
+        let plan = self.head(&mut out, Some(size), "http.response.pathsend")?;
+        let sent = if plan.framing == Framing::NoBody {
+            0
+        } else {
+            size
+        };
+        if let Some(conn) = self.conn.as_mut() {
+            conn.queue_output(&out);
+            conn.queue_file(file, 0, sent, self.home.sendfile);
+        }
+        self.body_bytes = sent;
+        self.write(&[]);
+        self.hand_back(py, plan.keep_alive);
+        Ok(())
+    }
+}
+
+/// Opens `path` for pathsend: a regular file, and its size.
+fn open_regular(path: &std::path::Path) -> PyResult<(File, u64)> {
+    let fail = |e: std::io::Error| {
+        pyo3::exceptions::PyOSError::new_err(format!("http.response.pathsend: {path:?}: {e}"))
+    };
+    let file = File::open(path).map_err(fail)?;
+    let meta = file.metadata().map_err(fail)?;
+    if !meta.is_file() {
+        return Err(PyValueError::new_err(format!(
+            "http.response.pathsend: {path:?} is not a regular file"
+        )));
+    }
+    Ok((file, meta.len()))
+}
