@@ -6,7 +6,9 @@
 //! whether another worker is free to take queued connections (see the worker's
 //! accept policy), and one "booted" flag per worker: set once the worker's app is
 //! loaded and its event loop holds the listeners, so the master knows when a
-//! generation serves (systemd's `READY=1`).
+//! generation serves (systemd's `READY=1`). And each worker's count of open
+//! connections, so that connections spread evenly over the workers of a listener
+//! (see the worker's accept policy) without the master in the path.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -25,18 +27,26 @@ pub struct HeartbeatTable {
     stamps: &'static [AtomicU64],
     idle: &'static [AtomicU64],
     booted: &'static [AtomicU64],
+    /// Open connections + 1 while the slot has a worker; 0 when it is free.
+    conns: &'static [AtomicU64],
+    /// One past the highest slot ever claimed: how far a worker scans.
+    bound: &'static AtomicU64,
     free: Vec<usize>,
 }
 
 impl HeartbeatTable {
     pub fn new() -> std::io::Result<HeartbeatTable> {
-        let words = crate::sys::shared_words(3 * MAX_WORKERS)?;
+        let words = crate::sys::shared_words(4 * MAX_WORKERS + 1)?;
         let (stamps, rest) = words.split_at(MAX_WORKERS);
-        let (idle, booted) = rest.split_at(MAX_WORKERS);
+        let (idle, rest) = rest.split_at(MAX_WORKERS);
+        let (booted, rest) = rest.split_at(MAX_WORKERS);
+        let (conns, rest) = rest.split_at(MAX_WORKERS);
         Ok(HeartbeatTable {
             stamps,
             idle,
             booted,
+            conns,
+            bound: &rest[0],
             free: (0..MAX_WORKERS).rev().collect(),
         })
     }
@@ -48,12 +58,15 @@ impl HeartbeatTable {
         self.stamps[index].store(crate::sys::monotonic_millis(), Ordering::Relaxed);
         self.idle[index].store(BOOTING, Ordering::Relaxed);
         self.booted[index].store(0, Ordering::Relaxed);
+        self.conns[index].store(1, Ordering::Relaxed);
+        self.bound.fetch_max(index as u64 + 1, Ordering::Relaxed);
         Some(index)
     }
 
     /// Frees a dead worker's slot; a worker that died idle no longer counts as idle.
     pub fn release(&mut self, index: usize) {
         self.idle[index].store(BUSY, Ordering::Relaxed);
+        self.conns[index].store(0, Ordering::Relaxed);
         self.free.push(index);
     }
 
@@ -73,6 +86,8 @@ impl HeartbeatTable {
             stamps: self.stamps,
             idle: self.idle,
             booted: self.booted,
+            conns: self.conns,
+            bound: self.bound,
             index,
         }
     }
@@ -84,6 +99,8 @@ pub struct WorkerView {
     stamps: &'static [AtomicU64],
     idle: &'static [AtomicU64],
     booted: &'static [AtomicU64],
+    conns: &'static [AtomicU64],
+    bound: &'static AtomicU64,
     index: usize,
 }
 
@@ -125,4 +142,23 @@ pub fn another_worker_idle() -> bool {
             .enumerate()
             .any(|(i, flag)| i != v.index && flag.load(Ordering::Relaxed) != BUSY)
     })
+}
+
+/// In a worker: publishes how many connections it holds open.
+pub fn set_connections(n: usize) {
+    if let Some(v) = MINE.get() {
+        v.conns[v.index].store(n as u64 + 1, Ordering::Relaxed);
+    }
+}
+
+/// In a worker: the fewest connections any other idle worker holds, or None when no
+/// other worker is idle. Scans the slots in use (a handful), once per accept.
+pub fn fewest_connections_on_an_idle_worker() -> Option<usize> {
+    let v = MINE.get()?;
+    let bound = (v.bound.load(Ordering::Relaxed) as usize).min(MAX_WORKERS);
+    (0..bound)
+        .filter(|&i| i != v.index && v.idle[i].load(Ordering::Relaxed) == IDLE)
+        .filter_map(|i| v.conns[i].load(Ordering::Relaxed).checked_sub(1))
+        .min()
+        .map(|n| n as usize)
 }

@@ -13,7 +13,10 @@ mod ready;
 mod reap;
 mod reexec;
 
-pub use heartbeat::{another_worker_idle, beat, mark_booted, set_idle};
+pub use heartbeat::{
+    another_worker_idle, beat, fewest_connections_on_an_idle_worker, mark_booted, set_connections,
+    set_idle,
+};
 pub use reexec::{record_start, record_start_as};
 
 use std::collections::BTreeMap;

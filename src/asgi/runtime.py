@@ -3,6 +3,7 @@ the coroutine that runs one HTTP request. Everything on the wire (accepting, par
 framing, writing) is Rust's (`src/asgi/`); this file only awaits."""
 
 import asyncio
+import functools
 import traceback
 
 
@@ -124,9 +125,9 @@ async def sent(loop, cycle, status, gone_message):
         raise ClientDisconnected(gone_message)
 
 
-async def run_http(app, scope, cycle):
-    """One request: the app with receive/send bound to the Rust `cycle`."""
-    loop = asyncio.get_running_loop()
+async def run_http(loop, app, scope, cycle):
+    """One request: the app with receive/send bound to the Rust `cycle`. `loop` is
+    given, not looked up: on Python 3.11 each lookup costs a getpid(2)."""
 
     async def receive():
         message = cycle.receive()
@@ -162,10 +163,9 @@ async def call_app(app, scope, receive, send, cycle, client_gone):
         cycle.app_returned()
 
 
-async def run_websocket(app, scope, cycle):
+async def run_websocket(loop, app, scope, cycle):
     """One WebSocket: the app with receive/send bound to the Rust `cycle`; frames are
     read by the worker's event loop and queued on the cycle."""
-    loop = asyncio.get_running_loop()
 
     async def receive():
         while True:
@@ -220,7 +220,9 @@ def serve(driver, app, loop_kind, lifespan_mode, state, grace, tick_seconds=1.0)
             loop.call_later(grace, cancel)
 
         loop.add_reader(driver.fd(), on_ready)
-        driver.start(loop, run_http, run_websocket, lambda: loop.call_soon(on_ready), on_gone)
+        driver.start(loop, functools.partial(run_http, loop),
+                     functools.partial(run_websocket, loop),
+                     lambda: loop.call_soon(on_ready), on_gone)
         loop.call_soon(on_ready)
         loop.call_later(tick_seconds, tick)
         loop.run_until_complete(done)

@@ -8,6 +8,13 @@
 //! When no worker is idle (each publishes an idle flag in the shared heartbeat
 //! mapping), a busy worker takes what has queued for [`ACCEPT_GRACE`], so the queue
 //! is still served, in turn with kept-alive clients, instead of starving.
+//!
+//! Balance: every worker also publishes how many connections it holds, and one that
+//! holds more than [`BALANCE_SLACK`] above an idle peer leaves new connections to
+//! it (every worker's epoll sees the listener, so the peer is woken for them). A
+//! burst of keep-alive clients then spreads evenly instead of going to whichever
+//! worker woke first. If the peer has not taken them within [`ACCEPT_GRACE`], this
+//! worker does: the balance never leaves a client waiting.
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -36,6 +43,9 @@ use crate::wsgi::Bridge;
 /// window; a worker that stays busy (keep-alive clients keep it fed) still cannot
 /// starve the listen queue.
 const ACCEPT_GRACE: Duration = Duration::from_millis(50);
+
+/// How many connections more than an idle peer a worker may hold and still accept.
+const BALANCE_SLACK: usize = 1;
 
 /// How long a sync worker's finished responses may wait for the rest of their batch
 /// before they are written (see `dispatch`).
@@ -145,6 +155,8 @@ pub struct EventLoop<'a> {
     deferred_since: Option<Instant>,
     /// What this worker last said in the shared idle flags.
     published_idle: bool,
+    /// The connection count last published (see `publish_connections`).
+    published_connections: usize,
     /// Busy slots that had an event while their request was out (see [`Slot::Busy`]).
     missed_events: usize,
     signals: mio::net::UnixStream,
@@ -209,6 +221,7 @@ impl<'a> EventLoop<'a> {
             ready: VecDeque::new(),
             deferred_since: None,
             published_idle: false,
+            published_connections: 0,
             missed_events: 0,
             signals,
             limits: Limits {
@@ -430,7 +443,21 @@ impl<'a> EventLoop<'a> {
 
     /// Queued connections may be taken now: nothing waits for this worker's executor.
     fn can_accept(&self) -> bool {
+        self.free_to_accept() && self.fair_to_accept()
+    }
+
+    /// Nothing waits for this worker: it could take a queued connection at once.
+    fn free_to_accept(&self) -> bool {
         self.has_room_for_connections() && self.ready.is_empty() && self.executor_has_room()
+    }
+
+    /// This worker does not hold clearly more connections than an idle peer (see the
+    /// module doc).
+    fn fair_to_accept(&self) -> bool {
+        let mine = self.live_connections();
+        mine <= BALANCE_SLACK
+            || crate::arbiter::fewest_connections_on_an_idle_worker()
+                .is_none_or(|fewest| mine <= fewest + BALANCE_SLACK)
     }
 
     /// Tells the other workers (shared idle flags) whether this one could take a new
@@ -441,6 +468,17 @@ impl<'a> EventLoop<'a> {
         if idle != self.published_idle {
             crate::arbiter::set_idle(idle);
             self.published_idle = idle;
+        }
+        self.publish_connections();
+    }
+
+    /// Tells the other workers how many connections this one holds; stores only on
+    /// change.
+    fn publish_connections(&mut self) {
+        let n = self.live_connections();
+        if n != self.published_connections {
+            crate::arbiter::set_connections(n);
+            self.published_connections = n;
         }
     }
 
@@ -468,7 +506,8 @@ impl<'a> EventLoop<'a> {
             self.deferred_since = Some(Instant::now());
             return false;
         }
-        !crate::arbiter::another_worker_idle()
+        // Free but deferring to a peer that has not come: take it.
+        self.free_to_accept() || !crate::arbiter::another_worker_idle()
     }
 
     /// Whether a listener has a connection queued right now (level, not edge).
@@ -557,6 +596,7 @@ impl<'a> EventLoop<'a> {
         }
         conn.admit(&self.config.proxy);
         self.slots[index] = Slot::Open(Box::new(conn));
+        self.publish_connections();
         if self.accept_reads.read_now() {
             self.on_conn_event(index, true, false);
             let found_nothing = matches!(&self.slots[index], Slot::Open(c) if c.received_nothing());
