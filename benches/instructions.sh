@@ -75,12 +75,28 @@ port, worker, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 request = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: instructions.sh\r\nAccept: */*\r\n\r\n"
 
 
+# epoll_wait, epoll_pwait, epoll_pwait2 on x86_64: /proc/PID/syscall's first field, for
+# kernels whose wchan reads "0".
+EPOLL_SYSCALLS = {"232", "281", "441"}
+
+
+def in_epoll():
+    with open("/proc/%d/wchan" % worker) as f:
+        wchan = f.read()
+    if "epoll" in wchan:
+        return True, wchan
+    try:
+        with open("/proc/%d/syscall" % worker) as f:
+            return f.read().split()[0] in EPOLL_SYSCALLS, wchan
+    except (OSError, IndexError):
+        return False, wchan
+
+
 def wait_for_epoll():
     deadline = time.monotonic() + 60
     while True:
-        with open("/proc/%d/wchan" % worker) as f:
-            wchan = f.read()
-        if "epoll" in wchan:
+        sleeping, wchan = in_epoll()
+        if sleeping:
             return
         if time.monotonic() > deadline:
             sys.exit("worker %d not back in epoll_wait within 60 s (wchan %r)" % (worker, wchan))
