@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) the Python virtualenv the integration tests run the
 # fixture apps in, and installs nginx for the tests that put it in front
-# (scripts/setup-nginx.sh). Idempotent: a second run with everything in place only
+# (scripts/setup-nginx.sh) and valgrind for the instruction-count guard
+# (benches/instructions.sh). Idempotent: a second run with everything in place only
 # checks the installed versions.
 #
 #   RUSTCORN_TEST_VENV  where the venv lives (default: <repo>/.venv-test)
@@ -57,6 +58,16 @@ if [[ ! -x /usr/bin/systemd-socket-activate ]]; then
     }
     install_systemd >/dev/null || { apt-get -o DPkg::Lock::Timeout=600 update >/dev/null && install_systemd >/dev/null; } \
         || die "cannot install systemd-socket-activate (apt-get install systemd)"
+fi
+
+# The instructions stage of scripts/test.sh counts a request's instructions under
+# valgrind's callgrind (benches/instructions.sh).
+if ! command -v valgrind >/dev/null 2>&1; then
+    install_valgrind() {
+        apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends valgrind
+    }
+    install_valgrind >/dev/null || { apt-get -o DPkg::Lock::Timeout=600 update >/dev/null && install_valgrind >/dev/null; } \
+        || die "cannot install valgrind (apt-get install valgrind), which benches/instructions.sh runs"
 fi
 
 # A venv built from another interpreter (or a half-created one) is rebuilt.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command. Stages, each timed:
-#   setup        the Python test virtualenv, nginx, systemd-socket-activate, openssl
+#   setup        the Python test virtualenv, nginx, systemd-socket-activate, openssl,
+#                valgrind
 #   wheels       one manylinux wheel per CPython 3.10–3.13 and the sdist (dist/)
 #   wheel-venvs  each wheel pip-installed in a fresh venv of its Python, the sdist built
 #                by pip, and the test venv's own wheel
@@ -9,6 +10,9 @@
 #                benches)
 #   script       the whole integration suite again, against the test venv's installed
 #                `rustcorn` console script (RUSTCORN_TEST_SERVER)
+#   instructions the instructions one hello request costs a worker (callgrind), against
+#                benches/instructions.baseline: fails on growth over 5%
+#                (benches/instructions.sh, on the test venv's release-wheel `rustcorn`)
 #   lint         cargo fmt --check, cargo clippy -D warnings
 # Exits non-zero on any failure, and prints each stage's time at the end either way.
 #
@@ -35,7 +39,7 @@ report() {
     echo "== stage times"
     for line in "${timings[@]}"; do echo "   $line"; done
     if $binary_only; then
-        echo "== NOT RUN (--binary-only): wheels, wheel-venvs, script, lint"
+        echo "== NOT RUN (--binary-only): wheels, wheel-venvs, script, instructions, lint"
     fi
     if [[ $status -eq 0 ]]; then echo "== scripts/test.sh: all stages passed"; else echo "== scripts/test.sh: FAILED (exit $status)"; fi
 }
@@ -62,5 +66,8 @@ stage wheel-venvs scripts/setup-wheel-venvs.sh
 stage binary cargo test --all-targets "$@"
 stage script env RUSTCORN_TEST_SERVER="$RUSTCORN_TEST_VENV/bin/rustcorn" \
     cargo test --test integration
+# The regression guard measures the release build the wheels stage made (fat LTO, as
+# target/release/rustcorn; the figures agree), so the test command builds nothing more.
+stage instructions env RUSTCORN_BIN="$RUSTCORN_TEST_VENV/bin/rustcorn" benches/instructions.sh
 # House rules: formatted, and clippy-clean with warnings as errors.
 stage lint bash -c 'cargo fmt --check && cargo clippy --all-targets -- -D warnings'

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Regression guard: how many instructions one hello request costs a rustcorn worker,
+# counted by callgrind (deterministic, unlike wall time on a shared 2-core machine),
+# against the figure committed in benches/instructions.baseline.
+#
+# The server (`-w 1`, benches/apps/hello.py's hello:application) runs twice under
+# `valgrind --tool=callgrind`, serving 200 and then 1200 keep-alive GETs on one
+# connection, one request at a time. Callgrind follows the forked worker into its own
+# output file; only the worker's count is used. The figure is
+#     (Ir(1200 requests) - Ir(200 requests)) / 1000
+# so interpreter start-up, the app import, the first requests' warm-up and shutdown
+# cancel out.
+#
+#   benches/instructions.sh            measure; exit 1 when the figure exceeds the
+#                                      baseline by more than 5% (prints the change
+#                                      either way)
+#   benches/instructions.sh --bless    measure and write the figure into the baseline
+#                                      (after a deliberate change; commit it)
+#
+#   RUSTCORN_BIN        the server to measure (default: <repo>/target/release/rustcorn);
+#                       scripts/test.sh passes the test venv's `rustcorn` script, which
+#                       runs the release wheel the wheels stage built; the baseline holds
+#                       the figure for that one, so bless with the same RUSTCORN_BIN
+#   RUSTCORN_TEST_VENV  its python runs the client (default: <repo>/.venv-test)
+#   INSTRUCTIONS_TOLERANCE  allowed growth in percent (default: 5)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin="${RUSTCORN_BIN:-$repo/target/release/rustcorn}"
+venv="${RUSTCORN_TEST_VENV:-$repo/.venv-test}"
+baseline_file="$repo/benches/instructions.baseline"
+tolerance="${INSTRUCTIONS_TOLERANCE:-5}"
+few=200
+many=1200
+
+die() { echo "instructions: $*" >&2; exit 2; }
+
+bless=false
+case "${1:-}" in
+    --bless) bless=true ;;
+    "") ;;
+    *) die "unknown argument '$1' (usage: benches/instructions.sh [--bless])" ;;
+esac
+
+command -v valgrind >/dev/null || die "no valgrind on PATH (scripts/setup-test-env.sh installs it)"
+[[ -x "$bin" ]] || die "no server at $bin (build it, or set RUSTCORN_BIN)"
+[[ -x "$venv/bin/python" ]] || die "no python in $venv (scripts/setup-test-env.sh makes it)"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/rustcorn-instructions.XXXXXX")"
+server_pid=""
+keep=false
+cleanup() {
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -KILL "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    if $keep; then
+        echo "instructions: callgrind outputs kept in $work (run-$few/, run-$many/; the worker's is callgrind.<its pid>)" >&2
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+
+# The client: N GETs on one keep-alive connection, each answered (200, "Hello, World!")
+# before the next is sent. Each request is sent only once the worker sleeps in
+# epoll_wait again (its /proc wchan), so every request takes the same path through the
+# worker: woken by the request, one read, the response, a read that would block, back
+# to epoll_wait. Without that wait, whether the worker's read after a response already
+# finds the next request depends on scheduling, which moved the figure by about 1%.
+cat >"$work/client.py" <<'PY'
+import socket, sys, time
+
+port, worker, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+request = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: instructions.sh\r\nAccept: */*\r\n\r\n"
+
+
+# epoll_wait, epoll_pwait, epoll_pwait2 on x86_64: /proc/PID/syscall's first field, for
+# kernels whose wchan reads "0".
+EPOLL_SYSCALLS = {"232", "281", "441"}
+
+
+def in_epoll():
+    with open("/proc/%d/wchan" % worker) as f:
+        wchan = f.read()
+    if "epoll" in wchan:
+        return True, wchan
+    try:
+        with open("/proc/%d/syscall" % worker) as f:
+            return f.read().split()[0] in EPOLL_SYSCALLS, wchan
+    except (OSError, IndexError):
+        return False, wchan
+
+
+def wait_for_epoll():
+    deadline = time.monotonic() + 60
+    while True:
+        sleeping, wchan = in_epoll()
+        if sleeping:
+            return
+        if time.monotonic() > deadline:
+            sys.exit("worker %d not back in epoll_wait within 60 s (wchan %r)" % (worker, wchan))
+        time.sleep(0.0002)
+
+
+sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+buf = b""
+for i in range(count):
+    wait_for_epoll()
+    sock.sendall(request)
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            head = buf[:end].decode("latin-1").split("\r\n")
+            length = 0
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            if len(buf) >= end + 4 + length:
+                break
+        chunk = sock.recv(65536)
+        if not chunk:
+            sys.exit("connection closed after %d of %d responses" % (i, count))
+        buf += chunk
+    body = buf[end + 4:end + 4 + length]
+    if not head[0].startswith("HTTP/1.1 200 ") or body != b"Hello, World!":
+        sys.exit("response %d is not the hello answer: %r %r" % (i, head[0], body))
+    buf = buf[end + 4 + length:]
+sock.close()
+PY
+
+# measure COUNT: sets `ir` to the worker's instruction count for a server run serving
+# COUNT requests. (Not a $(...) subshell: the EXIT trap must see server_pid.)
+measure() {
+    local count="$1" dir="$work/run-$1" port="" worker="" waited=0 status=0
+    mkdir -p "$dir"
+    # PYTHONHASHSEED=0: the same hash seed, so dict and set layouts are the same in
+    # every run.
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --trace-children=yes \
+        --log-file="$dir/valgrind.%p.log" --callgrind-out-file="$dir/callgrind.%p" \
+        "$bin" -w 1 -b 127.0.0.1:0 --no-control-socket --chdir "$repo/benches/apps" \
+        hello:application >"$dir/server.log" 2>&1 &
+    server_pid=$!
+    # Under callgrind the worker takes seconds to boot; the client's connection waits
+    # in the listen backlog meanwhile, so only the port and the worker's pid are needed.
+    until worker="$(grep -o 'Booting worker with pid: [0-9]*' "$dir/server.log" 2>/dev/null | grep -o '[0-9]*$')"; do
+        kill -0 "$server_pid" 2>/dev/null || { cat "$dir/server.log" >&2; die "the server exited before booting a worker"; }
+        ((waited++ < 1200)) || { cat "$dir/server.log" >&2; die "no worker booted within 120 s"; }
+        sleep 0.1
+    done
+    port="$(grep -o 'Listening at: http://127.0.0.1:[0-9]*' "$dir/server.log" | grep -o '[0-9]*$')" \
+        || die "no 'Listening at:' line in the server log"
+    "$venv/bin/python" "$work/client.py" "$port" "$worker" "$count" \
+        || { cat "$dir/server.log" >&2; die "the client failed against the server"; }
+    kill -TERM "$server_pid"
+    wait "$server_pid" || status=$?
+    server_pid=""
+    ((status == 0)) || { cat "$dir/server.log" "$dir"/valgrind.*.log >&2; die "the server exited with status $status"; }
+    [[ -f "$dir/callgrind.$worker" ]] || die "no callgrind output for worker $worker"
+    ir="$(awk '/^totals:/ { print $2; exit }' "$dir/callgrind.$worker")"
+    [[ "$ir" =~ ^[0-9]+$ ]] || die "no 'totals:' line in $dir/callgrind.$worker"
+}
+
+start=$SECONDS
+measure "$few"
+ir_few="$ir"
+measure "$many"
+ir_many="$ir"
+per_request=$(((ir_many - ir_few) / (many - few)))
+echo "instructions: worker Ir: $ir_few for $few requests, $ir_many for $many requests ($((SECONDS - start)) s)"
+echo "instructions: $per_request instructions per hello request ($bin)"
+
+if $bless; then
+    bin_shown="${bin#"$repo/"}"
+    [[ "$bin" == "$venv/"* ]] && bin_shown="\$RUSTCORN_TEST_VENV/${bin#"$venv/"}"
+    {
+        echo "# Instructions per hello request, benches/instructions.sh (callgrind, worker only)."
+        echo "# Blessed $(date -u +%Y-%m-%d) on $(uname -m) $(uname -r), $("$venv/bin/python" --version 2>&1), valgrind $(valgrind --version | sed 's/^valgrind-//'),"
+        echo "# RUSTCORN_BIN=$bin_shown"
+        echo "$per_request"
+    } >"$baseline_file"
+    echo "instructions: wrote $per_request into ${baseline_file#"$repo/"}"
+    exit 0
+fi
+
+[[ -f "$baseline_file" ]] || die "no ${baseline_file#"$repo/"}: run benches/instructions.sh --bless"
+baseline="$(grep -v '^#' "$baseline_file" | grep -m1 -E '^[0-9]+$')" \
+    || die "${baseline_file#"$repo/"} holds no figure (one line with an integer)"
+change="$(awk -v m="$per_request" -v b="$baseline" 'BEGIN { printf "%+.1f%%", (m - b) * 100 / b }')"
+echo "instructions: baseline $baseline, change $change (allowed: +$tolerance%)"
+if ((per_request * 100 > baseline * (100 + tolerance))); then
+    echo "instructions: FAILED: one hello request costs $per_request instructions, $change over the baseline $baseline." >&2
+    echo "instructions: find what made it grow (callgrind_annotate on the worker's outputs below), or, if the growth is deliberate, run 'RUSTCORN_BIN=$bin benches/instructions.sh --bless' and commit benches/instructions.baseline." >&2
+    keep=true
+    exit 1
+fi
+if ((per_request * 100 < baseline * (100 - tolerance))); then
+    echo "instructions: note: more than $tolerance% below the baseline; bless the new figure (--bless) so the guard holds the gain."
+fi
