@@ -68,15 +68,17 @@ def median(values):
 
 
 def spread(row):
-    """One run's connections per worker, with the busiest worker's ÷ the mean."""
+    """One run's connections per worker, with the busiest worker's ÷ the mean,
+    its p99 and its requests per server CPU-second."""
     if row["status"] != "ok":
         return "failed"
+    rest = f" · p99 {float(row['p99_ms']):.1f} ms · {per_cpu_s(row):,.0f}/CPU-s"
     counts, ratio = row["conns_per_worker"], row["conns_max_over_mean"]
     if counts == "?":
-        return "not counted"
+        return "not counted" + rest
     queued = row.get("conns_queued", "-")
     queued = f" +{queued} queued" if queued not in ("-", "0") else ""
-    return (f"{counts} ({ratio}×)" if ratio != "-" else f"{counts} (none)") + queued
+    return f"{counts}{queued} ({ratio + '×' if ratio != '-' else 'none'}){rest}"
 
 
 def group(rows):
@@ -225,12 +227,14 @@ class Report:
                 "Many workers: requests per server CPU-second and p99 latency, median of the runs "
                 "(min–max); the ESTABLISHED connections each worker held half-way through each "
                 "run, ascending, with the busiest worker's count ÷ the mean (+N queued: "
-                "connections no worker had accepted yet):"
+                "connections no worker had accepted yet), the run's p99 and its requests per "
+                "server CPU-second:"
             ),
             "",
             (
                 "| workload | server | requests per server CPU-s | p99 latency (ms) "
-                "| connections per worker, each run (busiest ÷ mean) | worst busiest ÷ mean |"
+                "| each run: connections per worker (busiest ÷ mean) · p99 · requests per CPU-s "
+                "| worst busiest ÷ mean |"
             ),
             "|---|---|--:|--:|---|--:|",
         ]
