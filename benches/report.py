@@ -72,7 +72,8 @@ def spread(row):
     its p99 and its requests per server CPU-second."""
     if row["status"] != "ok":
         return "failed"
-    rest = f" · p99 {float(row['p99_ms']):.1f} ms · {per_cpu_s(row):,.0f}/CPU-s"
+    rate = per_cpu_s(row)
+    rest = f" · p99 {float(row['p99_ms']):.1f} ms · " + (f"{rate:,.0f}/CPU-s" if rate else "no CPU time")
     counts, ratio = row["conns_per_worker"], row["conns_max_over_mean"]
     if counts == "?":
         return "not counted" + rest
@@ -242,7 +243,7 @@ class Report:
         for w, servers in shown.items():
             for s in sorted(servers, key=lambda s: order.get(s, 99)):
                 runs = self.groups[(s, w)]
-                ok = [r for r in runs if r["status"] == "ok"]
+                ok = [r for r in runs if r["status"] == "ok" and per_cpu_s(r)]
                 cells = "; ".join(spread(r) for r in runs)
                 if not ok:
                     out.append(f"| {w} | {label(s, runs[0])} | {runs[0]['status']} | | {cells} | |")
