@@ -3,7 +3,9 @@
 # gthread-* workloads), bjoern and Granian, each with ONE worker pinned to
 # CPU 1, loaded by wrk pinned to CPU 0. The ASGI workloads (asgi-*,
 # fastapi-json, ws-echo) put rustcorn -k asgi beside Uvicorn, Granian, Gunicorn
-# -k asgi and Hypercorn, each with one worker on uvloop.
+# -k asgi and Hypercorn, each with one worker on uvloop. The multi-5 workloads
+# run five workers each, nothing pinned, and report how the connections spread
+# over the workers.
 #
 #   benches/compare.sh [options]
 #
@@ -22,7 +24,7 @@
 #                      ASGI-only uvicorn, hypercorn; `asgi` = rustcorn,uvicorn,
 #                      granian,gunicorn,hypercorn)
 #   --workloads LIST   comma-separated (default: the WSGI ones, hello-keepalive to
-#                      idle-1000; `asgi` = the ASGI ones; `all` = every one)
+#                      multi-5-gthread; `asgi` = the ASGI ones; `all` = every one)
 #   --baseline NAME    server the ratio table divides by its peers (default rustcorn)
 #   --output FILE      markdown report (default benches/results/<UTC date-time>.md)
 #   --no-setup         do not run benches/setup-bench-env.sh first
@@ -44,6 +46,14 @@
 #   idle-1000        GET /      hello:application, 10 connections, measured twice: alone,
 #                    then while benches/hold_idle.py holds 1000 idle keep-alive
 #                    connections open (Gunicorn sync: n/a, it closes every connection)
+#   multi-5          GET /      hello:application, keep-alive, 100 connections from wrk -t2;
+#                    every server with 5 workers (rustcorn -w 5, Gunicorn -w 5 sync,
+#                    Granian --workers 5; bjoern n/a), NEITHER server nor wrk pinned
+#                    (the guide's `--workers=5` on a 2-core machine). Half-way through
+#                    the measured run, the ESTABLISHED connections each worker holds
+#                    are counted (/proc/PID/fd against /proc/net/tcp): the report shows
+#                    every run's per-worker counts and the busiest worker's ÷ the mean
+#   multi-5-gthread  the same with rustcorn and Gunicorn -k gthread --threads 4 (Granian n/a)
 # ASGI workloads (app in benches/apps/; rustcorn -k asgi, uvicorn --loop uvloop
 # --http httptools, granian --interface asgi, gunicorn -k asgi, hypercorn -k
 # uvloop; bjoern n/a; uvicorn and hypercorn are n/a on the WSGI workloads):
@@ -56,7 +66,7 @@
 #                    echo; a "request" is one message echoed
 #
 # Per (server, workload): start the server (setsid + taskset -c 1, so master
-# and workers share CPU 1), poll until it answers (bounded), check one request
+# and workers share CPU 1; multi-*: no taskset), poll until it answers (bounded), check one request
 # answers 200 (and for echo, the body comes back intact), warm up, sample the
 # CPU time (utime+stime) of every process in the server's tree, run wrk, sample
 # again, read the busiest process's VmRSS, check it still answers, stop the
@@ -86,7 +96,7 @@ stop_timeout=15
 
 all_servers=(rustcorn gunicorn bjoern granian rustcorn-wheel uvicorn hypercorn)
 wsgi_workloads=(hello-keepalive hello-close hello-64k echo-1m flask-json django-template
-    gthread-hello gthread-sleep idle-1000)
+    gthread-hello gthread-sleep idle-1000 multi-5 multi-5-gthread)
 asgi_workloads=(asgi-hello fastapi-json asgi-stream asgi-echo-1m ws-echo)
 all_workloads=("${wsgi_workloads[@]}" "${asgi_workloads[@]}")
 
@@ -176,12 +186,15 @@ source "$bench/lib/measure.sh"
 # Gunicorn with -k gthread --threads 4, the others n/a), "idle" (measure alone,
 # then again while W_HOLD idle keep-alive connections are held open: see
 # attempt_idle), "asgi" (each server's ASGI mode, see server_cmd) or "ws" (the
-# same, loaded by benches/ws_echo_load.py instead of wrk).
+# same, loaded by benches/ws_echo_load.py instead of wrk). W_WORKERS is how many
+# workers each server runs, W_WRK_THREADS wrk's -t, W_PIN 0 to pin neither the
+# server nor wrk (then the CPU counters are read for both CPUs together: see
+# conditions); with W_WORKERS > 1, measure counts each worker's connections.
 # To add a workload: a case here, its name in all_workloads, a line in the
 # header comment and in benches/README.md.
 workload_spec() {
     W_APP=hello:application W_PATH=/ W_CONNS=50 W_WRK_ARGS=() W_HEADERS=() W_KEEPALIVE=1 W_CHECK=get
-    W_MODE=sync W_HOLD=0
+    W_MODE=sync W_HOLD=0 W_WORKERS=1 W_WRK_THREADS=1 W_PIN=1
     case "$1" in
         hello-keepalive) ;;
         hello-close) W_HEADERS=("Connection: close") W_KEEPALIVE=0 ;;
@@ -192,6 +205,8 @@ workload_spec() {
         gthread-hello) W_MODE=gthread ;;
         gthread-sleep) W_APP=sleepy:application W_CONNS=20 W_MODE=gthread ;;
         idle-1000) W_CONNS=10 W_MODE=idle W_HOLD=1000 ;;
+        multi-5) W_CONNS=100 W_WORKERS=5 W_WRK_THREADS=2 W_PIN=0 ;;
+        multi-5-gthread) W_CONNS=100 W_WORKERS=5 W_WRK_THREADS=2 W_PIN=0 W_MODE=gthread ;;
         asgi-hello) W_APP=asgi_hello:app W_MODE=asgi ;;
         fastapi-json) W_APP=fastapi_json:app W_PATH=/json W_MODE=asgi ;;
         asgi-stream) W_APP=asgi_hello:app W_PATH=/stream W_MODE=asgi ;;
@@ -225,8 +240,12 @@ server_available() {
 }
 
 # not_applicable NAME: exit 0, printing why, if server NAME does not run the
-# current workload (W_MODE); it then gets an "n/a" row instead of a run.
+# current workload (W_MODE, W_WORKERS); it then gets an "n/a" row instead of a run.
 not_applicable() {
+    if ((W_WORKERS > 1)) && [[ "$1" == bjoern ]]; then
+        echo "one process: bjoern has no workers"
+        return 0
+    fi
     case "$W_MODE:$1" in
         gthread:bjoern) echo "no threads: bjoern serves one request at a time" ;;
         gthread:granian) echo "gthread workloads compare the gthread workers of rustcorn and Gunicorn" ;;
@@ -238,7 +257,7 @@ not_applicable() {
     esac
 }
 
-# server_cmd NAME PORT APP: sets S_CMD (argv) for one worker on 127.0.0.1:PORT,
+# server_cmd NAME PORT APP: sets S_CMD (argv) for W_WORKERS workers on 127.0.0.1:PORT,
 # and S_WORKER (how the report labels it: "gthread" or "-" for as usual).
 # Every server runs from benches/apps with the bench venv activated
 # (VIRTUAL_ENV + PATH), access logs off (the default of each). W_MODE gthread:
@@ -262,13 +281,13 @@ server_cmd() {
         rustcorn | rustcorn-wheel)
             local program="$rustcorn_bin"
             [[ "$name" == rustcorn ]] || program="$venv/bin/rustcorn"
-            S_CMD=("$program" -b "127.0.0.1:$port" --workers 1 "${threads[@]}" "${tuning[@]}"
+            S_CMD=("$program" -b "127.0.0.1:$port" --workers "$W_WORKERS" "${threads[@]}" "${tuning[@]}"
                 --chdir "$apps" "$app") ;;
-        gunicorn) S_CMD=("$venv/bin/gunicorn" -b "127.0.0.1:$port" -w 1 "${gunicorn_class[@]}" --keep-alive 2
+        gunicorn) S_CMD=("$venv/bin/gunicorn" -b "127.0.0.1:$port" -w "$W_WORKERS" "${gunicorn_class[@]}" --keep-alive 2
             --chdir "$apps" "$app") ;;
         bjoern) S_CMD=("$venv/bin/python" "$bench/run_bjoern.py" "$port" "$app") ;;
         granian) S_CMD=("$venv/bin/granian" --interface wsgi --host 127.0.0.1 --port "$port"
-            --workers 1 --blocking-threads 1 --no-access-log "${tuning[@]}" --working-dir "$apps" "$app") ;;
+            --workers "$W_WORKERS" --blocking-threads 1 --no-access-log "${tuning[@]}" --working-dir "$apps" "$app") ;;
     esac
 }
 
@@ -306,8 +325,10 @@ start_server() { # NAME PORT APP LOG
     server_cmd "$1" "$2" "$3"
     # setsid: the server gets its own process group (so the KILL fallback
     # reaches workers too, and a Ctrl-C here reaches only our trap); taskset
-    # pins it, and every process it forks inherits the pinning. Each step
-    # execs, so $! is the server's own (master's) PID.
+    # pins it, and every process it forks inherits the pinning (W_PIN 0: no
+    # taskset). Each step execs, so $! is the server's own (master's) PID.
+    local pin=(taskset -c "$server_cpu")
+    ((W_PIN)) || pin=()
     (
         cd "$apps"
         export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH"
@@ -315,7 +336,7 @@ start_server() { # NAME PORT APP LOG
         if [[ "$W_MODE" == idle && "$(ulimit -n)" != unlimited ]] && (($(ulimit -n) < 4096)); then
             ulimit -n 4096 || echo "compare: could not raise the open files limit to 4096" >&2
         fi
-        exec setsid taskset -c "$server_cpu" "${S_CMD[@]}"
+        exec setsid "${pin[@]}" "${S_CMD[@]}"
     ) >"$4" 2>&1 </dev/null &
     SERVER_PID=$!
 }
@@ -435,13 +456,14 @@ sanity_check() {
     esac
 }
 
-run_wrk() { # PORT SECONDS OUTFILE TIMEFILE — wrk on the client CPU, user+sys secs to TIMEFILE
-    local TIMEFORMAT='%U %S' h args=("${W_WRK_ARGS[@]}")
+run_wrk() { # PORT SECONDS OUTFILE TIMEFILE — wrk on the client CPU (W_PIN 0: anywhere), user+sys secs to TIMEFILE
+    local TIMEFORMAT='%U %S' h args=("${W_WRK_ARGS[@]}") pin=(taskset -c "$client_cpu")
+    ((W_PIN)) || pin=()
     for h in "${W_HEADERS[@]}"; do args+=(-H "$h"); done
-    local load=(wrk -t1 -c"$W_CONNS" -d"$2s" --latency "${args[@]}" "http://127.0.0.1:$1$W_PATH")
+    local load=(wrk -t"$W_WRK_THREADS" -c"$W_CONNS" -d"$2s" --latency "${args[@]}" "http://127.0.0.1:$1$W_PATH")
     [[ "$W_MODE" != ws ]] || load=("$venv/bin/python" "$bench/ws_echo_load.py" 127.0.0.1 "$1" "$W_PATH" "$W_CONNS" "$2")
     {
-        time timeout $(($2 + 30)) taskset -c "$client_cpu" "${load[@]}" >"$3" 2>&1
+        time timeout $(($2 + 30)) "${pin[@]}" "${load[@]}" >"$3" 2>&1
     } 2>"$4"
 }
 
@@ -453,12 +475,16 @@ RESULT_FIELDS+=" steal_pct in_service worker p50_ms"
 # idle-1000 only ("-" otherwise): the idle case's requests/s, p50 and p99 (ms);
 # the worker's VmRSS just before the holder started and once it held them; how
 # many connections were held.
-RESULT_FIELDS+=" idle_rps idle_p50_ms idle_p99_ms rss_before_kib rss_held_kib held note"
+RESULT_FIELDS+=" idle_rps idle_p50_ms idle_p99_ms rss_before_kib rss_held_kib held"
+# W_WORKERS > 1 only ("-" otherwise): the ESTABLISHED connections each worker
+# held half-way through the run, ascending, "/"-separated ("?" if they could
+# not be counted); the largest count ÷ the mean; how many no worker held yet.
+RESULT_FIELDS+=" conns_per_worker conns_max_over_mean conns_queued note"
 # record FIELD...: sets R_ROW, the tab-separated row (run_spec decides where it goes).
 record() { R_ROW="$(IFS=$'\t'; echo "$*")"; }
 # record_status SERVER WORKLOAD STATUS: a row without measurements ("failed: …", "n/a: …").
 record_status() {
-    record "$1" "$2" "$3" 0 0 nan 0 0 0 0 0 0 - 0 0 0 0 "${S_WORKER:--}" nan - - - - - - -
+    record "$1" "$2" "$3" 0 0 nan 0 0 0 0 0 0 - 0 0 0 0 "${S_WORKER:--}" nan - - - - - - - - - -
     R_DISTURBANCE=0
 }
 record_failure() { record_status "$1" "$2" "failed: $3"; }
@@ -467,15 +493,31 @@ record_failure() { record_status "$1" "$2" "failed: $3"; }
 # CPUs sampled around it. Sets M_TICKS (the tree's utime+stime delta),
 # M_WORKER (the PID of the process that used the most CPU), M_WORKER_RSS /
 # M_TREE_RSS (KiB, after the run), M_NPROCS, M_WALL (s), M_STAT (cpu_stat
-# before and after), M_WRK_RC, M_NOTE.
+# before and after), M_WRK_RC, M_NOTE; with W_WORKERS > 1, M_SPREAD,
+# M_SPREAD_RATIO and M_QUEUED (conn_spread half-way through the run, also left
+# in BASE.spread; "-" otherwise).
 measure() {
-    local before after stat0 stat1 t0 t1 p t d
-    M_WRK_RC=0 M_NOTE="-"
+    local before after stat0 stat1 t0 t1 p t d counter=""
+    M_WRK_RC=0 M_NOTE="-" M_SPREAD=- M_SPREAD_RATIO=- M_QUEUED=-
     stat0="$(cpu_stat "$server_cpu" "$client_cpu")"
     before="$(snapshot "$SERVER_PID")"
     t0=$EPOCHREALTIME
+    if ((W_WORKERS > 1)); then
+        rm -f "$2.spread"
+        (
+            sleep "$(awk -v d="$duration" 'BEGIN { print d / 2 }')"
+            conn_spread "$SERVER_PID" "$1"
+        ) >"$2.spread" 2>&1 &
+        counter=$!
+    fi
     run_wrk "$1" "$duration" "$2.wrk.txt" "$2.wrk-time" || M_WRK_RC=$?
     t1=$EPOCHREALTIME
+    if [[ -n "$counter" ]]; then
+        wait "$counter" || true
+        read -r M_SPREAD M_SPREAD_RATIO M_QUEUED <"$2.spread" || true
+        [[ "$M_SPREAD" =~ ^[0-9/]+$ ]] || M_SPREAD="?" M_SPREAD_RATIO=- M_QUEUED=-
+        M_SPREAD_RATIO="${M_SPREAD_RATIO:--}" M_QUEUED="${M_QUEUED:--}"
+    fi
     after="$(snapshot "$SERVER_PID")"
     stat1="$(cpu_stat "$server_cpu" "$client_cpu")"
     M_STAT="$stat0 $stat1"
@@ -508,7 +550,9 @@ add_note() { note="${note:+$note; }$*"; }
 # Sets C_SRV (server %), C_CLI (wrk %), C_SRV_OTHER / C_CLI_OTHER (everything
 # else on the server / client CPU %), C_STEAL (both CPUs %), C_DIST (how far
 # past the thresholds, 5% other load and 2% steal, the worst of the three is;
-# 0 = a clean run) and C_TEXT (the figures, for a note).
+# 0 = a clean run) and C_TEXT (the figures, for a note). W_PIN 0 (server and
+# wrk free to run on either CPU): C_SRV_OTHER and C_CLI_OTHER are both the
+# load of everything else on the two CPUs together, as a share of one CPU.
 conditions() {
     local client_s
     client_s="$(awk '{ printf "%.3f", $1 + $2 }' "$1.wrk-time" 2>/dev/null || echo 0)"
@@ -520,10 +564,15 @@ conditions() {
                 100 * (x[5] - x[1] - srv) / w, 100 * (x[7] - x[3] - cli * hz) / w,
                 100 * (x[6] - x[2] + x[8] - x[4]) / w
         }')
+    if ((!W_PIN)); then
+        C_SRV_OTHER=$((C_SRV_OTHER + C_CLI_OTHER))
+        C_CLI_OTHER=$C_SRV_OTHER
+    fi
     C_DIST=$((C_SRV_OTHER > C_CLI_OTHER ? C_SRV_OTHER - 5 : C_CLI_OTHER - 5))
     ((C_STEAL - 2 <= C_DIST)) || C_DIST=$((C_STEAL - 2))
     ((C_DIST > 0)) || C_DIST=0
     C_TEXT="other load on the server CPU ${C_SRV_OTHER}%, client CPU ${C_CLI_OTHER}%, steal ${C_STEAL}%"
+    ((W_PIN)) || C_TEXT="other load on the two CPUs ${C_SRV_OTHER}% (of one CPU), steal ${C_STEAL}%"
 }
 
 # record_run SERVER WORKLOAD BASE: turns the M_* measurements, wrk's output and
@@ -564,11 +613,12 @@ record_run() {
     record "$1" "$2" "$status" "$req" "$rps" "$p99" "$cpu_s" "$C_SRV" "$C_CLI" \
         "$M_WORKER_RSS" "$M_TREE_RSS" "$M_NPROCS" "$errs" "$C_SRV_OTHER" "$C_CLI_OTHER" "$C_STEAL" \
         "$in_service" "$S_WORKER" "$p50" "$X_IDLE_RPS" "$X_IDLE_P50" "$X_IDLE_P99" \
-        "$X_RSS_BEFORE" "$X_RSS_HELD" "$X_HELD" "$note"
+        "$X_RSS_BEFORE" "$X_RSS_HELD" "$X_HELD" "$M_SPREAD" "$M_SPREAD_RATIO" "$M_QUEUED" "$note"
     local extra=""
     [[ "$note" == - ]] || extra="; $note"
     [[ "$status" == ok ]] || extra="; $status$extra"
     [[ "$X_HELD" == - ]] || extra=" with $X_HELD held (idle case: $X_IDLE_RPS req/s, p99 ${X_IDLE_P99}ms)$extra"
+    [[ "$M_SPREAD" == - ]] || extra=", connections per worker $M_SPREAD (max/mean $M_SPREAD_RATIO, $M_QUEUED not accepted)$extra"
     log "$1 / $2: $rps req/s, $req requests, server CPU ${cpu_s}s (${C_SRV}%)," \
         "p99 ${p99}ms, errors $errs$extra"
 }
@@ -805,8 +855,23 @@ PY
     echo
     echo "- Machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -n1), Linux $(uname -r)"
     echo "- Versions: $(versions), $(wrk --version 2>&1 | head -n1 | awk '{print $1, $2}')"
-    conditions="Servers pinned to CPU $server_cpu (whole process tree), wrk -t1 pinned to CPU $client_cpu;"
-    conditions+=" ${duration}s measured per run after ${warmup}s warm-up; one worker per server"
+    pinned=() free=() conditions="" free_how=""
+    for w in "${workloads[@]}"; do
+        workload_spec "$w"
+        if ((W_PIN)); then
+            pinned+=("$w")
+        else
+            free+=("$w")
+            # the multi-* workloads all have the same workers, wrk threads and connections
+            free_how="$W_WORKERS workers per server, wrk -t$W_WRK_THREADS -c$W_CONNS, neither pinned"
+        fi
+    done
+    if ((${#pinned[@]} > 0)); then
+        conditions="Servers pinned to CPU $server_cpu (whole process tree), wrk -t1 pinned to CPU $client_cpu; "
+    fi
+    conditions+="${duration}s measured per run after ${warmup}s warm-up"
+    ((${#pinned[@]} == 0)) || conditions+="; one worker per server"
+    ((${#free[@]} == 0)) || conditions+="; on $(printf '%s, ' "${free[@]}" | sed 's/, $//'): $free_how"
     ((repeat == 1)) || conditions+="; median of $repeat runs"
     echo "- $conditions"
     for s in "${skipped[@]}"; do echo "- Skipped $s"; done

@@ -10,8 +10,10 @@ Several rows for one (server, workload) (compare.sh --repeat N) are reduced
 to the median run by requests per server CPU-second, with the min–max range
 beside it. Prints the tables: the results; the ratio of BASELINE's requests
 per server CPU-second to each peer's (if BASELINE ran); for idle-1000, the
-latency and memory with and without the held connections; the run conditions
-(where the CPU time went, so a disturbed or client-bound run can be told).
+latency and memory with and without the held connections; for the multi-worker
+workloads, the medians of requests per CPU-second and of p99 and every run's
+spread of the connections over the workers; the run conditions (where the CPU
+time went, so a disturbed or client-bound run can be told).
 
 A row whose status is not "ok" ("failed: …", "n/a: …") shows it in place of
 its figures. A row's `worker` field, when not "-", is the worker class the
@@ -52,6 +54,32 @@ def label(server, row):
 def held(row):
     """True for an idle-1000 row (measured with connections held)."""
     return row.get("held", "-") not in ("", "-")
+
+
+def many(row):
+    """True for a multi-worker row (its connections per worker were counted)."""
+    return row.get("conns_per_worker", "-") not in ("", "-")
+
+
+def median(values):
+    """The middle value (the lower middle one for an even count, as pick does)."""
+    values = sorted(values)
+    return values[(len(values) - 1) // 2]
+
+
+def spread(row):
+    """One run's connections per worker, with the busiest worker's ÷ the mean,
+    its p99 and its requests per server CPU-second."""
+    if row["status"] != "ok":
+        return "failed"
+    rate = per_cpu_s(row)
+    rest = f" · p99 {float(row['p99_ms']):.1f} ms · " + (f"{rate:,.0f}/CPU-s" if rate else "no CPU time")
+    counts, ratio = row["conns_per_worker"], row["conns_max_over_mean"]
+    if counts == "?":
+        return "not counted" + rest
+    queued = row.get("conns_queued", "-")
+    queued = f" +{queued} queued" if queued not in ("-", "0") else ""
+    return f"{counts}{queued} ({ratio + '×' if ratio != '-' else 'none'}){rest}"
 
 
 def group(rows):
@@ -185,6 +213,64 @@ class Report:
             )
         return out + [""]
 
+    def multi(self):
+        """Multi-worker workloads: medians of requests per CPU-second and p99
+        over the runs, each run's connections per worker, p99 ratios."""
+        order = {s: i for i, s in enumerate(self.servers)}
+        shown = {}
+        for (s, w), runs in self.groups.items():
+            if any(many(r) for r in runs):
+                shown.setdefault(w, []).append(s)
+        if not shown:
+            return []
+        out = [
+            (
+                "Many workers: requests per server CPU-second and p99 latency, median of the runs "
+                "(min–max); the ESTABLISHED connections each worker held half-way through each "
+                "run, ascending, with the busiest worker's count ÷ the mean (+N queued: "
+                "connections no worker had accepted yet), the run's p99 and its requests per "
+                "server CPU-second:"
+            ),
+            "",
+            (
+                "| workload | server | requests per server CPU-s | p99 latency (ms) "
+                "| each run: connections per worker (busiest ÷ mean) · p99 · requests per CPU-s "
+                "| worst busiest ÷ mean |"
+            ),
+            "|---|---|--:|--:|---|--:|",
+        ]
+        p99s = {}
+        for w, servers in shown.items():
+            for s in sorted(servers, key=lambda s: order.get(s, 99)):
+                runs = self.groups[(s, w)]
+                ok = [r for r in runs if r["status"] == "ok" and per_cpu_s(r)]
+                cells = "; ".join(spread(r) for r in runs)
+                if not ok:
+                    out.append(f"| {w} | {label(s, runs[0])} | {runs[0]['status']} | | {cells} | |")
+                    continue
+                rates = [per_cpu_s(r) for r in ok]
+                lat = [float(r["p99_ms"]) for r in ok]
+                p99s[(s, w)] = median(lat)
+                ratios = [float(r["conns_max_over_mean"]) for r in ok if many(r)
+                          and r["conns_max_over_mean"] != "-"]
+                worst = f"{max(ratios):.2f}×" if ratios else "n/a"
+                rate_range, lat_range = "", ""
+                if len(ok) > 1:
+                    rate_range = f" ({min(rates):,.0f}–{max(rates):,.0f})"
+                    lat_range = f" ({min(lat):.2f}–{max(lat):.2f})"
+                out.append(
+                    f"| {w} | {label(s, ok[0])} | {median(rates):,.0f}{rate_range} "
+                    f"| {median(lat):.2f}{lat_range} | {cells} | {worst} |"
+                )
+        out.append("")
+        b = self.baseline
+        for w in shown:
+            peers = [s for s in self.servers if s != b and (s, w) in p99s]
+            if (b, w) in p99s and peers:
+                ratios = ", ".join(f"{p} {p99s[(b, w)] / p99s[(p, w)]:.2f}×" for p in peers)
+                out.append(f"{w}: median p99, {b} ÷ peer (below 1: {b} answers faster): {ratios}.  ")
+        return out + [""]
+
     def conditions(self):
         out = [
             "Run conditions (shares of the wall time wrk ran; server = whole process tree):",
@@ -200,9 +286,15 @@ class Report:
         for w, s, r, _, _ in self.cells():
             if r["status"] != "ok":
                 continue
+            # unpinned (multi-worker) runs: the other load on both CPUs together
+            other = (
+                (f"{r['srv_other_pct']}% (both CPUs)", "(same)")
+                if many(r)
+                else (f"{r['srv_other_pct']}%", f"{r['cli_other_pct']}%")
+            )
             out.append(
                 f"| {w} | {label(s, r)} | {r['server_cpu_pct']}% | {r['client_cpu_pct']}% "
-                f"| {r['srv_other_pct']}% | {r['cli_other_pct']}% | {r['steal_pct']}% "
+                f"| {other[0]} | {other[1]} | {r['steal_pct']}% "
                 f"| {r['in_service']} "
                 f"| {mib(r['tree_rss_kib'])} ({r['nprocs']} proc) |"
             )
@@ -216,7 +308,7 @@ def main(argv):
         return 2
     rows = load(argv[1], argv[2].split())
     report = Report(rows, argv[3], argv[4:])
-    print("\n".join(report.results() + report.ratios() + report.idle() + report.conditions()))
+    print("\n".join(report.results() + report.ratios() + report.idle() + report.multi() + report.conditions()))
     return 0
 
 

@@ -76,3 +76,44 @@ parse_wrk() {
         }
     ' "$1"
 }
+
+# conn_spread ROOT PORT: how the ESTABLISHED TCP connections to local PORT are
+# spread over the server's workers — every process of ROOT's tree but ROOT (the
+# master) itself, or ROOT alone if it has no children — as "COUNTS RATIO
+# QUEUED": COUNTS the per-worker counts in ascending order joined by "/" (a
+# worker with none counts 0), RATIO the largest count ÷ the mean ("-" if there
+# were none), QUEUED the established connections to PORT no worker holds
+# (still in the listen backlog, not accepted yet). A worker's connections are
+# the sockets its file descriptors refer to (/proc/PID/fd) whose /proc/net/tcp
+# (or tcp6) entry is in state 01 (ESTABLISHED) with local port PORT.
+conn_spread() {
+    local root="$1" p workers=() tables=(/proc/net/tcp)
+    [[ ! -r /proc/net/tcp6 ]] || tables+=(/proc/net/tcp6)
+    for p in $(tree_pids "$root"); do [[ "$p" == "$root" ]] || workers+=("$p"); done
+    ((${#workers[@]} > 0)) || workers=("$root")
+    for p in "${workers[@]}"; do
+        echo "pid $p $(find "/proc/$p/fd" -maxdepth 1 -lname 'socket:*' -printf '%l ' 2>/dev/null)"
+    done | awk -v port="$(printf ':%04X' "$2")" -v ntables="${#tables[@]}" '
+        FNR == 1 { file++ }
+        file <= ntables {
+            if ($4 == "01" && substr($2, length($2) - 4) == port) {
+                established["socket:[" $10 "]"] = 1
+                # by address pair: a queued socket has no inode yet, and a table
+                # that changes while it is read may list a socket twice
+                if (!(($2, $3) in seen)) { seen[$2, $3] = 1; total++ }
+            }
+            next
+        }
+        { n = 0; for (i = 3; i <= NF; i++) if ($i in established) n++; print n }
+        END { print "total", total + 0 }
+    ' "${tables[@]}" - | sort -n | awk '
+        $1 == "total" { total = $2; next }
+        { count[++n] = $1; sum += $1; if ($1 > max) max = $1 }
+        END {
+            if (n == 0) exit 1
+            counts = count[1]
+            for (i = 2; i <= n; i++) counts = counts "/" count[i]
+            queued = total - sum
+            print counts, (sum > 0 ? sprintf("%.2f", max * n / sum) : "-"), (queued > 0 ? queued : 0)
+        }'
+}
