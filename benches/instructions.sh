@@ -23,6 +23,10 @@
 #                       the figure for that one, so bless with the same RUSTCORN_BIN
 #   RUSTCORN_TEST_VENV  its python runs the client (default: <repo>/.venv-test)
 #   INSTRUCTIONS_TOLERANCE  allowed growth in percent (default: 5)
+#   INSTRUCTIONS_APP    another app from benches/apps answering `GET /` with "Hello,
+#                       World!" and its own worker class, e.g. for the asgi worker
+#                       INSTRUCTIONS_APP="-k asgi asgi_hello:app" (to measure a change;
+#                       the baseline is for the default, hello:application)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +34,7 @@ bin="${RUSTCORN_BIN:-$repo/target/release/rustcorn}"
 venv="${RUSTCORN_TEST_VENV:-$repo/.venv-test}"
 baseline_file="$repo/benches/instructions.baseline"
 tolerance="${INSTRUCTIONS_TOLERANCE:-5}"
+read -r -a app_args <<<"${INSTRUCTIONS_APP:-hello:application}"
 few=200
 many=1200
 
@@ -140,7 +145,7 @@ measure() {
     PYTHONHASHSEED=0 valgrind --tool=callgrind --trace-children=yes \
         --log-file="$dir/valgrind.%p.log" --callgrind-out-file="$dir/callgrind.%p" \
         "$bin" -w 1 -b 127.0.0.1:0 --no-control-socket --chdir "$repo/benches/apps" \
-        hello:application >"$dir/server.log" 2>&1 &
+        "${app_args[@]}" >"$dir/server.log" 2>&1 &
     server_pid=$!
     # Under callgrind the worker takes seconds to boot; the client's connection waits
     # in the listen backlog meanwhile, so only the port and the worker's pid are needed.
@@ -172,6 +177,7 @@ echo "instructions: worker Ir: $ir_few for $few requests, $ir_many for $many req
 echo "instructions: $per_request instructions per hello request ($bin)"
 
 if $bless; then
+    [[ -z "${INSTRUCTIONS_APP:-}" ]] || die "the baseline is for hello:application: unset INSTRUCTIONS_APP to bless"
     bin_shown="${bin#"$repo/"}"
     [[ "$bin" == "$venv/"* ]] && bin_shown="\$RUSTCORN_TEST_VENV/${bin#"$venv/"}"
     {

@@ -25,7 +25,6 @@ pub use loader::LoadError;
 pub struct Bridge {
     app: Py<PyAny>,
     environ: EnvironConstants,
-    format_exception: Py<PyAny>,
     /// `wsgi.file_wrapper` around a regular file is sent with sendfile(2).
     sendfile: bool,
     /// What the access-log format reads beyond the request head.
@@ -71,11 +70,6 @@ impl Bridge {
                 loaded => (loaded?, None),
             };
             hooks::post_worker_init(py).map_err(BootError::Python)?;
-            let format_exception = py
-                .import("traceback")
-                .and_then(|m| m.getattr("format_exception"))
-                .map_err(python_err)?
-                .unbind();
             let environ = EnvironConstants::new(
                 py,
                 &std::env::var("SCRIPT_NAME").unwrap_or_default(),
@@ -89,7 +83,6 @@ impl Bridge {
             Ok(Bridge {
                 app,
                 environ,
-                format_exception,
                 sendfile: config.sendfile,
                 access_needs: access_needs(config),
                 broken_file,
@@ -100,7 +93,7 @@ impl Bridge {
     /// Logs `what` followed by the exception's traceback at ERROR (Gunicorn's
     /// `log.exception`, which statsd counts as `gunicorn.log.exception`).
     pub fn log_exception(&self, py: Python<'_>, what: &str, err: &PyErr) {
-        let text = traceback_text(py, self.format_exception.bind(py), err);
+        let text = format_exception(py, err);
         tracing::error!(target: crate::log::EXCEPTION, "{what}\n{text}");
     }
 
@@ -142,7 +135,10 @@ fn access_needs(config: &Config) -> call::AccessNeeds {
     }
 }
 
-/// The exception with its traceback, as Python prints it.
+/// The exception with its traceback, as Python prints it. `traceback` is imported at
+/// the first error, not at boot: a worker whose app never fails does not carry it and
+/// what it pulls in (tokenize, textwrap, linecache: most of a megabyte). Under
+/// `--user` it is imported before the switch (see `import_server_modules`).
 pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
     match py
         .import("traceback")

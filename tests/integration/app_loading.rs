@@ -64,3 +64,20 @@ fn app_loading_errors_stop_the_master_with_a_clear_message() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A worker imports only what it uses: an app that does not import logging, ast or
+/// traceback does not get them (with what they pull in, megabytes per worker), and
+/// the `gunicorn.error` logger is still set up the moment the app imports logging.
+#[test]
+fn a_worker_carries_no_module_its_app_does_not_use() {
+    let server = crate::harness::serve("modules_app:application", &[]);
+    let modules = crate::client::get(server.port(), "/").text();
+    for unused in ["logging", "ast", "traceback", "json", "asyncio", "tempfile"] {
+        assert!(
+            !modules.lines().any(|m| m == unused),
+            "the worker imported {unused}: {modules}"
+        );
+    }
+    let late = crate::client::get(server.port(), "/import-logging").text();
+    assert_eq!(late, "1 gunicorn.error handlers\n");
+}
