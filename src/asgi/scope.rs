@@ -20,6 +20,8 @@ pub struct ScopeConstants {
     asgi: Py<PyDict>,
     /// The extensions an `http` scope offers: `http.response.pathsend`.
     extensions: Py<PyDict>,
+    /// `server` tuples by listening address (a worker has a few): formatted once.
+    servers: std::cell::RefCell<Vec<(SocketAddr, Py<PyAny>)>>,
 }
 
 impl ScopeConstants {
@@ -33,15 +35,31 @@ impl ScopeConstants {
             root_path: PyString::new(py, root_path).unbind(),
             asgi: asgi.unbind(),
             extensions: extensions.unbind(),
+            servers: Default::default(),
         })
     }
 }
 
-/// `(host, port)` as a scope's `server`, or None (unix sockets).
-fn address<'py>(py: Python<'py>, addr: Option<SocketAddr>) -> PyResult<Bound<'py, PyAny>> {
-    match addr {
-        Some(a) => Ok((a.ip().to_string(), a.port()).into_pyobject(py)?.into_any()),
-        None => Ok(py.None().into_bound(py)),
+impl ScopeConstants {
+    /// `(host, port)` as a scope's `server`, or None (unix sockets); the tuple is
+    /// immutable, so one per listening address serves every request.
+    fn server<'py>(
+        &self,
+        py: Python<'py>,
+        addr: Option<SocketAddr>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Some(a) = addr else {
+            return Ok(py.None().into_bound(py));
+        };
+        let mut servers = self.servers.borrow_mut();
+        if let Some((_, tuple)) = servers.iter().find(|(known, _)| *known == a) {
+            return Ok(tuple.bind(py).clone());
+        }
+        let tuple = (a.ip().to_string(), a.port()).into_pyobject(py)?.into_any();
+        if servers.len() < 16 {
+            servers.push((a, tuple.clone().unbind()));
+        }
+        Ok(tuple)
     }
 }
 
@@ -144,7 +162,7 @@ fn common<'py>(
         headers.append(PyTuple::new(py, [name, PyBytes::new(py, value)])?)?;
     }
     scope.set_item(intern!(py, "headers"), headers)?;
-    scope.set_item(intern!(py, "server"), address(py, peer.local)?)?;
+    scope.set_item(intern!(py, "server"), consts.server(py, peer.local)?)?;
     scope.set_item(intern!(py, "client"), client(py, peer)?)?;
     scope.set_item(intern!(py, "state"), state.copy()?)?;
     Ok(scope)

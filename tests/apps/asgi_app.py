@@ -239,3 +239,22 @@ async def pathsend(scope, receive, send):
         headers.append((b"content-length", query["len"].encode()))
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.pathsend", "path": query["path"]})
+
+
+BAD_STARTS = {
+    "/status-99": {"type": "http.response.start", "status": 99},
+    "/status-text": {"type": "http.response.start", "status": "200"},
+    "/no-status": {"type": "http.response.start"},
+    "/header-str": {"type": "http.response.start", "status": 200, "headers": [("x-a", "b")]},
+    "/header-crlf": {"type": "http.response.start", "status": 200,
+                     "headers": [(b"x-a", b"b\r\nInjected: 1")]},
+    "/header-name": {"type": "http.response.start", "status": 200, "headers": [(b"x a", b"b")]},
+}
+
+
+async def bad_messages(scope, receive, send):
+    """Each path sends one malformed http.response.start (see BAD_STARTS)."""
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    await send(BAD_STARTS[scope["path"]])
+    await send({"type": "http.response.body", "body": b"never"})

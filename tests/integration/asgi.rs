@@ -460,3 +460,23 @@ fn early_hints_come_before_the_response() {
     assert!(text.starts_with("HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload; as=style\r\n\r\nHTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.ends_with("\r\n\r\nok"), "{text}");
 }
+
+#[test]
+fn a_malformed_response_message_is_a_500_naming_the_problem() {
+    let mut server = serve_asgi("asgi_app:bad_messages", &[]);
+    let cases = [
+        ("/status-99", "invalid status 99 for http.response.start"),
+        ("/status-text", "http.response.start: the status must be an int"),
+        ("/no-status", "http.response.start without a status"),
+        ("/header-str", "header names must be bytes"),
+        ("/header-crlf", "invalid header value for x-a"),
+        ("/header-name", "invalid header name \"x a\""),
+    ];
+    for (path, message) in cases {
+        let mark = server.log_mark();
+        let resp = get(server.port(), path);
+        assert_eq!(resp.status, 500, "{path}");
+        assert!(!resp.text().contains("never"), "{path}");
+        server.wait_for_log_since(mark, message, IO_TIMEOUT);
+    }
+}

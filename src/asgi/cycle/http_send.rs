@@ -24,12 +24,19 @@ fn get<'py>(
 /// A message's `status`, which must be an int in `range`.
 fn status_in(message: &Bound<'_, PyDict>, range: std::ops::RangeInclusive<u16>) -> PyResult<u16> {
     let py = message.py();
-    let kind = get(message, intern!(py, "type"))?.map_or(String::new(), |t| t.to_string());
+    // The message's type, for an error (formatted only then: this runs per response).
+    let kind = || {
+        get(message, intern!(py, "type"))
+            .ok()
+            .flatten()
+            .map_or(String::new(), |t| t.to_string())
+    };
     let status: u16 = get(message, intern!(py, "status"))?
-        .ok_or_else(|| PyValueError::new_err(format!("{kind} without a status")))?
+        .ok_or_else(|| PyValueError::new_err(format!("{} without a status", kind())))?
         .extract()
-        .map_err(|_| PyValueError::new_err(format!("{kind}: the status must be an int")))?;
+        .map_err(|_| PyValueError::new_err(format!("{}: the status must be an int", kind())))?;
     if !range.contains(&status) || status == 101 {
+        let kind = kind();
         return Err(PyValueError::new_err(format!(
             "invalid status {status} for {kind}: it takes {} to {}{}",
             range.start(),
