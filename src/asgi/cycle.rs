@@ -50,6 +50,32 @@ pub struct Home {
     pub cycles: RefCell<std::collections::HashMap<usize, Held>>,
     /// pathsend files go out with sendfile(2) (not under `--no-sendfile`).
     pub sendfile: bool,
+    /// `runtime.py`'s `sent(cycle, status, message)` (the loop bound): what a `send()`
+    /// that must wait or failed returns to be awaited.
+    pub sent: RefCell<Option<Py<PyAny>>>,
+    /// What a `send()` that went out at once returns (see [`Written`]).
+    pub done: Py<Written>,
+}
+
+/// An awaitable that is already complete: `send()` returns it when the message is
+/// written (the usual case), so a send costs no coroutine of its own.
+#[pyclass(frozen)]
+pub struct Written;
+
+#[pymethods]
+impl Written {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Ends the await at once, with None.
+    fn __next__(&self) -> Option<()> {
+        None
+    }
 }
 
 impl Home {
@@ -414,6 +440,24 @@ impl HttpCycle {
             }
         }
         Ok(send_status(self.conn.as_deref(), self.gone))
+    }
+
+    /// The app's `send(message)`: the message is checked and written now, and what
+    /// comes back is awaited — [`Written`] when it went out, else `runtime.py`'s `sent`
+    /// (wait for a slow client, or raise because the client is gone). A bad message
+    /// raises here, at the call.
+    fn asend(mut slf: PyRefMut<'_, Self>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let py = message.py();
+        let status = slf.send(py, message)?;
+        if status == 0 {
+            return Ok(slf.home.done.clone_ref(py).into_any());
+        }
+        let sent = slf.home.sent.borrow().as_ref().map(|s| s.clone_ref(py));
+        let cycle: Py<HttpCycle> = slf.into();
+        match sent {
+            Some(sent) => sent.call1(py, (cycle, status, "the client closed the connection")),
+            None => Ok(py.None()),
+        }
     }
 
     /// The socket, for the loop's writer callback while `send()` waits.

@@ -247,6 +247,7 @@ impl Driver {
         run_websocket: Py<PyAny>,
         kick: Py<PyAny>,
         on_gone: Py<PyAny>,
+        sent: Py<PyAny>,
     ) -> PyResult<()> {
         let spawner = self
             .lp
@@ -258,6 +259,7 @@ impl Driver {
         spawner.create_task = Some(event_loop.getattr("create_task")?.unbind());
         *spawner.home.kick.borrow_mut() = Some(kick);
         *spawner.home.on_gone.borrow_mut() = Some(on_gone);
+        *spawner.home.sent.borrow_mut() = Some(sent);
         *spawner.home.event_loop.borrow_mut() = Some(event_loop.clone().unbind());
         Ok(())
     }
@@ -334,6 +336,8 @@ pub fn serve(
                 driver: RefCell::new(None),
                 cycles: RefCell::new(Default::default()),
                 sendfile: config.sendfile,
+                sent: RefCell::new(None),
+                done: Py::new(py, cycle::Written)?,
             });
             lp.asgi = Some(Spawner {
                 app: bridge.app().clone_ref(py),

@@ -112,6 +112,7 @@ def arm_flush(loop, cycle, waiter=None):
 
 
 async def sent(loop, cycle, status, gone_message):
+    # The HTTP cycle's send (`asend` in cycle.rs) calls this only for status 1 to 3.
     """Acts on what cycle.send() said (see `send_status` in cycle.rs)."""
     if status == 3:
         arm_flush(loop, cycle)
@@ -139,13 +140,11 @@ async def run_http(loop, app, scope, cycle):
             return {"type": "http.disconnect"}
         return message
 
-    async def send(message):
-        status = cycle.send(message)
-        if status:
-            await sent(loop, cycle, status, "the client closed the connection")
-
+    # send is the cycle's own: it writes at once and returns an awaitable that is
+    # already complete, unless the client reads slowly or is gone (see `sent`).
     # A cancel: the client left and the grace period ran out.
-    await call_app(app, scope, receive, send, cycle, (ClientDisconnected, asyncio.CancelledError))
+    await call_app(app, scope, receive, cycle.asend, cycle,
+                   (ClientDisconnected, asyncio.CancelledError))
 
 
 async def call_app(app, scope, receive, send, cycle, client_gone):
@@ -222,7 +221,8 @@ def serve(driver, app, loop_kind, lifespan_mode, state, grace, tick_seconds=1.0)
         loop.add_reader(driver.fd(), on_ready)
         driver.start(loop, functools.partial(run_http, loop),
                      functools.partial(run_websocket, loop),
-                     lambda: loop.call_soon(on_ready), on_gone)
+                     lambda: loop.call_soon(on_ready), on_gone,
+                     functools.partial(sent, loop))
         loop.call_soon(on_ready)
         loop.call_later(tick_seconds, tick)
         loop.run_until_complete(done)

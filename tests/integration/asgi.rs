@@ -466,7 +466,10 @@ fn a_malformed_response_message_is_a_500_naming_the_problem() {
     let mut server = serve_asgi("asgi_app:bad_messages", &[]);
     let cases = [
         ("/status-99", "invalid status 99 for http.response.start"),
-        ("/status-text", "http.response.start: the status must be an int"),
+        (
+            "/status-text",
+            "http.response.start: the status must be an int",
+        ),
         ("/no-status", "http.response.start without a status"),
         ("/header-str", "header names must be bytes"),
         ("/header-crlf", "invalid header value for x-a"),
