@@ -48,9 +48,9 @@ server="${INSTRUCTIONS_SERVER:-rustcorn}"
 client_mode="${INSTRUCTIONS_CLIENT:-keepalive}"
 bench_venv="${RUSTCORN_BENCH_VENV:-$repo/.venv-bench}"
 by_object="${INSTRUCTIONS_BY_OBJECT:-0}"
-[[ "$by_object" =~ ^[0-9]+$ ]] || die "INSTRUCTIONS_BY_OBJECT must be a number (of functions to list)"
 
 die() { echo "instructions: $*" >&2; exit 2; }
+[[ "$by_object" =~ ^[0-9]+$ ]] || die "INSTRUCTIONS_BY_OBJECT must be a number (of functions to list)"
 
 bless=false
 case "${1:-}" in
