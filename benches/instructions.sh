@@ -27,6 +27,18 @@
 #                       World!" and its own worker class, e.g. for the asgi worker
 #                       INSTRUCTIONS_APP="-k asgi asgi_hello:app" (to measure a change;
 #                       the baseline is for the default, hello:application)
+#
+# For the breakdown in benches/README.md ("Where the time goes"), two more knobs measure
+# the same way what the guard does not hold (they only print; no baseline, no --bless):
+#   INSTRUCTIONS_SERVER  rustcorn (default) or bjoern: benches/run_bjoern.py under the
+#                        bench venv's python (RUSTCORN_BENCH_VENV, default <repo>/.venv-bench);
+#                        bjoern is one process, so its own count is used
+#   INSTRUCTIONS_CLIENT  keepalive (default) or close: every request on a new connection,
+#                        with 'Connection: close', read until the server closes it
+#   INSTRUCTIONS_BY_OBJECT=N  also print the per-request figure split by ELF object
+#                        (self cost: libpython, the server's own code, libc, ...) and
+#                        the N costliest functions (benches/callgrind_objects.py)
+#   INSTRUCTIONS_KEEP=1  keep the callgrind outputs (the path is printed)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,8 +49,13 @@ tolerance="${INSTRUCTIONS_TOLERANCE:-5}"
 read -r -a app_args <<<"${INSTRUCTIONS_APP:-hello:application}"
 few=200
 many=1200
+server="${INSTRUCTIONS_SERVER:-rustcorn}"
+client_mode="${INSTRUCTIONS_CLIENT:-keepalive}"
+bench_venv="${RUSTCORN_BENCH_VENV:-$repo/.venv-bench}"
+by_object="${INSTRUCTIONS_BY_OBJECT:-0}"
 
 die() { echo "instructions: $*" >&2; exit 2; }
+[[ "$by_object" =~ ^[0-9]+$ ]] || die "INSTRUCTIONS_BY_OBJECT must be a number (of functions to list)"
 
 bless=false
 case "${1:-}" in
@@ -47,13 +64,27 @@ case "${1:-}" in
     *) die "unknown argument '$1' (usage: benches/instructions.sh [--bless])" ;;
 esac
 
+case "$server:$client_mode" in
+    rustcorn:keepalive) guard=true ;;
+    rustcorn:close | bjoern:keepalive | bjoern:close) guard=false ;;
+    *) die "INSTRUCTIONS_SERVER must be rustcorn or bjoern, INSTRUCTIONS_CLIENT keepalive or close" ;;
+esac
+if $bless && ! $guard; then
+    die "--bless holds the rustcorn keep-alive figure only (unset INSTRUCTIONS_SERVER and INSTRUCTIONS_CLIENT)"
+fi
+if [[ "$server" == bjoern ]]; then
+    "$bench_venv/bin/python" -c 'import bjoern' 2>/dev/null \
+        || die "no bjoern in $bench_venv (benches/setup-bench-env.sh, or set RUSTCORN_BENCH_VENV)"
+fi
+
 command -v valgrind >/dev/null || die "no valgrind on PATH (scripts/setup-test-env.sh installs it)"
-[[ -x "$bin" ]] || die "no server at $bin (build it, or set RUSTCORN_BIN)"
+[[ "$server" == bjoern || -x "$bin" ]] || die "no server at $bin (build it, or set RUSTCORN_BIN)"
 [[ -x "$venv/bin/python" ]] || die "no python in $venv (scripts/setup-test-env.sh makes it)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/rustcorn-instructions.XXXXXX")"
 server_pid=""
 keep=false
+[[ "${INSTRUCTIONS_KEEP:-0}" == 1 ]] && keep=true
 cleanup() {
     if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
         kill -KILL "$server_pid" 2>/dev/null || true
@@ -77,7 +108,9 @@ cat >"$work/client.py" <<'PY'
 import socket, sys, time
 
 port, worker, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-request = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: instructions.sh\r\nAccept: */*\r\n\r\n"
+close = sys.argv[4] == "close"
+request = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: instructions.sh\r\nAccept: */*\r\n"
+request += b"Connection: close\r\n\r\n" if close else b"\r\n"
 
 
 # epoll_wait, epoll_pwait, epoll_pwait2 on x86_64: /proc/PID/syscall's first field, for
@@ -108,11 +141,8 @@ def wait_for_epoll():
         time.sleep(0.0002)
 
 
-sock = socket.create_connection(("127.0.0.1", port), timeout=120)
-buf = b""
-for i in range(count):
-    wait_for_epoll()
-    sock.sendall(request)
+def read_response(sock, buf, i):
+    """One response off sock (after what buf holds); returns what is left over."""
     while True:
         end = buf.find(b"\r\n\r\n")
         if end >= 0:
@@ -131,15 +161,35 @@ for i in range(count):
     body = buf[end + 4:end + 4 + length]
     if not head[0].startswith("HTTP/1.1 200 ") or body != b"Hello, World!":
         sys.exit("response %d is not the hello answer: %r %r" % (i, head[0], body))
-    buf = buf[end + 4 + length:]
-sock.close()
+    return buf[end + 4 + length:]
+
+
+def connect():
+    return socket.create_connection(("127.0.0.1", port), timeout=120)
+
+
+# close: one connection per request, read until the server closes it, so the close is
+# part of the request's path (and counted) before the next one connects.
+sock = None if close else connect()
+buf = b""
+for i in range(count):
+    wait_for_epoll()
+    if close:
+        sock = connect()
+    sock.sendall(request)
+    buf = read_response(sock, buf, i)
+    if close:
+        while sock.recv(65536):
+            pass
+        sock.close()
+if not close:
+    sock.close()
 PY
 
-# measure COUNT: sets `ir` to the worker's instruction count for a server run serving
-# COUNT requests. (Not a $(...) subshell: the EXIT trap must see server_pid.)
-measure() {
-    local count="$1" dir="$work/run-$1" port="" worker="" waited=0 status=0
-    mkdir -p "$dir"
+# start_rustcorn DIR: starts rustcorn under callgrind; sets server_pid, port and worker
+# (the pid whose count is used).
+start_rustcorn() {
+    local dir="$1" waited=0
     # PYTHONHASHSEED=0: the same hash seed, so dict and set layouts are the same in
     # every run.
     PYTHONHASHSEED=0 valgrind --tool=callgrind --trace-children=yes \
@@ -156,25 +206,66 @@ measure() {
     done
     port="$(grep -o 'Listening at: http://127.0.0.1:[0-9]*' "$dir/server.log" | grep -o '[0-9]*$')" \
         || die "no 'Listening at:' line in the server log"
-    "$venv/bin/python" "$work/client.py" "$port" "$worker" "$count" \
+}
+
+# start_bjoern DIR: the same for bjoern (one process: the worker is the server itself).
+# bjoern binds after its import, so wait for the port to listen before the client
+# connects (a refused connection would fail the client).
+start_bjoern() {
+    local dir="$1" waited=0
+    port="$("$bench_venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    (
+        cd "$repo/benches/apps"
+        PYTHONHASHSEED=0 exec valgrind --tool=callgrind \
+            --log-file="$dir/valgrind.%p.log" --callgrind-out-file="$dir/callgrind.%p" \
+            "$bench_venv/bin/python" "$repo/benches/run_bjoern.py" "$port" hello:application
+    ) >"$dir/server.log" 2>&1 &
+    server_pid=$!
+    worker=$server_pid
+    until [[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; do
+        kill -0 "$server_pid" 2>/dev/null || { cat "$dir/server.log" >&2; die "bjoern exited before listening"; }
+        ((waited++ < 1200)) || { cat "$dir/server.log" >&2; die "bjoern not listening within 120 s"; }
+        sleep 0.1
+    done
+}
+
+# measure COUNT: sets `ir` to the worker's instruction count for a server run serving
+# COUNT requests (and `objects`, its callgrind file). (Not a $(...) subshell: the EXIT
+# trap must see server_pid.)
+measure() {
+    local count="$1" dir="$work/run-$1" port="" worker="" status=0
+    mkdir -p "$dir"
+    "start_$server" "$dir"
+    "$venv/bin/python" "$work/client.py" "$port" "$worker" "$count" "$client_mode" \
         || { cat "$dir/server.log" >&2; die "the client failed against the server"; }
     kill -TERM "$server_pid"
     wait "$server_pid" || status=$?
     server_pid=""
+    # bjoern keeps SIGTERM's default action (run_bjoern.py): killed by it is its normal end
+    [[ "$server" == bjoern ]] && ((status == 128 + 15)) && status=0
     ((status == 0)) || { cat "$dir/server.log" "$dir"/valgrind.*.log >&2; die "the server exited with status $status"; }
     [[ -f "$dir/callgrind.$worker" ]] || die "no callgrind output for worker $worker"
     ir="$(awk '/^totals:/ { print $2; exit }' "$dir/callgrind.$worker")"
     [[ "$ir" =~ ^[0-9]+$ ]] || die "no 'totals:' line in $dir/callgrind.$worker"
+    objects="$dir/callgrind.$worker"
 }
 
 start=$SECONDS
 measure "$few"
-ir_few="$ir"
+ir_few="$ir" objects_few="$objects"
 measure "$many"
-ir_many="$ir"
+ir_many="$ir" objects_many="$objects"
 per_request=$(((ir_many - ir_few) / (many - few)))
+shown="$bin"
+[[ "$server" == bjoern ]] && shown="bjoern, $bench_venv/bin/python"
 echo "instructions: worker Ir: $ir_few for $few requests, $ir_many for $many requests ($((SECONDS - start)) s)"
-echo "instructions: $per_request instructions per hello request ($bin)"
+echo "instructions: $per_request instructions per hello request ($shown, $client_mode)"
+if ((by_object > 0)); then
+    python3 "$repo/benches/callgrind_objects.py" "$objects_few" "$objects_many" $((many - few)) "$by_object"
+fi
+if ! $guard; then
+    exit 0
+fi
 
 if $bless; then
     [[ -z "${INSTRUCTIONS_APP:-}" ]] || die "the baseline is for hello:application: unset INSTRUCTIONS_APP to bless"
