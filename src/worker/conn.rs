@@ -518,15 +518,16 @@ impl Conn {
     /// Tidy close: stop sending, and discard what the client still sends so the kernel
     /// does not answer our last response with a reset.
     pub fn shutdown(&mut self) {
-        let mut scratch = [0u8; 4096];
         // Nothing unread (the usual case) means close(2) alone ends the connection
         // with a FIN, no reset. When the client asked to close, the last read said so
         // if it came back short and no readable event came since; otherwise one read
         // tells. TLS always says close_notify first.
+        if !self.stream.is_tls() && self.client_closes && !self.maybe_unread {
+            return;
+        }
+        // Only now: zeroing it costs more than the usual close above.
+        let mut scratch = [0u8; 4096];
         if !self.stream.is_tls() {
-            if self.client_closes && !self.maybe_unread {
-                return;
-            }
             match self.stream.read(&mut scratch) {
                 Ok(n) if n > 0 => {}
                 _ => return,
