@@ -35,6 +35,21 @@ fn app_source(version: &str) -> String {
     )
 }
 
+/// The same app for `-k asgi`: answers `VERSION PID`.
+fn asgi_app_source(version: &str) -> String {
+    format!(
+        "import os\n\
+         VERSION = {version:?}\n\
+         async def application(scope, receive, send):\n\
+         \x20   if scope['type'] != 'http':\n\
+         \x20       return\n\
+         \x20   body = ('%s %d' % (VERSION, os.getpid())).encode()\n\
+         \x20   await send({{'type': 'http.response.start', 'status': 200,\n\
+         \x20               'headers': [(b'content-length', str(len(body)).encode())]}})\n\
+         \x20   await send({{'type': 'http.response.body', 'body': body}})\n"
+    )
+}
+
 /// Every answer a polling client got: (status, body) or the I/O error.
 type Answers = Arc<Mutex<Vec<Result<(u16, String), String>>>>;
 
@@ -170,6 +185,17 @@ fn editing_the_app_module_reloads_with_either_engine_and_no_request_fails() {
         let edit = || std::fs::write(&app, app_source("v2-edited")).unwrap();
         expect_reload(&mut server, &app, &edit, "v2-edited");
     }
+}
+
+#[test]
+fn editing_an_asgi_app_reloads_its_worker_and_no_request_fails() {
+    let scratch = Scratch::new("reload-asgi");
+    let dir = scratch.path();
+    std::fs::write(dir.join("app.py"), asgi_app_source("v1")).unwrap();
+    let mut server = start(dir, &["--reload", "-k", "asgi", "--asgi-lifespan", "off"]);
+    let app = dir.join("app.py");
+    let edit = || std::fs::write(&app, asgi_app_source("v2-edited")).unwrap();
+    expect_reload(&mut server, &app, &edit, "v2-edited");
 }
 
 #[test]

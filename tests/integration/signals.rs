@@ -73,9 +73,21 @@ fn served_by(port: u16) -> u32 {
     r.text().parse().expect("a pid")
 }
 
+/// The raw ASGI app with `/pid`, for the same signals under `-k asgi`.
+const ASGI_OPS: &str = "asgi_app:ops";
+
 #[test]
 fn hup_replaces_every_worker_and_no_request_fails_meanwhile() {
-    let mut server = serve(BASICS, &["--workers=2"]);
+    hup_replaces_every_worker(BASICS, &[]);
+}
+
+#[test]
+fn hup_replaces_every_asgi_worker_and_no_request_fails_meanwhile() {
+    hup_replaces_every_worker(ASGI_OPS, &["-k", "asgi"]);
+}
+
+fn hup_replaces_every_worker(app: &str, extra: &[&str]) {
+    let mut server = serve(app, &[extra, &["--workers=2"]].concat());
     let port = server.port();
     let old: BTreeSet<u32> = server.worker_pids.iter().copied().collect();
 
@@ -184,7 +196,16 @@ fn hup_while_stopping_starts_no_workers_and_the_stop_is_prompt() {
 
 #[test]
 fn ttin_adds_a_worker_and_ttou_retires_the_oldest_but_never_the_last() {
-    let mut server = serve(BASICS, &["--workers=2"]);
+    ttin_and_ttou(BASICS, &[]);
+}
+
+#[test]
+fn ttin_and_ttou_change_the_asgi_workers_alike() {
+    ttin_and_ttou(ASGI_OPS, &["-k", "asgi"]);
+}
+
+fn ttin_and_ttou(app: &str, extra: &[&str]) {
+    let mut server = serve(app, &[extra, &["--workers=2"]].concat());
     let port = server.port();
     // Spawned together, the first two have no observable order between them.
     let first: BTreeSet<u32> = server.worker_pids.iter().copied().collect();
