@@ -71,8 +71,17 @@ class Lifespan:
                 else:
                     # auto: an app without lifespan support raises on the unknown scope.
                     self.unsupported = True
-            self.startup_done.set()
-            self.shutdown_done.set()
+        else:
+            if not self.startup_done.is_set():
+                # It returned at once (`if scope["type"] != "http": return`, a common
+                # way to ignore lifespan): under auto that is no lifespan support, as
+                # Uvicorn reads it; under on, a startup that never completed.
+                if self.mode == "on":
+                    self.failure = "the app returned from the lifespan scope before lifespan.startup.complete"
+                else:
+                    self.unsupported = True
+        self.startup_done.set()
+        self.shutdown_done.set()
 
     async def startup(self):
         """None when the app started (or has no lifespan support under auto), else why not."""

@@ -258,3 +258,12 @@ async def bad_messages(scope, receive, send):
         return await hello(scope, receive, send)
     await send(BAD_STARTS[scope["path"]])
     await send({"type": "http.response.body", "body": b"never"})
+
+
+async def ignores_lifespan(scope, receive, send):
+    """Returns at once for any scope but http: the common way to ignore lifespan."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})

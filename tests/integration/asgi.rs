@@ -483,3 +483,31 @@ fn a_malformed_response_message_is_a_500_naming_the_problem() {
         server.wait_for_log_since(mark, message, IO_TIMEOUT);
     }
 }
+
+/// An app that returns at once from the lifespan scope has no lifespan support under
+/// `--asgi-lifespan auto` (it is served, as Uvicorn serves it); under `on` its startup
+/// never completed, and the start stops saying so.
+#[test]
+fn an_app_returning_from_lifespan_is_served_under_auto_and_stops_the_start_under_on() {
+    let server = serve_asgi("asgi_app:ignores_lifespan", &[]);
+    assert_eq!(text_of(server.port(), "/"), "ok");
+    let args = [
+        "-k",
+        "asgi",
+        "--asgi-lifespan",
+        "on",
+        "-b",
+        "127.0.0.1:0",
+        "--chdir",
+        "tests/apps",
+        "asgi_app:ignores_lifespan",
+    ];
+    let out = ServerBuilder::new(&args).run_to_exit(Duration::from_secs(60));
+    assert!(!out.status.success());
+    assert!(
+        out.stderr
+            .contains("returned from the lifespan scope before lifespan.startup.complete"),
+        "{}",
+        out.stderr
+    );
+}

@@ -48,9 +48,14 @@ fn answers_from_all(server: &Server) -> Vec<(u32, u32, u64)> {
 
 #[test]
 fn preload_imports_the_app_once_in_the_master_and_workers_share_it() {
-    // Both worker classes: gthread's app threads attach to the forked interpreter.
-    for class in ["sync", "gthread"] {
-        let server = serve(APP, &["--workers=2", "--preload", "-k", class]);
+    // Every worker class: gthread's app threads attach to the forked interpreter, and
+    // asgi's event loop is made after the fork, in the worker.
+    for (class, app) in [
+        ("sync", APP),
+        ("gthread", APP),
+        ("asgi", "preload_app:asgi_application"),
+    ] {
+        let server = serve(app, &["--workers=2", "--preload", "-k", class]);
         for (import_pid, worker, frozen) in answers_from_all(&server) {
             assert_eq!(
                 import_pid, server.pid,
