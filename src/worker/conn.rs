@@ -434,8 +434,8 @@ impl Conn {
 
     /// Response bytes queued and not yet taken by the socket.
     pub fn pending_output(&self) -> usize {
-        (self.wbuf.len() - self.wpos)
-            .saturating_add(self.file_left().min(usize::MAX as u64) as usize)
+        let file = usize::try_from(self.file_left()).unwrap_or(usize::MAX);
+        (self.wbuf.len() - self.wpos).saturating_add(file)
     }
 
     /// The socket's descriptor, for a readiness wait outside the worker's own loop.
@@ -655,27 +655,19 @@ impl Sink for Conn {
         }
         py.detach(|| {
             self.drain(true)?;
-            // SAFETY: both descriptors stay open for this call: the socket is ours, the
-            // file belongs to the file object the caller holds a reference to.
-            let (sock, file) = unsafe {
-                (
-                    std::os::fd::BorrowedFd::borrow_raw(self.stream.raw_fd()),
-                    std::os::fd::BorrowedFd::borrow_raw(fd),
-                )
-            };
-            let mut position = offset as libc::off64_t;
+            // SAFETY: the file belongs to the file object the caller holds a
+            // reference to, open for this call.
+            let file = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
             let mut sent = 0u64;
             while sent < len {
-                let count = (len - sent).min(1 << 30) as usize;
-                match nix::sys::sendfile::sendfile64(sock, file, Some(&mut position), count) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        sent += n as u64;
+                let sock = self.stream.as_fd_for_sendfile();
+                match file_tail::sendfile_some(sock, file, offset + sent, len - sent)? {
+                    None => self.wait_writable()?,
+                    Some(0) => break,
+                    Some(n) => {
+                        sent += n;
                         self.last_activity = crate::sys::monotonic_millis();
                     }
-                    Err(nix::errno::Errno::EAGAIN) => self.wait_writable()?,
-                    Err(nix::errno::Errno::EINTR) => {}
-                    Err(e) => return Err(e.into()),
                 }
             }
             Ok(sent)

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use super::{Conn, READ_MAX};
 
@@ -77,27 +77,40 @@ impl Conn {
             return Ok(true);
         }
         while tail.left > 0 {
-            let mut position = tail.offset as libc::off64_t;
-            let count = tail.left.min(1 << 30) as usize;
-            match nix::sys::sendfile::sendfile64(
-                self.stream.as_fd_for_sendfile(),
-                tail.file.as_fd(),
-                Some(&mut position),
-                count,
-            ) {
-                Ok(0) => return Err(file_shrank()),
-                Ok(n) => {
-                    tail.offset += n as u64;
-                    tail.left -= n as u64;
+            let sock = self.stream.as_fd_for_sendfile();
+            match sendfile_some(sock, tail.file.as_fd(), tail.offset, tail.left)? {
+                None => return Ok(false),
+                Some(0) => return Err(file_shrank()),
+                Some(n) => {
+                    tail.offset += n;
+                    tail.left -= n;
                     self.last_activity = crate::sys::monotonic_millis();
                 }
-                Err(nix::errno::Errno::EAGAIN) => return Ok(false),
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
             }
         }
         self.file_done();
         Ok(true)
+    }
+}
+
+/// One sendfile(2) of up to `left` bytes of `file` from `offset` to `sock` (retried
+/// when interrupted): the bytes sent (0: the file ended there), or None when the
+/// socket would block. Both the WSGI file_wrapper path and pathsend send with it.
+pub(super) fn sendfile_some(
+    sock: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: u64,
+    left: u64,
+) -> io::Result<Option<u64>> {
+    let count = left.min(1 << 30) as usize;
+    loop {
+        let mut position = offset as libc::off64_t;
+        match nix::sys::sendfile::sendfile64(sock, file, Some(&mut position), count) {
+            Ok(n) => return Ok(Some(n as u64)),
+            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
