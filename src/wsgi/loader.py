@@ -27,34 +27,18 @@ def setup_path(pythonpath):
 
 def _resolve_dotted(obj, spec, module):
     """`name` or `obj.attr.attr`: getattr along the dots."""
-    for depth, part in enumerate(spec.split(".")):
+    parts = spec.split(".")
+    for depth, part in enumerate(parts):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            shown = ".".join(spec.split(".")[: depth + 1]) if depth else part
+            shown = ".".join(parts[: depth + 1])
             raise AppImportError("Failed to find attribute %r in %r." % (shown, module)) from None
     return obj
 
 
 def _is_dotted_name(spec):
     return all(part.isidentifier() for part in spec.split("."))
-
-
-def _resolve(obj, expr, spec, module):
-    import ast
-
-    if isinstance(expr, ast.Name):
-        try:
-            return getattr(obj, expr.id)
-        except AttributeError:
-            raise AppImportError("Failed to find attribute %r in %r." % (expr.id, module)) from None
-    if isinstance(expr, ast.Attribute):
-        base = _resolve(obj, expr.value, spec, module)
-        try:
-            return getattr(base, expr.attr)
-        except AttributeError:
-            raise AppImportError("Failed to find attribute %r in %r." % (ast.unparse(expr), module)) from None
-    raise AppImportError("Failed to parse %r as an attribute name or function call." % spec)
 
 
 def load(uri, pythonpath=()):
@@ -65,7 +49,10 @@ def load(uri, pythonpath=()):
     if not module or not spec:
         raise AppImportError("Invalid APP_MODULE %r: expected 'module' or 'module:name'." % uri)
     spec = spec.strip()
-    args = kwargs = expr = None
+    args = kwargs = None
+    # The dotted name to look up: the spec, or the function a factory call names; None
+    # for anything else, refused once the module imported (import errors come first).
+    target = spec
     if not _is_dotted_name(spec):
         import ast
 
@@ -73,13 +60,15 @@ def load(uri, pythonpath=()):
             expr = ast.parse(spec, mode="eval").body
         except SyntaxError:
             raise AppImportError("Failed to parse %r as an attribute name or function call." % spec) from None
-    if expr is not None and isinstance(expr, ast.Call):
-        try:
-            args = [ast.literal_eval(a) for a in expr.args]
-            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in expr.keywords if kw.arg}
-        except ValueError:
-            raise AppImportError("Failed to parse arguments as literal values: %r." % spec) from None
-        expr = expr.func
+        target = None
+        if isinstance(expr, ast.Call):
+            try:
+                args = [ast.literal_eval(a) for a in expr.args]
+                kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in expr.keywords if kw.arg}
+            except ValueError:
+                raise AppImportError("Failed to parse arguments as literal values: %r." % spec) from None
+            func = ast.unparse(expr.func)
+            target = func if _is_dotted_name(func) else None
     try:
         mod = importlib.import_module(module)
     except ImportError:
@@ -88,10 +77,9 @@ def load(uri, pythonpath=()):
                 "Failed to find application, did you mean '%s:%s'?" % (module.rsplit(".", 1)[0], spec)
             ) from None
         raise
-    if expr is None:
-        app = _resolve_dotted(mod, spec, module)
-    else:
-        app = _resolve(mod, expr, spec, module)
+    if target is None:
+        raise AppImportError("Failed to parse %r as an attribute name or function call." % spec)
+    app = _resolve_dotted(mod, target, module)
     if args is not None:
         if not callable(app):
             raise AppImportError("%r in %r is not callable, so it cannot be a factory." % (spec, module))
