@@ -6,7 +6,6 @@
 //! kept-alive connection is served even while the app's task goes on (background
 //! tasks).
 
-use std::cell::RefCell;
 use std::io::Read;
 use std::rc::Rc;
 use std::time::Instant;
@@ -14,158 +13,22 @@ use std::time::Instant;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::http::body::Body;
 use crate::http::request::Head;
 use crate::http::response::{self, Plan};
 use crate::worker::conn::Conn;
-use crate::worker::pool::Done;
 use crate::wsgi::call::Outcome;
 
-/// Output queued above this makes `send()` wait until the client has read some
-/// (down to `runtime.py`'s `LOW_WATER`, 64 KiB); below it, the rest is written in the
-/// background as the socket allows.
-pub(super) const HIGH_WATER: usize = 256 * 1024;
+mod awaitables;
 mod http_send;
+use super::home::{flush_pending, send_status, Home};
+pub use awaitables::{Ready, Written};
 pub(super) use http_send::message_headers;
 
 /// The largest `http.request` message a file-backed body is cut into.
 const BODY_CHUNK: usize = 64 * 1024;
-
-/// What the cycles of a worker share with its event loop: the connections they hand
-/// back, and how to ask the loop for a turn to take them.
-pub struct Home {
-    pub finished: RefCell<Vec<Done>>,
-    pub kick: RefCell<Option<Py<PyAny>>>,
-    /// Called with a request's task when its client left: cancels it after
-    /// `--asgi-disconnect-grace-period` unless it ended by then.
-    pub on_gone: RefCell<Option<Py<PyAny>>>,
-    /// The asyncio loop (its writer callbacks flush the cycles' queued output).
-    pub event_loop: RefCell<Option<Py<PyAny>>>,
-    /// The worker's loop, to take a finished connection back at once.
-    pub driver: RefCell<Option<Py<super::Driver>>>,
-    /// The cycles holding a connection, by slot: a socket event during the cycle
-    /// (the client closing) reaches its cycle.
-    pub cycles: RefCell<std::collections::HashMap<usize, Held>>,
-    /// pathsend files go out with sendfile(2) (not under `--no-sendfile`).
-    pub sendfile: bool,
-    /// `runtime.py`'s `sent(cycle, status, message)` (the loop bound): what a `send()`
-    /// that must wait or failed returns to be awaited.
-    pub sent: RefCell<Option<Py<PyAny>>>,
-    /// What a `send()` that went out at once returns (see [`Written`]).
-    pub done: Py<Written>,
-}
-
-/// An awaitable that is already complete: `send()` returns it when the message is
-/// written (the usual case), so a send costs no coroutine of its own.
-#[pyclass(frozen)]
-pub struct Written;
-
-#[pymethods]
-impl Written {
-    fn __await__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __iter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    /// Ends the await at once, with None.
-    fn __next__(&self) -> Option<()> {
-        None
-    }
-}
-
-impl Home {
-    /// A cycle is done with its connection: the asyncio writer comes off the socket,
-    /// and the event loop gets the connection (with the request's outcome for the
-    /// access log) back. False when the cycle had already given it back.
-    pub fn give_back(
-        &self,
-        py: Python<'_>,
-        index: usize,
-        conn: Option<Box<Conn>>,
-        head: Option<Box<Head>>,
-        armed: &mut bool,
-        outcome: Outcome,
-    ) -> bool {
-        let (Some(conn), Some(head)) = (conn, head) else {
-            return false;
-        };
-        // Only while this cycle holds the connection: the slot may serve another
-        // connection's cycle later.
-        self.cycles.borrow_mut().remove(&index);
-        disarm(self, &conn, armed);
-        self.finished.borrow_mut().push(Done {
-            index,
-            conn,
-            head,
-            outcome,
-        });
-        self.after_response(py);
-        true
-    }
-
-    /// A cycle handed a connection back: the event loop takes it now (the next
-    /// request on it may be waiting), or, when the loop is in the middle of a turn
-    /// (the cycle ended inside it), at the end of that turn.
-    pub fn after_response(&self, py: Python<'_>) {
-        let driver = self.driver.borrow().as_ref().map(|d| d.clone_ref(py));
-        if let Some(driver) = driver {
-            if let Ok(mut driver) = driver.bind(py).try_borrow_mut() {
-                if !driver.take_back() {
-                    return;
-                }
-            }
-        }
-        if let Some(kick) = self.kick.borrow().as_ref() {
-            let _ = kick.call0(py);
-        }
-    }
-}
-
-/// A cycle holding a connection.
-pub enum Held {
-    Http(Py<HttpCycle>),
-    Ws(Py<super::websocket::WsCycle>),
-}
-
-/// What `send()` tells the Python side: 0 all written, 1 wait (too much queued),
-/// 2 the client is gone, 3 some output is queued: flush it in the background.
-pub(super) fn send_status(conn: Option<&Conn>, gone: bool) -> u8 {
-    match conn.map(|c| c.pending_output()) {
-        _ if gone => 2,
-        None | Some(0) => 0,
-        Some(n) if n > HIGH_WATER => 1,
-        Some(_) => 3,
-    }
-}
-
-/// Writes queued output as the socket allows: the bytes still queued, or -1 when
-/// the client is gone.
-pub(super) fn flush_pending(conn: Option<&mut Box<Conn>>) -> i64 {
-    match conn {
-        None => -1,
-        Some(conn) => match conn.flush() {
-            Ok(()) => conn.pending_output() as i64,
-            Err(_) => -1,
-        },
-    }
-}
-
-/// Takes the asyncio writer callback off the socket before the connection leaves
-/// the cycle (the event loop then owns it, and may close it).
-pub(super) fn disarm(home: &Home, conn: &Conn, armed: &mut bool) {
-    if std::mem::take(armed) {
-        Python::attach(|py| {
-            if let Some(event_loop) = home.event_loop.borrow().as_ref() {
-                let _ = event_loop.call_method1(py, intern!(py, "remove_writer"), (conn.fd(),));
-            }
-        });
-    }
-}
 
 /// Where the response is.
 pub(super) enum Response {
@@ -392,6 +255,27 @@ impl HttpCycle {
         Ok(None)
     }
 
+    /// The app's `receive()`: the next message as an already-complete awaitable
+    /// ([`Ready`]), or, once the body is delivered, `runtime.py`'s `disconnected`,
+    /// which waits for the response to end or the client to go.
+    fn areceive(mut slf: PyRefMut<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        if let Some(message) = slf.receive(py)? {
+            return Ok(Py::new(py, Ready::new(message.into_any().unbind()))?.into_any());
+        }
+        let disconnected = slf
+            .home
+            .disconnected
+            .borrow()
+            .as_ref()
+            .map(|d| d.clone_ref(py));
+        let cycle: Py<HttpCycle> = slf.into();
+        match disconnected {
+            Some(disconnected) => disconnected.call1(py, (cycle,)),
+            None => Err(PyRuntimeError::new_err("the asgi worker is not started")),
+        }
+    }
+
     /// Parks `waiter` (an asyncio future) until the response completes or the client
     /// goes away.
     fn wait_disconnect(&mut self, py: Python<'_>, waiter: Py<PyAny>) {
@@ -409,11 +293,14 @@ impl HttpCycle {
         if self.gone {
             return Ok(2);
         }
-        let kind: String = message
+        let kind = message
             .get_item(intern!(py, "type"))?
-            .ok_or_else(|| PyValueError::new_err("an ASGI message needs a 'type'"))?
-            .extract()?;
-        match (kind.as_str(), &self.response) {
+            .ok_or_else(|| PyValueError::new_err("an ASGI message needs a 'type'"))?;
+        let kind = kind
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("an ASGI message's 'type' must be a str"))?
+            .to_str()?;
+        match (kind, &self.response) {
             ("http.response.start", Response::NotStarted) => self.start(message)?,
             ("http.response.informational", Response::NotStarted) => self.informational(message)?,
             ("http.response.pathsend", Response::Started { .. }) => self.pathsend(message)?,

@@ -29,6 +29,7 @@
 //! The Python half (the loop, lifespan, the request coroutine) is `runtime.py`.
 
 mod cycle;
+mod home;
 mod scope;
 mod websocket;
 
@@ -48,7 +49,8 @@ use crate::worker::conn::Conn;
 use crate::worker::event_loop::EventLoop;
 use crate::worker::pool::Done;
 use crate::wsgi::Bridge;
-pub use cycle::{Held, Home, HttpCycle};
+pub use cycle::HttpCycle;
+pub use home::{Held, Home};
 use websocket::WsCycle;
 
 /// Makes asyncio tasks of requests; owned by the worker's event loop.
@@ -61,6 +63,8 @@ pub struct Spawner {
     run_http: Option<Py<PyAny>>,
     run_websocket: Option<Py<PyAny>>,
     create_task: Option<Py<PyAny>>,
+    /// Keyword arguments for `create_task` (asyncio.Task itself, given the loop).
+    task_kwargs: Option<Py<PyDict>>,
     /// `--websocket-max-message-size`.
     max_message: u64,
     pub(crate) home: Rc<Home>,
@@ -191,7 +195,7 @@ impl Spawner {
             ));
         };
         let coro = runner.call1(py, (self.app.clone_ref(py), scope, cycle))?;
-        create_task.call1(py, (coro,))
+        create_task.call(py, (coro,), self.task_kwargs.as_ref().map(|k| k.bind(py)))
     }
 
     /// A socket event for a connection a cycle holds: the HTTP cycle checks whether
@@ -238,17 +242,18 @@ impl Driver {
         self.lp.poll_fd()
     }
 
-    /// Connects the loop to asyncio: how to run a request, and how a finished
-    /// response asks for a turn.
+    /// Connects the loop to asyncio: how to run a request (`runners`: `run_http`,
+    /// `run_websocket`), and `runtime.py`'s callbacks: `kick` (a finished response
+    /// asks for a turn), `on_gone` (a client left), and the coroutines a `send()` or
+    /// `receive()` that must wait returns (`sent`, `disconnected`).
     fn start(
         &mut self,
         event_loop: &Bound<'_, PyAny>,
-        run_http: Py<PyAny>,
-        run_websocket: Py<PyAny>,
-        kick: Py<PyAny>,
-        on_gone: Py<PyAny>,
-        sent: Py<PyAny>,
+        runners: (Py<PyAny>, Py<PyAny>),
+        callbacks: (Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>),
     ) -> PyResult<()> {
+        let (run_http, run_websocket) = runners;
+        let (kick, on_gone, sent, disconnected) = callbacks;
         let spawner = self
             .lp
             .asgi
@@ -256,10 +261,20 @@ impl Driver {
             .expect("an asgi worker's loop has a spawner");
         spawner.run_http = Some(run_http);
         spawner.run_websocket = Some(run_websocket);
-        spawner.create_task = Some(event_loop.getattr("create_task")?.unbind());
+        let py = event_loop.py();
+        if event_loop.call_method0("get_task_factory")?.is_none() {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("loop", event_loop)?;
+            kwargs.set_item("name", "rustcorn request")?;
+            spawner.create_task = Some(py.import("asyncio")?.getattr("Task")?.unbind());
+            spawner.task_kwargs = Some(kwargs.unbind());
+        } else {
+            spawner.create_task = Some(event_loop.getattr("create_task")?.unbind());
+        }
         *spawner.home.kick.borrow_mut() = Some(kick);
         *spawner.home.on_gone.borrow_mut() = Some(on_gone);
         *spawner.home.sent.borrow_mut() = Some(sent);
+        *spawner.home.disconnected.borrow_mut() = Some(disconnected);
         *spawner.home.event_loop.borrow_mut() = Some(event_loop.clone().unbind());
         Ok(())
     }
@@ -337,6 +352,7 @@ pub fn serve(
                 cycles: RefCell::new(Default::default()),
                 sendfile: config.sendfile,
                 sent: RefCell::new(None),
+                disconnected: RefCell::new(None),
                 done: Py::new(py, cycle::Written)?,
             });
             lp.asgi = Some(Spawner {
@@ -346,6 +362,7 @@ pub fn serve(
                 run_http: None,
                 run_websocket: None,
                 create_task: None,
+                task_kwargs: None,
                 max_message: config.asgi.websocket_max_message_size,
                 home: home.clone(),
             });

@@ -14,13 +14,13 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use super::cycle::{flush_pending, send_status, Home};
+use super::cycle::message_headers;
+use super::home::{flush_pending, send_status, Home};
 use crate::http::request::Head;
 use crate::http::response;
 use crate::http::websocket::{self as ws, Assembler, Message, WsError};
 use crate::worker::conn::Conn;
 use crate::wsgi::call::Outcome;
-use crate::wsgi::environ::latin1;
 
 /// Messages queued for an app that does not call `receive()`: reading stops beyond
 /// this many, so a flooding client fills the kernel's buffers, not the worker's.
@@ -261,7 +261,7 @@ impl WsCycle {
                 head.push_str(&format!("Sec-WebSocket-Protocol: {sub}\r\n"));
             }
         }
-        for (name, value) in app_headers(message)? {
+        for (name, value) in message_headers(message)? {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
@@ -299,15 +299,6 @@ impl WsCycle {
         self.write(&out);
         self.lost(1006);
     }
-}
-
-/// The `headers` of an accept or denial message, checked like an HTTP response's.
-fn app_headers(message: &Bound<'_, PyDict>) -> PyResult<Vec<(String, String)>> {
-    let headers = super::cycle::message_headers(message)?;
-    Ok(headers
-        .iter()
-        .map(|(name, value)| (latin1(name), latin1(value)))
-        .collect())
 }
 
 #[pymethods]
@@ -369,7 +360,7 @@ impl WsCycle {
                         PyValueError::new_err("websocket.http.response.start needs a status")
                     })?
                     .extract()?;
-                self.denial = Some((status, app_headers(message)?, Vec::new()));
+                self.denial = Some((status, message_headers(message)?, Vec::new()));
                 self.state = State::Denying;
             }
             ("websocket.http.response.body", State::Denying) => {

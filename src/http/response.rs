@@ -97,7 +97,7 @@ pub fn is_hop_by_hop(name: &str) -> bool {
 
 /// Appends `text` as latin-1 (PEP 3333: header strings are latin-1 code points; the
 /// caller has checked that every char is below U+0100).
-fn push_latin1(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn push_latin1(out: &mut Vec<u8>, text: &str) {
     if text.is_ascii() {
         out.extend_from_slice(text.as_bytes());
     } else {

@@ -267,3 +267,41 @@ async def ignores_lifespan(scope, receive, send):
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def _text(send, text):
+    body = text.encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def current_task(scope, receive, send):
+    """Answers with what asyncio.current_task() is inside the request (anyio and
+    Starlette need a real Task), and whether the receive() awaitable gave the body."""
+    if scope["type"] != "http":
+        return
+    task = asyncio.current_task()
+    message = await receive()
+    await _text(send, "%s %s %r" % (isinstance(task, asyncio.Task), task.get_name(),
+                                    message.get("body")))
+
+
+async def task_factory(scope, receive, send):
+    """Sets a task factory at lifespan startup: the server's request tasks must then
+    come from it, as loop.create_task's do."""
+    if scope["type"] == "lifespan":
+        message = await receive()
+        loop = asyncio.get_running_loop()
+
+        def factory(loop, coro, **kwargs):
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+            task.set_name("made by the app's factory")
+            return task
+
+        loop.set_task_factory(factory)
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await _text(send, asyncio.current_task().get_name())

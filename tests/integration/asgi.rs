@@ -511,3 +511,18 @@ fn an_app_returning_from_lifespan_is_served_under_auto_and_stops_the_start_under
         out.stderr
     );
 }
+
+#[test]
+fn a_request_runs_in_an_asyncio_task_and_receive_gives_its_body() {
+    let server = serve_asgi("asgi_app:current_task", &[]);
+    let mut conn = Conn::open(server.port());
+    let r = conn.roundtrip(&request("POST", "/", &[], b"abc"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "True rustcorn request b'abc'");
+}
+
+#[test]
+fn a_task_factory_the_app_sets_at_startup_makes_the_request_tasks() {
+    let server = serve_asgi("asgi_app:task_factory", &[]);
+    assert_eq!(text_of(server.port(), "/"), "made by the app's factory");
+}

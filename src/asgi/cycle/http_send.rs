@@ -2,12 +2,13 @@
 //! `http.response.start`, `http.response.informational` (103 Early Hints),
 //! `http.response.body` and `http.response.pathsend` (a file, sent with sendfile(2)).
 
+use std::borrow::Cow;
 use std::fs::File;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use super::{HttpCycle, Response};
 use crate::http::response::{self, Framing, Plan, PlanInput};
@@ -52,10 +53,11 @@ fn status_in(message: &Bound<'_, PyDict>, range: std::ops::RangeInclusive<u16>) 
 }
 
 /// The `headers` of a response, informational, WebSocket accept or denial message:
-/// an iterable of `[name, value]` byte strings, each checked by [`check_header`].
+/// an iterable of `[name, value]` byte strings, each checked by [`check_header`] and
+/// returned as latin-1 text (what the head writer and the hooks take).
 pub(in crate::asgi) fn message_headers(
     message: &Bound<'_, PyDict>,
-) -> PyResult<Vec<(Vec<u8>, Vec<u8>)>> {
+) -> PyResult<Vec<(String, String)>> {
     let py = message.py();
     let mut out = Vec::new();
     let Some(list) = get(message, intern!(py, "headers"))? else {
@@ -63,18 +65,28 @@ pub(in crate::asgi) fn message_headers(
     };
     for item in list.try_iter()? {
         let item = item?;
-        let name: Vec<u8> = item
-            .get_item(0)?
-            .extract()
-            .map_err(|_| PyTypeError::new_err("header names must be bytes"))?;
-        let value: Vec<u8> = item
-            .get_item(1)?
-            .extract()
-            .map_err(|_| PyTypeError::new_err("header values must be bytes"))?;
+        let (name, value) = (item.get_item(0)?, item.get_item(1)?);
+        let name = header_bytes(&name, "header names must be bytes")?;
+        let value = header_bytes(&value, "header values must be bytes")?;
         check_header(&name, &value)?;
-        out.push((name, value));
+        out.push((latin1(&name), latin1(&value)));
     }
     Ok(out)
+}
+
+/// One header name or value: a `bytes` is read in place (the common case, no copy),
+/// anything else byte-like through pyo3.
+fn header_bytes<'a>(
+    item: &'a Bound<'_, PyAny>,
+    not_bytes: &'static str,
+) -> PyResult<Cow<'a, [u8]>> {
+    match item.cast::<PyBytes>() {
+        Ok(b) => Ok(Cow::Borrowed(b.as_bytes())),
+        Err(_) => item
+            .extract::<Vec<u8>>()
+            .map(Cow::Owned)
+            .map_err(|_| PyTypeError::new_err(not_bytes)),
+    }
 }
 
 /// A response header as RFC 9110 allows it: a token name, a value without CR, LF, NUL
@@ -106,7 +118,6 @@ impl HttpCycle {
         let mut content_length = None;
         let mut close = false;
         for (name, value) in message_headers(message)? {
-            let (name, value) = (latin1(&name), latin1(&value));
             if name.eq_ignore_ascii_case("content-length") {
                 let digits = value.trim();
                 let n = digits
@@ -148,9 +159,9 @@ impl HttpCycle {
         let mut out =
             format!("HTTP/1.1 {status} {}\r\n", response::reason_phrase(status)).into_bytes();
         for (name, value) in message_headers(message)? {
-            out.extend_from_slice(&name);
+            response::push_latin1(&mut out, &name);
             out.extend_from_slice(b": ");
-            out.extend_from_slice(&value);
+            response::push_latin1(&mut out, &value);
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
