@@ -37,6 +37,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -233,6 +234,8 @@ impl Spawner {
 pub struct Driver {
     lp: EventLoop<'static>,
     events: mio::Events,
+    /// The asyncio future `serve` waits on: resolved when the worker is done.
+    finished: Option<Py<PyAny>>,
 }
 
 #[pymethods]
@@ -242,16 +245,19 @@ impl Driver {
         self.lp.poll_fd()
     }
 
-    /// Connects the loop to asyncio: how to run a request (`runners`: `run_http`,
+    /// Connects the loop to asyncio: the future to resolve when the worker is done,
+    /// how to run a request (`runners`: `run_http`,
     /// `run_websocket`), and `runtime.py`'s callbacks: `kick` (a finished response
     /// asks for a turn), `on_gone` (a client left), and the coroutines a `send()` or
     /// `receive()` that must wait returns (`sent`, `disconnected`).
     fn start(
         &mut self,
         event_loop: &Bound<'_, PyAny>,
+        finished: Py<PyAny>,
         runners: (Py<PyAny>, Py<PyAny>),
         callbacks: (Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>),
     ) -> PyResult<()> {
+        self.finished = Some(finished);
         let (run_http, run_websocket) = runners;
         let (kick, on_gone, sent, disconnected) = callbacks;
         let spawner = self
@@ -279,18 +285,32 @@ impl Driver {
         Ok(())
     }
 
-    /// Handles whatever is ready now; true when the worker is done.
-    fn turn(&mut self, py: Python<'_>) -> PyResult<bool> {
+    /// Handles whatever is ready now (asyncio calls it when the epoll descriptor is
+    /// readable, and after a kick); resolves `finished` when the worker is done.
+    fn turn(&mut self, py: Python<'_>) -> PyResult<()> {
         crate::arbiter::beat();
         self.lp
             .poll_events(&mut self.events, std::time::Duration::ZERO)?;
-        let done = self.lp.turn(&self.events);
-        if !done && self.lp.wants_another_turn() {
+        if self.lp.turn(&self.events) {
+            return self.finish(py);
+        }
+        if self.lp.wants_another_turn() {
             // Connections still queued on a listener (accepting stops at a complete
             // request): no new event would bring the loop back for them.
             self.kick(py)?;
         }
-        Ok(done)
+        Ok(())
+    }
+
+    /// Resolves the future `serve` waits on, once.
+    fn finish(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(finished) = &self.finished {
+            let finished = finished.bind(py);
+            if !finished.call_method0(intern!(py, "done"))?.is_truthy()? {
+                finished.call_method1(intern!(py, "set_result"), (py.None(),))?;
+            }
+        }
+        Ok(())
     }
 
     /// Asks asyncio for another turn soon.
@@ -313,9 +333,13 @@ impl Driver {
         self.lp.take_back() || self.lp.wants_another_turn()
     }
 
-    /// Once a second: heartbeat, timeouts, the master's presence; true when done.
-    fn tick(&mut self) -> bool {
-        self.lp.housekeeping()
+    /// Once a second: heartbeat, timeouts, the master's presence; resolves
+    /// `finished` when the worker is done.
+    fn tick(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.lp.housekeeping() {
+            return self.finish(py);
+        }
+        Ok(())
     }
 
     fn log_error(&self, message: &str) {
@@ -371,6 +395,7 @@ pub fn serve(
                 Driver {
                     lp,
                     events: mio::Events::with_capacity(1024),
+                    finished: None,
                 },
             )?;
             *home.driver.borrow_mut() = Some(driver.clone_ref(py));

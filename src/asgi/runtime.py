@@ -215,15 +215,8 @@ def serve(driver, app, loop_kind, lifespan_mode, state, grace, tick_seconds=1.0)
             return failure
         done = loop.create_future()
 
-        def finish_if(result):
-            if result and not done.done():
-                done.set_result(None)
-
-        def on_ready():
-            finish_if(driver.turn())
-
         def tick():
-            finish_if(driver.tick())
+            driver.tick()
             if not done.done():
                 loop.call_later(tick_seconds, tick)
 
@@ -234,11 +227,12 @@ def serve(driver, app, loop_kind, lifespan_mode, state, grace, tick_seconds=1.0)
                     task.cancel()
             loop.call_later(grace, cancel)
 
-        loop.add_reader(driver.fd(), on_ready)
-        driver.start(loop, (run_http, functools.partial(run_websocket, loop)),
-                     (lambda: loop.call_soon(on_ready), on_gone,
+        # driver.turn handles what is ready and resolves `done` when the worker is.
+        loop.add_reader(driver.fd(), driver.turn)
+        driver.start(loop, done, (run_http, functools.partial(run_websocket, loop)),
+                     (functools.partial(loop.call_soon, driver.turn), on_gone,
                       functools.partial(sent, loop), functools.partial(disconnected, loop)))
-        loop.call_soon(on_ready)
+        loop.call_soon(driver.turn)
         loop.call_later(tick_seconds, tick)
         loop.run_until_complete(done)
         loop.remove_reader(driver.fd())

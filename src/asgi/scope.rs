@@ -12,6 +12,24 @@ use crate::http::forwarded::url_scheme;
 use crate::http::request::Head;
 use crate::wsgi::environ::{percent_decode, split_target, Peer};
 
+/// The keys of an `http` scope, in the order they are filled.
+const HTTP_KEYS: [&str; 14] = [
+    "type",
+    "scheme",
+    "asgi",
+    "http_version",
+    "path",
+    "raw_path",
+    "query_string",
+    "root_path",
+    "headers",
+    "server",
+    "client",
+    "state",
+    "method",
+    "extensions",
+];
+
 /// What every scope of a worker shares.
 pub struct ScopeConstants {
     /// `--root-path`, without a trailing `/`.
@@ -22,6 +40,9 @@ pub struct ScopeConstants {
     extensions: Py<PyDict>,
     /// `server` tuples by listening address (a worker has a few): formatted once.
     servers: std::cell::RefCell<Vec<(SocketAddr, Py<PyAny>)>>,
+    /// An `http` scope's keys, each None: a scope starts as a copy of it, which is
+    /// sized once and fills in place, where a new dict would grow twice.
+    http_keys: Py<PyDict>,
 }
 
 impl ScopeConstants {
@@ -31,11 +52,16 @@ impl ScopeConstants {
         asgi.set_item("spec_version", "2.4")?;
         let extensions = PyDict::new(py);
         extensions.set_item("http.response.pathsend", PyDict::new(py))?;
+        let http_keys = PyDict::new(py);
+        for key in HTTP_KEYS {
+            http_keys.set_item(PyString::intern(py, key), py.None())?;
+        }
         Ok(ScopeConstants {
             root_path: PyString::new(py, root_path).unbind(),
             asgi: asgi.unbind(),
             extensions: extensions.unbind(),
             servers: Default::default(),
+            http_keys: http_keys.unbind(),
         })
     }
 }
@@ -83,7 +109,8 @@ pub fn http<'py>(
     peer: &Peer,
     state: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let scope = common(py, consts, head, peer, state, ("http", "http", "https"))?;
+    let scope = consts.http_keys.bind(py).copy()?;
+    common(&scope, consts, head, peer, state, ("http", "http", "https"))?;
     scope.set_item(intern!(py, "method"), head.method())?;
     scope.set_item(
         intern!(py, "extensions"),
@@ -101,7 +128,15 @@ pub fn websocket<'py>(
     peer: &Peer,
     state: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let scope = common(py, consts, head, peer, state, ("websocket", "ws", "wss"))?;
+    let scope = PyDict::new(py);
+    common(
+        &scope,
+        consts,
+        head,
+        peer,
+        state,
+        ("websocket", "ws", "wss"),
+    )?;
     let offered = PyList::empty(py);
     for value in head.values("sec-websocket-protocol") {
         for name in value.split(|&b| b == b',') {
@@ -117,14 +152,14 @@ pub fn websocket<'py>(
 
 /// What both scopes carry; `kind` is the scope type and its plain and secure schemes.
 fn common<'py>(
-    py: Python<'py>,
+    scope: &Bound<'py, PyDict>,
     consts: &ScopeConstants,
     head: &Head,
     peer: &Peer,
     state: &Bound<'py, PyDict>,
     kind: (&str, &str, &str),
-) -> PyResult<Bound<'py, PyDict>> {
-    let scope = PyDict::new(py);
+) -> PyResult<()> {
+    let py = scope.py();
     let (type_name, plain, secure) = kind;
     scope.set_item(intern!(py, "type"), type_name)?;
     let https = url_scheme(peer.secure, head.forwarded_https) == "https";
@@ -165,5 +200,5 @@ fn common<'py>(
     scope.set_item(intern!(py, "server"), consts.server(py, peer.local)?)?;
     scope.set_item(intern!(py, "client"), client(py, peer)?)?;
     scope.set_item(intern!(py, "state"), state.copy()?)?;
-    Ok(scope)
+    Ok(())
 }
