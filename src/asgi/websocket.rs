@@ -14,7 +14,6 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use super::cycle::message_headers;
 use super::home::{flush_pending, send_status, Home};
 use crate::http::request::Head;
 use crate::http::response;
@@ -25,6 +24,8 @@ use crate::wsgi::call::Outcome;
 /// Messages queued for an app that does not call `receive()`: reading stops beyond
 /// this many, so a flooding client fills the kernel's buffers, not the worker's.
 const INBOX_MAX: usize = 64;
+
+mod handshake;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
@@ -249,55 +250,49 @@ impl WsCycle {
         }
     }
 
-    fn accept_handshake(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
+    /// `websocket.send`: one text or binary message, framed and written.
+    fn send_message(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
         let py = message.py();
-        let mut head = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
-            self.accept
-        );
-        if let Some(sub) = message.get_item(intern!(py, "subprotocol"))? {
-            if !sub.is_none() {
-                let sub: String = sub.extract()?;
-                head.push_str(&format!("Sec-WebSocket-Protocol: {sub}\r\n"));
+        let mut out = Vec::new();
+        let text = message
+            .get_item(intern!(py, "text"))?
+            .filter(|t| !t.is_none());
+        let bytes = message
+            .get_item(intern!(py, "bytes"))?
+            .filter(|b| !b.is_none());
+        match (text, bytes) {
+            (Some(t), None) => {
+                ws::write_frame(&mut out, ws::OP_TEXT, t.extract::<String>()?.as_bytes())
+            }
+            (None, Some(b)) => ws::write_frame(&mut out, ws::OP_BINARY, &b.extract::<Vec<u8>>()?),
+            _ => {
+                return Err(PyValueError::new_err(
+                    "websocket.send needs exactly one of 'bytes' and 'text'",
+                ))
             }
         }
-        for (name, value) in message_headers(message)? {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        self.status = 101;
-        self.state = State::Open;
-        self.write(head.as_bytes());
-        // Frames the client sent right after its handshake were read with it.
-        if let Some(conn) = self.conn.as_mut() {
-            self.rbuf.extend_from_slice(&conn.take_unparsed());
-        }
-        if let Err(e) = self.handle_frames(py) {
-            self.fail_after_inbox(e);
-        }
-        self.on_readable(py);
+        self.sent += out.len() as u64;
+        self.write(&out);
         Ok(())
     }
 
-    /// An HTTP answer instead of the upgrade (403 for a close before accept).
-    fn deny(&mut self, status: u16, headers: &[(String, String)], body: &[u8]) {
-        let plan = response::Plan {
-            framing: response::Framing::Length(body.len() as u64),
-            keep_alive: false,
+    /// `websocket.close` on an open socket: our close frame; the client answers.
+    fn send_close(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
+        let py = message.py();
+        let code: u16 = match message.get_item(intern!(py, "code"))? {
+            Some(c) if !c.is_none() => c.extract()?,
+            _ => 1000,
         };
-        let mut headers = headers.to_vec();
-        headers.retain(|(n, _)| {
-            !response::is_hop_by_hop(n) && !n.eq_ignore_ascii_case("content-length")
-        });
-        headers.push(("Content-Length".into(), body.len().to_string()));
+        let reason: String = match message.get_item(intern!(py, "reason"))? {
+            Some(r) if !r.is_none() => r.extract()?,
+            _ => String::new(),
+        };
         let mut out = Vec::new();
-        let line = format!("{status} {}", response::reason_phrase(status));
-        response::write_head(&mut out, 1, &line, &headers, &plan);
-        out.extend_from_slice(body);
-        self.status = status;
-        self.sent = body.len() as u64;
+        ws::write_close(&mut out, code, &reason);
+        self.close_code = Some(code);
+        self.state = State::Closing;
         self.write(&out);
-        self.lost(1006);
+        Ok(())
     }
 }
 
@@ -343,82 +338,23 @@ impl WsCycle {
         let message = message
             .cast::<PyDict>()
             .map_err(|_| PyTypeError::new_err("an ASGI message must be a dict"))?;
-        let kind: String = message
+        let kind = message
             .get_item(intern!(py, "type"))?
-            .ok_or_else(|| PyValueError::new_err("an ASGI message needs a 'type'"))?
-            .extract()?;
+            .ok_or_else(|| PyValueError::new_err("an ASGI message needs a 'type'"))?;
+        let kind = kind
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("an ASGI message's 'type' must be a str"))?
+            .to_str()?;
         if self.state == State::Closed {
             return Ok(2);
         }
-        match (kind.as_str(), self.state) {
+        match (kind, self.state) {
             ("websocket.accept", State::Handshake) => self.accept_handshake(message)?,
             ("websocket.close", State::Handshake) => self.deny(403, &[], b""),
-            ("websocket.http.response.start", State::Handshake) => {
-                let status: u16 = message
-                    .get_item(intern!(py, "status"))?
-                    .ok_or_else(|| {
-                        PyValueError::new_err("websocket.http.response.start needs a status")
-                    })?
-                    .extract()?;
-                self.denial = Some((status, message_headers(message)?, Vec::new()));
-                self.state = State::Denying;
-            }
-            ("websocket.http.response.body", State::Denying) => {
-                let body: Vec<u8> = match message.get_item(intern!(py, "body"))? {
-                    Some(b) => b.extract()?,
-                    None => Vec::new(),
-                };
-                let more = match message.get_item(intern!(py, "more_body"))? {
-                    Some(m) => m.is_truthy()?,
-                    None => false,
-                };
-                if let Some(denial) = self.denial.as_mut() {
-                    denial.2.extend_from_slice(&body);
-                }
-                if !more {
-                    let (status, headers, body) = self.denial.take().expect("set at start");
-                    self.deny(status, &headers, &body);
-                }
-            }
-            ("websocket.send", State::Open) => {
-                let mut out = Vec::new();
-                let text = message
-                    .get_item(intern!(py, "text"))?
-                    .filter(|t| !t.is_none());
-                let bytes = message
-                    .get_item(intern!(py, "bytes"))?
-                    .filter(|b| !b.is_none());
-                match (text, bytes) {
-                    (Some(t), None) => {
-                        ws::write_frame(&mut out, ws::OP_TEXT, t.extract::<String>()?.as_bytes())
-                    }
-                    (None, Some(b)) => {
-                        ws::write_frame(&mut out, ws::OP_BINARY, &b.extract::<Vec<u8>>()?)
-                    }
-                    _ => {
-                        return Err(PyValueError::new_err(
-                            "websocket.send needs exactly one of 'bytes' and 'text'",
-                        ))
-                    }
-                }
-                self.sent += out.len() as u64;
-                self.write(&out);
-            }
-            ("websocket.close", State::Open) => {
-                let code: u16 = match message.get_item(intern!(py, "code"))? {
-                    Some(c) if !c.is_none() => c.extract()?,
-                    _ => 1000,
-                };
-                let reason: String = match message.get_item(intern!(py, "reason"))? {
-                    Some(r) if !r.is_none() => r.extract()?,
-                    _ => String::new(),
-                };
-                let mut out = Vec::new();
-                ws::write_close(&mut out, code, &reason);
-                self.close_code = Some(code);
-                self.state = State::Closing;
-                self.write(&out);
-            }
+            ("websocket.http.response.start", State::Handshake) => self.denial_start(message)?,
+            ("websocket.http.response.body", State::Denying) => self.denial_body(message)?,
+            ("websocket.send", State::Open) => self.send_message(message)?,
+            ("websocket.close", State::Open) => self.send_close(message)?,
             ("websocket.send" | "websocket.close", State::Closing) => return Ok(2),
             (other, state) => {
                 return Err(PyRuntimeError::new_err(format!(
