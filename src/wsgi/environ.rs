@@ -302,8 +302,13 @@ fn method_str<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
     }
 }
 
-/// Bytes to str, one code point per byte (PEP 3333's "native strings").
+/// Bytes to str, one code point per byte (PEP 3333's "native strings"). ASCII, the
+/// usual case, is copied whole rather than char by char.
 pub fn latin1(bytes: &[u8]) -> String {
+    if bytes.is_ascii() {
+        // ASCII is UTF-8 that maps to itself.
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
     bytes.iter().map(|&b| b as char).collect()
 }
 
@@ -601,5 +606,7 @@ mod tests {
     #[test]
     fn latin1_maps_each_byte_to_one_char() {
         assert_eq!(latin1(b"caf\xc3\xa9"), "caf\u{c3}\u{a9}");
+        assert_eq!(latin1(b"text/plain"), "text/plain");
+        assert_eq!(latin1(b"\xff\x00"), "\u{ff}\u{0}");
     }
 }
