@@ -198,10 +198,11 @@ PY
 start_rustcorn() {
     local dir="$1" waited=0
     # PYTHONHASHSEED=0: the same hash seed, so dict and set layouts are the same in
-    # every run.
+    # every run. --timeout 600: under callgrind on a loaded machine a worker can miss
+    # its heartbeat for longer than the default 30 s.
     PYTHONHASHSEED=0 valgrind --tool=callgrind --trace-children=yes \
         --log-file="$dir/valgrind.%p.log" --callgrind-out-file="$dir/callgrind.%p" \
-        "$bin" -w 1 -b 127.0.0.1:0 --no-control-socket --chdir "$repo/benches/apps" \
+        "$bin" -w 1 -b 127.0.0.1:0 --no-control-socket --timeout 600 --chdir "$repo/benches/apps" \
         "${app_args[@]}" >"$dir/server.log" 2>&1 &
     server_pid=$!
     # Under callgrind the worker takes seconds to boot; the client's connection waits

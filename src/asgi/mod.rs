@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::config::{Config, WorkerClass};
 use crate::http::body::Body;
@@ -60,8 +60,9 @@ pub struct Spawner {
     consts: scope::ScopeConstants,
     /// The lifespan state: each request's scope gets a shallow copy.
     state: Py<PyDict>,
-    /// `runtime.py`'s `run_http` and `run_websocket`, and the loop's `create_task`.
-    run_http: Option<Py<PyAny>>,
+    /// `runtime.py`'s `run_app` with the exceptions that end an HTTP request because
+    /// its client left, `run_websocket`, and the loop's `create_task`.
+    run_http: Option<(Py<PyAny>, Py<PyAny>)>,
     run_websocket: Option<Py<PyAny>>,
     create_task: Option<Py<PyAny>>,
     /// Keyword arguments for `create_task` (asyncio.Task itself, given the loop).
@@ -140,12 +141,24 @@ impl Spawner {
             .insert(index, Held::Http(cycle.clone_ref(py)));
         match scope {
             Ok(scope) => {
-                let task = self.run(
+                let Some((run_app, client_gone)) = &self.run_http else {
+                    return Err(not_started());
+                };
+                // run_app(app, scope, receive, send, cycle, client_gone): receive and
+                // send are the cycle's own methods (see `HttpCycle::asend`).
+                let bound = cycle.bind(py);
+                let args = PyTuple::new(
                     py,
-                    self.run_http.as_ref(),
-                    scope,
-                    cycle.clone_ref(py).into_any(),
+                    [
+                        self.app.bind(py).clone(),
+                        scope.into_any(),
+                        bound.getattr(intern!(py, "areceive"))?,
+                        bound.getattr(intern!(py, "asend"))?,
+                        bound.clone().into_any(),
+                        client_gone.bind(py).clone(),
+                    ],
                 )?;
+                let task = self.run(py, run_app, args)?;
                 cycle.borrow_mut(py).task = Some(task);
                 Ok(())
             }
@@ -178,24 +191,31 @@ impl Spawner {
             .cycles
             .borrow_mut()
             .insert(index, Held::Ws(cycle.clone_ref(py)));
-        self.run(py, self.run_websocket.as_ref(), scope, cycle.into_any())
-            .map(|_| ())
+        let Some(run_websocket) = &self.run_websocket else {
+            return Err(not_started());
+        };
+        let args = PyTuple::new(
+            py,
+            [
+                self.app.bind(py).clone(),
+                scope.into_any(),
+                cycle.into_bound(py).into_any(),
+            ],
+        )?;
+        self.run(py, run_websocket, args).map(|_| ())
     }
 
-    /// `create_task(runner(app, scope, cycle))`.
+    /// `create_task(runner(*args))`.
     fn run(
         &self,
         py: Python<'_>,
-        runner: Option<&Py<PyAny>>,
-        scope: Bound<'_, PyDict>,
-        cycle: Py<PyAny>,
+        runner: &Py<PyAny>,
+        args: Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
-        let (Some(runner), Some(create_task)) = (runner, &self.create_task) else {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "the asgi worker is not started",
-            ));
+        let Some(create_task) = &self.create_task else {
+            return Err(not_started());
         };
-        let coro = runner.call1(py, (self.app.clone_ref(py), scope, cycle))?;
+        let coro = runner.call1(py, args)?;
         create_task.call(py, (coro,), self.task_kwargs.as_ref().map(|k| k.bind(py)))
     }
 
@@ -229,6 +249,10 @@ impl Spawner {
     }
 }
 
+fn not_started() -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err("the asgi worker is not started")
+}
+
 /// The worker's event loop as the asyncio side sees it.
 #[pyclass(unsendable)]
 pub struct Driver {
@@ -246,26 +270,26 @@ impl Driver {
     }
 
     /// Connects the loop to asyncio: the future to resolve when the worker is done,
-    /// how to run a request (`runners`: `run_http`,
-    /// `run_websocket`), and `runtime.py`'s callbacks: `kick` (a finished response
+    /// how to run a request (`runners`: `run_app` and the exceptions that end an
+    /// HTTP request because its client left, `run_websocket`), and `runtime.py`'s callbacks: `kick` (a finished response
     /// asks for a turn), `on_gone` (a client left), and the coroutines a `send()` or
     /// `receive()` that must wait returns (`sent`, `disconnected`).
     fn start(
         &mut self,
         event_loop: &Bound<'_, PyAny>,
         finished: Py<PyAny>,
-        runners: (Py<PyAny>, Py<PyAny>),
+        runners: (Py<PyAny>, Py<PyAny>, Py<PyAny>),
         callbacks: (Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>),
     ) -> PyResult<()> {
         self.finished = Some(finished);
-        let (run_http, run_websocket) = runners;
+        let (run_app, http_gone, run_websocket) = runners;
         let (kick, on_gone, sent, disconnected) = callbacks;
         let spawner = self
             .lp
             .asgi
             .as_mut()
             .expect("an asgi worker's loop has a spawner");
-        spawner.run_http = Some(run_http);
+        spawner.run_http = Some((run_app, http_gone));
         spawner.run_websocket = Some(run_websocket);
         let py = event_loop.py();
         if event_loop.call_method0("get_task_factory")?.is_none() {

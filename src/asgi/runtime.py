@@ -144,28 +144,16 @@ async def disconnected(loop, cycle):
     return {"type": "http.disconnect"}
 
 
-async def run_http(app, scope, cycle):
-    """One request: the app with receive/send bound to the Rust `cycle`.
-
-    receive and send are the cycle's own: each answers at once with an awaitable
-    that is already complete, unless it must wait (see `sent` and `disconnected`).
-    call_app's body is written out here: one coroutine frame fewer per request."""
-    try:
-        await app(scope, cycle.areceive, cycle.asend)
-    except (ClientDisconnected, asyncio.CancelledError):
-        # A cancel: the client left and the grace period ran out.
-        cycle.app_returned()
-    except BaseException as e:
-        cycle.app_failed(traceback.format_exc())
-        if not isinstance(e, Exception):
-            raise
-    else:
-        cycle.app_returned()
+# The exceptions that only say the client went away: for HTTP also a cancel (the
+# client left and --asgi-disconnect-grace-period ran out).
+HTTP_GONE = (ClientDisconnected, asyncio.CancelledError)
 
 
-async def call_app(app, scope, receive, send, cycle, client_gone):
+async def run_app(app, scope, receive, send, cycle, client_gone):
     """Runs the app and tells the cycle how it ended; `client_gone` are the exceptions
-    that only say the client went away."""
+    that only say the client went away. For HTTP the worker calls it directly with
+    the cycle's own receive and send, which answer at once with an awaitable that is
+    already complete unless they must wait (see `sent` and `disconnected`)."""
     try:
         await app(scope, receive, send)
     except client_gone:
@@ -199,7 +187,7 @@ async def run_websocket(loop, app, scope, cycle):
             # The client has this long to answer our close frame.
             loop.call_later(5.0, cycle.close_timeout)
 
-    await call_app(app, scope, receive, send, cycle, (ClientDisconnected,))
+    await run_app(app, scope, receive, send, cycle, (ClientDisconnected,))
 
 
 def serve(driver, app, loop_kind, lifespan_mode, state, grace, tick_seconds=1.0):
@@ -229,7 +217,7 @@ def serve(driver, app, loop_kind, lifespan_mode, state, grace, tick_seconds=1.0)
 
         # driver.turn handles what is ready and resolves `done` when the worker is.
         loop.add_reader(driver.fd(), driver.turn)
-        driver.start(loop, done, (run_http, functools.partial(run_websocket, loop)),
+        driver.start(loop, done, (run_app, HTTP_GONE, functools.partial(run_websocket, loop)),
                      (functools.partial(loop.call_soon, driver.turn), on_gone,
                       functools.partial(sent, loop), functools.partial(disconnected, loop)))
         loop.call_soon(driver.turn)
