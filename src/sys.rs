@@ -525,9 +525,54 @@ pub fn peer_closed(fd: RawFd) -> bool {
     }
 }
 
+/// One read(2) of at most `max` bytes from `fd` into `buf`'s spare capacity, appended
+/// to its contents: a request body lands in the buffer it is handed over in, with no
+/// copy through a read buffer and no zeroing of memory the kernel is about to fill.
+/// Returns the bytes read (0 at end of file); errors as read(2)'s, `buf` unchanged.
+pub fn read_to_spare(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    let want = spare.len().min(max);
+    // SAFETY: `spare` is writable memory owned by `buf`, at least `want` bytes long;
+    // read(2) writes at most `want` bytes into it and touches nothing else.
+    let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), want) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: read(2) initialised the first `n` (<= `want`) spare bytes.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_to_spare_appends_at_most_what_is_asked_and_room_allows() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let (mut tx, rx) = std::os::unix::net::UnixStream::pair().unwrap();
+        tx.write_all(b"0123456789").unwrap();
+        let mut buf = Vec::with_capacity(8);
+        buf.extend_from_slice(b"ab");
+        assert_eq!(read_to_spare(rx.as_raw_fd(), &mut buf, 3).unwrap(), 3);
+        assert_eq!(buf, b"ab012");
+        // Only the spare capacity is filled, however much is asked for.
+        assert_eq!(read_to_spare(rx.as_raw_fd(), &mut buf, 100).unwrap(), 3);
+        assert_eq!(buf, b"ab012345");
+        buf.reserve_exact(10);
+        assert_eq!(read_to_spare(rx.as_raw_fd(), &mut buf, 100).unwrap(), 4);
+        assert_eq!(buf, b"ab0123456789");
+        drop(tx);
+        assert_eq!(read_to_spare(rx.as_raw_fd(), &mut buf, 100).unwrap(), 0);
+        // A failed read leaves the buffer as it was.
+        let (_tx, rx) = std::os::unix::net::UnixStream::pair().unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let err = read_to_spare(rx.as_raw_fd(), &mut buf, 100).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(buf, b"ab0123456789");
+    }
 
     #[test]
     fn listen_pid_is_written_without_allocation() {

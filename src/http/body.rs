@@ -64,6 +64,26 @@ impl BodyBuffer {
         Ok(())
     }
 
+    /// Reads the rest of a body of `remaining` more bytes straight into memory, when
+    /// it stays there (nothing spooled, the total within [`MEMORY_LIMIT`]): the buffer
+    /// is reserved to the body's final size once, then `read` appends at most
+    /// `remaining` bytes to it. `None` when the body does not qualify.
+    fn read_direct(
+        &mut self,
+        remaining: u64,
+        read: impl FnOnce(&mut Vec<u8>, usize) -> io::Result<usize>,
+    ) -> Option<io::Result<usize>> {
+        let total = self.len.checked_add(remaining)?;
+        if self.file.is_some() || remaining == 0 || total > MEMORY_LIMIT as u64 {
+            return None;
+        }
+        let remaining = remaining as usize;
+        self.memory.reserve_exact(remaining);
+        let result = read(&mut self.memory, remaining);
+        self.len = self.memory.len() as u64;
+        Some(result)
+    }
+
     /// Bytes received so far.
     pub fn len(&self) -> u64 {
         self.len
@@ -139,6 +159,28 @@ impl Decoder {
     /// Whether the whole body has been decoded.
     pub fn is_done(&self) -> bool {
         *self == Decoder::Done
+    }
+
+    /// For a Content-Length body that stays in memory, one read straight into `out`
+    /// (see [`BodyBuffer`]): `read` gets the buffer and the most it may append, and
+    /// returns how many bytes it appended (0: end of file). `None` when this body is
+    /// decoded from a read buffer instead (chunked, spooled to a file, or done).
+    pub fn read_direct(
+        &mut self,
+        out: &mut BodyBuffer,
+        read: impl FnOnce(&mut Vec<u8>, usize) -> io::Result<usize>,
+    ) -> Option<io::Result<usize>> {
+        let Decoder::Length { remaining } = self else {
+            return None;
+        };
+        let result = out.read_direct(*remaining, read)?;
+        if let Ok(n) = result {
+            *remaining -= (n as u64).min(*remaining);
+            if *remaining == 0 {
+                *self = Decoder::Done;
+            }
+        }
+        Some(result)
     }
 
     /// Decodes as much of `input` as possible into `out`; returns the bytes consumed.
