@@ -10,6 +10,12 @@ use super::HttpError;
 /// Bodies up to this size stay in memory; larger ones go to a temporary file.
 pub const MEMORY_LIMIT: usize = 1024 * 1024;
 
+/// A body read straight into memory first gets room for this much (or all of it,
+/// when smaller)…
+const DIRECT_FIRST: usize = 64 * 1024;
+/// …and then, each time that room is full, room for this many times what it holds.
+const DIRECT_GROWTH: usize = 4;
+
 /// The longest chunk-size line (size, extensions, CRLF) accepted.
 const MAX_CHUNK_LINE: usize = 4096;
 /// The most trailer bytes accepted after the last chunk.
@@ -64,10 +70,12 @@ impl BodyBuffer {
         Ok(())
     }
 
-    /// Reads the rest of a body of `remaining` more bytes straight into memory, when
-    /// it stays there (nothing spooled, the total within [`MEMORY_LIMIT`]): the buffer
-    /// is reserved to the body's final size once, then `read` appends at most
-    /// `remaining` bytes to it. `None` when the body does not qualify.
+    /// Reads more of a body of `remaining` more bytes straight into memory, when it
+    /// stays there (nothing spooled, the total within [`MEMORY_LIMIT`]): `read` gets
+    /// the buffer and appends at most the `usize` it is given. The buffer grows ahead
+    /// of what arrived, by [`DIRECT_GROWTH`] from [`DIRECT_FIRST`] up to the body's
+    /// size: a 1 MiB body is reallocated twice, and a client that announces a large
+    /// body and sends little holds little. `None` when the body does not qualify.
     fn read_direct(
         &mut self,
         remaining: u64,
@@ -77,9 +85,13 @@ impl BodyBuffer {
         if self.file.is_some() || remaining == 0 || total > MEMORY_LIMIT as u64 {
             return None;
         }
-        let remaining = remaining as usize;
-        self.memory.reserve_exact(remaining);
-        let result = read(&mut self.memory, remaining);
+        let len = self.memory.len();
+        if self.memory.capacity() - len < DIRECT_FIRST.min(remaining as usize) {
+            let target = (len * DIRECT_GROWTH).max(DIRECT_FIRST).min(total as usize);
+            self.memory.reserve_exact(target - len);
+        }
+        let room = (self.memory.capacity() - len).min(remaining as usize);
+        let result = read(&mut self.memory, room);
         self.len = self.memory.len() as u64;
         Some(result)
     }
@@ -162,9 +174,10 @@ impl Decoder {
     }
 
     /// For a Content-Length body that stays in memory, one read straight into `out`
-    /// (see [`BodyBuffer`]): `read` gets the buffer and the most it may append, and
-    /// returns how many bytes it appended (0: end of file). `None` when this body is
-    /// decoded from a read buffer instead (chunked, spooled to a file, or done).
+    /// (see [`BodyBuffer`]): `read` gets the buffer and the most it may append (never
+    /// past the body), and returns how many bytes it appended (0: end of file). `None`
+    /// when this body is decoded from a read buffer instead (chunked, spooled to a
+    /// file, or done).
     pub fn read_direct(
         &mut self,
         out: &mut BodyBuffer,

@@ -238,10 +238,11 @@ impl Conn {
     }
 
     /// A Content-Length body that stays in memory is read straight into its body
-    /// buffer, as much of what is left as the socket has, once the read buffer holds
-    /// nothing more of it: no copy out of the read buffer, no read-sized steps, and
-    /// nothing read past the body (a pipelined request behind it goes to the read
-    /// buffer). The read's result and the room it had; `None` for any other read.
+    /// buffer once the read buffer holds nothing more of it, as much as the buffer has
+    /// room for (it grows ahead of what arrived, see `BodyBuffer`): no copy out of the
+    /// read buffer, no 64 KiB steps, and nothing read past the body (a pipelined
+    /// request behind it goes to the read buffer). The read's result and the room it
+    /// had; `None` for any other read.
     fn read_body_direct(&mut self) -> Option<(io::Result<usize>, usize)> {
         let Phase::Body {
             decoder, buffer, ..

@@ -282,3 +282,38 @@ fn direct_reads_are_only_for_length_bodies_that_stay_in_memory() {
     let mut decoder = Decoder::new(BodyFraming::Length(3));
     assert!(decoder.read_direct(&mut out, reader(&mut wire)).is_none());
 }
+
+#[test]
+fn direct_reads_grow_the_buffer_ahead_of_what_arrived() {
+    // A client that announces 1 MiB and sends 10 bytes holds room for 64 KiB, not 1 MiB.
+    let mut decoder = Decoder::new(BodyFraming::Length(MEMORY_LIMIT as u64));
+    let mut out = BodyBuffer::default();
+    let mut wire: &[u8] = b"0123456789";
+    assert_eq!(
+        decoder
+            .read_direct(&mut out, reader(&mut wire))
+            .unwrap()
+            .unwrap(),
+        10
+    );
+    assert_eq!(out.memory.capacity(), 64 * 1024);
+    // A client that sends it all at once fills rooms of 64 KiB, then 4x what is there.
+    let body = vec![7u8; MEMORY_LIMIT];
+    let mut decoder = Decoder::new(BodyFraming::Length(MEMORY_LIMIT as u64));
+    let mut out = BodyBuffer::default();
+    let mut wire = &body[..];
+    let mut rooms = Vec::new();
+    while !decoder.is_done() {
+        let result = decoder.read_direct(&mut out, |memory, max| {
+            rooms.push(max);
+            reader(&mut wire)(memory, max)
+        });
+        assert!(result.unwrap().unwrap() > 0);
+    }
+    assert_eq!(rooms, [64 * 1024, 192 * 1024, 768 * 1024]);
+    assert_eq!(out.memory.capacity(), MEMORY_LIMIT);
+    match out.finish().unwrap() {
+        Body::Memory(v) => assert!(v == body),
+        Body::File(..) => panic!("1 MiB stays in memory"),
+    }
+}
