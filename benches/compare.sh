@@ -20,8 +20,10 @@
 #   --servers LIST     comma-separated, run in this order
 #                      (default rustcorn,gunicorn,bjoern,granian; also
 #                      rustcorn-wheel: the bench venv's `rustcorn` console script,
-#                      from the wheel in dist/ that setup installs there; and the
-#                      ASGI-only uvicorn, hypercorn; `asgi` = rustcorn,uvicorn,
+#                      from the wheel in dist/ that setup installs there;
+#                      rustcorn-before: the binary $RUSTCORN_BIN_BEFORE, run exactly
+#                      as rustcorn, to measure a change before and after in one run;
+#                      and the ASGI-only uvicorn, hypercorn; `asgi` = rustcorn,uvicorn,
 #                      granian,gunicorn,hypercorn)
 #   --workloads LIST   comma-separated (default: the WSGI ones, hello-keepalive to
 #                      multi-5-gthread; `asgi` = the ASGI ones; `all` = every one)
@@ -77,7 +79,8 @@
 #
 # Environment: RUSTCORN_BENCH_VENV (default <repo>/.venv-bench),
 #   RUSTCORN_BIN (default <repo>/target/release/rustcorn; with --no-build, any
-#   binary, e.g. an older build to compare against), SERVER_CPU (default 1),
+#   binary, e.g. an older build to compare against), RUSTCORN_BIN_BEFORE (the
+#   rustcorn-before server's binary), SERVER_CPU (default 1),
 #   CLIENT_CPU (default 0), STARTUP_TIMEOUT (default 30 s), HOLD_TIMEOUT
 #   (default 60 s: how long idle-1000 waits for its connections to be open).
 set -euo pipefail
@@ -88,13 +91,14 @@ repo="$(cd "$bench/.." && pwd)"
 apps="$bench/apps"
 venv="${RUSTCORN_BENCH_VENV:-$repo/.venv-bench}"
 rustcorn_bin="${RUSTCORN_BIN:-$repo/target/release/rustcorn}"
+rustcorn_before_bin="${RUSTCORN_BIN_BEFORE:-}"
 server_cpu="${SERVER_CPU:-1}"
 client_cpu="${CLIENT_CPU:-0}"
 startup_timeout="${STARTUP_TIMEOUT:-30}"
 hold_timeout="${HOLD_TIMEOUT:-60}"
 stop_timeout=15
 
-all_servers=(rustcorn gunicorn bjoern granian rustcorn-wheel uvicorn hypercorn)
+all_servers=(rustcorn gunicorn bjoern granian rustcorn-wheel rustcorn-before uvicorn hypercorn)
 wsgi_workloads=(hello-keepalive hello-close hello-64k echo-1m flask-json django-template
     gthread-hello gthread-sleep idle-1000 multi-5 multi-5-gthread)
 asgi_workloads=(asgi-hello fastapi-json asgi-stream asgi-echo-1m ws-echo)
@@ -228,6 +232,8 @@ server_available() {
                 echo "cargo build --release failed (target/bench-build.log); not benchmarking a stale binary"
                 return 1
             fi ;;
+        rustcorn-before) [[ -n "$rustcorn_before_bin" && -x "$rustcorn_before_bin" ]] \
+            || { echo "RUSTCORN_BIN_BEFORE is not an executable (${rustcorn_before_bin:-unset})"; return 1; } ;;
         rustcorn-wheel) [[ -x "$venv/bin/rustcorn" ]] || { echo "no rustcorn wheel installed in $venv (setup-bench-env.sh --wheel)"; return 1; } ;;
         gunicorn) [[ -x "$venv/bin/gunicorn" ]] || { echo "gunicorn not installed in $venv"; return 1; } ;;
         granian) [[ -x "$venv/bin/granian" ]] || { echo "granian not installed in $venv"; return 1; } ;;
@@ -257,6 +263,15 @@ not_applicable() {
     esac
 }
 
+# rustcorn_program NAME: the program a rustcorn* server runs.
+rustcorn_program() {
+    case "$1" in
+        rustcorn) echo "$rustcorn_bin" ;;
+        rustcorn-wheel) echo "$venv/bin/rustcorn" ;;
+        rustcorn-before) echo "$rustcorn_before_bin" ;;
+    esac
+}
+
 # server_cmd NAME PORT APP: sets S_CMD (argv) for W_WORKERS workers on 127.0.0.1:PORT,
 # and S_WORKER (how the report labels it: "gthread" or "-" for as usual).
 # Every server runs from benches/apps with the bench venv activated
@@ -270,7 +285,7 @@ server_cmd() {
         threads=(-k gthread --threads 4) gunicorn_class=(-k gthread --threads 4) S_WORKER=gthread
     fi
     case "$W_MODE:$name" in
-        idle:rustcorn | idle:rustcorn-wheel) tuning=(--keep-alive 300 --worker-connections 2000) ;;
+        idle:rustcorn | idle:rustcorn-wheel | idle:rustcorn-before) tuning=(--keep-alive 300 --worker-connections 2000) ;;
         idle:granian) tuning=(--http1-header-read-timeout 60000) ;; # its idle timeout (default 30 s, at most 60)
     esac
     if [[ "$W_MODE" == asgi || "$W_MODE" == ws ]]; then
@@ -278,9 +293,9 @@ server_cmd() {
         return
     fi
     case "$name" in
-        rustcorn | rustcorn-wheel)
-            local program="$rustcorn_bin"
-            [[ "$name" == rustcorn ]] || program="$venv/bin/rustcorn"
+        rustcorn | rustcorn-wheel | rustcorn-before)
+            local program
+            program="$(rustcorn_program "$name")"
             S_CMD=("$program" -b "127.0.0.1:$port" --workers "$W_WORKERS" "${threads[@]}" "${tuning[@]}"
                 --chdir "$apps" "$app") ;;
         gunicorn) S_CMD=("$venv/bin/gunicorn" -b "127.0.0.1:$port" -w "$W_WORKERS" "${gunicorn_class[@]}" --keep-alive 2
@@ -298,9 +313,9 @@ asgi_server_cmd() {
     local name="$1" port="$2" app="$3"
     S_WORKER=-
     case "$name" in
-        rustcorn | rustcorn-wheel)
-            local program="$rustcorn_bin"
-            [[ "$name" == rustcorn ]] || program="$venv/bin/rustcorn"
+        rustcorn | rustcorn-wheel | rustcorn-before)
+            local program
+            program="$(rustcorn_program "$name")"
             S_CMD=("$program" -b "127.0.0.1:$port" --workers 1 -k asgi --asgi-loop uvloop
                 --chdir "$apps" "$app") ;;
         uvicorn) S_CMD=("$venv/bin/uvicorn" --host 127.0.0.1 --port "$port" --workers 1
@@ -830,6 +845,10 @@ versions() {
         rc_ver="$(timeout 5 "$rustcorn_bin" --version 2>/dev/null | head -n1 || true)"
         rc_ver="${rc_ver:-rustcorn} (tree $tree_desc,"
         rc_ver="$rc_ver binary ${rustcorn_bin#"$repo/"} built $(date -u -r "$rustcorn_bin" +%Y-%m-%dT%H:%MZ))"
+    fi
+    if [[ " ${runnable[*]} " == *" rustcorn-before "* ]]; then
+        rc_ver="$rc_ver; rustcorn-before: binary $rustcorn_before_bin built"
+        rc_ver="$rc_ver $(date -u -r "$rustcorn_before_bin" +%Y-%m-%dT%H:%MZ)"
     fi
     if [[ " ${runnable[*]} " == *" rustcorn-wheel "* ]]; then
         rc_ver="$rc_ver; rustcorn-wheel: the bench venv's console script from"

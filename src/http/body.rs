@@ -10,6 +10,12 @@ use super::HttpError;
 /// Bodies up to this size stay in memory; larger ones go to a temporary file.
 pub const MEMORY_LIMIT: usize = 1024 * 1024;
 
+/// A body read straight into memory first gets room for this much (or all of it,
+/// when smaller)…
+const DIRECT_FIRST: usize = 64 * 1024;
+/// …and then, each time that room is full, room for this many times what it holds.
+const DIRECT_GROWTH: usize = 4;
+
 /// The longest chunk-size line (size, extensions, CRLF) accepted.
 const MAX_CHUNK_LINE: usize = 4096;
 /// The most trailer bytes accepted after the last chunk.
@@ -62,6 +68,32 @@ impl BodyBuffer {
         }
         self.memory.extend_from_slice(bytes);
         Ok(())
+    }
+
+    /// Reads more of a body of `remaining` more bytes straight into memory, when it
+    /// stays there (nothing spooled, the total within [`MEMORY_LIMIT`]): `read` gets
+    /// the buffer and appends at most the `usize` it is given. The buffer grows ahead
+    /// of what arrived, by [`DIRECT_GROWTH`] from [`DIRECT_FIRST`] up to the body's
+    /// size: a 1 MiB body is reallocated twice, and a client that announces a large
+    /// body and sends little holds little. `None` when the body does not qualify.
+    fn read_direct(
+        &mut self,
+        remaining: u64,
+        read: impl FnOnce(&mut Vec<u8>, usize) -> io::Result<usize>,
+    ) -> Option<io::Result<usize>> {
+        let total = self.len.checked_add(remaining)?;
+        if self.file.is_some() || remaining == 0 || total > MEMORY_LIMIT as u64 {
+            return None;
+        }
+        let len = self.memory.len();
+        if self.memory.capacity() - len < DIRECT_FIRST.min(remaining as usize) {
+            let target = (len * DIRECT_GROWTH).max(DIRECT_FIRST).min(total as usize);
+            self.memory.reserve_exact(target - len);
+        }
+        let room = (self.memory.capacity() - len).min(remaining as usize);
+        let result = read(&mut self.memory, room);
+        self.len = self.memory.len() as u64;
+        Some(result)
     }
 
     /// Bytes received so far.
@@ -139,6 +171,29 @@ impl Decoder {
     /// Whether the whole body has been decoded.
     pub fn is_done(&self) -> bool {
         *self == Decoder::Done
+    }
+
+    /// For a Content-Length body that stays in memory, one read straight into `out`
+    /// (see [`BodyBuffer`]): `read` gets the buffer and the most it may append (never
+    /// past the body), and returns how many bytes it appended (0: end of file). `None`
+    /// when this body is decoded from a read buffer instead (chunked, spooled to a
+    /// file, or done).
+    pub fn read_direct(
+        &mut self,
+        out: &mut BodyBuffer,
+        read: impl FnOnce(&mut Vec<u8>, usize) -> io::Result<usize>,
+    ) -> Option<io::Result<usize>> {
+        let Decoder::Length { remaining } = self else {
+            return None;
+        };
+        let result = out.read_direct(*remaining, read)?;
+        if let Ok(n) = result {
+            *remaining -= (n as u64).min(*remaining);
+            if *remaining == 0 {
+                *self = Decoder::Done;
+            }
+        }
+        Some(result)
     }
 
     /// Decodes as much of `input` as possible into `out`; returns the bytes consumed.

@@ -202,9 +202,15 @@ impl Conn {
     /// the socket is drained (would block, EOF — then `read_closed` is set — or a short
     /// read: with edge-triggered readiness, data arriving later raises a new event).
     fn read_some(&mut self) -> io::Result<bool> {
-        let spare = self.rbuf.spare(self.read_size);
-        let room = spare.len();
-        match self.stream.read(spare) {
+        let (result, room, direct) = match self.read_body_direct() {
+            Some((result, room)) => (result, room, true),
+            None => {
+                let spare = self.rbuf.spare(self.read_size);
+                let room = spare.len();
+                (self.stream.read(spare), room, false)
+            }
+        };
+        match result {
             Ok(0) => {
                 self.read_closed = true;
                 self.fin_pending = false;
@@ -212,9 +218,11 @@ impl Conn {
                 Ok(false)
             }
             Ok(n) => {
-                self.rbuf.filled(n);
+                if !direct {
+                    self.rbuf.filled(n);
+                }
                 self.last_activity = crate::sys::monotonic_millis();
-                if n == room {
+                if n == room && !direct {
                     self.read_size = (self.read_size * 2).min(READ_MAX);
                 }
                 self.maybe_unread = n == room;
@@ -227,6 +235,31 @@ impl Conn {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
             Err(e) => Err(e),
         }
+    }
+
+    /// A Content-Length body that stays in memory is read straight into its body
+    /// buffer once the read buffer holds nothing more of it, as much as the buffer has
+    /// room for (it grows ahead of what arrived, see `BodyBuffer`): no copy out of the
+    /// read buffer, no 64 KiB steps, and nothing read past the body (a pipelined
+    /// request behind it goes to the read buffer). The read's result and the room it
+    /// had; `None` for any other read.
+    fn read_body_direct(&mut self) -> Option<(io::Result<usize>, usize)> {
+        let Phase::Body {
+            decoder, buffer, ..
+        } = &mut self.phase
+        else {
+            return None;
+        };
+        if !self.rbuf.is_empty() {
+            return None;
+        }
+        let stream = &mut self.stream;
+        let mut room = 0;
+        let result = decoder.read_direct(buffer, |memory, max| {
+            room = max;
+            stream.read_into(memory, max)
+        })?;
+        Some((result, room))
     }
 
     /// Parses as far as the buffered bytes allow.

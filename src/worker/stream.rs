@@ -79,6 +79,45 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Reads at most `max` (> 0) bytes onto the end of `buf`, within its spare
+    /// capacity (> 0), as [`Read::read`] does: fewer than asked means the socket had
+    /// no more for now. A plain socket reads straight into the spare capacity; TLS
+    /// decrypts into zeroed room, a piece at a time (rustls copies its plaintext
+    /// out anyway).
+    pub(super) fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let want = max.min(buf.capacity() - buf.len());
+        let Stream::Tls(t) = self else {
+            return crate::sys::read_to_spare(self.raw_fd(), buf, want);
+        };
+        let start = buf.len();
+        while buf.len() < start + want {
+            let from = buf.len();
+            buf.resize(from + (start + want - from).min(TLS_PIECE), 0);
+            match t.read(&mut buf[from..]) {
+                Ok(n) => {
+                    let asked = buf.len() - from;
+                    buf.truncate(from + n);
+                    if n < asked {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    buf.truncate(from);
+                    if buf.len() == start {
+                        return Err(e);
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(buf.len() - start)
+    }
+}
+
+/// The most a TLS read into a body zeroes and asks for at once.
+const TLS_PIECE: usize = 64 * 1024;
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

@@ -30,11 +30,17 @@ impl InputStream {
         InputStream { source }
     }
 
-    fn read_bytes(&mut self, limit: Option<usize>) -> std::io::Result<Vec<u8>> {
+    /// At most `limit` bytes (all without one) as a new bytes object: a body in
+    /// memory is copied once, straight into it.
+    fn read_bytes<'py>(
+        &mut self,
+        py: Python<'py>,
+        limit: Option<usize>,
+    ) -> std::io::Result<Bound<'py, PyBytes>> {
         match &mut self.source {
             Source::Memory { data, pos } => {
-                let end = limit.map_or(data.len(), |n| (*pos + n).min(data.len()));
-                let out = data[*pos..end].to_vec();
+                let end = limit.map_or(data.len(), |n| pos.saturating_add(n).min(data.len()));
+                let out = PyBytes::new(py, &data[*pos..end]);
                 *pos = end;
                 Ok(out)
             }
@@ -44,12 +50,20 @@ impl InputStream {
                     Some(n) => reader.take(n as u64).read_to_end(&mut out)?,
                     None => reader.read_to_end(&mut out)?,
                 };
-                Ok(out)
+                Ok(PyBytes::new(py, &out))
             }
         }
     }
 
-    fn read_line(&mut self, limit: Option<usize>) -> std::io::Result<Vec<u8>> {
+    /// One line including its `\n` (at most `limit` bytes of it), as [`read_bytes`]
+    /// does; empty at the end of the body.
+    ///
+    /// [`read_bytes`]: Self::read_bytes
+    fn read_line<'py>(
+        &mut self,
+        py: Python<'py>,
+        limit: Option<usize>,
+    ) -> std::io::Result<Bound<'py, PyBytes>> {
         match &mut self.source {
             Source::Memory { data, pos } => {
                 let rest = &data[*pos..];
@@ -58,7 +72,7 @@ impl InputStream {
                     .iter()
                     .position(|&b| b == b'\n')
                     .map_or(cap, |i| i + 1);
-                let out = rest[..end].to_vec();
+                let out = PyBytes::new(py, &rest[..end]);
                 *pos += end;
                 Ok(out)
             }
@@ -68,7 +82,7 @@ impl InputStream {
                     Some(n) => reader.take(n as u64).read_until(b'\n', &mut out)?,
                     None => reader.read_until(b'\n', &mut out)?,
                 };
-                Ok(out)
+                Ok(PyBytes::new(py, &out))
             }
         }
     }
@@ -84,7 +98,7 @@ impl InputStream {
     /// read([size]) — at most `size` bytes; all remaining bytes without one.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&mut self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
-        Ok(PyBytes::new(py, &self.read_bytes(limit(size))?))
+        Ok(self.read_bytes(py, limit(size))?)
     }
 
     /// readline([size]) — one line including its `\n`, or at most `size` bytes of it.
@@ -94,7 +108,7 @@ impl InputStream {
         py: Python<'py>,
         size: Option<isize>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        Ok(PyBytes::new(py, &self.read_line(limit(size))?))
+        Ok(self.read_line(py, limit(size))?)
     }
 
     /// readlines([hint]) — lines until EOF, or until about `hint` bytes were read.
@@ -108,12 +122,12 @@ impl InputStream {
         let hint = limit(hint).filter(|&n| n > 0);
         let mut total = 0;
         loop {
-            let line = self.read_line(None)?;
-            if line.is_empty() {
+            let line = self.read_line(py, None)?;
+            if line.as_bytes().is_empty() {
                 break;
             }
-            total += line.len();
-            list.append(PyBytes::new(py, &line))?;
+            total += line.as_bytes().len();
+            list.append(line)?;
             if hint.is_some_and(|h| total >= h) {
                 break;
             }
@@ -126,7 +140,7 @@ impl InputStream {
     }
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let line = self.read_line(None)?;
-        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+        let line = self.read_line(py, None)?;
+        Ok((!line.as_bytes().is_empty()).then_some(line))
     }
 }

@@ -48,6 +48,23 @@ async def echo(scope, receive, send):
     await send({"type": "http.response.body", "body": out})
 
 
+async def echo_body(scope, receive, send):
+    """The request body itself, back with its length (tests/integration/large_bodies.rs)."""
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    chunks = []
+    while True:
+        message = await receive()
+        assert message["type"] == "http.request", message
+        chunks.append(message["body"])
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def stream(scope, receive, send):
     """Ten chunks without a length (chunked on HTTP/1.1)."""
     if scope["type"] != "http":

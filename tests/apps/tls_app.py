@@ -9,6 +9,7 @@ byte without holding a copy.
     /stream?n=N     N bytes from a generator, no Content-Length (chunked on HTTP/1.1)
     /file?n=N       N bytes from a temporary file through wsgi.file_wrapper
     /pid            the worker's pid
+    /echo           the request body back, read in 256 KiB pieces
 """
 import json
 import os
@@ -77,12 +78,20 @@ def pid(environ, start_response):
     return [body]
 
 
+def echo(environ, start_response):
+    stream = environ['wsgi.input']
+    body = b''.join(iter(lambda: stream.read(256 * 1024), b''))
+    start_response('200 OK', [('Content-Length', str(len(body)))])
+    return [body]
+
+
 ROUTES = {
     '/environ': environ_doc,
     '/big': big,
     '/stream': stream,
     '/file': file,
     '/pid': pid,
+    '/echo': echo,
 }
 
 

@@ -40,6 +40,8 @@
 //! - `nginx`: the real nginx with examples/nginx*.conf in front, TCP and unix socket
 //! - `uwsgi`: `--protocol uwsgi` behind nginx's `uwsgi_pass` (examples/nginx-uwsgi.conf),
 //!   TCP and unix socket; malformed and disallowed packets refused, worker serving on
+//! - `large_bodies`: request bodies at and around the in-memory limit, whole, in
+//!   pieces, pipelined behind, cut short; sync, gthread and asgi
 //! - `strict_http`: a table of raw requests, valid (environ checked) and refused
 //!   (status checked, same worker still serving), whole, in pieces, byte by byte
 //! - `response_safety`: what the app's start_response may not put on the wire
@@ -84,6 +86,7 @@ mod faults;
 mod gthread;
 mod hooks;
 mod http_basics;
+mod large_bodies;
 mod log_outputs;
 mod log_rotation;
 mod logging;

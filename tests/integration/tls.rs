@@ -79,6 +79,15 @@ fn exercise(port: u16, client: &Arc<ClientConfig>) {
         doc.get("body_length"),
         Some(&Json::Num(upload.len() as f64))
     );
+    // A body that stays in memory (1 MiB at most) is decrypted straight into its
+    // buffer, the record boundaries falling anywhere in it.
+    for len in [(1 << 20) - 1, 1 << 20] {
+        let upload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let echo = request("POST", "/echo", &[("Host", "localhost")], &upload);
+        let r = c.roundtrip(&echo);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_pattern(&r.body, len, "/echo");
+    }
     let chunked_post = request(
         "POST",
         "/environ",

@@ -194,3 +194,126 @@ fn a_chunked_body_past_the_limit_is_413() {
         assert_eq!(got, want, "limit {limit:?}");
     }
 }
+
+/// Appends what `data` still holds, at most `max` bytes: a socket read standing in.
+fn reader<'a, 'b>(
+    data: &'a mut &'b [u8],
+) -> impl FnOnce(&mut Vec<u8>, usize) -> io::Result<usize> + use<'a, 'b> {
+    move |memory, max| {
+        let n = data.len().min(max).min(memory.capacity() - memory.len());
+        memory.extend_from_slice(&data[..n]);
+        *data = &data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn direct_reads_fill_a_length_body_in_memory_and_never_past_it() {
+    // What arrived with the head is decoded first; the rest is read straight in.
+    let mut decoder = Decoder::new(BodyFraming::Length(10));
+    let mut out = BodyBuffer::default();
+    assert_eq!(decoder.decode(b"012", &mut out).unwrap(), 3);
+    let mut wire: &[u8] = b"3456789NEXT";
+    assert_eq!(
+        decoder
+            .read_direct(&mut out, reader(&mut wire))
+            .unwrap()
+            .unwrap(),
+        7
+    );
+    assert!(decoder.is_done());
+    assert_eq!(wire, b"NEXT", "the next request is left on the socket");
+    assert!(decoder.read_direct(&mut out, reader(&mut wire)).is_none());
+    match out.finish().unwrap() {
+        Body::Memory(v) => assert_eq!(v, b"0123456789"),
+        Body::File(..) => panic!("a small body stays in memory"),
+    }
+
+    // In short reads, as a slow client sends it.
+    let mut decoder = Decoder::new(BodyFraming::Length(5));
+    let mut out = BodyBuffer::default();
+    for piece in [&b"ab"[..], b"c", b"de"] {
+        let mut wire = piece;
+        let n = decoder
+            .read_direct(&mut out, reader(&mut wire))
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, piece.len());
+    }
+    assert!(decoder.is_done());
+    assert_eq!(out.len(), 5);
+    // End of file before the body is complete: the decoder still wants more.
+    let mut decoder = Decoder::new(BodyFraming::Length(5));
+    let mut out = BodyBuffer::default();
+    let mut wire: &[u8] = b"";
+    assert_eq!(
+        decoder
+            .read_direct(&mut out, reader(&mut wire))
+            .unwrap()
+            .unwrap(),
+        0
+    );
+    assert!(!decoder.is_done());
+}
+
+#[test]
+fn direct_reads_are_only_for_length_bodies_that_stay_in_memory() {
+    let mut wire: &[u8] = b"x";
+    let at_limit = BodyFraming::Length(MEMORY_LIMIT as u64);
+    let mut out = BodyBuffer::default();
+    assert!(Decoder::new(at_limit)
+        .read_direct(&mut out, reader(&mut wire))
+        .is_some());
+    for framing in [
+        BodyFraming::Length(MEMORY_LIMIT as u64 + 1),
+        BodyFraming::Chunked,
+        BodyFraming::None,
+    ] {
+        let mut out = BodyBuffer::default();
+        let mut decoder = Decoder::new(framing);
+        assert!(
+            decoder.read_direct(&mut out, reader(&mut wire)).is_none(),
+            "{framing:?}"
+        );
+    }
+    // A body already spooled to a file goes on through it.
+    let mut out = BodyBuffer::default();
+    out.push(&vec![b'a'; MEMORY_LIMIT + 1]).unwrap();
+    let mut decoder = Decoder::new(BodyFraming::Length(3));
+    assert!(decoder.read_direct(&mut out, reader(&mut wire)).is_none());
+}
+
+#[test]
+fn direct_reads_grow_the_buffer_ahead_of_what_arrived() {
+    // A client that announces 1 MiB and sends 10 bytes holds room for 64 KiB, not 1 MiB.
+    let mut decoder = Decoder::new(BodyFraming::Length(MEMORY_LIMIT as u64));
+    let mut out = BodyBuffer::default();
+    let mut wire: &[u8] = b"0123456789";
+    assert_eq!(
+        decoder
+            .read_direct(&mut out, reader(&mut wire))
+            .unwrap()
+            .unwrap(),
+        10
+    );
+    assert_eq!(out.memory.capacity(), 64 * 1024);
+    // A client that sends it all at once fills rooms of 64 KiB, then 4x what is there.
+    let body = vec![7u8; MEMORY_LIMIT];
+    let mut decoder = Decoder::new(BodyFraming::Length(MEMORY_LIMIT as u64));
+    let mut out = BodyBuffer::default();
+    let mut wire = &body[..];
+    let mut rooms = Vec::new();
+    while !decoder.is_done() {
+        let result = decoder.read_direct(&mut out, |memory, max| {
+            rooms.push(max);
+            reader(&mut wire)(memory, max)
+        });
+        assert!(result.unwrap().unwrap() > 0);
+    }
+    assert_eq!(rooms, [64 * 1024, 192 * 1024, 768 * 1024]);
+    assert_eq!(out.memory.capacity(), MEMORY_LIMIT);
+    match out.finish().unwrap() {
+        Body::Memory(v) => assert!(v == body),
+        Body::File(..) => panic!("1 MiB stays in memory"),
+    }
+}
