@@ -17,10 +17,12 @@
 #                        it must be the one rustcorn embeds (same minor version)
 #
 # What it sets up:
-#   - wrk (Debian's package) and libev-dev (for bjoern), through apt-get if missing
+#   - wrk and nghttp2-client's h2load (Debian's packages) and libev-dev (for bjoern),
+#     through apt-get if missing
 #   - the bench venv with gunicorn, granian, flask, django (latest from PyPI), for
 #     the ASGI workloads uvicorn[standard] (httptools, websockets), hypercorn,
-#     fastapi and uvloop (each pinned to its current major: 0.x for the 0.x ones), and
+#     fastapi and uvloop (each pinned to its current major: 0.x for the 0.x ones), h2
+#     (Gunicorn's HTTP/2 for benches/h2load.sh), and
 #     bjoern (built from source against libev; if that fails it says so and goes
 #     on: compare.sh then skips bjoern)
 #   - target/release/rustcorn (cargo build --release; a failed build is reported
@@ -76,6 +78,10 @@ if ! command -v wrk >/dev/null 2>&1; then
     log "installing wrk (apt)"
     apt_install wrk || die "wrk is required: apt-get install -y wrk"
 fi
+if ! command -v h2load >/dev/null 2>&1; then
+    log "installing nghttp2-client (apt) for h2load (benches/h2load.sh)"
+    apt_install nghttp2-client || die "h2load is required: apt-get install -y nghttp2-client"
+fi
 
 # --- the bench venv -------------------------------------------------------------
 command -v "$python" >/dev/null 2>&1 || die "no '$python' on PATH"
@@ -103,7 +109,7 @@ required=(gunicorn granian flask django)
 # The ASGI peers: "distribution=requirement" (the name `have` checks, what pip gets).
 asgi_required=("uvicorn=uvicorn[standard]>=0.30,<1" "hypercorn=hypercorn>=0.17,<1"
     "fastapi=fastapi>=0.110,<1" "uvloop=uvloop>=0.21,<1" "httptools=httptools>=0.6,<1"
-    "websockets=websockets>=13")
+    "websockets=websockets>=13" "h2=h2>=4.1,<5")
 missing=()
 for pkg in "${required[@]}"; do
     if [[ $upgrade -eq 1 ]] || ! have "$pkg"; then missing+=("$pkg"); fi
@@ -117,8 +123,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 "$venv/bin/python" -c 'import gunicorn, granian, flask, django' \
     || die "gunicorn/granian/flask/django not importable from $venv after install"
-"$venv/bin/python" -c 'import uvicorn, hypercorn, fastapi, uvloop, httptools, websockets' \
-    || die "uvicorn/hypercorn/fastapi/uvloop/httptools/websockets not importable from $venv after install"
+"$venv/bin/python" -c 'import uvicorn, hypercorn, fastapi, uvloop, httptools, websockets, h2' \
+    || die "uvicorn/hypercorn/fastapi/uvloop/httptools/websockets/h2 not importable from $venv after install"
 
 # bjoern: a C extension built from the sdist against libev. Best effort; after
 # a failure, later runs do not try again (quietly) unless --upgrade.
