@@ -154,6 +154,26 @@ impl Bridge {
             Fault::ClientGone(e) => tracing::debug!("{what}: client went away: {e}"),
             Fault::Hook(tb) => tracing::error!(target: crate::log::EXCEPTION, "{what}\n{tb}"),
         }
+        if !w.started() && !matches!(fault, Fault::ClientGone(_)) && w.sink.frames_itself() {
+            w.buf.clear();
+            let body = response::error_body("Internal Server Error", "");
+            let headers = [
+                ("Content-Type".to_string(), "text/html".to_string()),
+                ("Content-Length".to_string(), body.len().to_string()),
+            ];
+            let _ = w
+                .sink
+                .send_head(py, 500, &headers, true)
+                .and_then(|()| w.sink.send(py, body.as_bytes()))
+                .and_then(|()| w.sink.end(py));
+            return Outcome {
+                status: 500,
+                body_bytes: 0,
+                keep_alive: false,
+                duration: Default::default(),
+                extra: None,
+            };
+        }
         if !w.started() && !matches!(fault, Fault::ClientGone(_)) {
             w.buf.clear();
             let page = response::error_page(head.minor_version, 500, "Internal Server Error", "");
@@ -167,6 +187,7 @@ impl Bridge {
             };
         }
         let _ = w.flush();
+        w.sink.abort();
         Outcome {
             status: w.status,
             body_bytes: w.body_sent,

@@ -31,6 +31,8 @@
 //! - `config_file`: Gunicorn config files (tests/configs/ corpus), precedence with
 //!   `$GUNICORN_CMD_ARGS` and flags, `--print-config`, `--check-config`
 //! - `tls`: HTTPS (--certfile, client certificates, --ciphers), startup errors
+//! - `http2`: HTTP/2 over TLS (ALPN) with gthread: curl, nghttp, httpx and raw `h2`
+//!   clients; concurrency, flow control, the shared header policy, settings
 //! - `proxy`: trusted peers (`--forwarded-allow-ips`), secure-scheme and forwarder
 //!   headers, the PROXY protocol v1/v2 (`--proxy-protocol`, `--proxy-allow-from`)
 //! - `reload`: `--reload` (inotify and poll), extra files and globs, a SyntaxError
@@ -83,6 +85,7 @@ mod daemon;
 mod faults;
 mod gthread;
 mod hooks;
+mod http2;
 mod http_basics;
 mod log_outputs;
 mod log_rotation;

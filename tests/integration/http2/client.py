@@ -1,0 +1,131 @@
+"""HTTP/2 clients for tests/integration/http2.rs, run with the test venv's Python.
+
+    client.py httpx PORT            httpx (http2=True): GET /environ, then POST /echo
+                                    with a 2 MiB body; prints JSON
+    client.py raw PORT REQUESTS     the `h2` package over TLS, header validation off:
+                                    REQUESTS is a JSON list of requests (a header list,
+                                    or {"headers": [...], "body": N} to send N bytes in
+                                    DATA as flow control allows), sent one after another
+                                    on ONE connection; prints JSON of each answer's
+                                    status, body and reset code, and any GOAWAY
+    client.py alpn PORT             which protocol the server picks when a client
+                                    offers h2 and http/1.1
+"""
+import json
+import socket
+import ssl
+import sys
+
+
+def tls_context(protocols):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(protocols)
+    return ctx
+
+
+def connect(port, protocols):
+    sock = socket.create_connection(('127.0.0.1', port), timeout=30)
+    return tls_context(protocols).wrap_socket(sock, server_hostname='localhost')
+
+
+def run_httpx(port):
+    import httpx
+    body = bytes((i * 7 + 3) % 256 for i in range(2 * 1024 * 1024))
+    with httpx.Client(http2=True, verify=False, timeout=60) as client:
+        got = client.get(f'https://127.0.0.1:{port}/environ')
+        echo = client.post(f'https://127.0.0.1:{port}/echo', content=body)
+    return {
+        'get_version': got.http_version,
+        'get_status': got.status_code,
+        'environ': got.json(),
+        'echo_version': echo.http_version,
+        'echo_status': echo.status_code,
+        'echo_intact': echo.content == body,
+        'echo_length': len(echo.content),
+    }
+
+
+def run_raw(port, requests):
+    import h2.config
+    import h2.connection
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=True, validate_outbound_headers=False,
+        normalize_outbound_headers=False, validate_inbound_headers=False))
+    sock = connect(port, ['h2'])
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    state = {'goaway': None}
+    answers = []
+    for request in requests:
+        if isinstance(request, dict):
+            headers, body_len = request['headers'], request.get('body', 0)
+        else:
+            headers, body_len = request, 0
+        stream_id = conn.get_next_available_stream_id()
+        answer = {'status': None, 'body': '', 'reset': None, 'ended': False}
+        conn.send_headers(stream_id, [(n, v) for n, v in headers], end_stream=body_len == 0)
+        sock.sendall(conn.data_to_send())
+        left = body_len
+        while left > 0 and not answer['ended'] and state['goaway'] is None:
+            n = min(left, conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size)
+            if n > 0:
+                conn.send_data(stream_id, b'x' * n, end_stream=n == left)
+                left -= n
+                sock.sendall(conn.data_to_send())
+            elif not receive(sock, conn, stream_id, answer, state):
+                break
+        while not answer['ended'] and state['goaway'] is None:
+            if not receive(sock, conn, stream_id, answer, state):
+                break
+        answers.append(answer)
+    return {'answers': answers, 'goaway': state['goaway']}
+
+
+def receive(sock, conn, stream_id, answer, state):
+    """Reads once and records the events of `stream_id`; False when the socket closed."""
+    import h2.events
+    data = sock.recv(65536)
+    if not data:
+        return False
+    for event in conn.receive_data(data):
+        mine = getattr(event, 'stream_id', None) == stream_id
+        if isinstance(event, h2.events.ResponseReceived) and mine:
+            answer['status'] = int(dict(event.headers)[b':status'])
+        elif isinstance(event, h2.events.DataReceived) and mine:
+            answer['body'] += event.data.decode('latin-1')
+            conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
+        elif isinstance(event, h2.events.StreamEnded) and mine:
+            answer['ended'] = True
+        elif isinstance(event, h2.events.StreamReset) and mine:
+            answer['reset'] = int(event.error_code)
+            answer['ended'] = True
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            state['goaway'] = int(event.error_code)
+    sock.sendall(conn.data_to_send())
+    return True
+
+
+def run_alpn(port):
+    sock = connect(port, ['h2', 'http/1.1'])
+    chosen = sock.selected_alpn_protocol()
+    sock.close()
+    return {'alpn': chosen}
+
+
+def main():
+    command, port = sys.argv[1], int(sys.argv[2])
+    if command == 'httpx':
+        out = run_httpx(port)
+    elif command == 'raw':
+        out = run_raw(port, json.loads(sys.argv[3]))
+    elif command == 'alpn':
+        out = run_alpn(port)
+    else:
+        raise SystemExit(f'unknown command {command}')
+    print(json.dumps(out))
+
+
+if __name__ == '__main__':
+    main()
