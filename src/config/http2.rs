@@ -33,6 +33,18 @@ pub enum Cleartext {
     Both,
 }
 
+impl Cleartext {
+    /// Gunicorn's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cleartext::Off => "off",
+            Cleartext::PriorKnowledge => "prior-knowledge",
+            Cleartext::Upgrade => "upgrade",
+            Cleartext::Both => "both",
+        }
+    }
+}
+
 /// The HTTP/2 section of Gunicorn's settings, as text: Gunicorn parses the integers
 /// with `int(val, 0)` and its own messages, which clap's typed parsing would replace.
 #[derive(Debug, Args)]

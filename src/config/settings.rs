@@ -17,6 +17,8 @@ pub enum Kind {
     Str,
     /// A string or an integer (`user = 1000`, `umask = 0o22`).
     Scalar,
+    /// A string, or a boolean its validator gives a meaning (`http2_cleartext = True`).
+    StrOrBool,
     /// A boolean whose flag turns it on (`--preload`).
     Flag,
     /// A boolean whose flag turns it off (`sendfile = False` is `--no-sendfile`).
@@ -232,8 +234,8 @@ pub static SETTINGS: &[Setting] = &[
     setting("suppress_ragged_eofs", "--suppress-ragged-eofs", Flag, "True", Implemented),
     setting("do_handshake_on_connect", "--do-handshake-on-connect", Flag, "False", Implemented),
     setting("ciphers", "--ciphers", Str, "None", Implemented),
-    setting("http_protocols", "--http-protocols", Str, "['h1']", Implemented),
-    setting("http2_cleartext", "--http2-cleartext", Str, "off", Implemented),
+    setting("http_protocols", "--http-protocols", CommaList, "['h1']", Implemented),
+    setting("http2_cleartext", "--http2-cleartext", StrOrBool, "off", Implemented),
     setting("http2_max_concurrent_streams", "--http2-max-concurrent-streams", Int, "100", Implemented),
     setting("http2_initial_window_size", "--http2-initial-window-size", Int, "65535", Implemented),
     setting("http2_max_frame_size", "--http2-max-frame-size", Int, "16384", Implemented),

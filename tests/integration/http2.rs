@@ -440,3 +440,63 @@ fn h2_without_tls_is_warned_about() {
                    http2_cleartext is off, so HTTP/2 will never be negotiated.";
     assert!(server.log().contains(warning), "{}", server.log());
 }
+
+#[test]
+fn max_requests_counts_streams_and_lets_the_connection_finish() {
+    let certs = Certs::new();
+    let mut server = serve_h2(
+        &certs,
+        APP,
+        &[
+            "--http-protocols",
+            "h2",
+            "--threads",
+            "4",
+            "--max-requests",
+            "3",
+        ],
+    );
+    let first = server.worker_pids[0];
+    let url = format!("https://127.0.0.1:{}/slow?s=0.1", server.port());
+    let out = run(Command::new(program("nghttp")).args(["-ns", "-m", "10", &url]));
+    let stats = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stats.lines().filter(|l| l.contains(" 200 ")).count(),
+        10,
+        "{stats}"
+    );
+    server.wait_for_log(&format!("Worker exiting (pid: {first})"), harness::STARTUP);
+    server.wait_for(harness::STARTUP, "a new worker", |log| {
+        crate::harness::booted_pids(log).len() >= 2
+    });
+    let (version, pid) = curl(server.port(), "/pid", &["--http2"]);
+    assert_eq!(version, "2");
+    assert_ne!(String::from_utf8_lossy(&pid), first.to_string());
+}
+
+#[test]
+fn a_client_that_never_opens_its_window_is_cut_after_the_timeout() {
+    let certs = Certs::new();
+    let server = serve_h2(&certs, APP, &["--http-protocols", "h2", "--timeout", "2"]);
+    let worker = server.worker_pids[0];
+    let port = server.port().to_string();
+    let requests = r#"[[[":method","GET"],[":path","/big?n=100000"],[":scheme","https"],[":authority","localhost"]]]"#;
+    let started = Instant::now();
+    let out = python_client(&["raw", &port, requests, r#"{"initial_window_size": 0}"#]);
+    let answer = &out.at("answers").as_array().unwrap()[0];
+    assert_eq!(answer.at("status").as_i64(), Some(200), "{out:?}");
+    assert_eq!(answer.str_at("body"), "", "{out:?}");
+    // RST_STREAM(CANCEL) after --timeout without progress.
+    assert_eq!(answer.at("reset").as_i64(), Some(8), "{out:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // The same worker serves on (the app thread stamped the heartbeat meanwhile).
+    let (version, pid) = curl(server.port(), "/pid", &["--http2"]);
+    assert_eq!(
+        (version.as_str(), String::from_utf8_lossy(&pid).as_ref()),
+        ("2", worker.to_string().as_str())
+    );
+}

@@ -2,12 +2,15 @@
 
     client.py httpx PORT            httpx (http2=True): GET /environ, then POST /echo
                                     with a 2 MiB body; prints JSON
-    client.py raw PORT REQUESTS     the `h2` package over TLS, header validation off:
+    client.py raw PORT REQUESTS [SETTINGS]
+                                    the `h2` package over TLS, header validation off:
                                     REQUESTS is a JSON list of requests (a header list,
                                     or {"headers": [...], "body": N} to send N bytes in
                                     DATA as flow control allows), sent one after another
                                     on ONE connection; prints JSON of each answer's
-                                    status, body and reset code, and any GOAWAY
+                                    status, body and reset code, and any GOAWAY;
+                                    SETTINGS: the client's own, as JSON
+                                    ({"initial_window_size": 0})
     client.py alpn PORT             which protocol the server picks when a client
                                     offers h2 and http/1.1
 """
@@ -47,12 +50,17 @@ def run_httpx(port):
     }
 
 
-def run_raw(port, requests):
+def run_raw(port, requests, settings=None):
     import h2.config
     import h2.connection
     conn = h2.connection.H2Connection(h2.config.H2Configuration(
         client_side=True, validate_outbound_headers=False,
         normalize_outbound_headers=False, validate_inbound_headers=False))
+    if settings:
+        import h2.settings
+        codes = {name: getattr(h2.settings.SettingCodes, name.upper()) for name in settings}
+        conn.local_settings = h2.settings.Settings(
+            client=True, initial_values={codes[k]: v for k, v in settings.items()})
     sock = connect(port, ['h2'])
     conn.initiate_connection()
     sock.sendall(conn.data_to_send())
@@ -119,7 +127,8 @@ def main():
     if command == 'httpx':
         out = run_httpx(port)
     elif command == 'raw':
-        out = run_raw(port, json.loads(sys.argv[3]))
+        settings = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
+        out = run_raw(port, json.loads(sys.argv[3]), settings)
     elif command == 'alpn':
         out = run_alpn(port)
     else:
