@@ -77,6 +77,117 @@ pub fn error_response(err: &HttpError) -> (http::Response<()>, bytes::Bytes) {
     (head, bytes::Bytes::from(body))
 }
 
+/// The client's connection preface, which precedes its first frame.
+const PREFACE_LEN: usize = 24;
+/// The window over which frames are counted (Gunicorn's and Netty's style of limit).
+const FLOOD_WINDOW_MS: u64 = 10_000;
+/// RST_STREAM frames a client may send per window (rapid reset, CVE-2023-44487).
+pub const MAX_RESETS: u32 = 200;
+/// PING, SETTINGS, PRIORITY and empty non-final DATA frames a client may send per
+/// window: each costs the server work (and a PING or SETTINGS an answer) for no request.
+pub const MAX_CONTROL: u32 = 1000;
+
+/// Which limit a client went over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flood {
+    Resets,
+    Control,
+}
+
+impl std::fmt::Display for Flood {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Flood::Resets => write!(f, "more than {MAX_RESETS} RST_STREAM frames in 10 s"),
+            Flood::Control => write!(
+                f,
+                "more than {MAX_CONTROL} PING, SETTINGS, PRIORITY or empty DATA frames in 10 s"
+            ),
+        }
+    }
+}
+
+/// Counts the client's frames from the raw bytes, before h2 sees them: h2 bounds what
+/// it buffers but not how often a client may make it work for nothing. A pure
+/// function of bytes and the clock (table tests below); it follows the 9-byte frame
+/// headers and skips payloads without copying them.
+#[derive(Debug)]
+pub struct FrameTap {
+    preface_left: usize,
+    header: [u8; 9],
+    have: usize,
+    payload_left: usize,
+    window_start: u64,
+    resets: u32,
+    control: u32,
+}
+
+impl FrameTap {
+    pub fn new(now_ms: u64) -> FrameTap {
+        FrameTap {
+            preface_left: PREFACE_LEN,
+            header: [0; 9],
+            have: 0,
+            payload_left: 0,
+            window_start: now_ms,
+            resets: 0,
+            control: 0,
+        }
+    }
+
+    /// Counts the frames that start in `bytes`; `Err` when a limit is passed.
+    pub fn feed(&mut self, mut bytes: &[u8], now_ms: u64) -> Result<(), Flood> {
+        if now_ms.saturating_sub(self.window_start) >= FLOOD_WINDOW_MS {
+            self.window_start = now_ms;
+            self.resets = 0;
+            self.control = 0;
+        }
+        while !bytes.is_empty() {
+            let skip = if self.preface_left > 0 {
+                &mut self.preface_left
+            } else {
+                &mut self.payload_left
+            };
+            if *skip > 0 {
+                let n = (*skip).min(bytes.len());
+                *skip -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (9 - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have == 9 {
+                self.have = 0;
+                self.count()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&mut self) -> Result<(), Flood> {
+        let h = &self.header;
+        let len = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
+        let (kind, flags) = (h[3], h[4]);
+        self.payload_left = len;
+        match kind {
+            0x3 => self.resets += 1,
+            // PRIORITY, SETTINGS, PING.
+            0x2 | 0x4 | 0x6 => self.control += 1,
+            // DATA carrying nothing and not ending its stream.
+            0x0 if len == 0 && flags & 0x1 == 0 => self.control += 1,
+            _ => {}
+        }
+        if self.resets > MAX_RESETS {
+            return Err(Flood::Resets);
+        }
+        if self.control > MAX_CONTROL {
+            return Err(Flood::Control);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +254,66 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(head_from_parts(&body, &small).unwrap_err().status().0, 413);
+    }
+
+    /// A frame header: length, type, flags, stream 1; then `len` zero bytes.
+    fn frame(kind: u8, flags: u8, len: usize) -> Vec<u8> {
+        let mut f = vec![
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            kind,
+            flags,
+            0,
+            0,
+            0,
+            1,
+        ];
+        f.resize(9 + len, 0);
+        f
+    }
+
+    fn frames(kind: u8, flags: u8, len: usize, count: usize) -> Vec<u8> {
+        let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        for _ in 0..count {
+            out.extend(frame(kind, flags, len));
+        }
+        out
+    }
+
+    #[test]
+    fn the_frame_tap_counts_floods_whatever_the_split() {
+        let cases: &[(u8, u8, usize, usize, Option<Flood>)] = &[
+            (0x3, 0, 4, MAX_RESETS as usize, None),
+            (0x3, 0, 4, MAX_RESETS as usize + 1, Some(Flood::Resets)),
+            (0x6, 0, 8, MAX_CONTROL as usize + 1, Some(Flood::Control)),
+            (0x4, 0, 0, MAX_CONTROL as usize + 1, Some(Flood::Control)),
+            (0x2, 0, 5, MAX_CONTROL as usize + 1, Some(Flood::Control)),
+            (0x0, 0, 0, MAX_CONTROL as usize + 1, Some(Flood::Control)),
+            // Empty DATA that ends a stream, and DATA with bytes, are requests' own.
+            (0x0, 1, 0, 5000, None),
+            (0x0, 0, 100, 5000, None),
+            // WINDOW_UPDATE is how a small-window client reads: never counted.
+            (0x8, 0, 4, 5000, None),
+        ];
+        for &(kind, flags, len, count, want) in cases {
+            let bytes = frames(kind, flags, len, count);
+            for step in [1, 7, 9, 4096, bytes.len()] {
+                let mut tap = FrameTap::new(0);
+                let got = bytes.chunks(step).try_for_each(|c| tap.feed(c, 5));
+                assert_eq!(got.err(), want, "type {kind} x{count}, step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_frame_tap_forgets_after_its_window() {
+        let mut tap = FrameTap::new(0);
+        let batch = frames(0x6, 0, 8, 900);
+        tap.feed(&batch, 0).unwrap();
+        let more: Vec<u8> = (0..900).flat_map(|_| frame(0x6, 0, 8)).collect();
+        tap.feed(&more, FLOOD_WINDOW_MS).unwrap();
+        assert_eq!(tap.feed(&more, FLOOD_WINDOW_MS + 1), Err(Flood::Control));
     }
 
     #[test]

@@ -20,32 +20,37 @@
 //!   `--http2-max-concurrent-streams` jobs per connection are out at once; the rest
 //!   wait here in `ready`.
 //!
+//! - **Abuse** ([`abuse`]). A frame tap ([`FrameTap`]) counts the client's frames as
+//!   they are read: floods of RST_STREAM (rapid reset) or of PING/SETTINGS/PRIORITY/empty
+//!   DATA, and streams piling up while reset, end the connection with
+//!   GOAWAY(ENHANCE_YOUR_CALM), as h2's own limits do (CONTINUATION floods, resets of
+//!   unaccepted streams, HPACK sizes); the worker serves everyone else.
+//!
 //! The entry stays in the event loop's table for the connection's whole life
 //! (`Slot::H2`); HTTP/1 instead checks the whole connection out to a thread.
+//! [`streams`] holds the request side of streams, [`transport`] h2's I/O and waker.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use h2::server::{Connection, Handshake, SendResponse};
 use h2::RecvStream;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::stream::Stream;
 use crate::config::http2::Http2Config;
 use crate::config::proxy::ProxyConfig;
 use crate::http::body::{Body, BodyBuffer};
+use crate::http::h2::FrameTap;
 use crate::http::request::{Head, Limits};
-use crate::http::{forwarded, h2 as glue, HttpError};
+
 use crate::wsgi::environ::Peer;
 
-/// Output h2 may queue before its writes wait for the socket.
-const OUT_HIGH_WATER: usize = 256 * 1024;
 /// Input read ahead of h2 in one go; reading resumes when it has consumed it.
 const IN_HIGH_WATER: usize = 256 * 1024;
 /// What h2 buffers per stream beyond the flow-control window (its default is 400 KB).
@@ -54,103 +59,6 @@ const SEND_BUFFER: usize = 256 * 1024;
 const CONNECTION_WINDOW: u32 = 1024 * 1024;
 /// Read → poll → write rounds in one turn before other connections get theirs.
 const ROUNDS_PER_TURN: usize = 8;
-
-/// The two buffers h2 reads from and writes to, shared with the connection.
-#[derive(Default)]
-struct Buffers {
-    inbound: BytesMut,
-    outbound: Vec<u8>,
-}
-
-/// h2's transport: the worker's buffers, never the socket.
-pub struct MemIo(Arc<Mutex<Buffers>>);
-
-fn lock(bufs: &Mutex<Buffers>) -> std::sync::MutexGuard<'_, Buffers> {
-    bufs.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl AsyncRead for MemIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let mut b = lock(&self.0);
-        if b.inbound.is_empty() {
-            // The loop polls again after its next read from the socket.
-            return Poll::Pending;
-        }
-        let n = b.inbound.len().min(buf.remaining());
-        buf.put_slice(&b.inbound[..n]);
-        b.inbound.advance(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for MemIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut b = lock(&self.0);
-        if b.outbound.len() >= OUT_HIGH_WATER {
-            // The loop polls again once the socket has taken some.
-            return Poll::Pending;
-        }
-        b.outbound.extend_from_slice(data);
-        Poll::Ready(Ok(data.len()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// Connections that asked for a turn (h2 woke them), shared with the app threads.
-pub struct WakeList {
-    queued: Mutex<Vec<usize>>,
-    mio: Arc<mio::Waker>,
-}
-
-impl WakeList {
-    pub fn new(mio: Arc<mio::Waker>) -> Arc<WakeList> {
-        Arc::new(WakeList {
-            queued: Mutex::new(Vec::new()),
-            mio,
-        })
-    }
-
-    /// The slots woken since the last call.
-    pub fn take(&self) -> Vec<usize> {
-        std::mem::take(&mut *self.queued.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-/// The waker h2 holds for one connection: queues its slot once until its turn.
-pub struct ConnWaker {
-    index: usize,
-    pending: AtomicBool,
-    list: Arc<WakeList>,
-}
-
-impl Wake for ConnWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.pending.swap(true, Ordering::AcqRel) {
-            self.list
-                .queued
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(self.index);
-            let _ = self.list.mio.wake();
-        }
-    }
-}
 
 enum State {
     Handshaking(Handshake<MemIo, Bytes>),
@@ -206,6 +114,21 @@ pub struct H2Conn {
     unread: bool,
     /// The scratch buffer socket reads land in.
     scratch: Box<[u8]>,
+    /// Counts the client's frames against the flood limits.
+    tap: FrameTap,
+    /// Our side is shut after a GOAWAY for abuse; input is discarded until EOF.
+    lingering: bool,
+    /// A limit was passed: GOAWAY(ENHANCE_YOUR_CALM) is due, then the close.
+    calm: Calm,
+}
+
+/// The abuse verdict on a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Calm {
+    Fine,
+    /// GOAWAY(ENHANCE_YOUR_CALM) as soon as h2 can send it.
+    Due,
+    Sent,
 }
 
 impl H2Conn {
@@ -246,22 +169,36 @@ impl H2Conn {
             resets: Vec::new(),
             running: 0,
             max_running: settings.max_concurrent_streams as usize,
-            waker: Arc::new(ConnWaker {
-                index,
-                pending: AtomicBool::new(false),
-                list: wakes,
-            }),
+            waker: Arc::new(ConnWaker::new(index, wakes)),
             last_activity: crate::sys::monotonic_millis(),
             write_interest: false,
             read_closed: false,
             unread: true,
             scratch: vec![0u8; 16 * 1024].into_boxed_slice(),
+            tap: FrameTap::new(crate::sys::monotonic_millis()),
+            lingering: false,
+            calm: Calm::Fine,
         }
+        .with_read(&read)
+    }
+
+    /// Counts the bytes read before the switch (the start of the preface).
+    fn with_read(mut self, read: &[u8]) -> H2Conn {
+        let now = crate::sys::monotonic_millis();
+        if let Err(flood) = self.tap.feed(read, now) {
+            self.too_much(&flood.to_string());
+        }
+        self
     }
 
     /// Output not yet taken by the socket.
     pub fn has_output(&self) -> bool {
         !lock(&self.bufs).outbound.is_empty() || self.stream.has_pending_output()
+    }
+
+    /// Ended for abuse, waiting for the client to close (see `turn`).
+    pub fn is_lingering(&self) -> bool {
+        self.lingering
     }
 
     /// Nothing in flight: no stream receiving, waiting or running.
@@ -272,7 +209,7 @@ impl H2Conn {
     /// A complete request to dispatch, unless this connection already has its
     /// share of jobs out.
     pub fn next_ready(&mut self) -> Option<ReadyStream> {
-        if self.running >= self.max_running {
+        if self.running >= self.max_running || self.calm != Calm::Fine {
             return None;
         }
         let ready = self.ready.pop_front()?;
@@ -314,6 +251,7 @@ impl H2Conn {
             }
             self.poll_h2(limits, proxy);
             self.receive_bodies(limits);
+            self.check_waiting();
             if !self.resets.is_empty() {
                 // The refusals' pages were queued: h2 writes them on this poll.
                 self.poll_h2(limits, proxy);
@@ -336,13 +274,26 @@ impl H2Conn {
         }
         let done = matches!(self.state, State::Done) || (self.read_closed && self.is_idle());
         if done && !self.has_output() {
-            return Turn::Close;
+            if self.calm == Calm::Fine || self.read_closed {
+                return Turn::Close;
+            }
+            // Ended for abuse: close our side after the GOAWAY, and discard what the
+            // client still sends until it closes too (or the keep-alive sweep ends
+            // it), so no reset destroys the GOAWAY on its way.
+            if !self.lingering {
+                self.lingering = true;
+                self.stream.shutdown_write();
+            }
         }
         Turn::Wait
     }
 
     /// Reads the socket into `inbound` until it would block or h2 has enough ahead.
     fn read_socket(&mut self) -> io::Result<()> {
+        if self.calm != Calm::Fine {
+            self.discard_input();
+            return Ok(());
+        }
         while !self.read_closed {
             if lock(&self.bufs).inbound.len() >= IN_HIGH_WATER {
                 self.unread = true;
@@ -351,10 +302,14 @@ impl H2Conn {
             match self.stream.read(&mut self.scratch) {
                 Ok(0) => self.read_closed = true,
                 Ok(n) => {
+                    let now = crate::sys::monotonic_millis();
                     lock(&self.bufs)
                         .inbound
                         .extend_from_slice(&self.scratch[..n]);
-                    self.last_activity = crate::sys::monotonic_millis();
+                    self.last_activity = now;
+                    if let Err(flood) = self.tap.feed(&self.scratch[..n], now) {
+                        self.too_much(&flood.to_string());
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -383,12 +338,16 @@ impl H2Conn {
             let State::Open(conn) = &mut self.state else {
                 return;
             };
+            if self.calm == Calm::Due {
+                conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                self.calm = Calm::Sent;
+            }
             match conn.poll_accept(&mut cx) {
                 Poll::Ready(Some(Ok((request, respond)))) => {
                     self.accept_stream(request, respond, limits, proxy)
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    tracing::debug!("HTTP/2 connection from {:?}: {e}", self.peer.remote);
+                    self.ended_by_h2(&e);
                     self.state = State::Done;
                     return;
                 }
@@ -397,138 +356,6 @@ impl H2Conn {
                     return;
                 }
                 Poll::Pending => return,
-            }
-        }
-    }
-
-    /// A new stream: its head through the shared header policy, or an error page on
-    /// the stream (the connection goes on).
-    fn accept_stream(
-        &mut self,
-        request: http::Request<RecvStream>,
-        mut respond: SendResponse<Bytes>,
-        limits: &Limits,
-        proxy: &ProxyConfig,
-    ) {
-        let (parts, recv) = request.into_parts();
-        let for_peer = if self.peer.trusted {
-            *limits
-        } else {
-            limits.for_untrusted_peer()
-        };
-        let head = glue::head_from_parts(&parts, &for_peer).and_then(|mut head| {
-            if self.peer.trusted {
-                head.forwarded_https =
-                    forwarded::secure_scheme(&head, &proxy.secure_scheme_headers)?;
-            }
-            Ok(head)
-        });
-        match head {
-            Ok(head) => {
-                if head.expect_continue && !recv.is_end_stream() {
-                    let _ = respond.send_informational(
-                        http::Response::builder()
-                            .status(100)
-                            .body(())
-                            .unwrap_or_default(),
-                    );
-                }
-                self.receiving.push(Receiving {
-                    head: Box::new(head),
-                    recv,
-                    respond,
-                    buffer: BodyBuffer::default(),
-                })
-            }
-            Err(e) => self.refuse(respond, !recv.is_end_stream(), &e),
-        }
-    }
-
-    /// Answers a refused stream with its error page (Gunicorn's log line). A client
-    /// still sending its body is then asked to stop (RST_STREAM NO_ERROR, RFC 9113
-    /// §8.1) once the page is out: a reset now would drop the queued page.
-    fn refuse(&mut self, mut respond: SendResponse<Bytes>, body_open: bool, err: &HttpError) {
-        let ip = self
-            .peer
-            .remote
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        tracing::warn!("Invalid request from ip={ip}: {err}");
-        let (head, body) = glue::error_response(err);
-        if let Ok(mut send) = respond.send_response(head, false) {
-            let _ = send.send_data(body, true);
-        }
-        if body_open {
-            self.resets.push(respond);
-        }
-    }
-
-    /// Moves arrived DATA into each stream's body buffer (returning the window to the
-    /// client as it goes); a stream whose request is complete becomes ready.
-    fn receive_bodies(&mut self, limits: &Limits) {
-        let noop = Waker::noop();
-        let mut cx = Context::from_waker(noop);
-        let mut i = 0;
-        while i < self.receiving.len() {
-            match self.receive_one(i, limits, &mut cx) {
-                Poll::Pending => i += 1,
-                Poll::Ready(Ok(())) => {
-                    let Receiving {
-                        head,
-                        respond,
-                        buffer,
-                        ..
-                    } = self.receiving.swap_remove(i);
-                    match buffer.finish() {
-                        Ok(body) => self.ready.push_back(ReadyStream {
-                            head,
-                            body,
-                            respond,
-                        }),
-                        Err(e) => tracing::error!("cannot buffer an HTTP/2 request body: {e}"),
-                    }
-                }
-                Poll::Ready(Err(e)) => {
-                    let gone = self.receiving.swap_remove(i);
-                    if let Some(e) = e {
-                        let body_open = !gone.recv.is_end_stream();
-                        self.refuse(gone.respond, body_open, &e);
-                    }
-                }
-            }
-        }
-    }
-
-    /// `Ready(Ok)`: complete; `Ready(Err(Some))`: refuse with that error;
-    /// `Ready(Err(None))`: the client reset the stream.
-    fn receive_one(
-        &mut self,
-        i: usize,
-        limits: &Limits,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), Option<HttpError>>> {
-        let r = &mut self.receiving[i];
-        loop {
-            if r.recv.is_end_stream() {
-                return Poll::Ready(Ok(()));
-            }
-            match r.recv.poll_data(cx) {
-                Poll::Ready(Some(Ok(chunk))) => {
-                    let _ = r.recv.flow_control().release_capacity(chunk.len());
-                    let total = r.buffer.len() + chunk.len() as u64;
-                    if let Some(max) = limits.body.filter(|&max| total > max) {
-                        return Poll::Ready(Err(Some(HttpError::PayloadTooLarge(format!(
-                            "request body is over the limit of {max} bytes"
-                        )))));
-                    }
-                    if let Err(e) = r.buffer.push(&chunk) {
-                        let why = format!("cannot buffer body: {e}");
-                        return Poll::Ready(Err(Some(HttpError::bad(why))));
-                    }
-                }
-                Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(None)),
-                Poll::Ready(None) => return Poll::Ready(Ok(())),
-                Poll::Pending => return Poll::Pending,
             }
         }
     }
@@ -560,6 +387,18 @@ impl H2Conn {
 
     /// Tidy close: close_notify, then the socket closes when dropped.
     pub fn shutdown(&mut self) {
-        self.stream.shutdown_write();
+        if !self.lingering {
+            self.stream.shutdown_write();
+        }
+        if self.calm != Calm::Fine {
+            self.discard_input();
+        }
     }
 }
+
+mod transport;
+pub use transport::WakeList;
+use transport::{lock, Buffers, ConnWaker, MemIo, OUT_HIGH_WATER};
+
+mod abuse;
+mod streams;

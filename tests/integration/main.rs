@@ -33,6 +33,8 @@
 //! - `tls`: HTTPS (--certfile, client certificates, --ciphers), startup errors
 //! - `http2`: HTTP/2 over TLS (ALPN) with gthread: curl, nghttp, httpx and raw `h2`
 //!   clients; concurrency, flow control, the shared header policy, settings
+//! - `http2_abuse`: hand-made floods (PING, SETTINGS, rapid reset, CONTINUATION,
+//!   HPACK bomb, too many streams) end the connection, the worker serves on
 //! - `proxy`: trusted peers (`--forwarded-allow-ips`), secure-scheme and forwarder
 //!   headers, the PROXY protocol v1/v2 (`--proxy-protocol`, `--proxy-allow-from`)
 //! - `reload`: `--reload` (inotify and poll), extra files and globs, a SyntaxError
@@ -86,6 +88,7 @@ mod faults;
 mod gthread;
 mod hooks;
 mod http2;
+mod http2_abuse;
 mod http_basics;
 mod log_outputs;
 mod log_rotation;

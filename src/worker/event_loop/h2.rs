@@ -171,7 +171,7 @@ impl EventLoop<'_> {
                 continue;
             };
             let idle = now.saturating_sub(h2.last_activity);
-            let expired = if h2.is_idle() {
+            let expired = if h2.is_idle() || h2.is_lingering() {
                 idle >= keep_alive
             } else {
                 h2.running == 0 && timeout.is_some_and(|t| idle >= t)

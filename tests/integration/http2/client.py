@@ -11,6 +11,10 @@
                                     status, body and reset code, and any GOAWAY;
                                     SETTINGS: the client's own, as JSON
                                     ({"initial_window_size": 0})
+    client.py flood PORT KIND N     N abusive frames of KIND (ping, settings, empty-data,
+                                    reset, continuation, hpack-bomb, streams) after the preface,
+                                    sent in pieces with reads between; prints the
+                                    server's GOAWAY code and whether it closed
     client.py alpn PORT             which protocol the server picks when a client
                                     offers h2 and http/1.1
 """
@@ -18,6 +22,7 @@ import json
 import socket
 import ssl
 import sys
+import time
 
 
 def tls_context(protocols):
@@ -115,6 +120,116 @@ def receive(sock, conn, stream_id, answer, state):
     return True
 
 
+def flood_frames(kind, count):
+    """The abusive frames after the preface and SETTINGS, as bytes."""
+    import hpack
+    from hyperframe.frame import (ContinuationFrame, DataFrame, HeadersFrame, PingFrame,
+                                  RstStreamFrame, SettingsFrame)
+    encoder = hpack.Encoder()
+    get = [(':method', 'GET'), (':path', '/pid'), (':scheme', 'https'),
+           (':authority', 'localhost')]
+    out = []
+    if kind == 'ping':
+        out = [PingFrame(0, b'%08d' % i).serialize() for i in range(count)]
+    elif kind == 'settings':
+        out = [SettingsFrame(0, {SettingsFrame.INITIAL_WINDOW_SIZE: 65535}).serialize()
+               for _ in range(count)]
+    elif kind == 'empty-data':
+        out = [HeadersFrame(1, encoder.encode(get + [(':method', 'POST')][:0]),
+                            flags=['END_HEADERS']).serialize()]
+        out += [DataFrame(1, b'').serialize() for _ in range(count)]
+    elif kind == 'reset':
+        for i in range(count):
+            sid = 2 * i + 1
+            out.append(HeadersFrame(sid, encoder.encode(get),
+                                    flags=['END_HEADERS', 'END_STREAM']).serialize())
+            out.append(RstStreamFrame(sid, 8).serialize())
+    elif kind == 'continuation':
+        out = [HeadersFrame(1, encoder.encode(get)).serialize()]
+        for i in range(count):
+            block = encoder.encode([('x-pad-%d' % i, 'v' * 40)])
+            out.append(ContinuationFrame(1, block).serialize())
+    elif kind == 'hpack-bomb':
+        # One 4 KiB entry in the dynamic table, then a block naming it over and over.
+        block = encoder.encode(get + [('x-bomb', 'b' * 4000)])
+        out = [HeadersFrame(1, block, flags=['END_HEADERS', 'END_STREAM']).serialize()]
+        index = 62  # the newest dynamic entry
+        ref = bytes([0x80 | index])
+        for sid in (3, 5):
+            head = encoder.encode(get)
+            out.append(HeadersFrame(sid, head + ref * 16000,
+                                    flags=['END_HEADERS', 'END_STREAM']).serialize())
+        # Then an ordinary request on the same connection.
+        out.append(HeadersFrame(7, encoder.encode(get),
+                                flags=['END_HEADERS', 'END_STREAM']).serialize())
+    elif kind == 'streams':
+        for i in range(count):
+            out.append(HeadersFrame(2 * i + 1, encoder.encode(get),
+                                    flags=['END_HEADERS', 'END_STREAM']).serialize())
+    else:
+        raise SystemExit(f'unknown flood {kind}')
+    return out
+
+
+def run_flood(port, kind, count):
+    """Sends the flood in pieces, reading between them; reports the server's GOAWAY
+    code and whether it closed the connection."""
+    import select
+    from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame
+    # Built first: under load, building them can take longer than the server's
+    # keep-alive, which would close the idle connection before the flood.
+    frames = flood_frames(kind, count)
+    sock = connect(port, ['h2'])
+    sock.sendall(b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' + SettingsFrame(0).serialize())
+    received = bytearray()
+    closed = False
+
+    def parsed():
+        at = 0
+        while len(received) - at >= 9:
+            frame, length = Frame.parse_frame_header(memoryview(received[at:at + 9]))
+            if len(received) - at - 9 < length:
+                break
+            frame.parse_body(memoryview(received[at + 9:at + 9 + length]))
+            yield frame
+            at += 9 + length
+
+    def goaway_code():
+        codes = [f.error_code for f in parsed() if isinstance(f, GoAwayFrame)]
+        return codes[0] if codes else None
+
+    def read(timeout):
+        nonlocal closed
+        while not closed and select.select([sock], [], [], timeout)[0]:
+            try:
+                data = sock.recv(65536)
+            except (ConnectionError, ssl.SSLError):
+                closed = True
+                return
+            if not data:
+                closed = True
+                return
+            received.extend(data)
+            timeout = 0
+
+    for at in range(0, len(frames), 50):
+        if closed or goaway_code() is not None:
+            break
+        try:
+            sock.sendall(b''.join(frames[at:at + 50]))
+        except (ConnectionError, ssl.SSLError):
+            break
+        read(0)
+    # Until the server closes (after a GOAWAY, or --keep-alive once all is answered).
+    deadline = time.monotonic() + 30
+    while not closed and time.monotonic() < deadline:
+        read(1)
+    resets = {str(f.stream_id): f.error_code for f in parsed() if isinstance(f, RstStreamFrame)}
+    answered = sorted(f.stream_id for f in parsed() if isinstance(f, HeadersFrame))
+    return {'goaway': goaway_code(), 'closed': closed, 'sent_all': at + 50 >= len(frames),
+            'resets': resets, 'answered': answered}
+
+
 def run_alpn(port):
     sock = connect(port, ['h2', 'http/1.1'])
     chosen = sock.selected_alpn_protocol()
@@ -129,6 +244,8 @@ def main():
     elif command == 'raw':
         settings = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
         out = run_raw(port, json.loads(sys.argv[3]), settings)
+    elif command == 'flood':
+        out = run_flood(port, sys.argv[3], int(sys.argv[4]))
     elif command == 'alpn':
         out = run_alpn(port)
     else:
