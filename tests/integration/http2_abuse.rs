@@ -169,3 +169,25 @@ fn streams_beyond_the_limit_are_refused_and_the_rest_served() {
     assert_eq!(answered + refused, 1000, "{out:?}");
     assert_still_serving(&server);
 }
+
+#[test]
+fn many_large_uploads_on_one_connection_are_all_answered() {
+    // 30 × 1 MiB at once: past the connection's 4 MiB share of memory, bodies are
+    // spooled to temporary files, and every upload is still echoed whole.
+    let certs = Certs::new();
+    let server = serve(&certs);
+    let scratch = crate::os::Scratch::new("h2-uploads");
+    let body = scratch.path().join("body.bin");
+    std::fs::write(&body, vec![b'u'; 1024 * 1024]).unwrap();
+    let url = format!("https://127.0.0.1:{}/echo", server.port());
+    let out = std::process::Command::new("/usr/bin/nghttp")
+        .args(["-ns", "-m", "30", "-d"])
+        .arg(&body)
+        .arg(&url)
+        .output()
+        .expect("nghttp runs (scripts/setup-test-env.sh installs nghttp2-client)");
+    let stats = String::from_utf8_lossy(&out.stdout);
+    let whole = stats.lines().filter(|l| l.contains(" 200   1M ")).count();
+    assert_eq!(whole, 30, "{stats}");
+    assert_still_serving(&server);
+}

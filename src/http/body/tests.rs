@@ -194,3 +194,23 @@ fn a_chunked_body_past_the_limit_is_413() {
         assert_eq!(got, want, "limit {limit:?}");
     }
 }
+
+#[test]
+fn a_spooled_body_keeps_its_bytes_and_order() {
+    use std::io::Read;
+    let mut buf = BodyBuffer::default();
+    buf.push(b"in memory, ").unwrap();
+    assert_eq!(buf.in_memory(), 11);
+    buf.spool().unwrap();
+    assert_eq!(buf.in_memory(), 0);
+    buf.push(b"then on disk").unwrap();
+    buf.spool().unwrap();
+    match buf.finish().unwrap() {
+        Body::File(mut f, n) => {
+            let mut text = String::new();
+            f.read_to_string(&mut text).unwrap();
+            assert_eq!((text.as_str(), n), ("in memory, then on disk", 23));
+        }
+        Body::Memory(_) => panic!("a spooled body is a file"),
+    }
+}

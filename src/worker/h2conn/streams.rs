@@ -14,7 +14,26 @@ use crate::http::body::BodyBuffer;
 use crate::http::request::Limits;
 use crate::http::{forwarded, h2 as glue, HttpError};
 
+/// What the request bodies of one connection may hold in memory together (each body
+/// also spools past [`crate::http::body::MEMORY_LIMIT`] on its own): beyond it, bodies
+/// go to temporary files, so many streams cannot multiply a body's memory.
+const BODY_MEMORY: usize = 4 * 1024 * 1024;
+
 impl H2Conn {
+    /// Body bytes this connection holds in memory: arriving and waiting for a thread.
+    fn bodies_in_memory(&self) -> usize {
+        let arriving: usize = self.receiving.iter().map(|r| r.buffer.in_memory()).sum();
+        let waiting: usize = self
+            .ready
+            .iter()
+            .map(|r| match &r.body {
+                crate::http::body::Body::Memory(v) => v.len(),
+                crate::http::body::Body::File(..) => 0,
+            })
+            .sum();
+        arriving + waiting
+    }
+
     /// A new stream: its head through the shared header policy, or an error page on
     /// the stream (the connection goes on).
     pub(super) fn accept_stream(
@@ -141,6 +160,7 @@ impl H2Conn {
         limits: &Limits,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Option<HttpError>>> {
+        let mut held = self.bodies_in_memory();
         let r = &mut self.receiving[i];
         loop {
             if r.recv.is_end_stream() {
@@ -155,7 +175,15 @@ impl H2Conn {
                             "request body is over the limit of {max} bytes"
                         )))));
                     }
-                    if let Err(e) = r.buffer.push(&chunk) {
+                    held += chunk.len();
+                    let pushed = if held > BODY_MEMORY {
+                        // Past the connection's share: this body goes to a file.
+                        held -= r.buffer.in_memory() + chunk.len();
+                        r.buffer.spool().and_then(|()| r.buffer.push(&chunk))
+                    } else {
+                        r.buffer.push(&chunk)
+                    };
+                    if let Err(e) = pushed {
                         let why = format!("cannot buffer body: {e}");
                         return Poll::Ready(Err(Some(HttpError::bad(why))));
                     }
