@@ -156,16 +156,7 @@ impl Bridge {
         }
         if !w.started() && !matches!(fault, Fault::ClientGone(_)) && w.sink.frames_itself() {
             w.buf.clear();
-            let body = response::error_body("Internal Server Error", "");
-            let headers = [
-                ("Content-Type".to_string(), "text/html".to_string()),
-                ("Content-Length".to_string(), body.len().to_string()),
-            ];
-            let _ = w
-                .sink
-                .send_head(py, 500, &headers, true)
-                .and_then(|()| w.sink.send(py, body.as_bytes()))
-                .and_then(|()| w.sink.end(py));
+            send_framed_500(py, w.sink, head.is_head());
             return Outcome {
                 status: 500,
                 body_bytes: 0,
@@ -196,6 +187,23 @@ impl Bridge {
             extra: None,
         }
     }
+}
+
+/// The 500 page through a sink that frames responses itself (an HTTP/2 stream); a
+/// HEAD request gets the head alone.
+fn send_framed_500(py: Python<'_>, sink: &mut dyn Sink, is_head: bool) {
+    let body = response::error_body("Internal Server Error", "");
+    let headers = [
+        ("Content-Type".to_string(), "text/html".to_string()),
+        ("Content-Length".to_string(), body.len().to_string()),
+    ];
+    let _ = sink.send_head(py, 500, &headers, !is_head).and_then(|()| {
+        if is_head {
+            return Ok(());
+        }
+        sink.send(py, body.as_bytes())?;
+        sink.end(py)
+    });
 }
 
 /// The environ and start_response of a call, kept for `post_request`.

@@ -3,7 +3,8 @@
 //! floods, rapid reset (CVE-2023-44487), a CONTINUATION flood, an HPACK bomb and a
 //! thousand streams at once. Each flood ends with GOAWAY(ENHANCE_YOUR_CALM) and the
 //! socket closed; the one worker then serves a new connection, and its memory stays
-//! bounded.
+//! bounded. Also what stays within one stream: many large uploads at once, and an
+//! app's faults (a 500 on the stream, or a reset when the head was already sent).
 
 use crate::harness::{self, Server, ServerBuilder};
 use crate::json::Json;
@@ -190,4 +191,47 @@ fn many_large_uploads_on_one_connection_are_all_answered() {
     let whole = stats.lines().filter(|l| l.contains(" 200   1M ")).count();
     assert_eq!(whole, 30, "{stats}");
     assert_still_serving(&server);
+}
+
+/// A misbehaving app (tests/apps/faults.py) over HTTP/2: a fault before the head is a
+/// 500 on its stream (the head alone for HEAD); one after it resets the stream
+/// (INTERNAL_ERROR), so a cut body never looks complete; the connection serves on.
+#[test]
+fn app_faults_end_only_their_stream() {
+    let certs = Certs::new();
+    let mut args: Vec<String> = certs.server_args();
+    args.extend(["-w", "1", "-k", "gthread", "--http-protocols", "h2"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = ServerBuilder::new(&harness::app_args("faults:application", &args)).start();
+    let get = |path: &str| {
+        format!(
+            r#"[[":method","GET"],[":path","{path}"],[":scheme","https"],[":authority","localhost"]]"#
+        )
+    };
+    let head = get("/raise").replace("GET", "HEAD");
+    let requests = format!(
+        "[{},{head},{},{},{}]",
+        get("/raise"),
+        get("/gen_fail_after_first"),
+        get("/gen_fail_after_first_cl"),
+        get("/ok")
+    );
+    let python = harness::require_venv().join("bin/python");
+    let script = harness::repo_root().join("tests/integration/http2/client.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args(["raw", &server.port().to_string(), &requests])
+        .output()
+        .unwrap();
+    let out = Json::parse(&String::from_utf8_lossy(&out.stdout));
+    let answers = out.at("answers").as_array().unwrap();
+    assert_eq!(answers[0].at("status").as_i64(), Some(500), "{out:?}");
+    assert!(answers[0].str_at("body").contains("Internal Server Error"));
+    assert_eq!(answers[1].at("status").as_i64(), Some(500), "{out:?}");
+    assert_eq!(answers[1].str_at("body"), "", "{out:?}");
+    for cut in &answers[2..4] {
+        assert_eq!(cut.at("reset").as_i64(), Some(0x2), "{out:?}");
+    }
+    assert_eq!(answers[4].str_at("body"), "ok", "{out:?}");
+    assert!(matches!(out.at("goaway"), Json::Null), "{out:?}");
 }

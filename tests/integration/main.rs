@@ -34,7 +34,8 @@
 //! - `http2`: HTTP/2 over TLS (ALPN) with gthread: curl, nghttp, httpx and raw `h2`
 //!   clients; concurrency, flow control, the shared header policy, settings
 //! - `http2_abuse`: hand-made floods (PING, SETTINGS, rapid reset, CONTINUATION,
-//!   HPACK bomb, too many streams) end the connection, the worker serves on
+//!   HPACK bomb, too many streams) end the connection, the worker serves on; large
+//!   uploads at once and app faults stay within their stream
 //! - `proxy`: trusted peers (`--forwarded-allow-ips`), secure-scheme and forwarder
 //!   headers, the PROXY protocol v1/v2 (`--proxy-protocol`, `--proxy-allow-from`)
 //! - `reload`: `--reload` (inotify and poll), extra files and globs, a SyntaxError
