@@ -2,7 +2,7 @@
 # Creates (or refreshes) the Python virtualenv the integration tests run the
 # fixture apps in, and installs nginx for the tests that put it in front
 # (scripts/setup-nginx.sh) and valgrind for the instruction-count guard
-# (benches/instructions.sh). Idempotent: a second run with everything in place only
+# (benches/instructions.sh), and nghttp2-client for the HTTP/2 tests. Idempotent: a second run with everything in place only
 # checks the installed versions.
 #
 #   RUSTCORN_TEST_VENV  where the venv lives (default: <repo>/.venv-test)
@@ -18,7 +18,9 @@ python="${PYTHON:-python3}"
 # for side-by-side comparison tests (tests/integration/access_log.rs) and its
 # gunicornc client; PasteDeploy for --paste (tests/integration/paste.rs); the
 # ASGI frameworks and uvloop for -k asgi (tests/integration/asgi_frameworks.rs);
-# kosoku, the Autobahn WebSocket suite (tests/integration/asgi_websocket.rs).
+# kosoku, the Autobahn WebSocket suite (tests/integration/asgi_websocket.rs);
+# httpx with HTTP/2 and the h2 package, the HTTP/2 clients of
+# tests/integration/http2.rs.
 requirements=(
     "flask>=3,<4"
     "django>=5,<6"
@@ -31,6 +33,8 @@ requirements=(
     "litestar>=2,<3"
     "uvloop>=0,<1"
     "kosoku>=0,<1"
+    "httpx[http2]>=0,<1"
+    "h2>=4,<5"
 )
 
 die() { echo "setup-test-env: $*" >&2; exit 1; }
@@ -58,6 +62,15 @@ if [[ ! -x /usr/bin/systemd-socket-activate ]]; then
     }
     install_systemd >/dev/null || { apt-get -o DPkg::Lock::Timeout=600 update >/dev/null && install_systemd >/dev/null; } \
         || die "cannot install systemd-socket-activate (apt-get install systemd)"
+fi
+
+# The HTTP/2 tests drive the server with nghttp (Debian's nghttp2-client) and curl.
+if [[ ! -x /usr/bin/nghttp || ! -x /usr/bin/curl ]]; then
+    install_h2_clients() {
+        apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends nghttp2-client curl
+    }
+    install_h2_clients >/dev/null || { apt-get -o DPkg::Lock::Timeout=600 update >/dev/null && install_h2_clients >/dev/null; } \
+        || die "cannot install nghttp2-client and curl, the HTTP/2 tests' clients"
 fi
 
 # The instructions stage of scripts/test.sh counts a request's instructions under

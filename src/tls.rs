@@ -51,6 +51,8 @@ pub struct TlsOptions<'a> {
     pub ca_certs: Option<&'a Path>,
     pub cert_reqs: CertReqs,
     pub ciphers: Option<&'a str>,
+    /// ALPN protocols in order of preference (`--http-protocols`); empty: no ALPN.
+    pub alpn: Vec<Vec<u8>>,
 }
 
 /// A TLS setting that cannot be used, naming the flag and value at fault.
@@ -113,6 +115,8 @@ pub fn server_config(opts: &TlsOptions<'_>) -> Result<Arc<ServerConfig>, TlsErro
     })?;
     // An explicit cipher list is an order of preference, as OpenSSL servers use it.
     config.ignore_client_order = opts.ciphers.is_some();
+    // rustls picks the server's first protocol the client also offers.
+    config.alpn_protocols = opts.alpn.clone();
     Ok(Arc::new(config))
 }
 

@@ -150,6 +150,7 @@ impl Arbiter {
             .warnings
             .iter()
             .for_each(|w| tracing::warn!("{w}"));
+        log_http2_fallbacks(&config);
         let signals =
             sys::install_signal_pipe(&MASTER_SIGNALS).map_err(|e| format!("signals: {e}"))?;
         sys::ignore_signal(Signal::SIGPIPE);
@@ -501,4 +502,28 @@ fn describe(addr: &crate::sock::BindAddress) -> String {
 /// `term`, `hup`… as Gunicorn logs them.
 fn signal_name(sig: Signal) -> String {
     sig.as_str().trim_start_matches("SIG").to_ascii_lowercase()
+}
+
+/// Gunicorn's HTTP/2 warnings at startup: `h2` listed where it cannot be negotiated
+/// (stderr, as Gunicorn's `Config.validate` writes it), and a worker class that does not
+/// speak it (once, from the master; its ALPN then offers no `h2`).
+fn log_http2_fallbacks(config: &Config) {
+    use crate::config::http2::never_negotiated_warning;
+    if let Some(w) = never_negotiated_warning(&config.http2, config.tls.server.is_some()) {
+        eprintln!("{w}");
+    }
+    if !config.http2.wants_h2() {
+        return;
+    }
+    match config.worker_class {
+        crate::config::WorkerClass::Sync => tracing::warn!(
+            "HTTP/2 is not supported by the sync worker. Use gthread, gevent, or asgi workers \
+             for HTTP/2 support. Falling back to HTTP/1.1 only."
+        ),
+        crate::config::WorkerClass::Asgi => tracing::warn!(
+            "HTTP/2 is not yet supported by rustcorn's asgi worker. Use gthread for HTTP/2 \
+             support. Falling back to HTTP/1.1 only."
+        ),
+        crate::config::WorkerClass::Gthread => {}
+    }
 }

@@ -67,7 +67,7 @@ impl Home {
         disarm(self, &conn, armed);
         self.finished.borrow_mut().push(Done {
             index,
-            conn,
+            conn: crate::worker::pool::Carrier::Http1(conn),
             head,
             outcome,
         });

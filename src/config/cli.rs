@@ -138,6 +138,9 @@ pub struct Cli {
     pub tls: super::tls::TlsArgs,
 
     #[command(flatten)]
+    pub http2: super::http2::Http2Args,
+
+    #[command(flatten)]
     pub proxy: super::proxy::ProxyArgs,
 
     #[command(flatten)]

@@ -126,6 +126,12 @@ def convert(kind, value):
         if isinstance(value, str):
             return [value.strip()]
         raise TypeError("expected a string, got %s" % describe(value))
+    if kind == "StrOrBool":
+        if isinstance(value, bool):
+            return ["true" if value else "false"]
+        if isinstance(value, str):
+            return [value.strip()]
+        raise TypeError("expected a string or True/False, got %s" % describe(value))
     if kind == "Scalar":
         if isinstance(value, (int, str)) and not isinstance(value, bool):
             return [str(value).strip()]

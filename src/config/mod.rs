@@ -37,6 +37,7 @@ mod cli;
 pub mod control;
 mod file;
 pub mod http;
+pub mod http2;
 mod layers;
 mod load;
 pub mod logging;
@@ -142,6 +143,8 @@ pub struct Config {
     pub sources: Sources,
     /// HTTPS: `--certfile` and the rest of Gunicorn's SSL settings.
     pub tls: tls::TlsConfig,
+    /// `--http-protocols` and the HTTP/2 settings (ALPN is in `tls`).
+    pub http2: http2::Http2Config,
     /// Behind a proxy: trusted peers, forwarded headers, the PROXY protocol.
     pub proxy: proxy::ProxyConfig,
     /// Access-log format, syslog, capture_output, Python logging config, statsd.
@@ -315,6 +318,7 @@ impl Config {
         }
         // Gunicorn's default_proc_name: the APP_MODULE as written.
         let proc_name = cli.name.unwrap_or_else(|| app_module.clone());
+        let http2 = http2::resolve(&cli.http2)?;
         Ok(Config {
             logging,
             app_module,
@@ -340,7 +344,8 @@ impl Config {
             print_config: cli.config_file.print_config,
             check_config: cli.config_file.check_config,
             sources: Sources::default(),
-            tls: tls::resolve(&cli.tls)?,
+            tls: tls::resolve(&cli.tls, offered_alpn(&http2, worker_class))?,
+            http2,
             proxy: proxy::resolve(&cli.proxy)?,
             http: http::resolve(&cli.http)?,
             ops: ops::resolve(&cli.ops)?,
@@ -351,6 +356,15 @@ impl Config {
             worker_class_alias,
             control: control::resolve(&cli.control)?,
         })
+    }
+}
+
+/// ALPN for this worker class: only gthread speaks HTTP/2; sync (and asgi, so far)
+/// offers no `h2`, so a client never picks a protocol the worker cannot serve.
+fn offered_alpn(http2: &http2::Http2Config, worker_class: WorkerClass) -> Vec<Vec<u8>> {
+    match worker_class {
+        WorkerClass::Gthread => http2.alpn(),
+        WorkerClass::Sync | WorkerClass::Asgi => Vec::new(),
     }
 }
 

@@ -64,6 +64,8 @@ pub fn value_of(config: &Config, s: &Setting) -> String {
             )
         }
         "workers" => return config.workers.to_string(),
+        // Gunicorn prints the validated value (`True` becomes `prior-knowledge`).
+        "http2_cleartext" => return config.http2.cleartext.name().to_string(),
         "wsgi_app" if config.paste.is_some() => return "None".to_string(),
         "wsgi_app" | "default_proc_name" => return config.app_module.clone(),
         "chdir" => {

@@ -17,6 +17,8 @@ pub enum Kind {
     Str,
     /// A string or an integer (`user = 1000`, `umask = 0o22`).
     Scalar,
+    /// A string, or a boolean its validator gives a meaning (`http2_cleartext = True`).
+    StrOrBool,
     /// A boolean whose flag turns it on (`--preload`).
     Flag,
     /// A boolean whose flag turns it off (`sendfile = False` is `--no-sendfile`).
@@ -134,8 +136,6 @@ const fn setting(
 }
 
 const NO_DIRTY: &str = "dirty arbiters are not supported by rustcorn";
-const HTTP1_ONLY: &str = "rustcorn speaks HTTP/1.x only";
-const HTTP2_ONLY: &str = "only matters with HTTP/2, which rustcorn does not speak";
 
 use Kind::*;
 use Status::{Ignored, Implemented, Refused, ServerHook};
@@ -234,12 +234,12 @@ pub static SETTINGS: &[Setting] = &[
     setting("suppress_ragged_eofs", "--suppress-ragged-eofs", Flag, "True", Implemented),
     setting("do_handshake_on_connect", "--do-handshake-on-connect", Flag, "False", Implemented),
     setting("ciphers", "--ciphers", Str, "None", Implemented),
-    setting("http_protocols", "--http-protocols", CommaList, "['h1']", Refused(HTTP1_ONLY)),
-    setting("http2_cleartext", "--http2-cleartext", Int, "off", Refused(HTTP1_ONLY)),
-    setting("http2_max_concurrent_streams", "--http2-max-concurrent-streams", Int, "100", Ignored(HTTP2_ONLY)),
-    setting("http2_initial_window_size", "--http2-initial-window-size", Int, "65535", Ignored(HTTP2_ONLY)),
-    setting("http2_max_frame_size", "--http2-max-frame-size", Int, "16384", Ignored(HTTP2_ONLY)),
-    setting("http2_max_header_list_size", "--http2-max-header-list-size", Int, "65536", Ignored(HTTP2_ONLY)),
+    setting("http_protocols", "--http-protocols", CommaList, "['h1']", Implemented),
+    setting("http2_cleartext", "--http2-cleartext", StrOrBool, "off", Implemented),
+    setting("http2_max_concurrent_streams", "--http2-max-concurrent-streams", Int, "100", Implemented),
+    setting("http2_initial_window_size", "--http2-initial-window-size", Int, "65535", Implemented),
+    setting("http2_max_frame_size", "--http2-max-frame-size", Int, "16384", Implemented),
+    setting("http2_max_header_list_size", "--http2-max-header-list-size", Int, "65536", Implemented),
     setting("raw_paste_global_conf", "--paste-global", List, "[]", Implemented),
     setting("permit_obsolete_folding", "--permit-obsolete-folding", Flag, "False", Implemented),
     setting("strip_header_spaces", "--strip-header-spaces", Flag, "False", Implemented),

@@ -133,20 +133,20 @@ fn unsupported_settings_warn_or_refuse_unless_left_at_their_default() {
     );
     let c = ok(vec![
         value("spew", 3, &["true"]),
-        value("http_protocols", 4, &["h1"]),
+        value("dirty_workers", 4, &["0"]),
     ])
     .unwrap();
     assert_eq!(c.sources.warnings.len(), 1, "{:?}", c.sources.warnings);
     assert!(c.sources.warnings[0].contains("spew"));
-    let e = ok(vec![value("http_protocols", 4, &["h2,h1"])])
+    let e = ok(vec![value("dirty_workers", 4, &["2"])])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("http_protocols"), "{e}");
+    assert!(e.contains("dirty_workers"), "{e}");
     // On the command line too, under Gunicorn's spelling.
     let c = load_with(
         &file_with(vec![]),
         None,
-        &["--spew", "--http2-max-frame-size", "32768", "app"],
+        &["--spew", "--dirty-timeout", "60", "app"],
     )
     .unwrap();
     assert_eq!(c.sources.warnings.len(), 2, "{:?}", c.sources.warnings);

@@ -71,7 +71,8 @@ const SSL_VERSIONS: &[&str] = &[
 ];
 
 /// Validates the flags and, when HTTPS is on, loads everything they name.
-pub fn resolve(args: &TlsArgs) -> Result<TlsConfig, ConfigError> {
+/// `alpn` is the ALPN list to offer (see [`super::http2::Http2Config::alpn`]).
+pub fn resolve(args: &TlsArgs, alpn: Vec<Vec<u8>>) -> Result<TlsConfig, ConfigError> {
     let cert_reqs = CertReqs::from_number(args.cert_reqs).ok_or_else(|| ConfigError::Invalid {
         flag: "--cert-reqs",
         value: args.cert_reqs.to_string(),
@@ -113,6 +114,7 @@ pub fn resolve(args: &TlsArgs) -> Result<TlsConfig, ConfigError> {
         ca_certs: args.ca_certs.as_deref(),
         cert_reqs,
         ciphers: args.ciphers.as_deref(),
+        alpn,
     };
     let server = tls::server_config(&opts).map_err(to_config_error)?;
     if let (CertReqs::None, Some(ca)) = (cert_reqs, &args.ca_certs) {
@@ -146,7 +148,7 @@ mod tests {
     fn resolve_args(args: &[&str]) -> Result<TlsConfig, ConfigError> {
         let cli = Cli::try_parse_from(std::iter::once("rustcorn").chain(args.iter().copied()))
             .expect("flags parse");
-        resolve(&cli.tls)
+        resolve(&cli.tls, Vec::new())
     }
 
     #[test]

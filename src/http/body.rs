@@ -101,6 +101,23 @@ impl BodyBuffer {
         self.len
     }
 
+    /// Bytes held in memory (0 once spooled to a file).
+    pub fn in_memory(&self) -> usize {
+        self.memory.len()
+    }
+
+    /// Moves what is in memory to a temporary file now, and what follows there too
+    /// (an HTTP/2 connection caps the memory all its streams' bodies hold).
+    pub fn spool(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            let mut file = tempfile::tempfile()?;
+            file.write_all(&self.memory)?;
+            self.memory = Vec::new();
+            self.file = Some(file);
+        }
+        Ok(())
+    }
+
     /// Whether nothing has been received.
     pub fn is_empty(&self) -> bool {
         self.len == 0

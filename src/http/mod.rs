@@ -1,4 +1,4 @@
-//! HTTP/1.x on the wire: request heads ([`request`]), bodies ([`body`]), response
+//! HTTP/1.x on the wire (and the HTTP/2 glue, [`h2`]): request heads ([`request`]), bodies ([`body`]), response
 //! framing ([`response`]) and the errors that carry their status ([`HttpError`]);
 //! behind a proxy, the PROXY protocol header ([`proxy_protocol`]) and what a trusted
 //! front end's headers mean ([`forwarded`]).
@@ -6,6 +6,7 @@
 pub mod body;
 mod error;
 pub mod forwarded;
+pub mod h2;
 pub mod proxy_protocol;
 pub mod request;
 pub mod response;

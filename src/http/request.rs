@@ -10,6 +10,7 @@ use super::HttpError;
 use fields::Repair;
 
 mod fields;
+mod from_fields;
 mod line;
 
 /// Size limits on a request and the strictness switches, resolved from Gunicorn's
@@ -147,6 +148,9 @@ pub struct Head {
     /// The request came in a uwsgi packet: its front end reads the response as
     /// HTTP/1.0 (no chunked framing; a body without a length ends with the connection).
     pub uwsgi: bool,
+    /// The request came on an HTTP/2 stream ([`Head::from_fields`]); `minor_version`
+    /// is then 1, so HTTP/1.1 semantics (Expect, no HTTP/1.0 rules) apply.
+    pub http2: bool,
 }
 
 impl Head {
@@ -197,12 +201,15 @@ impl Head {
             expect_continue: false,
             forwarded_https: None,
             uwsgi: false,
+            http2: false,
         }
     }
 
-    /// `HTTP/1.0` or `HTTP/1.1`.
+    /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2.0` (Gunicorn's gthread `SERVER_PROTOCOL`).
     pub fn protocol(&self) -> &'static str {
-        if self.minor_version == 0 {
+        if self.http2 {
+            "HTTP/2.0"
+        } else if self.minor_version == 0 {
             "HTTP/1.0"
         } else {
             "HTTP/1.1"
@@ -316,6 +323,7 @@ fn parse_one_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         expect_continue: false,
         forwarded_https: None,
         uwsgi: false,
+        http2: false,
     };
     apply_field_rules(&mut head, limits)?;
     let (body, must_close) = body_framing(&head, limits)?;

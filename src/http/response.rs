@@ -256,10 +256,7 @@ pub fn reason_phrase(code: u16) -> &'static str {
 
 /// A complete canned answer (errors the server produces itself), always closing.
 pub fn error_page(minor_version: u8, code: u16, reason: &str, detail: &str) -> Vec<u8> {
-    let body = format!(
-        "<html>\n  <head>\n    <title>{reason}</title>\n  </head>\n  <body>\n    <h1><p>{reason}</p></h1>\n    {}\n  </body>\n</html>\n",
-        html_escape(detail)
-    );
+    let body = error_body(reason, detail);
     let mut out = Vec::with_capacity(body.len() + 160);
     let _ = write!(
         out,
@@ -274,6 +271,14 @@ pub fn error_page(minor_version: u8, code: u16, reason: &str, detail: &str) -> V
         body
     );
     out
+}
+
+/// The HTML of a canned error page (HTTP/2 sends it in DATA frames).
+pub fn error_body(reason: &str, detail: &str) -> String {
+    format!(
+        "<html>\n  <head>\n    <title>{reason}</title>\n  </head>\n  <body>\n    <h1><p>{reason}</p></h1>\n    {}\n  </body>\n</html>\n",
+        html_escape(detail)
+    )
 }
 
 fn html_escape(text: &str) -> String {

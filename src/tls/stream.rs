@@ -57,6 +57,12 @@ impl<S: Read + Write> TlsStream<S> {
 
     /// Queues close_notify and sends what the socket takes now (best effort: the
     /// connection is closing either way).
+    /// The protocol ALPN settled on (`--http-protocols`), once the client's hello
+    /// is processed; `None` without ALPN.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.tls.alpn_protocol()
+    }
+
     pub fn close_notify(&mut self) {
         self.tls.send_close_notify();
         let _ = self.push();

@@ -56,6 +56,9 @@ pub enum Next {
     Ready,
     /// Drop it now.
     Close,
+    /// TLS negotiated HTTP/2: the event loop turns the connection into an
+    /// [`super::h2conn::H2Conn`] (with [`Conn::into_h2_parts`]).
+    Http2,
 }
 
 /// A closed connection's buffers, emptied, for the next connection: a short
@@ -154,6 +157,12 @@ impl Conn {
         Some(Buffers { rbuf, wbuf })
     }
 
+    /// The socket, the peer and the bytes read so far (the start of the client's
+    /// HTTP/2 preface), for an HTTP/2 connection.
+    pub fn into_h2_parts(self) -> (Stream, Peer, Vec<u8>) {
+        (self.stream, self.peer, self.rbuf.data().to_vec())
+    }
+
     /// A fresh connection whose reads found nothing yet.
     pub fn received_nothing(&self) -> bool {
         self.served == 0
@@ -183,6 +192,7 @@ impl Conn {
                 return self.advance(limits);
             }
             match self.read_some() {
+                Ok(_) if self.served == 0 && self.stream.negotiated_h2() => return Next::Http2,
                 Ok(more) => {
                     let next = self.advance(limits);
                     if next != Next::Wait || !more {

@@ -28,7 +28,7 @@ use nix::sys::signal::Signal;
 
 use super::accept_read::AcceptReads;
 use super::conn::{Buffers, Conn, Next, Phase, Stream};
-use super::pool::{Done, Job, Pool};
+use super::pool::{Carrier, Done, Job, Pool};
 use super::recycle::Recycle;
 use crate::config::{Config, WorkerClass};
 use crate::http::request::{Head, Limits};
@@ -104,6 +104,9 @@ enum Slot {
     Busy {
         event_missed: bool,
     },
+    /// An HTTP/2 connection: it stays here while its streams run on app threads
+    /// (see [`super::h2conn`]).
+    H2(Box<super::h2conn::H2Conn>),
 }
 
 /// Whether the worker takes new work.
@@ -165,6 +168,8 @@ pub struct EventLoop<'a> {
     master: nix::unistd::Pid,
     /// `--max-requests`: the worker drains and exits after its last request.
     recycle: Recycle,
+    /// HTTP/2 connections h2 asked a turn for (gthread only; see [`super::h2conn`]).
+    h2_wakes: Option<Arc<super::h2conn::WakeList>>,
 }
 
 impl<'a> EventLoop<'a> {
@@ -179,11 +184,15 @@ impl<'a> EventLoop<'a> {
         let mut signals = mio::net::UnixStream::from_std(signals);
         poll.registry()
             .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
-        let pool = match config.worker_class {
-            WorkerClass::Sync | WorkerClass::Asgi => None,
+        let (pool, h2_wakes) = match config.worker_class {
+            WorkerClass::Sync | WorkerClass::Asgi => (None, None),
             WorkerClass::Gthread => {
                 let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
-                Some(Pool::start(config.threads, bridge.clone(), waker)?)
+                let wakes = super::h2conn::WakeList::new(waker.clone());
+                (
+                    Some(Pool::start(config.threads, bridge.clone(), waker)?),
+                    Some(wakes),
+                )
             }
         };
         let mut mio_listeners = Vec::new();
@@ -234,6 +243,7 @@ impl<'a> EventLoop<'a> {
             state: State::Running,
             master,
             recycle: Recycle::new(config.ops.max_requests, config.ops.max_requests_jitter),
+            h2_wakes,
         })
     }
 
@@ -296,7 +306,7 @@ impl<'a> EventLoop<'a> {
                 SIGNAL_TOKEN => self.read_signals(),
                 // Only a wake-up: finished work is collected before and after
                 // every batch of events.
-                WAKER_TOKEN => {}
+                WAKER_TOKEN => self.h2_woken(),
                 Token(t) if t >= CONN_BASE => {
                     let index = t - CONN_BASE;
                     if event.is_read_closed() {
@@ -401,6 +411,7 @@ impl<'a> EventLoop<'a> {
             "Worker {} takes no new connections; idle kept-alive ones linger {linger} ms",
             std::process::id()
         );
+        self.h2_goaway_all();
         if linger == 0 {
             self.close_idle_kept_alive();
         }
@@ -423,6 +434,7 @@ impl<'a> EventLoop<'a> {
                 self.close(i);
             }
         }
+        self.h2_close_idle();
     }
 
     fn live_connections(&self) -> usize {
@@ -608,6 +620,7 @@ impl<'a> EventLoop<'a> {
         let limits = self.limits;
         let conn = match self.slots.get_mut(index) {
             Some(Slot::Open(conn)) => conn,
+            Some(Slot::H2(_)) => return self.h2_turn(index),
             Some(Slot::Busy { event_missed }) => {
                 if let Some(asgi) = &self.asgi {
                     asgi.on_event(index);
@@ -647,6 +660,7 @@ impl<'a> EventLoop<'a> {
                 }
             }
             Next::Close => self.close(index),
+            Next::Http2 => self.h2_start(index),
         }
     }
 
@@ -683,6 +697,9 @@ impl<'a> EventLoop<'a> {
     }
 
     fn close(&mut self, index: usize) {
+        if matches!(self.slots.get(index), Some(Slot::H2(_))) {
+            return self.h2_close(index);
+        }
         if !matches!(self.slots.get(index), Some(Slot::Open(_))) {
             return;
         }
@@ -770,7 +787,7 @@ impl<'a> EventLoop<'a> {
                     };
                     pool.submit(Job {
                         index,
-                        conn,
+                        conn: Carrier::Http1(conn),
                         head,
                         body,
                         keep_alive,
@@ -821,11 +838,18 @@ impl<'a> EventLoop<'a> {
         };
         for Done {
             index,
-            mut conn,
+            conn,
             head,
             outcome,
         } in finished
         {
+            let mut conn = match conn {
+                Carrier::Http1(conn) => conn,
+                Carrier::H2(stream) => {
+                    self.h2_stream_done(index, stream.conn_id, &head, &outcome);
+                    continue;
+                }
+            };
             let slot = std::mem::replace(&mut self.slots[index], Slot::Free);
             if matches!(slot, Slot::Busy { event_missed: true }) {
                 self.missed_events -= 1;
@@ -887,6 +911,7 @@ impl<'a> EventLoop<'a> {
 
     /// Closes connections idle past keep-alive, or stalled past the timeout.
     fn sweep_timeouts(&mut self) {
+        self.h2_sweep();
         let keep_alive = self.config.keep_alive.max(1) * 1000;
         let timeout = (self.config.timeout > 0).then_some(self.config.timeout * 1000);
         let now = crate::sys::monotonic_millis();
@@ -911,3 +936,5 @@ impl<'a> EventLoop<'a> {
         }
     }
 }
+
+mod h2;

@@ -4,6 +4,8 @@
 mod accept_read;
 pub mod conn;
 pub mod event_loop;
+pub mod h2conn;
+pub mod h2sink;
 pub(crate) mod pool;
 pub mod privileges;
 mod read_buffer;

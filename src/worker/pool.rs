@@ -8,15 +8,50 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use super::conn::Conn;
+use super::h2sink::H2Sink;
 use crate::http::body::Body;
 use crate::http::request::Head;
 use crate::wsgi::call::Outcome;
+use crate::wsgi::environ::Peer;
 use crate::wsgi::Bridge;
 
-/// A complete request, with the connection it came on, for an app thread.
+/// What an app thread writes a response to.
+pub enum Carrier {
+    /// An HTTP/1 connection, checked out of the event loop's table.
+    Http1(Box<Conn>),
+    /// One stream of an HTTP/2 connection, which stays in the table.
+    H2(Box<H2Stream>),
+}
+
+/// An HTTP/2 stream out on an app thread.
+pub struct H2Stream {
+    pub sink: H2Sink,
+    /// The connection's peer.
+    pub peer: Peer,
+    /// The connection's id ([`super::h2conn::H2Conn::id`]).
+    pub conn_id: u64,
+}
+
+impl Carrier {
+    fn peer(&self) -> Peer {
+        match self {
+            Carrier::Http1(conn) => conn.peer,
+            Carrier::H2(stream) => stream.peer,
+        }
+    }
+
+    fn sink(&mut self) -> &mut dyn crate::wsgi::call::Sink {
+        match self {
+            Carrier::Http1(conn) => &mut **conn,
+            Carrier::H2(stream) => &mut stream.sink,
+        }
+    }
+}
+
+/// A complete request, with the connection (or stream) it came on, for an app thread.
 pub struct Job {
     pub index: usize,
-    pub conn: Box<Conn>,
+    pub conn: Carrier,
     pub head: Box<Head>,
     pub body: Body,
     pub keep_alive: bool,
@@ -25,7 +60,7 @@ pub struct Job {
 /// A finished request: the connection comes back to the event loop.
 pub struct Done {
     pub index: usize,
-    pub conn: Box<Conn>,
+    pub conn: Carrier,
     pub head: Box<Head>,
     pub outcome: Outcome,
 }
@@ -108,7 +143,12 @@ struct Back {
 impl Back {
     /// Returns the connection; false when the loop is gone.
     fn hand_back(&self, done: Done) -> bool {
-        let urgent = !done.outcome.keep_alive || done.conn.has_output();
+        // An HTTP/2 stream's end always matters at once: its connection may dispatch
+        // the next stream, or close.
+        let urgent = match &done.conn {
+            Carrier::Http1(conn) => !done.outcome.keep_alive || conn.has_output(),
+            Carrier::H2(..) => true,
+        };
         if self.done.send(done).is_err() {
             return false;
         }
@@ -143,8 +183,8 @@ fn app_thread(jobs: &Mutex<Receiver<Job>>, back: &Back, bridge: &Bridge) {
             body,
             keep_alive,
         } = job;
-        let peer = conn.peer;
-        let outcome = bridge.call(&head, body, &peer, keep_alive, &mut *conn);
+        let peer = conn.peer();
+        let outcome = bridge.call(&head, body, &peer, keep_alive, conn.sink());
         if !back.hand_back(Done {
             index,
             conn,

@@ -34,6 +34,14 @@ impl Stream {
         }
     }
 
+    /// The TLS handshake chose HTTP/2 (ALPN `h2`).
+    pub(super) fn negotiated_h2(&self) -> bool {
+        match self {
+            Stream::Tls(t) => t.alpn_protocol() == Some(b"h2"),
+            _ => false,
+        }
+    }
+
     pub(super) fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
     }

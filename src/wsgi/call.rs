@@ -154,6 +154,17 @@ impl Bridge {
             Fault::ClientGone(e) => tracing::debug!("{what}: client went away: {e}"),
             Fault::Hook(tb) => tracing::error!(target: crate::log::EXCEPTION, "{what}\n{tb}"),
         }
+        if !w.started() && !matches!(fault, Fault::ClientGone(_)) && w.sink.frames_itself() {
+            w.buf.clear();
+            send_framed_500(py, w.sink, head.is_head());
+            return Outcome {
+                status: 500,
+                body_bytes: 0,
+                keep_alive: false,
+                duration: Default::default(),
+                extra: None,
+            };
+        }
         if !w.started() && !matches!(fault, Fault::ClientGone(_)) {
             w.buf.clear();
             let page = response::error_page(head.minor_version, 500, "Internal Server Error", "");
@@ -167,6 +178,7 @@ impl Bridge {
             };
         }
         let _ = w.flush();
+        w.sink.abort();
         Outcome {
             status: w.status,
             body_bytes: w.body_sent,
@@ -175,6 +187,23 @@ impl Bridge {
             extra: None,
         }
     }
+}
+
+/// The 500 page through a sink that frames responses itself (an HTTP/2 stream); a
+/// HEAD request gets the head alone.
+fn send_framed_500(py: Python<'_>, sink: &mut dyn Sink, is_head: bool) {
+    let body = response::error_body("Internal Server Error", "");
+    let headers = [
+        ("Content-Type".to_string(), "text/html".to_string()),
+        ("Content-Length".to_string(), body.len().to_string()),
+    ];
+    let _ = sink.send_head(py, 500, &headers, !is_head).and_then(|()| {
+        if is_head {
+            return Ok(());
+        }
+        sink.send(py, body.as_bytes())?;
+        sink.end(py)
+    });
 }
 
 /// The environ and start_response of a call, kept for `post_request`.

@@ -431,7 +431,9 @@ pub fn build<'py>(
         env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
     }
     set_server_name_port(py, &env, head, peer, scheme)?;
-    let protocol = if head.minor_version == 0 {
+    let protocol = if head.http2 {
+        intern!(py, "HTTP/2.0")
+    } else if head.minor_version == 0 {
         intern!(py, "HTTP/1.0")
     } else {
         intern!(py, "HTTP/1.1")

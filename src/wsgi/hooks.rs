@@ -337,7 +337,11 @@ pub fn request_object<'py>(py: Python<'py>, head: &Head) -> PyResult<Bound<'py, 
         let value = String::from_utf8_lossy(value);
         headers.append((name.to_ascii_uppercase(), value.as_ref()))?;
     }
-    let version = (1u8, head.minor_version);
+    let version = if head.http2 {
+        (2u8, 0u8)
+    } else {
+        (1u8, head.minor_version)
+    };
     shim(py)?.getattr("Request")?.call1((
         head.method(),
         head.target(),

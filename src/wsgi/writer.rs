@@ -19,6 +19,30 @@ pub trait Sink {
     /// Sends `len` bytes of the file `fd` from `offset` with sendfile(2); returns how
     /// many were sent (fewer when the file is shorter).
     fn send_file(&mut self, py: Python<'_>, fd: RawFd, offset: u64, len: u64) -> io::Result<u64>;
+    /// Whether the sink frames the response itself (an HTTP/2 stream): the writer then
+    /// hands it the head through [`send_head`](Sink::send_head), only body bytes
+    /// through `send`, and ends with [`end`](Sink::end). HTTP/1 sinks take bytes.
+    fn frames_itself(&self) -> bool {
+        false
+    }
+    /// The response head, for a sink that frames itself; `body` says whether body
+    /// bytes (and an [`end`](Sink::end)) follow.
+    fn send_head(
+        &mut self,
+        _py: Python<'_>,
+        _status: u16,
+        _headers: &[(String, String)],
+        _body: bool,
+    ) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    /// The end of a body sent with `send` (a sink that frames itself).
+    fn end(&mut self, _py: Python<'_>) -> io::Result<()> {
+        Ok(())
+    }
+    /// The response cannot be completed (the app failed after the head was sent): a
+    /// sink that frames itself resets its stream; HTTP/1 closes the connection instead.
+    fn abort(&mut self) {}
 }
 
 /// Why a response could not be produced as the app intended.
@@ -67,8 +91,10 @@ impl Writer<'_, '_> {
         }
         let declared = sr.content_length;
         let content_length = declared.or(known_len);
+        let framed = self.sink.frames_itself();
         let plan = response::plan(&PlanInput {
-            minor_version: self.minor_version,
+            // HTTP/2 frames bodies with DATA: never chunked (1.0's rule), never closing.
+            minor_version: if framed { 0 } else { self.minor_version },
             is_head: self.is_head,
             status: sr.code,
             content_length,
@@ -86,13 +112,19 @@ impl Writer<'_, '_> {
         if let Some(n) = computed {
             headers.push(("Content-Length".to_string(), n.to_string()));
         }
-        response::write_head(
-            &mut self.buf,
-            self.minor_version,
-            sr.status.as_deref().unwrap_or(""),
-            &headers,
-            &plan,
-        );
+        if framed {
+            self.sink
+                .send_head(self.py, sr.code, &headers, plan.framing != Framing::NoBody)
+                .map_err(Fault::ClientGone)?;
+        } else {
+            response::write_head(
+                &mut self.buf,
+                self.minor_version,
+                sr.status.as_deref().unwrap_or(""),
+                &headers,
+                &plan,
+            );
+        }
         // The app's headers only (Gunicorn's `resp.headers`, which the access log's
         // `{..}o` atoms read): not the length the server added.
         if computed.is_some() {
@@ -194,6 +226,16 @@ impl Writer<'_, '_> {
             Framing::Length(n) if self.body_sent < n => plan.keep_alive = false,
             _ => {}
         }
-        self.flush()
+        let (framing, short) = (plan.framing, !plan.keep_alive);
+        self.flush()?;
+        if self.sink.frames_itself() && framing != Framing::NoBody {
+            if short && matches!(framing, Framing::Length(n) if self.body_sent < n) {
+                // A body shorter than its declared length must not look complete.
+                self.sink.abort();
+                return Ok(());
+            }
+            self.sink.end(self.py).map_err(Fault::ClientGone)?;
+        }
+        Ok(())
     }
 }

@@ -378,8 +378,8 @@ fn unsupported_gunicorn_flags_are_accepted_with_a_warning_or_refused() {
     let (out, got) = print_config(
         &[
             "--spew",
-            "--http2-max-frame-size",
-            "32768",
+            "--dirty-timeout",
+            "60",
             "--http-parser",
             "auto",
             "hello",
@@ -396,7 +396,7 @@ fn unsupported_gunicorn_flags_are_accepted_with_a_warning_or_refused() {
         out.stderr
     );
     assert!(
-        out.stderr.contains("`http2_max_frame_size` is ignored"),
+        out.stderr.contains("`dirty_timeout` is ignored"),
         "{}",
         out.stderr
     );
@@ -404,7 +404,7 @@ fn unsupported_gunicorn_flags_are_accepted_with_a_warning_or_refused() {
         !out.stderr.contains("http_parser"),
         "a default value is no cause for a warning"
     );
-    for flag in ["--http-protocols=h2", "--dirty-app=tasks:app"] {
+    for flag in ["--dirty-workers=2", "--dirty-app=tasks:app"] {
         let out =
             ServerBuilder::new(&[flag, "--chdir", "tests/apps", "hello"]).run_to_exit(EXIT_TIMEOUT);
         assert_eq!(out.status.code(), Some(2), "{flag}: {}", out.stderr);

@@ -31,6 +31,11 @@
 //! - `config_file`: Gunicorn config files (tests/configs/ corpus), precedence with
 //!   `$GUNICORN_CMD_ARGS` and flags, `--print-config`, `--check-config`
 //! - `tls`: HTTPS (--certfile, client certificates, --ciphers), startup errors
+//! - `http2`: HTTP/2 over TLS (ALPN) with gthread: curl, nghttp, httpx and raw `h2`
+//!   clients; concurrency, flow control, the shared header policy, settings
+//! - `http2_abuse`: hand-made floods (PING, SETTINGS, rapid reset, CONTINUATION,
+//!   HPACK bomb, too many streams) end the connection, the worker serves on; large
+//!   uploads at once and app faults stay within their stream
 //! - `proxy`: trusted peers (`--forwarded-allow-ips`), secure-scheme and forwarder
 //!   headers, the PROXY protocol v1/v2 (`--proxy-protocol`, `--proxy-allow-from`)
 //! - `reload`: `--reload` (inotify and poll), extra files and globs, a SyntaxError
@@ -85,6 +90,8 @@ mod daemon;
 mod faults;
 mod gthread;
 mod hooks;
+mod http2;
+mod http2_abuse;
 mod http_basics;
 mod large_bodies;
 mod log_outputs;

@@ -5,7 +5,7 @@
 //! certificates, unix-socket listeners, plain HTTP on the TLS port, and startup
 //! errors.
 
-mod support;
+pub(crate) mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -317,3 +317,23 @@ fn direct_reads_grow_the_buffer_ahead_of_what_arrived() {
         Body::File(..) => panic!("1 MiB stays in memory"),
     }
 }
+
+#[test]
+fn a_spooled_body_keeps_its_bytes_and_order() {
+    use std::io::Read;
+    let mut buf = BodyBuffer::default();
+    buf.push(b"in memory, ").unwrap();
+    assert_eq!(buf.in_memory(), 11);
+    buf.spool().unwrap();
+    assert_eq!(buf.in_memory(), 0);
+    buf.push(b"then on disk").unwrap();
+    buf.spool().unwrap();
+    match buf.finish().unwrap() {
+        Body::File(mut f, n) => {
+            let mut text = String::new();
+            f.read_to_string(&mut text).unwrap();
+            assert_eq!((text.as_str(), n), ("in memory, then on disk", 23));
+        }
+        Body::Memory(_) => panic!("a spooled body is a file"),
+    }
+}

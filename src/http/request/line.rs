@@ -79,13 +79,13 @@ pub use crate::http::is_token_byte;
 
 /// Visible ASCII only (RFC 9112 §3.2 as Gunicorn 27 reads it): no space, no control
 /// bytes, no DEL, no raw non-ASCII byte (UTF-8 included; clients percent-encode it).
-fn is_target_byte(b: u8) -> bool {
+pub(super) fn is_target_byte(b: u8) -> bool {
     matches!(b, 0x21..=0x7e)
 }
 
 /// Methods are tokens; unless permitted, also Gunicorn's conventions: 3 to 20
 /// characters, no lowercase letters, no `#`.
-fn check_method(method: &[u8], limits: &Limits) -> Result<(), HttpError> {
+pub(super) fn check_method(method: &[u8], limits: &Limits) -> Result<(), HttpError> {
     let conventional = || {
         (3..=20).contains(&method.len())
             && !method.iter().any(|&b| b.is_ascii_lowercase() || b == b'#')
@@ -105,7 +105,7 @@ fn check_method(method: &[u8], limits: &Limits) -> Result<(), HttpError> {
 
 /// RFC 9112 §3.2: `*` only with OPTIONS, authority-form only with CONNECT, and
 /// everything else is origin-form (`/…`) or absolute-form (`scheme://…`).
-fn target_form_allowed(method: &str, target: &str) -> bool {
+pub(super) fn target_form_allowed(method: &str, target: &str) -> bool {
     if target == "*" {
         return method == "OPTIONS";
     }

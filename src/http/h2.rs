@@ -1,0 +1,335 @@
+//! HTTP/2 glue: a request the `h2` crate decoded (pseudo-headers already checked
+//! against RFC 9113 §8.3: none missing or repeated, none after a regular field, no
+//! connection-specific fields, `te` only `trailers`) becomes a [`Head`] through the
+//! same policy as an HTTP/1 head ([`Head::from_fields`]); and a response head becomes
+//! the `http` value h2 sends. No I/O here: the connection is driven in
+//! [`crate::worker::h2conn`].
+
+use super::request::{Head, Limits};
+use super::response::{self, SERVER};
+use super::HttpError;
+
+/// The head of an HTTP/2 request. `:authority` stands in for `Host` (Gunicorn's rule),
+/// replacing one Host field; two Host fields are kept, so the singleton rule refuses
+/// them as it does over HTTP/1. `:path` is the target (the authority for CONNECT).
+pub fn head_from_parts(parts: &http::request::Parts, limits: &Limits) -> Result<Head, HttpError> {
+    let target = if parts.method == http::Method::CONNECT {
+        parts.uri.authority().map_or("", |a| a.as_str())
+    } else {
+        parts.uri.path_and_query().map_or("", |p| p.as_str())
+    };
+    let hosts = parts.headers.get_all(http::header::HOST).iter().count();
+    let authority = parts.uri.authority().map(|a| a.as_str().as_bytes());
+    let mut fields: Vec<(&[u8], &[u8])> = Vec::with_capacity(parts.headers.len() + 1);
+    if let (Some(authority), 0 | 1) = (authority, hosts) {
+        fields.push((b"host", authority));
+    }
+    for (name, value) in &parts.headers {
+        if name == http::header::HOST && authority.is_some() && hosts == 1 {
+            continue;
+        }
+        fields.push((name.as_str().as_bytes(), value.as_bytes()));
+    }
+    Head::from_fields(parts.method.as_str(), target, &fields, limits)
+}
+
+/// The response head h2 sends: names lowercased (HTTP/2 requires it), `server` and
+/// `date` added as HTTP/1 adds them. The app's hop-by-hop fields were dropped by
+/// `start_response` already; a name or value h2's `http` types refuse is an error.
+pub fn response_head(
+    status: u16,
+    headers: &[(String, String)],
+) -> Result<http::Response<()>, HttpError> {
+    let mut builder = http::Response::builder()
+        .status(status)
+        .header("server", SERVER)
+        .header(
+            "date",
+            crate::log::time::http_date(crate::log::time::unix_now()),
+        );
+    for (name, value) in headers {
+        if response::is_hop_by_hop(name) {
+            continue;
+        }
+        let value = latin1(value);
+        builder = builder.header(name.to_ascii_lowercase(), value);
+    }
+    builder
+        .body(())
+        .map_err(|e| HttpError::bad(format!("response head cannot go over HTTP/2: {e}")))
+}
+
+/// A header value as PEP 3333 has it: latin-1 code points, one byte each.
+fn latin1(text: &str) -> http::HeaderValue {
+    let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
+    http::HeaderValue::from_bytes(&bytes).unwrap_or_else(|_| http::HeaderValue::from_static(""))
+}
+
+/// The server's own error page for a refused stream: its head and HTML body.
+pub fn error_response(err: &HttpError) -> (http::Response<()>, bytes::Bytes) {
+    let (code, reason) = err.status();
+    let body = response::error_body(reason, &err.to_string());
+    let headers = [
+        ("content-type".to_string(), "text/html".to_string()),
+        ("content-length".to_string(), body.len().to_string()),
+    ];
+    let head = response_head(code, &headers).unwrap_or_else(|_| http::Response::new(()));
+    (head, bytes::Bytes::from(body))
+}
+
+/// The client's connection preface, which precedes its first frame.
+const PREFACE_LEN: usize = 24;
+/// The window over which frames are counted (Gunicorn's and Netty's style of limit).
+const FLOOD_WINDOW_MS: u64 = 10_000;
+/// RST_STREAM frames a client may send per window (rapid reset, CVE-2023-44487).
+pub const MAX_RESETS: u32 = 200;
+/// PING, SETTINGS, PRIORITY and empty non-final DATA frames a client may send per
+/// window: each costs the server work (and a PING or SETTINGS an answer) for no request.
+pub const MAX_CONTROL: u32 = 1000;
+
+/// Which limit a client went over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flood {
+    Resets,
+    Control,
+}
+
+impl std::fmt::Display for Flood {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Flood::Resets => write!(f, "more than {MAX_RESETS} RST_STREAM frames in 10 s"),
+            Flood::Control => write!(
+                f,
+                "more than {MAX_CONTROL} PING, SETTINGS, PRIORITY or empty DATA frames in 10 s"
+            ),
+        }
+    }
+}
+
+/// Counts the client's frames from the raw bytes, before h2 sees them: h2 bounds what
+/// it buffers but not how often a client may make it work for nothing. A pure
+/// function of bytes and the clock (table tests below); it follows the 9-byte frame
+/// headers and skips payloads without copying them.
+#[derive(Debug)]
+pub struct FrameTap {
+    preface_left: usize,
+    header: [u8; 9],
+    have: usize,
+    payload_left: usize,
+    window_start: u64,
+    resets: u32,
+    control: u32,
+}
+
+impl FrameTap {
+    pub fn new(now_ms: u64) -> FrameTap {
+        FrameTap {
+            preface_left: PREFACE_LEN,
+            header: [0; 9],
+            have: 0,
+            payload_left: 0,
+            window_start: now_ms,
+            resets: 0,
+            control: 0,
+        }
+    }
+
+    /// Counts the frames that start in `bytes`; `Err` when a limit is passed.
+    pub fn feed(&mut self, mut bytes: &[u8], now_ms: u64) -> Result<(), Flood> {
+        if now_ms.saturating_sub(self.window_start) >= FLOOD_WINDOW_MS {
+            self.window_start = now_ms;
+            self.resets = 0;
+            self.control = 0;
+        }
+        while !bytes.is_empty() {
+            let skip = if self.preface_left > 0 {
+                &mut self.preface_left
+            } else {
+                &mut self.payload_left
+            };
+            if *skip > 0 {
+                let n = (*skip).min(bytes.len());
+                *skip -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (9 - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have == 9 {
+                self.have = 0;
+                self.count()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&mut self) -> Result<(), Flood> {
+        let h = &self.header;
+        let len = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
+        let (kind, flags) = (h[3], h[4]);
+        self.payload_left = len;
+        match kind {
+            0x3 => self.resets += 1,
+            // PRIORITY, SETTINGS, PING.
+            0x2 | 0x4 | 0x6 => self.control += 1,
+            // DATA carrying nothing and not ending its stream.
+            0x0 if len == 0 && flags & 0x1 == 0 => self.control += 1,
+            _ => {}
+        }
+        if self.resets > MAX_RESETS {
+            return Err(Flood::Resets);
+        }
+        if self.control > MAX_CONTROL {
+            return Err(Flood::Control);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::request::HeaderMap;
+
+    fn parts(build: http::request::Builder) -> http::request::Parts {
+        build.body(()).unwrap().into_parts().0
+    }
+
+    fn get(uri: &str) -> http::request::Builder {
+        http::Request::builder().method("GET").uri(uri)
+    }
+
+    #[test]
+    fn authority_becomes_host_and_path_the_target() {
+        let p = parts(get("https://example.com:8443/a?b=1").header("accept", "*/*"));
+        let head = head_from_parts(&p, &Limits::default()).unwrap();
+        assert_eq!((head.method(), head.target()), ("GET", "/a?b=1"));
+        assert_eq!(head.header("host"), Some(&b"example.com:8443"[..]));
+        assert_eq!(head.header("accept"), Some(&b"*/*"[..]));
+        assert!(head.http2 && head.keep_alive && !head.client_closes);
+        assert_eq!(head.protocol(), "HTTP/2.0");
+    }
+
+    #[test]
+    fn the_http1_policy_applies() {
+        let two_hosts = parts(get("https://a/").header("host", "b").header("host", "c"));
+        let err = head_from_parts(&two_hosts, &Limits::default()).unwrap_err();
+        assert!(err.to_string().contains("more than one host"), "{err}");
+        let one_host = parts(get("https://a/").header("host", "b"));
+        let head = head_from_parts(&one_host, &Limits::default()).unwrap();
+        assert_eq!(head.values("host").collect::<Vec<_>>(), [&b"a"[..]]);
+        let underscore = parts(get("https://a/").header("x_forwarded_for", "1.2.3.4"));
+        let refuse = Limits {
+            header_map: HeaderMap::Refuse,
+            ..Limits::default()
+        };
+        assert!(head_from_parts(&underscore, &refuse).is_err());
+        assert!(head_from_parts(&underscore, &Limits::default()).is_ok());
+        let long = parts(get(&format!("https://a/{}", "x".repeat(5000))));
+        assert_eq!(
+            head_from_parts(&long, &Limits::default())
+                .unwrap_err()
+                .status()
+                .0,
+            414
+        );
+        let big = parts(get("https://a/").header("x-big", "v".repeat(8189)));
+        assert_eq!(
+            head_from_parts(&big, &Limits::default())
+                .unwrap_err()
+                .status()
+                .0,
+            431
+        );
+        let body = parts(
+            http::Request::builder()
+                .method("POST")
+                .uri("https://a/")
+                .header("content-length", "11"),
+        );
+        let small = Limits {
+            body: Some(10),
+            ..Limits::default()
+        };
+        assert_eq!(head_from_parts(&body, &small).unwrap_err().status().0, 413);
+    }
+
+    /// A frame header: length, type, flags, stream 1; then `len` zero bytes.
+    fn frame(kind: u8, flags: u8, len: usize) -> Vec<u8> {
+        let mut f = vec![
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            kind,
+            flags,
+            0,
+            0,
+            0,
+            1,
+        ];
+        f.resize(9 + len, 0);
+        f
+    }
+
+    fn frames(kind: u8, flags: u8, len: usize, count: usize) -> Vec<u8> {
+        let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        for _ in 0..count {
+            out.extend(frame(kind, flags, len));
+        }
+        out
+    }
+
+    #[test]
+    fn the_frame_tap_counts_floods_whatever_the_split() {
+        let cases: &[(u8, u8, usize, usize, Option<Flood>)] = &[
+            (0x3, 0, 4, MAX_RESETS as usize, None),
+            (0x3, 0, 4, MAX_RESETS as usize + 1, Some(Flood::Resets)),
+            (0x6, 0, 8, MAX_CONTROL as usize + 1, Some(Flood::Control)),
+            (0x4, 0, 0, MAX_CONTROL as usize + 1, Some(Flood::Control)),
+            (0x2, 0, 5, MAX_CONTROL as usize + 1, Some(Flood::Control)),
+            (0x0, 0, 0, MAX_CONTROL as usize + 1, Some(Flood::Control)),
+            // Empty DATA that ends a stream, and DATA with bytes, are requests' own.
+            (0x0, 1, 0, 5000, None),
+            (0x0, 0, 100, 5000, None),
+            // WINDOW_UPDATE is how a small-window client reads: never counted.
+            (0x8, 0, 4, 5000, None),
+        ];
+        for &(kind, flags, len, count, want) in cases {
+            let bytes = frames(kind, flags, len, count);
+            for step in [1, 7, 9, 4096, bytes.len()] {
+                let mut tap = FrameTap::new(0);
+                let got = bytes.chunks(step).try_for_each(|c| tap.feed(c, 5));
+                assert_eq!(got.err(), want, "type {kind} x{count}, step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_frame_tap_forgets_after_its_window() {
+        let mut tap = FrameTap::new(0);
+        let batch = frames(0x6, 0, 8, 900);
+        tap.feed(&batch, 0).unwrap();
+        let more: Vec<u8> = (0..900).flat_map(|_| frame(0x6, 0, 8)).collect();
+        tap.feed(&more, FLOOD_WINDOW_MS).unwrap();
+        assert_eq!(tap.feed(&more, FLOOD_WINDOW_MS + 1), Err(Flood::Control));
+    }
+
+    #[test]
+    fn response_heads_are_lowercase_with_server_and_date() {
+        let headers = [
+            ("Content-Type".to_string(), "text/plain".to_string()),
+            ("Connection".to_string(), "close".to_string()),
+        ];
+        let head = response_head(201, &headers).unwrap();
+        assert_eq!(head.status(), 201);
+        assert_eq!(head.headers()["content-type"], "text/plain");
+        assert_eq!(head.headers()["server"], SERVER);
+        assert!(head.headers().contains_key("date"));
+        assert!(!head.headers().contains_key("connection"));
+        let (head, body) = error_response(&HttpError::bad("nope"));
+        assert_eq!(head.status(), 400);
+        assert!(body.starts_with(b"<html>"));
+    }
+}

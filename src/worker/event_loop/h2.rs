@@ -1,0 +1,186 @@
+//! The event loop's side of HTTP/2 connections ([`Slot::H2`]): the switch from a
+//! TLS connection whose ALPN chose `h2`, turns on socket events and on h2's wake-ups,
+//! complete streams dispatched to the gthread pool (each a [`Job`] counted by
+//! `--max-requests`), and the access log when a stream's response is done.
+//! Shutdown sends GOAWAY and lets running streams finish; idle connections close
+//! after `--keep-alive`, stalled ones after `--timeout`.
+
+use mio::{Interest, Token};
+
+use super::{EventLoop, Slot, State, CONN_BASE};
+use crate::http::request::Head;
+use crate::worker::h2conn::{H2Conn, Turn};
+use crate::worker::h2sink::H2Sink;
+use crate::worker::pool::{Carrier, H2Stream, Job};
+use crate::wsgi::call::Outcome;
+
+impl EventLoop<'_> {
+    /// The TLS handshake chose `h2`: the connection becomes an HTTP/2 one.
+    pub(super) fn h2_start(&mut self, index: usize) {
+        let Some(wakes) = self.h2_wakes.clone() else {
+            // Only gthread offers h2 in ALPN; nothing else can serve it.
+            return self.close(index);
+        };
+        let Slot::Open(conn) = std::mem::replace(&mut self.slots[index], Slot::Free) else {
+            return;
+        };
+        let (stream, peer, read) = conn.into_h2_parts();
+        let h2 = H2Conn::new(stream, peer, read, &self.config.http2, index, wakes);
+        self.slots[index] = Slot::H2(Box::new(h2));
+        if self.state != State::Running {
+            if let Slot::H2(h2) = &mut self.slots[index] {
+                h2.graceful_shutdown();
+            }
+        }
+        self.h2_turn(index);
+    }
+
+    /// Turns for the connections h2 woke (an app thread sent data, or a turn stopped
+    /// early for fairness).
+    pub(super) fn h2_woken(&mut self) {
+        let Some(wakes) = &self.h2_wakes else { return };
+        for index in wakes.take() {
+            if matches!(self.slots.get(index), Some(Slot::H2(_))) {
+                self.h2_turn(index);
+            }
+        }
+    }
+
+    /// Reads, polls and writes one connection, dispatches its complete streams, and
+    /// closes it when it is done.
+    pub(super) fn h2_turn(&mut self, index: usize) {
+        let limits = self.limits;
+        let Some(Slot::H2(h2)) = self.slots.get_mut(index) else {
+            return;
+        };
+        if h2.turn(&limits, &self.config.proxy) == Turn::Close {
+            return self.h2_close(index);
+        }
+        self.h2_dispatch(index);
+        self.h2_watch_writes(index);
+    }
+
+    /// Hands the connection's complete streams to the pool, up to its share.
+    fn h2_dispatch(&mut self, index: usize) {
+        loop {
+            let Some(Slot::H2(h2)) = self.slots.get_mut(index) else {
+                return;
+            };
+            let Some(ready) = h2.next_ready() else { return };
+            let (peer, id) = (h2.peer, h2.id);
+            let Some(pool) = &mut self.pool else { return };
+            let sink = H2Sink::new(ready.respond, self.config.timeout);
+            pool.submit(Job {
+                index,
+                conn: Carrier::H2(Box::new(H2Stream {
+                    sink,
+                    peer,
+                    conn_id: id,
+                })),
+                head: ready.head,
+                body: ready.body,
+                keep_alive: true,
+            });
+            if self.recycle.count() {
+                self.begin_drain();
+            }
+        }
+    }
+
+    /// An app thread finished a stream: the access log, then the connection's next
+    /// turn (a waiting stream may go, or a closing connection may close).
+    pub(super) fn h2_stream_done(&mut self, index: usize, id: u64, head: &Head, outcome: &Outcome) {
+        let peer = match self.slots.get_mut(index) {
+            Some(Slot::H2(h2)) if h2.id == id => {
+                h2.stream_done();
+                Some(h2.peer)
+            }
+            _ => None,
+        };
+        if let Some(peer) = peer {
+            self.log_access(head, &peer, outcome);
+            self.h2_turn(index);
+        }
+    }
+
+    /// Registers for writable events exactly while output is queued.
+    fn h2_watch_writes(&mut self, index: usize) {
+        let Some(Slot::H2(h2)) = self.slots.get_mut(index) else {
+            return;
+        };
+        let want = h2.has_output();
+        if want == h2.write_interest {
+            return;
+        }
+        let interest = if want {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        let token = Token(CONN_BASE + index);
+        match self
+            .poll
+            .registry()
+            .reregister(h2.stream.source(), token, interest)
+        {
+            Ok(()) => h2.write_interest = want,
+            Err(_) => self.h2_close(index),
+        }
+    }
+
+    pub(super) fn h2_close(&mut self, index: usize) {
+        if let Slot::H2(mut h2) = std::mem::replace(&mut self.slots[index], Slot::Free) {
+            // Streams still running write to h2's shared state only; their `Done`
+            // finds the slot free, or another connection's (told apart by its id).
+            h2.shutdown();
+            self.free.push(index);
+            self.publish_connections();
+        }
+    }
+
+    /// TERM or `--max-requests`: GOAWAY on every HTTP/2 connection; running streams
+    /// finish, then each connection closes.
+    pub(super) fn h2_goaway_all(&mut self) {
+        for index in 0..self.slots.len() {
+            if let Slot::H2(h2) = &mut self.slots[index] {
+                h2.graceful_shutdown();
+                self.h2_turn(index);
+            }
+        }
+    }
+
+    /// The retiring worker's linger is over: HTTP/2 connections with nothing in
+    /// flight close.
+    pub(super) fn h2_close_idle(&mut self) {
+        for index in 0..self.slots.len() {
+            if matches!(&self.slots[index], Slot::H2(h2) if h2.is_idle()) {
+                self.h2_close(index);
+            }
+        }
+    }
+
+    /// Once a second: a connection with nothing in flight closes after
+    /// `--keep-alive` without traffic (GOAWAY first); one whose streams move no bytes
+    /// for `--timeout` closes too (Gunicorn's idle and stream timeouts).
+    pub(super) fn h2_sweep(&mut self) {
+        let keep_alive = self.config.keep_alive.max(1) * 1000;
+        let timeout = (self.config.timeout > 0).then_some(self.config.timeout * 1000);
+        let now = crate::sys::monotonic_millis();
+        for index in 0..self.slots.len() {
+            let Slot::H2(h2) = &mut self.slots[index] else {
+                continue;
+            };
+            let idle = now.saturating_sub(h2.last_activity);
+            let expired = if h2.is_idle() || h2.is_lingering() {
+                idle >= keep_alive
+            } else {
+                h2.running == 0 && timeout.is_some_and(|t| idle >= t)
+            };
+            if expired {
+                h2.abrupt_shutdown();
+                let _ = h2.flush();
+                self.h2_close(index);
+            }
+        }
+    }
+}

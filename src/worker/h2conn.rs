@@ -1,0 +1,404 @@
+//! One HTTP/2 connection (TLS with ALPN `h2`), driven by hand from the mio loop.
+//!
+//! The `h2` crate does framing, HPACK, stream states and flow control; it wants an
+//! `AsyncRead + AsyncWrite` and a task context, but spawns nothing and sets no timers,
+//! so no async runtime is needed:
+//!
+//! - **I/O.** h2 reads and writes [`MemIo`], two in-memory buffers. A turn
+//!   ([`H2Conn::turn`]) reads the socket (through rustls) into `inbound`, polls h2,
+//!   which consumes `inbound` and appends frames to `outbound`, and writes `outbound` to
+//!   the socket; bytes left make the loop watch for writability, as for HTTP/1. A
+//!   full `outbound` ([`OUT_HIGH_WATER`]) makes `poll_write` pending, and h2 then stops
+//!   reading too: a client that does not read cannot make the server buffer.
+//! - **Wake-ups.** The connection is polled with a waker ([`ConnWaker`]) that queues its
+//!   slot and wakes the worker's `mio::Waker`. App threads call h2's `SendStream`
+//!   directly (its state is shared under a mutex); when that queues frames, h2 wakes
+//!   the connection's waker and the loop takes a turn for it.
+//! - **Streams.** A stream is dispatched as a job for the gthread pool only when its
+//!   request is complete (body received into a [`BodyBuffer`], in memory then spooled),
+//!   so a slow client costs a buffer, not a thread. At most
+//!   `--http2-max-concurrent-streams` jobs per connection are out at once; the rest
+//!   wait here in `ready`.
+//!
+//! - **Abuse** ([`abuse`]). A frame tap ([`FrameTap`]) counts the client's frames as
+//!   they are read: floods of RST_STREAM (rapid reset) or of PING/SETTINGS/PRIORITY/empty
+//!   DATA, and streams piling up while reset, end the connection with
+//!   GOAWAY(ENHANCE_YOUR_CALM), as h2's own limits do (CONTINUATION floods, resets of
+//!   unaccepted streams, HPACK sizes); the worker serves everyone else.
+//!
+//! The entry stays in the event loop's table for the connection's whole life
+//! (`Slot::H2`); HTTP/1 instead checks the whole connection out to a thread.
+//! [`streams`] holds the request side of streams, [`transport`] h2's I/O and waker.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use h2::server::{Connection, Handshake, SendResponse};
+use h2::RecvStream;
+
+use super::stream::Stream;
+use crate::config::http2::Http2Config;
+use crate::config::proxy::ProxyConfig;
+use crate::http::body::{Body, BodyBuffer};
+use crate::http::h2::FrameTap;
+use crate::http::request::{Head, Limits};
+
+use crate::wsgi::environ::Peer;
+
+/// Input read ahead of h2 in one go; reading resumes when it has consumed it.
+const IN_HIGH_WATER: usize = 256 * 1024;
+/// What h2 buffers per stream beyond the flow-control window (its default is 400 KB).
+const SEND_BUFFER: usize = 256 * 1024;
+/// The connection-level receive window: several streams' bodies may arrive at once.
+const CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// Read → poll → write rounds in one turn before other connections get theirs.
+const ROUNDS_PER_TURN: usize = 8;
+
+enum State {
+    Handshaking(Handshake<MemIo, Bytes>),
+    Open(Connection<MemIo, Bytes>),
+    /// h2 is done (closed cleanly or on an error): close once `outbound` is written.
+    Done,
+}
+
+/// A stream whose request body is still arriving.
+struct Receiving {
+    head: Box<Head>,
+    recv: RecvStream,
+    respond: SendResponse<Bytes>,
+    buffer: BodyBuffer,
+}
+
+/// A complete request for an app thread.
+pub struct ReadyStream {
+    pub head: Box<Head>,
+    pub body: Body,
+    pub respond: SendResponse<Bytes>,
+}
+
+/// What the loop does after a turn.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Turn {
+    /// Keep it; watch for writability when it has output left.
+    Wait,
+    Close,
+}
+
+pub struct H2Conn {
+    /// Unique in the worker: a finished stream's slot may hold another connection by
+    /// the time it comes back.
+    pub id: u64,
+    pub stream: Stream,
+    pub peer: Peer,
+    bufs: Arc<Mutex<Buffers>>,
+    state: State,
+    receiving: Vec<Receiving>,
+    ready: VecDeque<ReadyStream>,
+    /// Refused streams whose clients are still sending: reset once the page is out.
+    resets: Vec<SendResponse<Bytes>>,
+    /// Streams out on app threads.
+    pub running: usize,
+    max_running: usize,
+    waker: Arc<ConnWaker>,
+    /// Coarse monotonic milliseconds of the last bytes moved.
+    pub last_activity: u64,
+    pub write_interest: bool,
+    read_closed: bool,
+    /// The socket may hold bytes not read yet (a turn stopped at [`IN_HIGH_WATER`]).
+    unread: bool,
+    /// The scratch buffer socket reads land in.
+    scratch: Box<[u8]>,
+    /// Counts the client's frames against the flood limits.
+    tap: FrameTap,
+    /// Our side is shut after a GOAWAY for abuse; input is discarded until EOF.
+    lingering: bool,
+    /// A limit was passed: GOAWAY(ENHANCE_YOUR_CALM) is due, then the close.
+    calm: Calm,
+}
+
+/// The abuse verdict on a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Calm {
+    Fine,
+    /// GOAWAY(ENHANCE_YOUR_CALM) as soon as h2 can send it.
+    Due,
+    Sent,
+}
+
+impl H2Conn {
+    /// Starts the server side of HTTP/2 on a connection whose TLS handshake chose
+    /// `h2`; `read` holds what was already read (the start of the preface).
+    pub fn new(
+        stream: Stream,
+        peer: Peer,
+        read: Vec<u8>,
+        settings: &Http2Config,
+        index: usize,
+        wakes: Arc<WakeList>,
+    ) -> H2Conn {
+        let bufs = Arc::new(Mutex::new(Buffers {
+            inbound: BytesMut::from(&read[..]),
+            outbound: Vec::new(),
+        }));
+        let mut builder = h2::server::Builder::new();
+        builder
+            .max_concurrent_streams(settings.max_concurrent_streams)
+            .initial_window_size(settings.initial_window_size)
+            .initial_connection_window_size(CONNECTION_WINDOW.max(settings.initial_window_size))
+            .max_frame_size(settings.max_frame_size)
+            .max_send_buffer_size(SEND_BUFFER);
+        if settings.max_header_list_size > 0 {
+            builder.max_header_list_size(settings.max_header_list_size);
+        }
+        let handshake = builder.handshake(MemIo(bufs.clone()));
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        H2Conn {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            stream,
+            peer,
+            bufs,
+            state: State::Handshaking(handshake),
+            receiving: Vec::new(),
+            ready: VecDeque::new(),
+            resets: Vec::new(),
+            running: 0,
+            max_running: settings.max_concurrent_streams as usize,
+            waker: Arc::new(ConnWaker::new(index, wakes)),
+            last_activity: crate::sys::monotonic_millis(),
+            write_interest: false,
+            read_closed: false,
+            unread: true,
+            scratch: vec![0u8; 16 * 1024].into_boxed_slice(),
+            tap: FrameTap::new(crate::sys::monotonic_millis()),
+            lingering: false,
+            calm: Calm::Fine,
+        }
+        .with_read(&read)
+    }
+
+    /// Counts the bytes read before the switch (the start of the preface).
+    fn with_read(mut self, read: &[u8]) -> H2Conn {
+        let now = crate::sys::monotonic_millis();
+        if let Err(flood) = self.tap.feed(read, now) {
+            self.too_much(&flood.to_string());
+        }
+        self
+    }
+
+    /// Output not yet taken by the socket.
+    pub fn has_output(&self) -> bool {
+        !lock(&self.bufs).outbound.is_empty() || self.stream.has_pending_output()
+    }
+
+    /// Ended for abuse, waiting for the client to close (see `turn`).
+    pub fn is_lingering(&self) -> bool {
+        self.lingering
+    }
+
+    /// Nothing in flight: no stream receiving, waiting or running.
+    pub fn is_idle(&self) -> bool {
+        self.running == 0 && self.receiving.is_empty() && self.ready.is_empty()
+    }
+
+    /// A complete request to dispatch, unless this connection already has its
+    /// share of jobs out.
+    pub fn next_ready(&mut self) -> Option<ReadyStream> {
+        if self.running >= self.max_running || self.calm != Calm::Fine {
+            return None;
+        }
+        let ready = self.ready.pop_front()?;
+        self.running += 1;
+        Some(ready)
+    }
+
+    /// An app thread finished one of this connection's streams.
+    pub fn stream_done(&mut self) {
+        self.running = self.running.saturating_sub(1);
+    }
+
+    /// GOAWAY: no new streams; open ones finish, then the connection closes.
+    pub fn graceful_shutdown(&mut self) {
+        if let State::Open(conn) = &mut self.state {
+            conn.graceful_shutdown();
+        }
+    }
+
+    /// GOAWAY now, dropping open streams (idle timeout, shutdown).
+    pub fn abrupt_shutdown(&mut self) {
+        if let State::Open(conn) = &mut self.state {
+            conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+        }
+    }
+
+    /// The waker h2 gets with this connection's polls.
+    pub fn waker(&self) -> Waker {
+        Waker::from(self.waker.clone())
+    }
+
+    /// Reads, lets h2 work, receives bodies and writes, in rounds until nothing moves.
+    pub fn turn(&mut self, limits: &Limits, proxy: &ProxyConfig) -> Turn {
+        self.waker.pending.store(false, Ordering::Release);
+        for _ in 0..ROUNDS_PER_TURN {
+            if let Err(e) = self.read_socket() {
+                tracing::debug!("HTTP/2 connection from {:?}: {e}", self.peer.remote);
+                return Turn::Close;
+            }
+            self.poll_h2(limits, proxy);
+            self.receive_bodies(limits);
+            self.check_waiting();
+            if !self.resets.is_empty() {
+                // The refusals' pages were queued: h2 writes them on this poll.
+                self.poll_h2(limits, proxy);
+                for mut respond in self.resets.drain(..) {
+                    respond.send_reset(h2::Reason::NO_ERROR);
+                }
+                self.poll_h2(limits, proxy);
+            }
+            if self.flush().is_err() {
+                return Turn::Close;
+            }
+            let more_input = self.unread && lock(&self.bufs).inbound.len() < IN_HIGH_WATER;
+            if !more_input {
+                break;
+            }
+        }
+        if self.unread {
+            // Stopped for fairness with bytes left: come back soon.
+            self.waker().wake();
+        }
+        let done = matches!(self.state, State::Done) || (self.read_closed && self.is_idle());
+        if done && !self.has_output() {
+            if self.calm == Calm::Fine || self.read_closed {
+                return Turn::Close;
+            }
+            // Ended for abuse: close our side after the GOAWAY, and discard what the
+            // client still sends until it closes too (or the keep-alive sweep ends
+            // it), so no reset destroys the GOAWAY on its way.
+            if !self.lingering {
+                self.lingering = true;
+                self.stream.shutdown_write();
+            }
+        }
+        Turn::Wait
+    }
+
+    /// Reads the socket into `inbound` until it would block or h2 has enough ahead.
+    fn read_socket(&mut self) -> io::Result<()> {
+        if self.calm != Calm::Fine {
+            self.discard_input();
+            return Ok(());
+        }
+        while !self.read_closed {
+            if lock(&self.bufs).inbound.len() >= IN_HIGH_WATER {
+                self.unread = true;
+                return Ok(());
+            }
+            match self.stream.read(&mut self.scratch) {
+                Ok(0) => self.read_closed = true,
+                Ok(n) => {
+                    let now = crate::sys::monotonic_millis();
+                    lock(&self.bufs)
+                        .inbound
+                        .extend_from_slice(&self.scratch[..n]);
+                    self.last_activity = now;
+                    if let Err(flood) = self.tap.feed(&self.scratch[..n], now) {
+                        self.too_much(&flood.to_string());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.unread = false;
+        Ok(())
+    }
+
+    /// Drives h2: the handshake, then new streams until it has nothing more.
+    fn poll_h2(&mut self, limits: &Limits, proxy: &ProxyConfig) {
+        let waker = self.waker();
+        let mut cx = Context::from_waker(&waker);
+        if let State::Handshaking(hs) = &mut self.state {
+            match Pin::new(hs).poll(&mut cx) {
+                Poll::Ready(Ok(conn)) => self.state = State::Open(conn),
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!("HTTP/2 handshake with {:?} failed: {e}", self.peer.remote);
+                    self.state = State::Done;
+                }
+                Poll::Pending => return,
+            }
+        }
+        loop {
+            let State::Open(conn) = &mut self.state else {
+                return;
+            };
+            if self.calm == Calm::Due {
+                conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                self.calm = Calm::Sent;
+            }
+            match conn.poll_accept(&mut cx) {
+                Poll::Ready(Some(Ok((request, respond)))) => {
+                    self.accept_stream(request, respond, limits, proxy)
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.ended_by_h2(&e);
+                    self.state = State::Done;
+                    return;
+                }
+                Poll::Ready(None) => {
+                    self.state = State::Done;
+                    return;
+                }
+                Poll::Pending => return,
+            }
+        }
+    }
+
+    /// Writes `outbound` to the socket until it would block.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let mut b = lock(&self.bufs);
+        let mut written = 0;
+        while written < b.outbound.len() {
+            match self.stream.write(&b.outbound[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if written > 0 {
+            b.outbound.drain(..written);
+            self.last_activity = crate::sys::monotonic_millis();
+            if b.outbound.len() + written >= OUT_HIGH_WATER {
+                // h2 may have stopped on a full buffer: let it go on.
+                drop(b);
+                self.waker().wake();
+            }
+        }
+        self.stream.flush()
+    }
+
+    /// Tidy close: close_notify, then the socket closes when dropped.
+    pub fn shutdown(&mut self) {
+        if !self.lingering {
+            self.stream.shutdown_write();
+        }
+        if self.calm != Calm::Fine {
+            self.discard_input();
+        }
+    }
+}
+
+mod transport;
+pub use transport::WakeList;
+use transport::{lock, Buffers, ConnWaker, MemIo, OUT_HIGH_WATER};
+
+mod abuse;
+mod streams;
