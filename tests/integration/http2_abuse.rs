@@ -105,7 +105,10 @@ fn a_settings_flood_is_cut_off() {
 
 #[test]
 fn an_empty_data_flood_is_cut_off() {
-    assert_cut_off("empty-data", 5000, "or empty DATA frames in 10 s");
+    // h2 has its own limit on empty DATA frames besides the tap's (1000 per 10 s);
+    // which trips first depends on how many frames one read brings: either ends the
+    // connection the same way.
+    assert_cut_off("empty-data", 5000, "ended (ENHANCE_YOUR_CALM)");
 }
 
 #[test]
