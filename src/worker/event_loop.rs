@@ -671,29 +671,20 @@ impl<'a> EventLoop<'a> {
             return false;
         };
         let want = conn.has_output();
-        if want == conn.write_interest {
-            return true;
-        }
-        let interest = if want {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        let token = Token(CONN_BASE + index);
-        match self
-            .poll
-            .registry()
-            .reregister(conn.stream.source(), token, interest)
+        let registry = self.poll.registry();
+        if set_write_interest(
+            registry,
+            &mut conn.stream,
+            index,
+            want,
+            &mut conn.write_interest,
+        )
+        .is_err()
         {
-            Ok(()) => {
-                conn.write_interest = want;
-                true
-            }
-            Err(_) => {
-                self.close(index);
-                false
-            }
+            self.close(index);
+            return false;
         }
+        true
     }
 
     fn close(&mut self, index: usize) {
@@ -938,3 +929,25 @@ impl<'a> EventLoop<'a> {
 }
 
 mod h2;
+
+/// Registers connection `index`'s socket for writable events exactly while `want`
+/// (output is queued); `current` is what it is registered for now.
+pub(super) fn set_write_interest(
+    registry: &mio::Registry,
+    stream: &mut Stream,
+    index: usize,
+    want: bool,
+    current: &mut bool,
+) -> std::io::Result<()> {
+    if want == *current {
+        return Ok(());
+    }
+    let interest = if want {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
+    registry.reregister(stream.source(), Token(CONN_BASE + index), interest)?;
+    *current = want;
+    Ok(())
+}

@@ -154,21 +154,15 @@ impl Bridge {
             Fault::ClientGone(e) => tracing::debug!("{what}: client went away: {e}"),
             Fault::Hook(tb) => tracing::error!(target: crate::log::EXCEPTION, "{what}\n{tb}"),
         }
-        if !w.started() && !matches!(fault, Fault::ClientGone(_)) && w.sink.frames_itself() {
-            w.buf.clear();
-            send_framed_500(py, w.sink, head.is_head());
-            return Outcome {
-                status: 500,
-                body_bytes: 0,
-                keep_alive: false,
-                duration: Default::default(),
-                extra: None,
-            };
-        }
         if !w.started() && !matches!(fault, Fault::ClientGone(_)) {
             w.buf.clear();
-            let page = response::error_page(head.minor_version, 500, "Internal Server Error", "");
-            let _ = w.sink.send(py, &page);
+            if w.sink.frames_itself() {
+                send_framed_500(py, w.sink, head.is_head());
+            } else {
+                let page =
+                    response::error_page(head.minor_version, 500, "Internal Server Error", "");
+                let _ = w.sink.send(py, &page);
+            }
             return Outcome {
                 status: 500,
                 body_bytes: 0,

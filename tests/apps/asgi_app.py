@@ -21,18 +21,22 @@ async def hello(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 
 
-async def echo(scope, receive, send):
-    """The scope (JSON-able parts) and the whole request body, as JSON."""
-    if scope["type"] != "http":
-        return await hello(scope, receive, send)
+async def read_body(receive):
+    """The whole request body, and how many http.request messages brought it."""
     chunks = []
     while True:
         message = await receive()
         assert message["type"] == "http.request", message
         chunks.append(message["body"])
         if not message.get("more_body"):
-            break
-    body = b"".join(chunks)
+            return b"".join(chunks), len(chunks)
+
+
+async def echo(scope, receive, send):
+    """The scope (JSON-able parts) and the whole request body, as JSON."""
+    if scope["type"] != "http":
+        return await hello(scope, receive, send)
+    body, messages = await read_body(receive)
     doc = {k: v for k, v in scope.items() if k in (
         "type", "http_version", "method", "scheme", "path", "root_path", "server", "client", "asgi")}
     doc["raw_path"] = scope["raw_path"].decode("latin-1")
@@ -41,7 +45,7 @@ async def echo(scope, receive, send):
     doc["state"] = dict(scope.get("state", {}))
     doc["body_len"] = len(body)
     doc["body_head"] = body[:64].decode("latin-1")
-    doc["messages"] = len(chunks)
+    doc["messages"] = messages
     out = json.dumps(doc).encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json")]})
@@ -52,14 +56,7 @@ async def echo_body(scope, receive, send):
     """The request body itself, back with its length (tests/integration/large_bodies.rs)."""
     if scope["type"] != "http":
         return await hello(scope, receive, send)
-    chunks = []
-    while True:
-        message = await receive()
-        assert message["type"] == "http.request", message
-        chunks.append(message["body"])
-        if not message.get("more_body"):
-            break
-    body = b"".join(chunks)
+    body, _ = await read_body(receive)
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

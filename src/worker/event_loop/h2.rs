@@ -5,9 +5,7 @@
 //! Shutdown sends GOAWAY and lets running streams finish; idle connections close
 //! after `--keep-alive`, stalled ones after `--timeout`.
 
-use mio::{Interest, Token};
-
-use super::{EventLoop, Slot, State, CONN_BASE};
+use super::{set_write_interest, EventLoop, Slot, State};
 use crate::http::request::Head;
 use crate::worker::h2conn::{H2Conn, Turn};
 use crate::worker::h2sink::H2Sink;
@@ -109,22 +107,17 @@ impl EventLoop<'_> {
             return;
         };
         let want = h2.has_output();
-        if want == h2.write_interest {
-            return;
-        }
-        let interest = if want {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        let token = Token(CONN_BASE + index);
-        match self
-            .poll
-            .registry()
-            .reregister(h2.stream.source(), token, interest)
+        let registry = self.poll.registry();
+        if set_write_interest(
+            registry,
+            &mut h2.stream,
+            index,
+            want,
+            &mut h2.write_interest,
+        )
+        .is_err()
         {
-            Ok(()) => h2.write_interest = want,
-            Err(_) => self.h2_close(index),
+            self.h2_close(index);
         }
     }
 
