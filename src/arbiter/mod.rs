@@ -520,10 +520,6 @@ fn log_http2_fallbacks(config: &Config) {
             "HTTP/2 is not supported by the sync worker. Use gthread, gevent, or asgi workers \
              for HTTP/2 support. Falling back to HTTP/1.1 only."
         ),
-        crate::config::WorkerClass::Asgi => tracing::warn!(
-            "HTTP/2 is not yet supported by rustcorn's asgi worker. Use gthread for HTTP/2 \
-             support. Falling back to HTTP/1.1 only."
-        ),
-        crate::config::WorkerClass::Gthread => {}
+        crate::config::WorkerClass::Gthread | crate::config::WorkerClass::Asgi => {}
     }
 }

@@ -25,7 +25,7 @@ mod awaitables;
 mod http_send;
 use super::home::{flush_pending, send_status, Home};
 pub use awaitables::{Ready, Written};
-pub(super) use http_send::message_headers;
+pub(super) use http_send::{message_headers, open_regular, status_in};
 
 /// The largest `http.request` message a file-backed body is cut into.
 const BODY_CHUNK: usize = 64 * 1024;
@@ -46,6 +46,21 @@ pub(super) enum Response {
     },
     /// `more_body: False` sent (or the cycle ended): the connection is handed back.
     Complete,
+}
+
+/// The next `http.request` body of a request: the whole body when it is in memory,
+/// else up to `max` bytes of the spooled file; and whether more follows.
+pub(super) fn body_piece(body: &mut Body, max: usize) -> std::io::Result<(Vec<u8>, bool)> {
+    match body {
+        Body::Memory(bytes) => Ok((std::mem::take(bytes), false)),
+        Body::File(file, left) => {
+            let want = (*left).min(max as u64) as usize;
+            let mut chunk = vec![0u8; want];
+            file.read_exact(&mut chunk)?;
+            *left -= want as u64;
+            Ok((chunk, *left > 0))
+        }
+    }
 }
 
 #[pyclass(unsendable)]
@@ -229,17 +244,7 @@ impl HttpCycle {
     fn receive<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let message = PyDict::new(py);
         if let Some(body) = self.body.as_mut() {
-            // The whole body in memory is one message; a spooled one comes in chunks.
-            let (chunk, more) = match body {
-                Body::Memory(bytes) => (std::mem::take(bytes), false),
-                Body::File(file, left) => {
-                    let want = (*left).min(BODY_CHUNK as u64) as usize;
-                    let mut chunk = vec![0u8; want];
-                    file.read_exact(&mut chunk)?;
-                    *left -= want as u64;
-                    (chunk, *left > 0)
-                }
-            };
+            let (chunk, more) = body_piece(body, BODY_CHUNK)?;
             if !more {
                 self.body = None;
             }

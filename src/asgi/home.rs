@@ -8,6 +8,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 
 use super::cycle::{HttpCycle, Written};
+use super::h2cycle::H2Cycle;
 use crate::http::request::Head;
 use crate::worker::conn::Conn;
 use crate::worker::pool::Done;
@@ -43,6 +44,16 @@ pub struct Home {
     pub disconnected: RefCell<Option<Py<PyAny>>>,
     /// What a `send()` that went out at once returns (see [`Written`]).
     pub done: Py<Written>,
+    /// The HTTP/2 streams running as tasks, by connection slot, each with its serial:
+    /// a turn of the connection polls them (resets, flow-control capacity).
+    pub h2_cycles: RefCell<std::collections::HashMap<usize, Vec<(u64, Py<H2Cycle>)>>>,
+    /// `runtime.py`'s `h2_sent(cycle, timeout)` (the loop bound): what an HTTP/2
+    /// `send()` returns when the flow-control window holds bytes back.
+    pub h2_sent: RefCell<Option<Py<PyAny>>>,
+    /// `--timeout`: how long an HTTP/2 `send()` waits for the window (0: forever).
+    pub timeout: u64,
+    /// The next HTTP/2 cycle's serial.
+    pub next_serial: std::cell::Cell<u64>,
 }
 
 impl Home {
@@ -90,6 +101,18 @@ impl Home {
         if let Some(kick) = self.kick.borrow().as_ref() {
             let _ = kick.call0(py);
         }
+    }
+}
+
+impl Home {
+    /// The HTTP/2 cycles running on the connection in slot `index` (a copy: polling
+    /// one may end it, which changes the table).
+    pub fn h2_cycles_of(&self, py: Python<'_>, index: usize) -> Vec<Py<H2Cycle>> {
+        self.h2_cycles
+            .borrow()
+            .get(&index)
+            .map(|v| v.iter().map(|(_, c)| c.clone_ref(py)).collect())
+            .unwrap_or_default()
     }
 }
 

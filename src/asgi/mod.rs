@@ -29,6 +29,7 @@
 //! The Python half (the loop, lifespan, the request coroutine) is `runtime.py`.
 
 mod cycle;
+mod h2cycle;
 mod home;
 mod scope;
 mod websocket;
@@ -51,6 +52,8 @@ use crate::worker::event_loop::EventLoop;
 use crate::worker::pool::Done;
 use crate::wsgi::Bridge;
 pub use cycle::HttpCycle;
+pub use h2cycle::H2Cycle;
+use h2cycle::H2Start;
 pub use home::{Held, Home};
 use websocket::WsCycle;
 
@@ -219,6 +222,113 @@ impl Spawner {
         create_task.call(py, (coro,), self.task_kwargs.as_ref().map(|k| k.bind(py)))
     }
 
+    /// Starts the app's task for a complete HTTP/2 stream of the connection in slot
+    /// `index` (whose id is `conn_id`); `waker` gives that connection a turn.
+    pub fn spawn_h2(
+        &self,
+        index: usize,
+        conn_id: u64,
+        peer: crate::wsgi::environ::Peer,
+        ready: crate::worker::h2conn::ReadyStream,
+        waker: std::task::Waker,
+    ) {
+        Python::attach(|py| {
+            if let Err(e) = self.start_h2(py, index, conn_id, peer, ready, waker) {
+                tracing::error!(
+                    "Cannot start the ASGI request: {}",
+                    crate::wsgi::format_exception(py, &e)
+                );
+            }
+        })
+    }
+
+    fn start_h2(
+        &self,
+        py: Python<'_>,
+        index: usize,
+        conn_id: u64,
+        peer: crate::wsgi::environ::Peer,
+        ready: crate::worker::h2conn::ReadyStream,
+        waker: std::task::Waker,
+    ) -> PyResult<()> {
+        let scope = scope::http(py, &self.consts, &ready.head, &peer, self.state.bind(py));
+        let serial = self.home.next_serial.get();
+        self.home.next_serial.set(serial + 1);
+        let start = H2Start {
+            index,
+            conn_id,
+            serial,
+            respond: ready.respond,
+            waker,
+        };
+        let cycle = Py::new(
+            py,
+            H2Cycle::new(start, ready.head, ready.body, self.home.clone()),
+        )?;
+        self.home
+            .h2_cycles
+            .borrow_mut()
+            .entry(index)
+            .or_default()
+            .push((serial, cycle.clone_ref(py)));
+        let scope = match scope {
+            Ok(scope) => scope,
+            Err(e) => {
+                let text = crate::wsgi::format_exception(py, &e);
+                return cycle.call_method1(py, "app_failed", (text,)).map(|_| ());
+            }
+        };
+        let Some((run_app, client_gone)) = &self.run_http else {
+            return Err(not_started());
+        };
+        let bound = cycle.bind(py);
+        let args = PyTuple::new(
+            py,
+            [
+                self.app.bind(py).clone(),
+                scope.into_any(),
+                bound.getattr(intern!(py, "areceive"))?,
+                bound.getattr(intern!(py, "asend"))?,
+                bound.clone().into_any(),
+                client_gone.bind(py).clone(),
+            ],
+        )?;
+        let task = self.run(py, run_app, args)?;
+        cycle.borrow_mut(py).task = Some(task);
+        Ok(())
+    }
+
+    /// A turn of the HTTP/2 connection in slot `index`: its running streams see
+    /// resets and capacity.
+    pub fn h2_poll(&self, index: usize) {
+        if !self.home.h2_cycles.borrow().contains_key(&index) {
+            return;
+        }
+        Python::attach(|py| {
+            for cycle in self.home.h2_cycles_of(py, index) {
+                if let Ok(mut c) = cycle.bind(py).try_borrow_mut() {
+                    c.poll(py);
+                }
+            }
+        })
+    }
+
+    /// The HTTP/2 connection in slot `index` is gone: its running streams' clients too.
+    pub fn h2_closed(&self, index: usize) {
+        if !self.home.h2_cycles.borrow().contains_key(&index) {
+            return;
+        }
+        Python::attach(|py| {
+            let cycles = self.home.h2_cycles_of(py, index);
+            self.home.h2_cycles.borrow_mut().remove(&index);
+            for cycle in cycles {
+                if let Ok(mut c) = cycle.bind(py).try_borrow_mut() {
+                    c.client_left(py);
+                }
+            }
+        })
+    }
+
     /// A socket event for a connection a cycle holds: the HTTP cycle checks whether
     /// the client left; the WebSocket cycle reads its frames.
     pub fn on_event(&self, index: usize) {
@@ -273,17 +383,18 @@ impl Driver {
     /// how to run a request (`runners`: `run_app` and the exceptions that end an
     /// HTTP request because its client left, `run_websocket`), and `runtime.py`'s callbacks: `kick` (a finished response
     /// asks for a turn), `on_gone` (a client left), and the coroutines a `send()` or
-    /// `receive()` that must wait returns (`sent`, `disconnected`).
+    /// `receive()` that must wait returns (`sent`, `disconnected`, and `h2_sent` for an
+    /// HTTP/2 stream's window).
     fn start(
         &mut self,
         event_loop: &Bound<'_, PyAny>,
         finished: Py<PyAny>,
         runners: (Py<PyAny>, Py<PyAny>, Py<PyAny>),
-        callbacks: (Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>),
+        callbacks: (Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>),
     ) -> PyResult<()> {
         self.finished = Some(finished);
         let (run_app, http_gone, run_websocket) = runners;
-        let (kick, on_gone, sent, disconnected) = callbacks;
+        let (kick, on_gone, sent, disconnected, h2_sent) = callbacks;
         let spawner = self
             .lp
             .asgi
@@ -305,6 +416,7 @@ impl Driver {
         *spawner.home.on_gone.borrow_mut() = Some(on_gone);
         *spawner.home.sent.borrow_mut() = Some(sent);
         *spawner.home.disconnected.borrow_mut() = Some(disconnected);
+        *spawner.home.h2_sent.borrow_mut() = Some(h2_sent);
         *spawner.home.event_loop.borrow_mut() = Some(event_loop.clone().unbind());
         Ok(())
     }
@@ -402,6 +514,10 @@ pub fn serve(
                 sent: RefCell::new(None),
                 disconnected: RefCell::new(None),
                 done: Py::new(py, cycle::Written)?,
+                h2_cycles: RefCell::new(Default::default()),
+                h2_sent: RefCell::new(None),
+                timeout: config.timeout,
+                next_serial: std::cell::Cell::new(0),
             });
             lp.asgi = Some(Spawner {
                 app: bridge.app().clone_ref(py),

@@ -135,6 +135,21 @@ async def sent(loop, cycle, status, gone_message):
         raise ClientDisconnected(gone_message)
 
 
+async def h2_sent(loop, cycle, timeout):
+    """An HTTP/2 send() whose bytes the flow-control window holds back (or whose
+    client is gone): waits until the connection's turns have sent them, at most
+    `timeout` seconds (--timeout; 0 waits forever), then the stream is cancelled."""
+    if not cycle.client_gone():
+        waiter = loop.create_future()
+        cycle.wait_capacity(waiter)
+        try:
+            await (asyncio.wait_for(waiter, timeout) if timeout else waiter)
+        except asyncio.TimeoutError:
+            cycle.timed_out()
+    if cycle.client_gone():
+        raise ClientDisconnected("the client reset the HTTP/2 stream")
+
+
 async def disconnected(loop, cycle):
     """receive() once the body is delivered: waits for the response to end or the
     client to go (the cycle's `areceive` returns this only then)."""
@@ -219,7 +234,8 @@ def serve(driver, app, loop_kind, lifespan_mode, state, grace, tick_seconds=1.0)
         loop.add_reader(driver.fd(), driver.turn)
         driver.start(loop, done, (run_app, HTTP_GONE, functools.partial(run_websocket, loop)),
                      (functools.partial(loop.call_soon, driver.turn), on_gone,
-                      functools.partial(sent, loop), functools.partial(disconnected, loop)))
+                      functools.partial(sent, loop), functools.partial(disconnected, loop),
+                      functools.partial(h2_sent, loop)))
         loop.call_soon(driver.turn)
         loop.call_later(tick_seconds, tick)
         loop.run_until_complete(done)

@@ -38,6 +38,8 @@ pub struct ScopeConstants {
     asgi: Py<PyDict>,
     /// The extensions an `http` scope offers: `http.response.pathsend`.
     extensions: Py<PyDict>,
+    /// Over HTTP/2 also `http.response.trailers`.
+    extensions_h2: Py<PyDict>,
     /// `server` tuples by listening address (a worker has a few): formatted once.
     servers: std::cell::RefCell<Vec<(SocketAddr, Py<PyAny>)>>,
     /// An `http` scope's keys, each None: a scope starts as a copy of it, which is
@@ -52,6 +54,8 @@ impl ScopeConstants {
         asgi.set_item("spec_version", "2.4")?;
         let extensions = PyDict::new(py);
         extensions.set_item("http.response.pathsend", PyDict::new(py))?;
+        let extensions_h2 = extensions.copy()?;
+        extensions_h2.set_item("http.response.trailers", PyDict::new(py))?;
         let http_keys = PyDict::new(py);
         for key in HTTP_KEYS {
             http_keys.set_item(PyString::intern(py, key), py.None())?;
@@ -60,6 +64,7 @@ impl ScopeConstants {
             root_path: PyString::new(py, root_path).unbind(),
             asgi: asgi.unbind(),
             extensions: extensions.unbind(),
+            extensions_h2: extensions_h2.unbind(),
             servers: Default::default(),
             http_keys: http_keys.unbind(),
         })
@@ -112,10 +117,12 @@ pub fn http<'py>(
     let scope = consts.http_keys.bind(py).copy()?;
     common(&scope, consts, head, peer, state, ("http", "http", "https"))?;
     scope.set_item(intern!(py, "method"), head.method())?;
-    scope.set_item(
-        intern!(py, "extensions"),
-        consts.extensions.bind(py).copy()?,
-    )?;
+    let extensions = if head.http2 {
+        &consts.extensions_h2
+    } else {
+        &consts.extensions
+    };
+    scope.set_item(intern!(py, "extensions"), extensions.bind(py).copy()?)?;
     Ok(scope)
 }
 
@@ -171,7 +178,9 @@ fn common<'py>(
         raw_path.to_string()
     };
     scope.set_item(intern!(py, "asgi"), consts.asgi.bind(py).copy()?)?;
-    let version = if head.minor_version == 0 {
+    let version = if head.http2 {
+        intern!(py, "2")
+    } else if head.minor_version == 0 {
         intern!(py, "1.0")
     } else {
         intern!(py, "1.1")

@@ -359,12 +359,12 @@ impl Config {
     }
 }
 
-/// ALPN for this worker class: only gthread speaks HTTP/2; sync (and asgi, so far)
-/// offers no `h2`, so a client never picks a protocol the worker cannot serve.
+/// ALPN for this worker class: gthread and asgi speak HTTP/2; sync offers no `h2`,
+/// so a client never picks a protocol the worker cannot serve.
 fn offered_alpn(http2: &http2::Http2Config, worker_class: WorkerClass) -> Vec<Vec<u8>> {
     match worker_class {
-        WorkerClass::Gthread => http2.alpn(),
-        WorkerClass::Sync | WorkerClass::Asgi => Vec::new(),
+        WorkerClass::Gthread | WorkerClass::Asgi => http2.alpn(),
+        WorkerClass::Sync => Vec::new(),
     }
 }
 

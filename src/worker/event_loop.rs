@@ -168,7 +168,7 @@ pub struct EventLoop<'a> {
     master: nix::unistd::Pid,
     /// `--max-requests`: the worker drains and exits after its last request.
     recycle: Recycle,
-    /// HTTP/2 connections h2 asked a turn for (gthread only; see [`super::h2conn`]).
+    /// HTTP/2 connections h2 asked a turn for (gthread and asgi; see [`super::h2conn`]).
     h2_wakes: Option<Arc<super::h2conn::WakeList>>,
 }
 
@@ -185,7 +185,14 @@ impl<'a> EventLoop<'a> {
         poll.registry()
             .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let (pool, h2_wakes) = match config.worker_class {
-            WorkerClass::Sync | WorkerClass::Asgi => (None, None),
+            WorkerClass::Sync => (None, None),
+            // No threads: h2's wake-ups come from the loop's own thread (a stream's
+            // task sent data), through the same waker, which makes the epoll
+            // descriptor asyncio watches readable.
+            WorkerClass::Asgi => {
+                let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
+                (None, Some(super::h2conn::WakeList::new(waker)))
+            }
             WorkerClass::Gthread => {
                 let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
                 let wakes = super::h2conn::WakeList::new(waker.clone());
@@ -838,6 +845,10 @@ impl<'a> EventLoop<'a> {
                 Carrier::Http1(conn) => conn,
                 Carrier::H2(stream) => {
                     self.h2_stream_done(index, stream.conn_id, &head, &outcome);
+                    continue;
+                }
+                Carrier::H2Ended(conn_id) => {
+                    self.h2_stream_done(index, conn_id, &head, &outcome);
                     continue;
                 }
             };

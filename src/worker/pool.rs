@@ -21,6 +21,9 @@ pub enum Carrier {
     Http1(Box<Conn>),
     /// One stream of an HTTP/2 connection, which stays in the table.
     H2(Box<H2Stream>),
+    /// An HTTP/2 stream an asgi task finished, on the connection with this id
+    /// ([`super::h2conn::H2Conn::id`]); never a job (the asgi worker has no pool).
+    H2Ended(u64),
 }
 
 /// An HTTP/2 stream out on an app thread.
@@ -37,6 +40,7 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => conn.peer,
             Carrier::H2(stream) => stream.peer,
+            Carrier::H2Ended(_) => unreachable!("asgi streams never go to the pool"),
         }
     }
 
@@ -44,6 +48,7 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => &mut **conn,
             Carrier::H2(stream) => &mut stream.sink,
+            Carrier::H2Ended(_) => unreachable!("asgi streams never go to the pool"),
         }
     }
 }
@@ -147,7 +152,7 @@ impl Back {
         // the next stream, or close.
         let urgent = match &done.conn {
             Carrier::Http1(conn) => !done.outcome.keep_alive || conn.has_output(),
-            Carrier::H2(..) => true,
+            Carrier::H2(..) | Carrier::H2Ended(_) => true,
         };
         if self.done.send(done).is_err() {
             return false;

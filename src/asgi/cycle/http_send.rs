@@ -23,7 +23,10 @@ fn get<'py>(
 }
 
 /// A message's `status`, which must be an int in `range`.
-fn status_in(message: &Bound<'_, PyDict>, range: std::ops::RangeInclusive<u16>) -> PyResult<u16> {
+pub(in crate::asgi) fn status_in(
+    message: &Bound<'_, PyDict>,
+    range: std::ops::RangeInclusive<u16>,
+) -> PyResult<u16> {
     let py = message.py();
     // The message's type, for an error (formatted only then: this runs per response).
     let kind = || {
@@ -317,7 +320,7 @@ impl HttpCycle {
 }
 
 /// Opens `path` for pathsend: a regular file, and its size.
-fn open_regular(path: &std::path::Path) -> PyResult<(File, u64)> {
+pub(in crate::asgi) fn open_regular(path: &std::path::Path) -> PyResult<(File, u64)> {
     let fail = |e: std::io::Error| {
         pyo3::exceptions::PyOSError::new_err(format!("http.response.pathsend: {path:?}: {e}"))
     };

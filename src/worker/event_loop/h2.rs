@@ -1,7 +1,8 @@
 //! The event loop's side of HTTP/2 connections ([`Slot::H2`]): the switch from a
 //! TLS connection whose ALPN chose `h2`, turns on socket events and on h2's wake-ups,
-//! complete streams dispatched to the gthread pool (each a [`Job`] counted by
-//! `--max-requests`), and the access log when a stream's response is done.
+//! complete streams dispatched to the gthread pool (each a [`Job`]) or started as
+//! asgi tasks (`crate::asgi::Spawner::spawn_h2`), each counted by `--max-requests`,
+//! and the access log when a stream's response is done.
 //! Shutdown sends GOAWAY and lets running streams finish; idle connections close
 //! after `--keep-alive`, stalled ones after `--timeout`.
 
@@ -55,6 +56,10 @@ impl EventLoop<'_> {
             return self.h2_close(index);
         }
         self.h2_dispatch(index);
+        if let Some(asgi) = &self.asgi {
+            // The connection's running tasks: resets, and capacity for their sends.
+            asgi.h2_poll(index);
+        }
         self.h2_watch_writes(index);
     }
 
@@ -66,6 +71,14 @@ impl EventLoop<'_> {
             };
             let Some(ready) = h2.next_ready() else { return };
             let (peer, id) = (h2.peer, h2.id);
+            if let Some(asgi) = &self.asgi {
+                let waker = h2.waker();
+                asgi.spawn_h2(index, id, peer, ready, waker);
+                if self.recycle.count() {
+                    self.begin_drain();
+                }
+                continue;
+            }
             let Some(pool) = &mut self.pool else { return };
             let sink = H2Sink::new(ready.respond, self.config.timeout);
             pool.submit(Job {
@@ -126,6 +139,9 @@ impl EventLoop<'_> {
             // Streams still running write to h2's shared state only; their `Done`
             // finds the slot free, or another connection's (told apart by its id).
             h2.shutdown();
+            if let Some(asgi) = &self.asgi {
+                asgi.h2_closed(index);
+            }
             self.free.push(index);
             self.publish_connections();
         }
