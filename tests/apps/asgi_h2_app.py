@@ -5,6 +5,7 @@ routes, and raw ASGI handlers under /raw/ for what frameworks do not send
 import asyncio
 import json
 import os
+import sys
 
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
@@ -42,7 +43,7 @@ async def stream():
 
 @api.get("/slow")
 async def slow(s: float = 0.5):
-    print("asgi h2 slow start", flush=True)
+    print("asgi h2 slow start", file=sys.stderr, flush=True)
     await asyncio.sleep(s)
     return {"slept": s}
 

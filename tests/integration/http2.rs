@@ -22,7 +22,7 @@ use crate::tls::support::Certs;
 const APP: &str = "h2_app:application";
 
 /// A client program from the test setup: present, or the test fails saying so.
-fn program(name: &str) -> PathBuf {
+pub(crate) fn program(name: &str) -> PathBuf {
     let path = PathBuf::from("/usr/bin").join(name);
     assert!(
         path.exists(),
@@ -31,7 +31,7 @@ fn program(name: &str) -> PathBuf {
     path
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("client runs");
     assert!(
         out.status.success(),
@@ -52,7 +52,7 @@ fn serve_h2(certs: &Certs, app: &str, extra: &[&str]) -> Server {
 }
 
 /// `curl -sk` with `flags`; returns (http_version, body).
-fn curl(port: u16, path: &str, flags: &[&str]) -> (String, Vec<u8>) {
+pub(crate) fn curl(port: u16, path: &str, flags: &[&str]) -> (String, Vec<u8>) {
     let out = run(Command::new(program("curl"))
         .args([
             "-sk",

@@ -1,0 +1,211 @@
+//! `-k asgi` over HTTP/2 (TLS with ALPN `h2`): tests/apps/asgi_h2_app.py (FastAPI
+//! routes, raw ASGI handlers under /raw/) driven by real clients — httpx, curl, nghttp
+//! — and, for trailers, 103 Early Hints and resets, Python's `h2` package
+//! (tests/integration/http2/asgi_client.py).
+//!
+//! Covered: FastAPI GET/POST/422/StreamingResponse and the scope over h2, 100 streams
+//! of one connection running as concurrent tasks, a response far beyond the client's
+//! window arriving whole with the worker's memory flat, `http.response.trailers`,
+//! `http.response.informational`, `http.response.pathsend`, a client resetting a
+//! stream mid-response (the app's send raises and receive says `http.disconnect`;
+//! the worker serves on), the access log per stream, graceful TERM.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::{self, repo_root, require_venv, Server, ServerBuilder};
+use crate::http2::{curl, program, run};
+use crate::json::Json;
+use crate::tls::support::Certs;
+
+const APP: &str = "asgi_h2_app:application";
+
+/// Serves the app over TLS with `-k asgi`, h2 offered first, and `extra` flags.
+fn serve_asgi_h2(certs: &Certs, extra: &[&str]) -> Server {
+    let mut args: Vec<String> = certs.server_args();
+    args.extend(["-k", "asgi", "--http-protocols", "h2,h1"].map(String::from));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ServerBuilder::new(&harness::app_args(APP, &args)).start()
+}
+
+/// tests/integration/http2/asgi_client.py with the test venv's Python; its JSON.
+fn asgi_client(mode: &str, port: u16) -> Json {
+    let python = require_venv().join("bin/python");
+    let script = repo_root().join("tests/integration/http2/asgi_client.py");
+    let out = run(Command::new(python)
+        .arg(script)
+        .args([mode, &port.to_string()]));
+    Json::parse(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Byte i of /big's body is i % 251.
+fn assert_pattern(body: &[u8], n: usize) {
+    assert_eq!(body.len(), n, "body length");
+    if let Some(i) = (0..n).find(|&i| body[i] != (i % 251) as u8) {
+        panic!("byte {i} of {n} is {} not {}", body[i], i % 251);
+    }
+}
+
+#[test]
+fn fastapi_over_h2_answers_httpx_and_curl_and_logs_each_stream() {
+    let certs = Certs::new();
+    let server = serve_asgi_h2(&certs, &["--access-logfile", "-"]);
+    let out = asgi_client("fastapi", server.port());
+    assert_eq!(
+        out.at("versions").as_array().unwrap()[0].as_str(),
+        Some("HTTP/2"),
+        "{out:?}"
+    );
+    assert_eq!(out.at("item").at("item_id").as_i64(), Some(5));
+    assert_eq!(out.at("item").str_at("q"), "x");
+    assert_eq!(out.at("created").at("taxed").as_f64(), Some(3.0));
+    assert_eq!(out.at("invalid_status").as_i64(), Some(422));
+    assert_eq!(
+        out.at("invalid_loc").as_array().unwrap()[1].as_str(),
+        Some("price")
+    );
+    assert_eq!(
+        out.str_at("stream"),
+        "line 0\nline 1\nline 2\nline 3\nline 4\n"
+    );
+    assert_eq!(out.at("scope").str_at("http_version"), "2");
+    let extensions = out.at("scope").at("extensions");
+    assert_eq!(
+        extensions.as_array().unwrap()[1].as_str(),
+        Some("http.response.trailers")
+    );
+    assert_eq!(out.at("echo_status").as_i64(), Some(200));
+    assert_eq!(out.at("echo_intact").as_bool(), Some(true));
+
+    let (version, body) = curl(server.port(), "/items/7?q=curl", &["--http2"]);
+    assert_eq!(version, "2");
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        r#"{"item_id":7,"q":"curl"}"#
+    );
+    let logged = "\"GET /items/7?q=curl HTTP/2.0\" 200 24";
+    let found = server
+        .stdout()
+        .wait(0, harness::STARTUP, |log| log.contains(logged));
+    assert!(found, "{}", server.stdout().text());
+}
+
+#[test]
+fn a_hundred_streams_of_one_connection_run_as_concurrent_tasks() {
+    let certs = Certs::new();
+    let server = serve_asgi_h2(&certs, &[]);
+    let url = format!("https://127.0.0.1:{}/slow?s=0.5", server.port());
+    let started = Instant::now();
+    let out = run(Command::new(program("nghttp")).args(["-ns", "-m", "100", &url]));
+    let took = started.elapsed();
+    let stats = String::from_utf8_lossy(&out.stdout);
+    let answered = stats.lines().filter(|l| l.contains(" 200 ")).count();
+    assert_eq!(answered, 100, "{stats}");
+    // One after another: 100 × 0.5 s = 50 s; as tasks of one worker, about 0.5 s.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+#[test]
+fn a_response_far_beyond_the_window_arrives_whole_and_memory_stays_flat() {
+    let certs = Certs::new();
+    let server = serve_asgi_h2(&certs, &[]);
+    let worker = server.worker_pids[0];
+    let port = server.port();
+    // 2^10-byte stream and connection windows: thousands of WINDOW_UPDATE rounds.
+    let n = 8 * 1024 * 1024;
+    let url = format!("https://127.0.0.1:{port}/big?n={n}");
+    let out = run(Command::new(program("nghttp")).args(["-w", "10", "-W", "10", &url]));
+    assert_pattern(&out.stdout, n);
+    let before = rss_kib(worker);
+    // 32 MiB to a client reading as its 64 KiB window allows: the app waits in
+    // send(), so the worker holds a few pieces, not the response.
+    let n = 32 * 1024 * 1024;
+    let url = format!("https://127.0.0.1:{port}/big?n={n}");
+    let out = run(Command::new(program("nghttp")).arg(&url));
+    assert_pattern(&out.stdout, n);
+    let after = rss_kib(worker);
+    assert!(
+        after < before + 16 * 1024,
+        "worker RSS grew from {before} KiB to {after} KiB"
+    );
+}
+
+#[test]
+fn trailers_early_hints_and_pathsend_reach_an_h2_client() {
+    let certs = Certs::new();
+    let server = serve_asgi_h2(&certs, &[]);
+    let out = asgi_client("frames", server.port());
+    let trailers = out.at("trailers");
+    assert_eq!(trailers.at("headers").str_at(":status"), "200");
+    assert_eq!(trailers.str_at("body"), "hello trailers");
+    assert_eq!(trailers.at("trailers").str_at("x-checksum"), "abc123");
+    assert_eq!(trailers.at("trailers").str_at("x-status"), "done");
+    let hints = out.at("hints");
+    let hint = &hints.at("informational").as_array().unwrap()[0];
+    assert_eq!(hint.str_at(":status"), "103", "{out:?}");
+    assert_eq!(hint.str_at("link"), "</style.css>; rel=preload; as=style");
+    assert_eq!(hints.at("headers").str_at(":status"), "200");
+    assert_eq!(hints.str_at("body"), "hinted");
+
+    let (version, body) = curl(server.port(), "/raw/pathsend", &["--http2"]);
+    assert_eq!(version, "2");
+    let file = std::fs::read(repo_root().join("tests/apps/asgi_h2_app.py")).unwrap();
+    assert!(body == file, "pathsend body differs from the file");
+}
+
+#[test]
+fn a_stream_reset_mid_response_reaches_the_app_and_the_worker_serves_on() {
+    let certs = Certs::new();
+    let server = serve_asgi_h2(&certs, &[]);
+    let port = server.port();
+    let out = asgi_client("reset", port);
+    assert!(out.at("received").as_i64().unwrap() >= 64 * 1024, "{out:?}");
+    // A new connection: the app recorded what its send() and receive() saw.
+    let deadline = Instant::now() + harness::IO_TIMEOUT;
+    let events = loop {
+        let (version, body) = curl(port, "/raw/events", &["--http2"]);
+        assert_eq!(version, "2");
+        let events = String::from_utf8_lossy(&body).into_owned();
+        if events.contains("send raised") || Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        events.contains("send raised ClientDisconnected"),
+        "{events}"
+    );
+    assert!(events.contains("receive: http.disconnect"), "{events}");
+    assert_eq!(server.booted_pids().len(), 1, "{}", server.log());
+}
+
+#[test]
+fn term_lets_running_asgi_streams_finish() {
+    let certs = Certs::new();
+    let mut server = serve_asgi_h2(&certs, &[]);
+    let url = format!("https://127.0.0.1:{}/slow?s=1.5", server.port());
+    let client = Command::new(program("nghttp"))
+        .args(["-ns", "-m", "4", &url])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    server.wait_for(harness::STARTUP, "4 streams running", |log| {
+        log.matches("asgi h2 slow start").count() >= 4
+    });
+    crate::os::signal(server.pid, "TERM");
+    let out = client.wait_with_output().unwrap();
+    let stats = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stats.lines().filter(|l| l.contains(" 200 ")).count(),
+        4,
+        "{stats}"
+    );
+    assert!(server.wait_exit(harness::EXIT_TIMEOUT).is_some());
+}
