@@ -373,6 +373,15 @@ impl H2Cycle {
     /// response was started).
     fn app_failed(&mut self, py: Python<'_>, traceback: &str) {
         self.app_done = true;
+        if self.gone {
+            // The app's own answer to the client leaving (Starlette turns the
+            // ClientDisconnected from send() into its ClientDisconnect): no error.
+            tracing::debug!(
+                "ASGI application ended after its client left\n{}",
+                traceback.trim_end()
+            );
+            return self.complete(py);
+        }
         tracing::error!(target: crate::log::EXCEPTION, "Error in ASGI application\n{}", traceback.trim_end());
         self.fail(py);
     }

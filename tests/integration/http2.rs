@@ -74,7 +74,7 @@ pub(crate) fn curl(port: u16, path: &str, flags: &[&str]) -> (String, Vec<u8>) {
 }
 
 /// tests/integration/http2/client.py with the test venv's Python; its JSON output.
-fn python_client(args: &[&str]) -> Json {
+pub(crate) fn python_client(args: &[&str]) -> Json {
     let python = require_venv().join("bin/python");
     let script = repo_root().join("tests/integration/http2/client.py");
     let out = run(Command::new(python).arg(script).args(args));

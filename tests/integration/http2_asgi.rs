@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::{self, repo_root, require_venv, Server, ServerBuilder};
-use crate::http2::{curl, program, run};
+use crate::http2::{curl, program, python_client, run};
 use crate::json::Json;
 use crate::tls::support::Certs;
 
@@ -208,4 +208,34 @@ fn term_lets_running_asgi_streams_finish() {
         "{stats}"
     );
     assert!(server.wait_exit(harness::EXIT_TIMEOUT).is_some());
+}
+
+#[test]
+fn a_client_that_never_opens_its_window_has_the_stream_cancelled_after_the_timeout() {
+    let certs = Certs::new();
+    let server = serve_asgi_h2(&certs, &["--timeout", "2"]);
+    let worker = server.worker_pids[0];
+    let port = server.port().to_string();
+    let requests = r#"[[[":method","GET"],[":path","/big?n=100000"],[":scheme","https"],[":authority","localhost"]]]"#;
+    let started = Instant::now();
+    let out = python_client(&["raw", &port, requests, r#"{"initial_window_size": 0}"#]);
+    let answer = &out.at("answers").as_array().unwrap()[0];
+    assert_eq!(answer.at("status").as_i64(), Some(200), "{out:?}");
+    assert_eq!(answer.str_at("body"), "", "{out:?}");
+    // RST_STREAM(CANCEL) once send() waited --timeout for the window.
+    assert_eq!(answer.at("reset").as_i64(), Some(8), "{out:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // The same worker serves on, and the cancel was no app error.
+    let (version, _) = curl(server.port(), "/items/1", &["--http2"]);
+    assert_eq!(version, "2");
+    assert_eq!(server.booted_pids(), vec![worker], "{}", server.log());
+    assert!(
+        !server.log().contains("Error in ASGI application"),
+        "{}",
+        server.log()
+    );
 }
