@@ -19,6 +19,9 @@ use crate::wsgi::call::Outcome;
 /// background as the socket allows.
 pub(super) const HIGH_WATER: usize = 256 * 1024;
 
+/// The HTTP/2 cycles running on one connection, each with its serial.
+pub type StreamTasks = Vec<(u64, Py<H2Cycle>)>;
+
 /// What the cycles of a worker share with its event loop: the connections they hand
 /// back, and how to ask the loop for a turn to take them.
 pub struct Home {
@@ -46,7 +49,7 @@ pub struct Home {
     pub done: Py<Written>,
     /// The HTTP/2 streams running as tasks, by connection slot, each with its serial:
     /// a turn of the connection polls them (resets, flow-control capacity).
-    pub h2_cycles: RefCell<std::collections::HashMap<usize, Vec<(u64, Py<H2Cycle>)>>>,
+    pub h2_cycles: RefCell<std::collections::HashMap<usize, StreamTasks>>,
     /// `runtime.py`'s `h2_sent(cycle, timeout)` (the loop bound): what an HTTP/2
     /// `send()` returns when the flow-control window holds bytes back.
     pub h2_sent: RefCell<Option<Py<PyAny>>>,

@@ -22,6 +22,13 @@
 //! parser (as Uvicorn does with httptools): rustcorn's connection handling is the
 //! product, and one implementation of it serves all three worker classes.
 //!
+//! HTTP/2 (TLS with ALPN `h2`) uses the same loop: the connection stays in the
+//! event loop's table (`worker::h2conn`), and each complete stream becomes its own
+//! task ([`H2Cycle`], started by [`Spawner::spawn_h2`]) whose `send()` calls h2 on this
+//! thread; h2 then wakes the connection's waker, which makes the epoll descriptor
+//! readable, and the next turn writes the frames and resolves the `send()`s that
+//! waited for flow-control capacity (see `h2cycle`).
+//!
 //! The heartbeat is stamped by the turns and by a one-second tick on the asyncio
 //! loop, so an app that blocks the loop with a synchronous call stops both and the
 //! master aborts the worker after `--timeout`, as with a stuck sync worker.
@@ -30,6 +37,7 @@
 
 mod cycle;
 mod h2cycle;
+mod h2spawn;
 mod home;
 mod scope;
 mod websocket;
@@ -53,7 +61,6 @@ use crate::worker::pool::Done;
 use crate::wsgi::Bridge;
 pub use cycle::HttpCycle;
 pub use h2cycle::H2Cycle;
-use h2cycle::H2Start;
 pub use home::{Held, Home};
 use websocket::WsCycle;
 
@@ -222,113 +229,6 @@ impl Spawner {
         create_task.call(py, (coro,), self.task_kwargs.as_ref().map(|k| k.bind(py)))
     }
 
-    /// Starts the app's task for a complete HTTP/2 stream of the connection in slot
-    /// `index` (whose id is `conn_id`); `waker` gives that connection a turn.
-    pub fn spawn_h2(
-        &self,
-        index: usize,
-        conn_id: u64,
-        peer: crate::wsgi::environ::Peer,
-        ready: crate::worker::h2conn::ReadyStream,
-        waker: std::task::Waker,
-    ) {
-        Python::attach(|py| {
-            if let Err(e) = self.start_h2(py, index, conn_id, peer, ready, waker) {
-                tracing::error!(
-                    "Cannot start the ASGI request: {}",
-                    crate::wsgi::format_exception(py, &e)
-                );
-            }
-        })
-    }
-
-    fn start_h2(
-        &self,
-        py: Python<'_>,
-        index: usize,
-        conn_id: u64,
-        peer: crate::wsgi::environ::Peer,
-        ready: crate::worker::h2conn::ReadyStream,
-        waker: std::task::Waker,
-    ) -> PyResult<()> {
-        let scope = scope::http(py, &self.consts, &ready.head, &peer, self.state.bind(py));
-        let serial = self.home.next_serial.get();
-        self.home.next_serial.set(serial + 1);
-        let start = H2Start {
-            index,
-            conn_id,
-            serial,
-            respond: ready.respond,
-            waker,
-        };
-        let cycle = Py::new(
-            py,
-            H2Cycle::new(start, ready.head, ready.body, self.home.clone()),
-        )?;
-        self.home
-            .h2_cycles
-            .borrow_mut()
-            .entry(index)
-            .or_default()
-            .push((serial, cycle.clone_ref(py)));
-        let scope = match scope {
-            Ok(scope) => scope,
-            Err(e) => {
-                let text = crate::wsgi::format_exception(py, &e);
-                return cycle.call_method1(py, "app_failed", (text,)).map(|_| ());
-            }
-        };
-        let Some((run_app, client_gone)) = &self.run_http else {
-            return Err(not_started());
-        };
-        let bound = cycle.bind(py);
-        let args = PyTuple::new(
-            py,
-            [
-                self.app.bind(py).clone(),
-                scope.into_any(),
-                bound.getattr(intern!(py, "areceive"))?,
-                bound.getattr(intern!(py, "asend"))?,
-                bound.clone().into_any(),
-                client_gone.bind(py).clone(),
-            ],
-        )?;
-        let task = self.run(py, run_app, args)?;
-        cycle.borrow_mut(py).task = Some(task);
-        Ok(())
-    }
-
-    /// A turn of the HTTP/2 connection in slot `index`: its running streams see
-    /// resets and capacity.
-    pub fn h2_poll(&self, index: usize) {
-        if !self.home.h2_cycles.borrow().contains_key(&index) {
-            return;
-        }
-        Python::attach(|py| {
-            for cycle in self.home.h2_cycles_of(py, index) {
-                if let Ok(mut c) = cycle.bind(py).try_borrow_mut() {
-                    c.poll(py);
-                }
-            }
-        })
-    }
-
-    /// The HTTP/2 connection in slot `index` is gone: its running streams' clients too.
-    pub fn h2_closed(&self, index: usize) {
-        if !self.home.h2_cycles.borrow().contains_key(&index) {
-            return;
-        }
-        Python::attach(|py| {
-            let cycles = self.home.h2_cycles_of(py, index);
-            self.home.h2_cycles.borrow_mut().remove(&index);
-            for cycle in cycles {
-                if let Ok(mut c) = cycle.bind(py).try_borrow_mut() {
-                    c.client_left(py);
-                }
-            }
-        })
-    }
-
     /// A socket event for a connection a cycle holds: the HTTP cycle checks whether
     /// the client left; the WebSocket cycle reads its frames.
     pub fn on_event(&self, index: usize) {
@@ -363,6 +263,10 @@ fn not_started() -> PyErr {
     pyo3::exceptions::PyRuntimeError::new_err("the asgi worker is not started")
 }
 
+/// `runtime.py`'s callbacks (see [`Driver::start`]): kick, on_gone, sent,
+/// disconnected, h2_sent.
+type Callbacks = (Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>);
+
 /// The worker's event loop as the asyncio side sees it.
 #[pyclass(unsendable)]
 pub struct Driver {
@@ -390,7 +294,7 @@ impl Driver {
         event_loop: &Bound<'_, PyAny>,
         finished: Py<PyAny>,
         runners: (Py<PyAny>, Py<PyAny>, Py<PyAny>),
-        callbacks: (Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>),
+        callbacks: Callbacks,
     ) -> PyResult<()> {
         self.finished = Some(finished);
         let (run_app, http_gone, run_websocket) = runners;
