@@ -239,3 +239,24 @@ fn a_client_that_never_opens_its_window_has_the_stream_cancelled_after_the_timeo
         server.log()
     );
 }
+
+#[test]
+fn max_requests_counts_streams_and_the_connection_finishes_its_tasks() {
+    let certs = Certs::new();
+    let mut server = serve_asgi_h2(&certs, &["--max-requests", "3"]);
+    let first = server.worker_pids[0];
+    let url = format!("https://127.0.0.1:{}/slow?s=0.1", server.port());
+    let out = run(Command::new(program("nghttp")).args(["-ns", "-m", "10", &url]));
+    let stats = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stats.lines().filter(|l| l.contains(" 200 ")).count(),
+        10,
+        "{stats}"
+    );
+    server.wait_for_log(&format!("Worker exiting (pid: {first})"), harness::STARTUP);
+    server.wait_for(harness::STARTUP, "a new worker", |log| {
+        crate::harness::booted_pids(log).len() >= 2
+    });
+    let (version, _) = curl(server.port(), "/items/2", &["--http2"]);
+    assert_eq!(version, "2");
+}
