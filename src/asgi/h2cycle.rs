@@ -221,7 +221,8 @@ impl H2Cycle {
     /// reset (the client sees a cut-off response, never a wrong one).
     fn fail(&mut self, py: Python<'_>) {
         match self.phase {
-            Phase::Complete => return,
+            // The response was whole already: its queued end still goes out.
+            Phase::Complete | Phase::Ending => return,
             Phase::NotStarted | Phase::Started { .. } if !self.gone => {
                 self.status = 500;
                 let text = Bytes::from_static(b"Internal Server Error");
