@@ -92,6 +92,7 @@ mod gthread;
 mod hooks;
 mod http2;
 mod http2_abuse;
+mod http2_cleartext;
 mod http_basics;
 mod large_bodies;
 mod log_outputs;
