@@ -272,7 +272,11 @@ mod tests {
             UPGRADE.replace("AAMAAABkAAQAoAAAAAIAAAAA", "AAM!AABk"),
         ];
         for case in cases {
-            assert_eq!(upgrade_settings(&head(&format!("{case}\r\n"))), None, "{case}");
+            assert_eq!(
+                upgrade_settings(&head(&format!("{case}\r\n"))),
+                None,
+                "{case}"
+            );
         }
     }
 

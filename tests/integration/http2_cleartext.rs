@@ -61,7 +61,15 @@ fn serve_h2c(mode: &str, extra: &[&str]) -> Server {
 /// `curl -s` over http:// with `flags`; returns (http_version, body).
 fn curl(port: u16, path: &str, flags: &[&str]) -> (String, Vec<u8>) {
     let out = run(Command::new(program("curl"))
-        .args(["-s", "--max-time", "60", "-o", "-", "-w", "\n%{http_version}"])
+        .args([
+            "-s",
+            "--max-time",
+            "60",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_version}",
+        ])
         .args(flags)
         .arg(format!("http://127.0.0.1:{port}{path}")));
     let text = out.stdout;
@@ -200,7 +208,12 @@ fn raw_upgrade_gets_101_and_an_invalid_one_plain_http1() {
             _ => (n, v),
         })
         .collect();
-    let no_token = [UPGRADE[0], ("Connection", "Upgrade"), UPGRADE[2], UPGRADE[3]];
+    let no_token = [
+        UPGRADE[0],
+        ("Connection", "Upgrade"),
+        UPGRADE[2],
+        UPGRADE[3],
+    ];
     for headers in [&bad_settings[..], &no_token[..]] {
         let mut conn = Conn::open(port);
         let answer = conn.roundtrip(&request("GET", "/pid", headers, b""));

@@ -51,8 +51,7 @@ impl Conn {
             Preface::Partial if data.is_empty() || !self.read_closed => {
                 if let Phase::Preface { deadline } = &mut self.phase {
                     if !data.is_empty() && deadline.is_none() {
-                        *deadline =
-                            Some(crate::sys::monotonic_millis() + h2c::PREFACE_TIMEOUT_MS);
+                        *deadline = Some(crate::sys::monotonic_millis() + h2c::PREFACE_TIMEOUT_MS);
                     }
                 }
                 Some(self.wait_or_close())

@@ -101,7 +101,10 @@ impl H2Conn {
 
     /// Stream 1's request when `respond` is stream 1 of an upgraded connection; it
     /// is then queued for a thread (or refused) here.
-    pub(super) fn take_stream1(&mut self, respond: h2::server::SendResponse<bytes::Bytes>) -> Option<h2::server::SendResponse<bytes::Bytes>> {
+    pub(super) fn take_stream1(
+        &mut self,
+        respond: h2::server::SendResponse<bytes::Bytes>,
+    ) -> Option<h2::server::SendResponse<bytes::Bytes>> {
         if u32::from(respond.stream_id()) != 1 {
             return Some(respond);
         }
