@@ -226,8 +226,8 @@ fn raw_upgrade_gets_101_and_an_invalid_one_plain_http1() {
 }
 
 #[test]
-fn both_serves_http1_prior_knowledge_and_upgrade() {
-    let server = serve_h2c("both", &[]);
+fn both_serves_http1_prior_knowledge_and_upgrade_also_behind_a_proxy_header() {
+    let server = serve_h2c("both", &["--proxy-protocol", "auto"]);
     let port = server.port();
     let mut conn = Conn::open(port);
     let answer = conn.roundtrip(&request("GET", "/pid", &[("Host", "x")], b""));
@@ -238,12 +238,25 @@ fn both_serves_http1_prior_knowledge_and_upgrade() {
     assert_eq!(curl(port, "/pid", &["--http1.1"]).0, "1.1");
     assert_eq!(curl(port, "/pid", &["--http2-prior-knowledge"]).0, "2");
     assert_eq!(curl(port, "/pid", &["--http2"]).0, "2");
+    // The PROXY header comes first, then the preface or the upgrade.
+    let proxied = ["--haproxy-protocol", "--http2-prior-knowledge"];
+    assert_eq!(curl(port, "/pid", &proxied).0, "2");
+    assert_eq!(
+        curl(port, "/pid", &["--haproxy-protocol", "--http2"]).0,
+        "2"
+    );
 }
 
 #[test]
-fn untrusted_peers_get_http1_as_with_off() {
-    let server = serve_h2c("both", &["--forwarded-allow-ips", "10.0.0.1"]);
+fn untrusted_peers_get_http1_as_with_off_and_unix_sockets_are_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("h2c.sock");
+    let bind = format!("unix:{}", sock.display());
+    let server = serve_h2c("both", &["--forwarded-allow-ips", "10.0.0.1", "-b", &bind]);
     let port = server.port();
+    let sock = sock.to_str().unwrap();
+    let unix = ["--unix-socket", sock, "--http2-prior-knowledge"];
+    assert_eq!(curl(port, "/pid", &unix).0, "2");
     let mut conn = Conn::open(port);
     conn.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
     assert_eq!(conn.response().status, 400);
