@@ -113,6 +113,12 @@ fn prior_knowledge_serves_curl_and_httpx_gets_and_posts() {
     assert_eq!(doc.str_at("SERVER_PROTOCOL"), "HTTP/2.0");
     assert_eq!(doc.str_at("wsgi.url_scheme"), "http");
     curl_echo(port, &pattern(300_000), &["--http2-prior-knowledge"]);
+    // A file_wrapper body is framed as DATA too: no sendfile(2) around HTTP/2 on a
+    // plain socket (Gunicorn's 27.0 fix).
+    let (version, body) = curl(port, "/file?n=300000", &["--http2-prior-knowledge"]);
+    assert_eq!(version, "2");
+    assert_eq!(body.len(), 300_000);
+    assert!(body.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
     let script = "import httpx, sys\n\
         with httpx.Client(http1=False, http2=True, timeout=60) as c:\n\
         \x20   r = c.get(f'http://127.0.0.1:{sys.argv[1]}/environ')\n\
