@@ -34,6 +34,16 @@ pub enum Cleartext {
 }
 
 impl Cleartext {
+    /// Sniff for the connection preface.
+    pub fn prior_knowledge(self) -> bool {
+        matches!(self, Cleartext::PriorKnowledge | Cleartext::Both)
+    }
+
+    /// Honour `Upgrade: h2c`.
+    pub fn upgrade(self) -> bool {
+        matches!(self, Cleartext::Upgrade | Cleartext::Both)
+    }
+
     /// Gunicorn's spelling.
     pub fn name(self) -> &'static str {
         match self {
@@ -54,8 +64,9 @@ pub struct Http2Args {
     #[arg(long = "http-protocols", value_name = "STRING", default_value = "h1")]
     pub http_protocols: String,
 
-    /// HTTP/2 without TLS (h2c) for trusted proxies: off, prior-knowledge, upgrade or
-    /// both. rustcorn supports off only so far.
+    /// HTTP/2 without TLS (h2c), only for peers in --forwarded-allow-ips: off,
+    /// prior-knowledge (the client starts with the HTTP/2 preface), upgrade
+    /// (`Upgrade: h2c`) or both. Needs h2 in --http-protocols (gthread worker).
     #[arg(long = "http2-cleartext", value_name = "STRING", default_value = "off")]
     pub http2_cleartext: String,
 
@@ -149,14 +160,6 @@ impl Http2Config {
 pub fn resolve(args: &Http2Args) -> Result<Http2Config, ConfigError> {
     let cleartext = parse_cleartext(&args.http2_cleartext)
         .map_err(|e| invalid("--http2-cleartext", &args.http2_cleartext, e))?;
-    if cleartext != Cleartext::Off {
-        return Err(invalid(
-            "--http2-cleartext",
-            &args.http2_cleartext,
-            "cleartext HTTP/2 (h2c) is not yet supported by rustcorn; use off, and TLS \
-             (--certfile) for HTTP/2",
-        ));
-    }
     let int = |flag: &'static str, text: &str| python_int(text).map_err(|e| invalid(flag, text, e));
     let streams = int(
         "--http2-max-concurrent-streams",
@@ -373,7 +376,6 @@ mod tests {
                 &["--http2-cleartext", "maybe"],
                 "Invalid http2_cleartext: maybe",
             ),
-            (&["--http2-cleartext", "both"], "not yet supported"),
             (
                 &["--http2-max-concurrent-streams", "0"],
                 "HTTP/2 max concurrent streams must be at least 1: 0",
@@ -421,6 +423,24 @@ mod tests {
         assert_eq!(c.max_header_list_size, 0);
         assert_eq!(python_int("1_000"), Ok(1000));
         assert!(python_int("010").is_err());
+    }
+
+    #[test]
+    fn cleartext_modes_and_config_file_booleans() {
+        for (text, mode) in [
+            ("off", Cleartext::Off),
+            ("False", Cleartext::Off),
+            ("None", Cleartext::Off),
+            ("prior-knowledge", Cleartext::PriorKnowledge),
+            ("True", Cleartext::PriorKnowledge),
+            ("UPGRADE", Cleartext::Upgrade),
+            (" both ", Cleartext::Both),
+        ] {
+            let c = config(&["--http2-cleartext", text]).unwrap();
+            assert_eq!(c.cleartext, mode, "{text}");
+        }
+        assert!(Cleartext::Both.prior_knowledge() && Cleartext::Both.upgrade());
+        assert!(!Cleartext::Upgrade.prior_knowledge() && !Cleartext::PriorKnowledge.upgrade());
     }
 
     #[test]

@@ -359,12 +359,37 @@ impl Config {
     }
 }
 
-/// ALPN for this worker class: gthread and asgi speak HTTP/2; sync offers no `h2`,
-/// so a client never picks a protocol the worker cannot serve.
+/// Whether this worker class serves HTTP/2 (gthread and asgi; sync does not):
+/// the one gate for both ALPN `h2` and h2c, so a client is never offered a protocol
+/// the worker cannot serve.
+pub fn speaks_h2(worker_class: WorkerClass) -> bool {
+    matches!(worker_class, WorkerClass::Gthread | WorkerClass::Asgi)
+}
+
+/// ALPN for this worker class: none with `h2` where the worker cannot serve it.
 fn offered_alpn(http2: &http2::Http2Config, worker_class: WorkerClass) -> Vec<Vec<u8>> {
-    match worker_class {
-        WorkerClass::Gthread | WorkerClass::Asgi => http2.alpn(),
-        WorkerClass::Sync => Vec::new(),
+    if speaks_h2(worker_class) {
+        http2.alpn()
+    } else {
+        Vec::new()
+    }
+}
+
+impl Config {
+    /// The cleartext HTTP/2 this server offers trusted peers (Gunicorn's
+    /// `_h2c_available`): `--http2-cleartext` when `h2` is in `--http-protocols`, the
+    /// listeners speak HTTP (not uwsgi), there is no TLS and the worker serves
+    /// HTTP/2 ([`speaks_h2`]); off otherwise. Trust is per peer (`worker/conn/h2c.rs`).
+    pub fn h2c(&self) -> http2::Cleartext {
+        let available = self.http2.wants_h2()
+            && self.proxy.protocol == proxy::Protocol::Http
+            && self.tls.server.is_none()
+            && speaks_h2(self.worker_class);
+        if available {
+            self.http2.cleartext
+        } else {
+            http2::Cleartext::Off
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod body;
 mod error;
 pub mod forwarded;
 pub mod h2;
+pub mod h2c;
 pub mod proxy_protocol;
 pub mod request;
 pub mod response;

@@ -33,6 +33,9 @@ pub enum Phase {
         mode: crate::http::proxy_protocol::Mode,
         allowed: bool,
     },
+    /// h2c prior knowledge: the first bytes may be the HTTP/2 connection preface
+    /// (see `conn/h2c.rs`); `deadline` (coarse monotonic ms) is set by the first bytes.
+    Preface { deadline: Option<u64> },
     /// Waiting for (the rest of) a request head.
     Head,
     /// The head is parsed; body bytes are being decoded.
@@ -56,8 +59,10 @@ pub enum Next {
     Ready,
     /// Drop it now.
     Close,
-    /// TLS negotiated HTTP/2: the event loop turns the connection into an
-    /// [`super::h2conn::H2Conn`] (with [`Conn::into_h2_parts`]).
+    /// TLS negotiated HTTP/2, the client sent the h2c preface, or (with the request
+    /// still in `Phase::Ready`, see [`Conn::take_upgrade`]) asked for `Upgrade: h2c`:
+    /// the event loop turns the connection into an [`super::h2conn::H2Conn`] (with
+    /// [`Conn::into_h2_parts`]).
     Http2,
 }
 
@@ -115,6 +120,9 @@ pub struct Conn {
     /// `--protocol uwsgi`: requests come as uwsgi packets; `Some(allowed)` says whether
     /// this peer may send them (`--uwsgi-allow-from`). `None` is HTTP/1.
     uwsgi: Option<bool>,
+    /// Cleartext HTTP/2 for this peer (off unless the server offers it and the peer
+    /// is trusted, see `conn/h2c.rs`).
+    h2c: crate::config::http2::Cleartext,
     /// A file queued behind `wbuf` (ASGI pathsend), sent as the socket takes it.
     file_tail: Option<file_tail::FileTail>,
 }
@@ -139,6 +147,7 @@ impl Conn {
             write_interest: false,
             defer_writes: false,
             uwsgi: None,
+            h2c: crate::config::http2::Cleartext::Off,
             file_tail: None,
         }
     }
@@ -168,7 +177,10 @@ impl Conn {
         self.served == 0
             && self.rbuf.is_empty()
             && !self.read_closed
-            && matches!(self.phase, Phase::Head | Phase::ProxyHeader { .. })
+            && matches!(
+                self.phase,
+                Phase::Head | Phase::ProxyHeader { .. } | Phase::Preface { .. }
+            )
     }
 
     /// Idle between requests with nothing buffered in either direction.
@@ -281,6 +293,11 @@ impl Conn {
                         return next;
                     }
                 }
+                Phase::Preface { .. } => {
+                    if let Some(next) = self.advance_preface() {
+                        return next;
+                    }
+                }
                 Phase::Head => {
                     if self.rbuf.is_empty() {
                         return self.wait_or_close();
@@ -330,7 +347,13 @@ impl Conn {
                     }
                     Err(e) => return self.reject(&e),
                 },
-                Phase::Ready { .. } => return Next::Ready,
+                Phase::Ready { head, .. } => {
+                    return if self.h2c.upgrade() && h2c::wants_upgrade(head) {
+                        Next::Http2
+                    } else {
+                        Next::Ready
+                    }
+                }
                 Phase::Closing => {
                     return if self.has_output() {
                         Next::Wait
@@ -719,5 +742,6 @@ impl Sink for Conn {
 }
 
 mod file_tail;
+mod h2c;
 mod proxy;
 mod uwsgi;

@@ -613,7 +613,7 @@ impl<'a> EventLoop<'a> {
             self.free.push(index);
             return;
         }
-        conn.admit(&self.config.proxy);
+        conn.admit(&self.config.proxy, self.config.h2c());
         self.slots[index] = Slot::Open(Box::new(conn));
         self.publish_connections();
         if self.accept_reads.read_now() {
@@ -914,6 +914,7 @@ impl<'a> EventLoop<'a> {
     /// Closes connections idle past keep-alive, or stalled past the timeout.
     fn sweep_timeouts(&mut self) {
         self.h2_sweep();
+        self.h2c_preface_sweep();
         let keep_alive = self.config.keep_alive.max(1) * 1000;
         let timeout = (self.config.timeout > 0).then_some(self.config.timeout * 1000);
         let now = crate::sys::monotonic_millis();

@@ -1,4 +1,4 @@
-//! One HTTP/2 connection (TLS with ALPN `h2`), driven by hand from the mio loop.
+//! One HTTP/2 connection (TLS with ALPN `h2`, or cleartext h2c), driven by hand from the mio loop.
 //!
 //! The `h2` crate does framing, HPACK, stream states and flow control; it wants an
 //! `AsyncRead + AsyncWrite` and a task context, but spawns nothing and sets no timers,
@@ -28,6 +28,9 @@
 //!
 //! The entry stays in the event loop's table for the connection's whole life
 //! (`Slot::H2`); HTTP/1 instead checks the whole connection out to a thread.
+//! Cleartext connections get here too (h2c, trusted peers only, see
+//! `worker/conn/h2c.rs`): with the preface (prior knowledge), or after an
+//! `Upgrade: h2c` request, which [`upgrade`] serves as stream 1.
 //! [`streams`] holds the request side of streams, [`transport`] h2's I/O and waker.
 
 use std::collections::VecDeque;
@@ -120,6 +123,8 @@ pub struct H2Conn {
     lingering: bool,
     /// A limit was passed: GOAWAY(ENHANCE_YOUR_CALM) is due, then the close.
     calm: Calm,
+    /// h2c Upgrade: the request waiting to be stream 1 ([`upgrade`]).
+    upgrading: Option<Box<upgrade::Upgrade>>,
 }
 
 /// The abuse verdict on a connection.
@@ -178,6 +183,7 @@ impl H2Conn {
             tap: FrameTap::new(crate::sys::monotonic_millis()),
             lingering: false,
             calm: Calm::Fine,
+            upgrading: None,
         }
         .with_read(&read)
     }
@@ -248,6 +254,11 @@ impl H2Conn {
             if let Err(e) = self.read_socket() {
                 tracing::debug!("HTTP/2 connection from {:?}: {e}", self.peer.remote);
                 return Turn::Close;
+            }
+            if !self.splice_upgrade() {
+                // h2 waits for the upgraded client's preface and SETTINGS.
+                let failed = self.flush().is_err() || self.read_closed;
+                return if failed { Turn::Close } else { Turn::Wait };
             }
             self.poll_h2(limits, proxy);
             self.receive_bodies(limits);
@@ -402,3 +413,4 @@ use transport::{lock, Buffers, ConnWaker, MemIo, OUT_HIGH_WATER};
 
 mod abuse;
 mod streams;
+mod upgrade;

@@ -373,10 +373,6 @@ fn bad_http2_settings_are_refused_with_gunicorns_messages() {
             "Invalid http2_cleartext: sometimes",
         ),
         (
-            &["--http2-cleartext", "prior-knowledge"],
-            "not yet supported",
-        ),
-        (
             &["--http2-max-concurrent-streams", "0"],
             "must be at least 1: 0",
         ),

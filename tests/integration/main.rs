@@ -93,6 +93,7 @@ mod hooks;
 mod http2;
 mod http2_abuse;
 mod http2_asgi;
+mod http2_cleartext;
 mod http_basics;
 mod large_bodies;
 mod log_outputs;

@@ -4,6 +4,7 @@
 //! [`crate::http::forwarded`] and [`crate::http::proxy_protocol`]).
 
 use super::{Conn, Next, Phase};
+use crate::config::http2::Cleartext;
 use crate::config::proxy::ProxyConfig;
 use crate::http::proxy_protocol::{self, Mode, Parsed, Sniff};
 use crate::http::request::Head;
@@ -13,7 +14,8 @@ impl Conn {
     /// Applies the proxy settings to a new connection, from the socket's own peer
     /// address: trust for forwarding headers, and, with `--proxy-protocol`, a first
     /// phase that looks for a PROXY header. Unix-socket peers are trusted and allowed.
-    pub fn admit(&mut self, policy: &ProxyConfig) {
+    /// `h2c` is what the server offers trusted peers ([`crate::config::Config::h2c`]).
+    pub fn admit(&mut self, policy: &ProxyConfig, h2c: Cleartext) {
         let ip = self.peer.remote.map(|addr| addr.ip());
         self.peer.trusted = ip.is_none_or(|ip| policy.forwarded_allow_ips.allows(ip));
         if policy.proxy_protocol != Mode::Off {
@@ -23,6 +25,7 @@ impl Conn {
             };
         }
         self.admit_uwsgi(policy);
+        self.admit_h2c(h2c);
     }
 
     /// Reads the PROXY header, if the connection starts with one. `None` means go on
@@ -40,13 +43,13 @@ impl Conn {
         match proxy_protocol::parse(data, mode) {
             Ok(Parsed::Partial) => Some(self.wait_or_close()),
             Ok(Parsed::Absent) => {
-                self.phase = Phase::Head;
+                self.phase = self.head_phase();
                 None
             }
             Ok(Parsed::Complete { header, len }) => {
                 self.rbuf.consume(len);
                 self.peer.apply_proxy_header(&header);
-                self.phase = Phase::Head;
+                self.phase = self.head_phase();
                 None
             }
             // Logged as Gunicorn words it, without the page's "Bad Request:".

@@ -14,17 +14,24 @@ use crate::worker::pool::{Carrier, H2Stream, Job};
 use crate::wsgi::call::Outcome;
 
 impl EventLoop<'_> {
-    /// The TLS handshake chose `h2`: the connection becomes an HTTP/2 one.
+    /// The TLS handshake chose `h2`, or the client sent the h2c preface or an
+    /// `Upgrade: h2c` request (answered as stream 1): the connection becomes an
+    /// HTTP/2 one.
     pub(super) fn h2_start(&mut self, index: usize) {
         let Some(wakes) = self.h2_wakes.clone() else {
             // Only gthread offers h2 in ALPN; nothing else can serve it.
             return self.close(index);
         };
-        let Slot::Open(conn) = std::mem::replace(&mut self.slots[index], Slot::Free) else {
+        let Slot::Open(mut conn) = std::mem::replace(&mut self.slots[index], Slot::Free) else {
             return;
         };
+        let upgrade = conn.take_upgrade();
         let (stream, peer, read) = conn.into_h2_parts();
-        let h2 = H2Conn::new(stream, peer, read, &self.config.http2, index, wakes);
+        let mut h2 = H2Conn::new(stream, peer, read, &self.config.http2, index, wakes);
+        if let Some((head, body)) = upgrade {
+            let config = self.config;
+            h2.upgrade(*head, body, &self.limits, &config.proxy, &config.http2);
+        }
         self.slots[index] = Slot::H2(Box::new(h2));
         if self.state != State::Running {
             if let Slot::H2(h2) = &mut self.slots[index] {
@@ -164,6 +171,22 @@ impl EventLoop<'_> {
         for index in 0..self.slots.len() {
             if matches!(&self.slots[index], Slot::H2(h2) if h2.is_idle()) {
                 self.h2_close(index);
+            }
+        }
+    }
+
+    /// Once a second: connections whose h2c preface did not arrive whole within its
+    /// second get their 400 (or, under `both`, HTTP/1 from what came).
+    pub(super) fn h2c_preface_sweep(&mut self) {
+        let now = crate::sys::monotonic_millis();
+        let limits = self.limits;
+        for index in 0..self.slots.len() {
+            let Slot::Open(conn) = &mut self.slots[index] else {
+                continue;
+            };
+            if conn.preface_overdue(now) {
+                let next = conn.preface_timed_out(&limits);
+                self.apply(index, next);
             }
         }
     }

@@ -39,10 +39,13 @@ impl H2Conn {
     pub(super) fn accept_stream(
         &mut self,
         request: http::Request<RecvStream>,
-        mut respond: SendResponse<Bytes>,
+        respond: SendResponse<Bytes>,
         limits: &Limits,
         proxy: &ProxyConfig,
     ) {
+        let Some(mut respond) = self.take_stream1(respond) else {
+            return; // An upgraded request's stream 1, served from its HTTP/1 head.
+        };
         let (parts, recv) = request.into_parts();
         let for_peer = if self.peer.trusted {
             *limits
