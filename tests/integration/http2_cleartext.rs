@@ -1,16 +1,16 @@
-//! Cleartext HTTP/2 (h2c, `--http2-cleartext`) with the gthread worker, driven by real
+//! Cleartext HTTP/2 (h2c, `--http2-cleartext`) with the gthread and asgi workers, driven by real
 //! clients from the test setup (curl, nghttp, httpx) and by raw bytes: prior
 //! knowledge (the preface, its 400 and its 1 s budget), `Upgrade: h2c` (101, then the
 //! request as stream 1, with its body), `both`, trust (`--forwarded-allow-ips`: any
 //! other peer is served HTTP/1 as with `off`), and the sync worker's fallback. The
 //! app is tests/apps/h2_app.py.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::client::{request, Conn};
 use crate::harness::{self, require_venv, Server};
+use crate::http2::{program, run};
 use crate::json::Json;
 
 const APP: &str = "h2_app:application";
@@ -22,27 +22,6 @@ const UPGRADE: &[(&str, &str)] = &[
     ("Upgrade", "h2c"),
     ("HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA"),
 ];
-
-/// A client program from the test setup: present, or the test fails saying so.
-fn program(name: &str) -> PathBuf {
-    let path = PathBuf::from("/usr/bin").join(name);
-    assert!(
-        path.exists(),
-        "{name} is missing: run scripts/setup-test-env.sh (apt nghttp2-client, curl)"
-    );
-    path
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("client runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// Serves the test app with gthread, `h2` listed and `--http2-cleartext mode`.
 fn serve_h2c(mode: &str, extra: &[&str]) -> Server {
@@ -290,4 +269,33 @@ fn the_sync_worker_warns_and_stays_http1() {
     let mut conn = Conn::open(port);
     conn.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
     assert_eq!(conn.response().status, 400);
+}
+
+#[test]
+fn the_asgi_worker_serves_prior_knowledge_and_upgrade_as_tasks() {
+    let server = harness::serve(
+        "asgi_h2_app:application",
+        &[
+            "-k",
+            "asgi",
+            "--http-protocols",
+            "h2,h1",
+            "--http2-cleartext",
+            "both",
+        ],
+    );
+    let (version, body) = curl(server.port(), "/raw/scope", &["--http2-prior-knowledge"]);
+    assert_eq!(version, "2");
+    let scope = Json::parse(&String::from_utf8_lossy(&body));
+    assert_eq!(scope.str_at("http_version"), "2");
+    let (version, body) = curl(
+        server.port(),
+        "/raw/echo",
+        &["--http2", "--data-binary", "over the upgrade"],
+    );
+    assert_eq!(version, "2", "Upgrade: h2c must switch for asgi too");
+    assert_eq!(body, b"over the upgrade");
+    // Plain HTTP/1 is still served beside them under `both`.
+    let (version, body) = curl(server.port(), "/raw/echo", &["--http1.1", "-d", "h1"]);
+    assert_eq!((version.as_str(), body.as_slice()), ("1.1", &b"h1"[..]));
 }
