@@ -445,15 +445,7 @@ fn check_head_size(len: usize, limits: &Limits) -> Result<(), HttpError> {
 /// The offset of an LF not preceded by CR (httparse tolerates them; RFC 9112 §2.2
 /// lets a server refuse them, and a proxy may split lines differently).
 fn bare_lf(head: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = head[from..].iter().position(|&b| b == b'\n') {
-        let at = from + i;
-        if at == 0 || head[at - 1] != b'\r' {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+    memchr::memchr_iter(b'\n', head).find(|&at| at == 0 || head[at - 1] != b'\r')
 }
 
 /// Limits on field count and size, the header map policy, trimmed values,

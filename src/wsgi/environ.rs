@@ -232,6 +232,7 @@ impl EnvironConstants {
             .iter()
             .map(|&(name, key)| (name, PyString::intern(py, key).unbind()))
             .collect();
+        let t = with_room_to_grow(&t)?;
         Ok(EnvironConstants {
             script_name,
             template: t.unbind(),
@@ -337,7 +338,14 @@ pub fn percent_decode(input: &[u8]) -> Vec<u8> {
 /// `://` further on (`/redirect/http://x/y`) is part of the path.
 pub fn split_target(target: &str) -> (&str, &str, &str) {
     let mut rest = target;
-    if let Some(scheme_end) = rest.find("://") {
+    // Only an absolute-form target (`http://host/path`) has a scheme; the usual
+    // origin-form one starts with `/` and skips the substring search.
+    let scheme_end = if target.starts_with('/') {
+        None
+    } else {
+        target.find("://")
+    };
+    if let Some(scheme_end) = scheme_end {
         if rest[..scheme_end].bytes().all(|b| b.is_ascii_alphabetic()) {
             let after = &rest[scheme_end + 3..];
             rest = after.find('/').map_or("/", |i| &after[i..]);
@@ -378,6 +386,52 @@ fn server_name_port<'a>(
         ),
         None => (b"localhost".as_slice().into(), default_port.into()),
     }
+}
+
+/// A copy of `template` whose hash table has room for as many more keys as CPython
+/// will give it, so that the copy each request makes (`dict.copy()` clones the whole
+/// table) takes the request's keys without growing: growing rebuilt the table on every
+/// request, about 3% of a hello request's instructions.
+///
+/// CPython offers no public way to size a dict of str keys (`_PyDict_NewPresized`
+/// makes a table for any keys, with larger entries), so this grows one: it adds
+/// placeholder keys until the table grows, then pops them (`popitem` also shortens
+/// the table's entry list, which a copy needs in order to clone the table). Which
+/// count leaves the most room differs between Python versions, so each is tried and
+/// the copy's room measured, once per worker.
+fn with_room_to_grow<'py>(template: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
+    let py = template.py();
+    let placeholders: Vec<String> = (0..64).map(|i| format!("\0room{i}")).collect();
+    let room_of = |d: &Bound<'py, PyDict>| -> PyResult<usize> {
+        let copy = d.copy()?;
+        let size = |c: &Bound<'py, PyDict>| {
+            c.call_method0(intern!(py, "__sizeof__"))?
+                .extract::<usize>()
+        };
+        let start = size(&copy)?;
+        for (n, key) in placeholders.iter().enumerate() {
+            copy.set_item(key, py.None())?;
+            if size(&copy)? != start {
+                return Ok(n);
+            }
+        }
+        Ok(placeholders.len())
+    };
+    let mut best = (room_of(template)?, template.copy()?);
+    for count in 1..placeholders.len() {
+        let grown = template.copy()?;
+        for key in &placeholders[..count] {
+            grown.set_item(key, py.None())?;
+        }
+        for _ in 0..count {
+            grown.call_method0(intern!(py, "popitem"))?;
+        }
+        let room = room_of(&grown)?;
+        if room > best.0 {
+            best = (room, grown);
+        }
+    }
+    Ok(best.1)
 }
 
 /// Builds the environ dict. `input` becomes `wsgi.input`.

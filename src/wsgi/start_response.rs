@@ -133,7 +133,14 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
                 "invalid header name {name:?}"
             )));
         }
-        if let Some(what) = value.chars().find_map(|c| header_value_problem(c as u32)) {
+        // Printable ASCII (the usual value) needs no per-char decoding.
+        let plain = value
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b) || b == b'\t');
+        if let Some(what) = (!plain)
+            .then(|| value.chars().find_map(|c| header_value_problem(c as u32)))
+            .flatten()
+        {
             return Err(PyValueError::new_err(format!(
                 "invalid header value for {name}: {value:?} {what}"
             )));
