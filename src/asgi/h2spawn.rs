@@ -1,12 +1,10 @@
 //! The spawner's HTTP/2 side: a complete stream becomes an [`H2Cycle`] task, and the
 //! connection's turns and its close reach the cycles running on it.
 
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 
 use super::h2cycle::{H2Cycle, H2Start};
-use super::{not_started, scope, Spawner};
+use super::{scope, Spawner};
 
 impl Spawner {
     /// Starts the app's task for a complete HTTP/2 stream of the connection in slot
@@ -65,22 +63,7 @@ impl Spawner {
                 return cycle.call_method1(py, "app_failed", (text,)).map(|_| ());
             }
         };
-        let Some((run_app, client_gone)) = &self.run_http else {
-            return Err(not_started());
-        };
-        let bound = cycle.bind(py);
-        let args = PyTuple::new(
-            py,
-            [
-                self.app.bind(py).clone(),
-                scope.into_any(),
-                bound.getattr(intern!(py, "areceive"))?,
-                bound.getattr(intern!(py, "asend"))?,
-                bound.clone().into_any(),
-                client_gone.bind(py).clone(),
-            ],
-        )?;
-        let task = self.run(py, run_app, args)?;
+        let task = self.run_request(cycle.bind(py).as_any(), scope)?;
         cycle.borrow_mut(py).task = Some(task);
         Ok(())
     }

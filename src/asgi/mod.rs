@@ -151,24 +151,7 @@ impl Spawner {
             .insert(index, Held::Http(cycle.clone_ref(py)));
         match scope {
             Ok(scope) => {
-                let Some((run_app, client_gone)) = &self.run_http else {
-                    return Err(not_started());
-                };
-                // run_app(app, scope, receive, send, cycle, client_gone): receive and
-                // send are the cycle's own methods (see `HttpCycle::asend`).
-                let bound = cycle.bind(py);
-                let args = PyTuple::new(
-                    py,
-                    [
-                        self.app.bind(py).clone(),
-                        scope.into_any(),
-                        bound.getattr(intern!(py, "areceive"))?,
-                        bound.getattr(intern!(py, "asend"))?,
-                        bound.clone().into_any(),
-                        client_gone.bind(py).clone(),
-                    ],
-                )?;
-                let task = self.run(py, run_app, args)?;
+                let task = self.run_request(cycle.bind(py).as_any(), scope)?;
                 cycle.borrow_mut(py).task = Some(task);
                 Ok(())
             }
@@ -216,6 +199,32 @@ impl Spawner {
     }
 
     /// `create_task(runner(*args))`.
+    /// Starts the task of one HTTP request (HTTP/1 or an HTTP/2 stream):
+    /// `run_app(app, scope, receive, send, cycle, client_gone)`, where receive and
+    /// send are the cycle's own methods (see `HttpCycle::asend`, `H2Cycle`).
+    fn run_request(
+        &self,
+        cycle: &Bound<'_, PyAny>,
+        scope: Bound<'_, PyDict>,
+    ) -> PyResult<Py<PyAny>> {
+        let py = cycle.py();
+        let Some((run_app, client_gone)) = &self.run_http else {
+            return Err(not_started());
+        };
+        let args = PyTuple::new(
+            py,
+            [
+                self.app.bind(py).clone(),
+                scope.into_any(),
+                cycle.getattr(intern!(py, "areceive"))?,
+                cycle.getattr(intern!(py, "asend"))?,
+                cycle.clone(),
+                client_gone.bind(py).clone(),
+            ],
+        )?;
+        self.run(py, run_app, args)
+    }
+
     fn run(
         &self,
         py: Python<'_>,

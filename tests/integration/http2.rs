@@ -53,6 +53,11 @@ fn serve_h2(certs: &Certs, app: &str, extra: &[&str]) -> Server {
 
 /// `curl -sk` with `flags`; returns (http_version, body).
 pub(crate) fn curl(port: u16, path: &str, flags: &[&str]) -> (String, Vec<u8>) {
+    curl_url(&format!("https://127.0.0.1:{port}{path}"), flags)
+}
+
+/// `curl -sk url` with `flags` (http:// or https://); returns (http_version, body).
+pub(crate) fn curl_url(url: &str, flags: &[&str]) -> (String, Vec<u8>) {
     let out = run(Command::new(program("curl"))
         .args([
             "-sk",
@@ -64,7 +69,7 @@ pub(crate) fn curl(port: u16, path: &str, flags: &[&str]) -> (String, Vec<u8>) {
             "\n%{http_version}",
         ])
         .args(flags)
-        .arg(format!("https://127.0.0.1:{port}{path}")));
+        .arg(url));
     let text = out.stdout;
     let cut = text.iter().rposition(|&b| b == b'\n').unwrap();
     (

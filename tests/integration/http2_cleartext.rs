@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::{request, Conn};
 use crate::harness::{self, require_venv, Server};
-use crate::http2::{program, run};
+use crate::http2::{curl_url, program, run};
 use crate::json::Json;
 
 const APP: &str = "h2_app:application";
@@ -39,24 +39,7 @@ fn serve_h2c(mode: &str, extra: &[&str]) -> Server {
 
 /// `curl -s` over http:// with `flags`; returns (http_version, body).
 fn curl(port: u16, path: &str, flags: &[&str]) -> (String, Vec<u8>) {
-    let out = run(Command::new(program("curl"))
-        .args([
-            "-s",
-            "--max-time",
-            "60",
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_version}",
-        ])
-        .args(flags)
-        .arg(format!("http://127.0.0.1:{port}{path}")));
-    let text = out.stdout;
-    let cut = text.iter().rposition(|&b| b == b'\n').unwrap();
-    (
-        String::from_utf8_lossy(&text[cut + 1..]).into_owned(),
-        text[..cut].to_vec(),
-    )
+    curl_url(&format!("http://127.0.0.1:{port}{path}"), flags)
 }
 
 fn environ(body: &[u8]) -> Json {
