@@ -119,6 +119,8 @@ pub struct FrameTap {
     window_start: u64,
     resets: u32,
     control: u32,
+    /// RST_STREAM frames since the connection began (never reset by the window).
+    resets_seen: u64,
 }
 
 impl FrameTap {
@@ -131,7 +133,14 @@ impl FrameTap {
             window_start: now_ms,
             resets: 0,
             control: 0,
+            resets_seen: 0,
         }
+    }
+
+    /// How many RST_STREAM frames the client has sent so far: the connection looks
+    /// for reset streams among those waiting only when this moved.
+    pub fn resets_seen(&self) -> u64 {
+        self.resets_seen
     }
 
     /// Counts the frames that start in `bytes`; `Err` when a limit is passed.
@@ -171,7 +180,10 @@ impl FrameTap {
         let (kind, flags) = (h[3], h[4]);
         self.payload_left = len;
         match kind {
-            0x3 => self.resets += 1,
+            0x3 => {
+                self.resets += 1;
+                self.resets_seen += 1;
+            }
             // PRIORITY, SETTINGS, PING.
             0x2 | 0x4 | 0x6 => self.control += 1,
             // DATA carrying nothing and not ending its stream.

@@ -119,6 +119,8 @@ pub struct H2Conn {
     scratch: Box<[u8]>,
     /// Counts the client's frames against the flood limits.
     tap: FrameTap,
+    /// [`FrameTap::resets_seen`] when the waiting streams were last checked.
+    resets_checked: u64,
     /// Our side is shut after a GOAWAY for abuse; input is discarded until EOF.
     lingering: bool,
     /// A limit was passed: GOAWAY(ENHANCE_YOUR_CALM) is due, then the close.
@@ -181,6 +183,7 @@ impl H2Conn {
             unread: true,
             scratch: vec![0u8; 16 * 1024].into_boxed_slice(),
             tap: FrameTap::new(crate::sys::monotonic_millis()),
+            resets_checked: 0,
             lingering: false,
             calm: Calm::Fine,
             upgrading: None,
