@@ -25,7 +25,7 @@ mod awaitables;
 mod http_send;
 use super::home::{flush_pending, send_status, Home};
 pub use awaitables::{Ready, Written};
-pub(super) use http_send::{message_headers, open_regular, status_in};
+pub(super) use http_send::{content_length_value, message_headers, open_regular, status_in};
 
 /// The largest `http.request` message a file-backed body is cut into.
 const BODY_CHUNK: usize = 64 * 1024;
@@ -268,17 +268,9 @@ impl HttpCycle {
         if let Some(message) = slf.receive(py)? {
             return Ok(Py::new(py, Ready::new(message.into_any().unbind()))?.into_any());
         }
-        let disconnected = slf
-            .home
-            .disconnected
-            .borrow()
-            .as_ref()
-            .map(|d| d.clone_ref(py));
+        let home = slf.home.clone();
         let cycle: Py<HttpCycle> = slf.into();
-        match disconnected {
-            Some(disconnected) => disconnected.call1(py, (cycle,)),
-            None => Err(PyRuntimeError::new_err("the asgi worker is not started")),
-        }
+        home.wait_for_disconnect(py, cycle.into_any())
     }
 
     /// Parks `waiter` (an asyncio future) until the response completes or the client

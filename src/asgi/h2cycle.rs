@@ -289,17 +289,9 @@ impl H2Cycle {
             message.set_item(intern!(py, "type"), intern!(py, "http.disconnect"))?;
             return Ok(Py::new(py, Ready::new(message.into_any().unbind()))?.into_any());
         }
-        let disconnected = slf
-            .home
-            .disconnected
-            .borrow()
-            .as_ref()
-            .map(|d| d.clone_ref(py));
+        let home = slf.home.clone();
         let cycle: Py<H2Cycle> = slf.into();
-        match disconnected {
-            Some(disconnected) => disconnected.call1(py, (cycle,)),
-            None => Ok(py.None()),
-        }
+        home.wait_for_disconnect(py, cycle.into_any())
     }
 
     /// `runtime.py`'s `disconnected`: resolve `waiter` when the stream ends.

@@ -108,6 +108,18 @@ impl Home {
 }
 
 impl Home {
+    /// What a `receive()` returns once the body is delivered: `runtime.py`'s
+    /// `disconnected(cycle)` coroutine, which waits for the end of the response.
+    pub fn wait_for_disconnect(&self, py: Python<'_>, cycle: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        let disconnected = self.disconnected.borrow().as_ref().map(|d| d.clone_ref(py));
+        match disconnected {
+            Some(disconnected) => disconnected.call1(py, (cycle,)),
+            None => Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "the asgi worker is not started",
+            )),
+        }
+    }
+
     /// The HTTP/2 cycles running on the connection in slot `index` (a copy: polling
     /// one may end it, which changes the table).
     pub fn h2_cycles_of(&self, py: Python<'_>, index: usize) -> Vec<Py<H2Cycle>> {

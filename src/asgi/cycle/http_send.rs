@@ -122,14 +122,7 @@ impl HttpCycle {
         let mut close = false;
         for (name, value) in message_headers(message)? {
             if name.eq_ignore_ascii_case("content-length") {
-                let digits = value.trim();
-                let n = digits
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()));
-                content_length = Some(n.ok_or_else(|| {
-                    PyValueError::new_err(format!("invalid content-length {value:?}"))
-                })?);
+                content_length = Some(content_length_value(&value)?);
             }
             if name.eq_ignore_ascii_case("connection")
                 && value
@@ -320,6 +313,17 @@ impl HttpCycle {
 }
 
 /// Opens `path` for pathsend: a regular file, and its size.
+/// A response's `content-length` value: digits only (no sign, no `+`), else the app
+/// hears which value was wrong.
+pub(in crate::asgi) fn content_length_value(value: &str) -> PyResult<u64> {
+    let digits = value.trim();
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| PyValueError::new_err(format!("invalid content-length {value:?}")))
+}
+
 pub(in crate::asgi) fn open_regular(path: &std::path::Path) -> PyResult<(File, u64)> {
     let fail = |e: std::io::Error| {
         pyo3::exceptions::PyOSError::new_err(format!("http.response.pathsend: {path:?}: {e}"))

@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::{kind, out_of_order, Ending, H2Cycle, Phase, PIECE};
-use crate::asgi::cycle::{message_headers, open_regular, status_in};
+use crate::asgi::cycle::{content_length_value, message_headers, open_regular, status_in};
 
 /// How far [`H2Cycle::pump`] got.
 enum Step {
@@ -68,14 +68,7 @@ impl H2Cycle {
         let headers = message_headers(message)?;
         for (name, value) in &headers {
             if name.eq_ignore_ascii_case("content-length") {
-                let digits = value.trim();
-                let n = digits
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()));
-                content_length = Some(n.ok_or_else(|| {
-                    PyValueError::new_err(format!("invalid content-length {value:?}"))
-                })?);
+                content_length = Some(content_length_value(value)?);
             }
         }
         self.wants_trailers = match message.get_item(intern!(py, "trailers"))? {
