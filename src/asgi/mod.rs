@@ -70,9 +70,9 @@ pub struct Spawner {
     consts: scope::ScopeConstants,
     /// The lifespan state: each request's scope gets a shallow copy.
     state: Py<PyDict>,
-    /// `runtime.py`'s `run_app` with the exceptions that end an HTTP request because
-    /// its client left, `run_websocket`, and the loop's `create_task`.
-    run_http: Option<(Py<PyAny>, Py<PyAny>)>,
+    /// `runtime.py`'s `run_app` and the exceptions that end an HTTP request because
+    /// its client left.
+    http_runner: Option<(Py<PyAny>, Py<PyAny>)>,
     run_websocket: Option<Py<PyAny>>,
     create_task: Option<Py<PyAny>>,
     /// Keyword arguments for `create_task` (asyncio.Task itself, given the loop).
@@ -208,7 +208,7 @@ impl Spawner {
         scope: Bound<'_, PyDict>,
     ) -> PyResult<Py<PyAny>> {
         let py = cycle.py();
-        let Some((run_app, client_gone)) = &self.run_http else {
+        let Some((run_app, client_gone)) = &self.http_runner else {
             return Err(not_started());
         };
         let args = PyTuple::new(
@@ -294,8 +294,8 @@ impl Driver {
 
     /// Connects the loop to asyncio: the future to resolve when the worker is done,
     /// how to run a request (`runners`: `run_app` and the exceptions that end an
-    /// HTTP request because its client left, `run_websocket`), and `runtime.py`'s callbacks: `kick` (a finished response
-    /// asks for a turn), `on_gone` (a client left), and the coroutines a `send()` or
+    /// HTTP request because its client left, `run_websocket`), and `runtime.py`'s
+    /// callbacks: `kick` (a finished response asks for a turn), `on_gone` (a client left), and the coroutines a `send()` or
     /// `receive()` that must wait returns (`sent`, `disconnected`, and `h2_sent` for an
     /// HTTP/2 stream's window).
     fn start(
@@ -313,7 +313,7 @@ impl Driver {
             .asgi
             .as_mut()
             .expect("an asgi worker's loop has a spawner");
-        spawner.run_http = Some((run_app, http_gone));
+        spawner.http_runner = Some((run_app, http_gone));
         spawner.run_websocket = Some(run_websocket);
         let py = event_loop.py();
         if event_loop.call_method0("get_task_factory")?.is_none() {
@@ -436,7 +436,7 @@ pub fn serve(
                 app: bridge.app().clone_ref(py),
                 consts: scope::ScopeConstants::new(py, &config.asgi.root_path)?,
                 state: state.clone().unbind(),
-                run_http: None,
+                http_runner: None,
                 run_websocket: None,
                 create_task: None,
                 task_kwargs: None,
