@@ -11,6 +11,8 @@ use crate::http::forwarded::{forwarder_may_set, url_scheme};
 use crate::http::proxy_protocol;
 use crate::http::request::Head;
 
+use super::value_memo::{self, Field, Slots, ValueMemo};
+
 /// Where the request came from and which listener took it.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer {
@@ -178,6 +180,8 @@ pub struct EnvironConstants {
     forwarder_headers: Vec<String>,
     /// `--header-map dangerous`: every header with `_` is kept.
     keep_underscore_headers: bool,
+    /// The last value of each field that tends to repeat (Host, REMOTE_ADDR, ...).
+    memo: ValueMemo,
 }
 
 /// Headers common enough to keep their environ key ready (lowercase name, key).
@@ -239,6 +243,7 @@ impl EnvironConstants {
             header_keys,
             forwarder_headers: Vec::new(),
             keep_underscore_headers: false,
+            memo: ValueMemo::default(),
         })
     }
 
@@ -444,6 +449,7 @@ pub fn build<'py>(
     input: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = consts.template.bind(py).copy()?;
+    let mut memo = consts.memo.lock();
     let (raw_path, query, _) = split_target(head.target());
     let decoded;
     let mut path: &[u8] = if raw_path.contains('%') {
@@ -471,10 +477,12 @@ pub fn build<'py>(
     env.set_item(intern!(py, "PATH_INFO"), py_latin1(py, path)?)?;
     // PEP 3333: native strings hold the request's bytes as latin-1 (a UTF-8 target
     // reaches the app as one char per byte, as in Gunicorn).
-    env.set_item(
-        intern!(py, "QUERY_STRING"),
-        py_latin1(py, query.as_bytes())?,
-    )?;
+    let query = if query.is_empty() {
+        intern!(py, "").clone()
+    } else {
+        py_latin1(py, query.as_bytes())?
+    };
+    env.set_item(intern!(py, "QUERY_STRING"), query)?;
     env.set_item(
         intern!(py, "RAW_URI"),
         py_latin1(py, head.target().as_bytes())?,
@@ -484,7 +492,7 @@ pub fn build<'py>(
         // The template says "http"; only other schemes cost a store.
         env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
     }
-    set_server_name_port(py, &env, head, peer, scheme)?;
+    set_server_name_port(py, &env, &mut memo, head, peer, scheme)?;
     let protocol = if head.http2 {
         intern!(py, "HTTP/2.0")
     } else if head.minor_version == 0 {
@@ -497,11 +505,11 @@ pub fn build<'py>(
         Some(_) => {
             env.set_item(
                 intern!(py, "REMOTE_ADDR"),
-                py_latin1(py, peer.remote_ip.as_bytes())?,
+                memo.str(py, Field::RemoteAddr, peer.remote_ip.as_bytes())?,
             )?;
             env.set_item(
                 intern!(py, "REMOTE_PORT"),
-                py_latin1(py, peer.remote_port.as_bytes())?,
+                memo.str(py, Field::RemotePort, peer.remote_port.as_bytes())?,
             )?;
         }
         None => env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
@@ -509,7 +517,7 @@ pub fn build<'py>(
     if let Some(origin) = &peer.proxy {
         set_proxy_keys(py, &env, origin)?;
     }
-    add_headers(py, consts, &env, head, peer, body_len)?;
+    add_headers(py, consts, &env, &mut memo, head, peer, body_len)?;
     env.set_item(intern!(py, "wsgi.input"), input)?;
     Ok(env)
 }
@@ -546,13 +554,20 @@ fn set_proxy_keys(py: Python<'_>, env: &Bound<'_, PyDict>, origin: &ProxyOrigin)
 fn set_server_name_port(
     py: Python<'_>,
     env: &Bound<'_, PyDict>,
+    memo: &mut Slots,
     head: &Head,
     peer: &Peer,
     scheme: &str,
 ) -> PyResult<()> {
     let (name, port) = server_name_port(head, peer, scheme);
-    env.set_item(intern!(py, "SERVER_NAME"), py_latin1(py, &name)?)?;
-    env.set_item(intern!(py, "SERVER_PORT"), py_latin1(py, &port)?)?;
+    env.set_item(
+        intern!(py, "SERVER_NAME"),
+        memo.str(py, Field::ServerName, &name)?,
+    )?;
+    env.set_item(
+        intern!(py, "SERVER_PORT"),
+        memo.str(py, Field::ServerPort, &port)?,
+    )?;
     Ok(())
 }
 
@@ -567,6 +582,7 @@ fn add_headers(
     py: Python<'_>,
     consts: &EnvironConstants,
     env: &Bound<'_, PyDict>,
+    memo: &mut Slots,
     head: &Head,
     peer: &Peer,
     body_len: u64,
@@ -587,7 +603,10 @@ fn add_headers(
         } else {
             consts.header_key(py, name)
         };
-        let value = py_latin1(py, value)?;
+        let value = match value_memo::header_slot(name) {
+            Some(field) => memo.str(py, field, value)?,
+            None => py_latin1(py, value)?,
+        };
         match env.get_item(&key)? {
             Some(prev) => env.set_item(
                 &key,

@@ -12,6 +12,7 @@ pub mod preload;
 mod response_body;
 pub mod start_response;
 pub mod streams;
+mod value_memo;
 mod writer;
 
 use pyo3::prelude::*;

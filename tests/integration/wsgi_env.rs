@@ -172,6 +172,59 @@ fn environ_string_values_follow_the_request() {
     );
 }
 
+/// The worker shares the string of a value that repeats (Host, User-Agent, REMOTE_ADDR…)
+/// between requests; each request must still see its own value, whatever came before,
+/// on one connection and across connections (one worker, so every request meets the
+/// values the last one left).
+#[test]
+fn repeated_and_changing_values_each_reach_their_own_request() {
+    let server = serve(ECHO, &["--workers=1"]);
+    let port = server.port();
+    let long_agent = "a".repeat(300);
+    // (Host, User-Agent)
+    let steps: [(&str, &str); 7] = [
+        ("one.test", "agent/1"),
+        ("one.test", "agent/1"),
+        ("two.test:81", "agent/2"),
+        ("one.test", "agent/1"),
+        ("one.test", &long_agent),
+        ("one.test", &long_agent),
+        ("caf\u{e9}.test", "agent/\u{e9}"),
+    ];
+    let mut conn = Conn::open(port);
+    for (i, (host, agent)) in steps.iter().enumerate() {
+        for fresh in [false, true] {
+            let raw = request("GET", "/", &[("Host", host), ("User-Agent", agent)], b"");
+            let doc = if fresh {
+                echo(port, &raw)
+            } else {
+                echo_doc(&conn.roundtrip(&raw), &raw)
+            };
+            let env = doc.at("environ");
+            // The client writes UTF-8; the environ holds each byte as one latin-1 char.
+            let latin1 = |s: &str| s.bytes().map(char::from).collect::<String>();
+            let (name, port_part) = host.split_once(':').unwrap_or((host, "80"));
+            for (key, want) in [
+                ("HTTP_HOST", latin1(host)),
+                ("HTTP_USER_AGENT", latin1(agent)),
+                ("SERVER_NAME", latin1(name)),
+                ("SERVER_PORT", port_part.to_string()),
+                ("REMOTE_ADDR", "127.0.0.1".to_string()),
+            ] {
+                assert_eq!(
+                    env.str_at(key),
+                    want,
+                    "step {i} ({host}, {agent}), fresh connection {fresh}: {key}"
+                );
+            }
+            if !fresh {
+                let own_port = conn.local_addr().port().to_string();
+                assert_eq!(env.str_at("REMOTE_PORT"), own_port, "step {i}: REMOTE_PORT");
+            }
+        }
+    }
+}
+
 #[test]
 fn environ_has_pep3333_types_and_flags() {
     let server = serve(ECHO, &["--workers=2"]);

@@ -1,0 +1,169 @@
+//! The environ values that repeat request after request, kept as Python strings so a
+//! request whose value is the same as the last one's shares the string instead of
+//! decoding a new one.
+//!
+//! Behind nginx every request of a worker carries the same `Host`, comes from the same
+//! `REMOTE_ADDR` (the proxy) and names the same `SERVER_NAME`/`SERVER_PORT`; a kept-alive
+//! connection keeps its `REMOTE_PORT`; browsers of one population send a handful of
+//! `User-Agent`, `Accept` and `Accept-Encoding` values. Each of those cost a string
+//! allocation, a copy and a free per request (about 150 instructions each, measured with
+//! `benches/instructions.sh`). One slot per field remembers the last value: a hit is a
+//! byte comparison and a reference count; a miss decodes as before and replaces the slot.
+//! Python strings are immutable, so sharing one between requests is invisible to apps.
+//!
+//! Values that are secrets (`Cookie`, `Authorization`) or that differ on nearly every
+//! request (the path, the query, `X-Forwarded-For`) get no slot: they are never kept
+//! beyond their request.
+
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+use super::environ::py_latin1;
+
+/// Which remembered field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    ServerName,
+    ServerPort,
+    RemoteAddr,
+    RemotePort,
+    /// A request header with a slot (see [`header_slot`]), by its position there.
+    Header(usize),
+}
+
+/// Lowercase names of the request headers whose values get a slot.
+const REMEMBERED_HEADERS: [&str; 9] = [
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "connection",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "cache-control",
+];
+
+/// Longer values are decoded afresh each time: a slot holds at most this many bytes, so
+/// the memo's size is bounded whatever clients send.
+const MAX_REMEMBERED: usize = 256;
+
+const SLOTS: usize = 4 + REMEMBERED_HEADERS.len();
+
+/// The slot of a header, given its lowercase-insensitive name.
+pub fn header_slot(name: &str) -> Option<Field> {
+    REMEMBERED_HEADERS
+        .iter()
+        .position(|known| known.len() == name.len() && known.eq_ignore_ascii_case(name))
+        .map(Field::Header)
+}
+
+fn index(field: Field) -> usize {
+    match field {
+        Field::ServerName => 0,
+        Field::ServerPort => 1,
+        Field::RemoteAddr => 2,
+        Field::RemotePort => 3,
+        Field::Header(i) => 4 + i,
+    }
+}
+
+/// One worker's slots. A `Mutex` because gthread workers build environs on several
+/// threads (each holding the GIL while it does, so the lock is never contended).
+#[derive(Default)]
+pub struct ValueMemo {
+    slots: Mutex<Slots>,
+}
+
+#[derive(Default)]
+pub struct Slots {
+    last: [Option<(Vec<u8>, Py<PyString>)>; SLOTS],
+}
+
+impl ValueMemo {
+    /// The slots, for the length of one environ's build.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Slots {
+    /// `bytes` as a latin-1 str: the remembered one when it holds the same bytes.
+    pub fn str<'py>(
+        &mut self,
+        py: Python<'py>,
+        field: Field,
+        bytes: &[u8],
+    ) -> PyResult<Bound<'py, PyString>> {
+        let slot = &mut self.last[index(field)];
+        if let Some((seen, text)) = slot.as_ref() {
+            if seen.as_slice() == bytes {
+                return Ok(text.bind(py).clone());
+            }
+        }
+        let text = py_latin1(py, bytes)?;
+        if bytes.len() <= MAX_REMEMBERED {
+            match slot {
+                Some((seen, kept)) => {
+                    seen.clear();
+                    seen.extend_from_slice(bytes);
+                    *kept = text.clone().unbind();
+                }
+                None => *slot = Some((bytes.to_vec(), text.clone().unbind())),
+            }
+        }
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_slots_are_found_whatever_the_case_and_secrets_have_none() {
+        assert_eq!(header_slot("Host"), Some(Field::Header(0)));
+        assert_eq!(header_slot("USER-AGENT"), Some(Field::Header(1)));
+        assert_eq!(header_slot("cookie"), None);
+        assert_eq!(header_slot("authorization"), None);
+        assert_eq!(header_slot("x-forwarded-for"), None);
+        assert_eq!(header_slot("hos"), None);
+    }
+
+    #[test]
+    fn a_repeated_value_shares_its_string_and_a_new_one_replaces_it() {
+        Python::initialize();
+        Python::attach(|py| {
+            let memo = ValueMemo::default();
+            let mut slots = memo.lock();
+            let a = slots.str(py, Field::ServerName, b"example.com").unwrap();
+            let b = slots.str(py, Field::ServerName, b"example.com").unwrap();
+            assert!(a.is(&b), "the same bytes give the same string");
+            assert_eq!(b.to_str().unwrap(), "example.com");
+            let other = slots.str(py, Field::ServerPort, b"example.com").unwrap();
+            assert!(!other.is(&a), "each field has its own slot");
+            let c = slots.str(py, Field::ServerName, b"example.org").unwrap();
+            assert_eq!(c.to_str().unwrap(), "example.org");
+            let d = slots.str(py, Field::ServerName, b"example.org").unwrap();
+            assert!(c.is(&d));
+            let latin = slots.str(py, Field::Header(1), b"caf\xe9").unwrap();
+            assert_eq!(latin.to_str().unwrap(), "caf\u{e9}");
+        });
+    }
+
+    #[test]
+    fn long_values_are_never_kept() {
+        Python::initialize();
+        Python::attach(|py| {
+            let memo = ValueMemo::default();
+            let mut slots = memo.lock();
+            let long = vec![b'a'; MAX_REMEMBERED + 1];
+            let a = slots.str(py, Field::Header(1), &long).unwrap();
+            let b = slots.str(py, Field::Header(1), &long).unwrap();
+            assert!(!a.is(&b));
+            assert_eq!(b.to_str().unwrap().len(), MAX_REMEMBERED + 1);
+        });
+    }
+}
