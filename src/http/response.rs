@@ -132,6 +132,17 @@ pub fn write_head(
     headers: &[(String, String)],
     plan: &Plan,
 ) {
+    start_head(out, minor_version, status, plan);
+    for (name, value) in headers {
+        push_header_line(out, name, value);
+    }
+    end_head(out, plan);
+}
+
+/// The head up to the app's headers: the status line, Server, Date and Connection.
+/// [`write_head`] in two halves, for a caller that holds the app's headers as wire-ready
+/// lines already (the WSGI worker's `start_response`).
+pub fn start_head(out: &mut Vec<u8>, minor_version: u8, status: &str, plan: &Plan) {
     // Plain appends: `write!` went through the formatting machinery, ~5% of the
     // server's own instructions per hello request.
     out.extend_from_slice(if minor_version == 0 {
@@ -149,12 +160,36 @@ pub fn write_head(
     } else {
         b"Connection: close\r\n"
     });
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        push_latin1(out, value);
-        out.extend_from_slice(b"\r\n");
+}
+
+/// `name: value\r\n`, the value in latin-1 (both already validated).
+pub fn push_header_line(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    push_latin1(out, value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `Content-Length: n\r\n`, for a length the server computed.
+pub fn push_content_length(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"Content-Length: ");
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The head after the app's headers: Transfer-Encoding when chunked, the blank line.
+pub fn end_head(out: &mut Vec<u8>, plan: &Plan) {
     if plan.framing == Framing::Chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
@@ -315,6 +350,19 @@ fn html_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_length_lines_hold_every_digit() {
+        for (n, want) in [
+            (0u64, "Content-Length: 0\r\n"),
+            (13, "Content-Length: 13\r\n"),
+            (u64::MAX, "Content-Length: 18446744073709551615\r\n"),
+        ] {
+            let mut out = Vec::new();
+            push_content_length(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+    }
 
     fn input(minor: u8, head: bool, status: u16, len: Option<u64>) -> PlanInput {
         PlanInput {

@@ -59,7 +59,7 @@ impl Bridge {
             }
         }
         if needs.response_headers {
-            extra.response_headers = sr.borrow().headers.clone();
+            extra.response_headers = sr.borrow().headers();
         }
         if !needs.environ_keys.is_empty() {
             for (key, value) in env.iter() {

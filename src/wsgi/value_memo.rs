@@ -85,7 +85,9 @@ pub struct Slots {
 impl ValueMemo {
     /// The slots, for the length of one environ's build.
     pub fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

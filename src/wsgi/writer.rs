@@ -108,29 +108,30 @@ impl Writer<'_, '_> {
             (None, Framing::NoBody) if self.is_head => known_len,
             _ => None,
         };
-        let mut headers = std::mem::take(&mut sr.headers);
-        if let Some(n) = computed {
-            headers.push(("Content-Length".to_string(), n.to_string()));
-        }
         if framed {
+            let mut headers = sr.headers();
+            if let Some(n) = computed {
+                headers.push(("Content-Length".to_string(), n.to_string()));
+            }
             self.sink
                 .send_head(self.py, sr.code, &headers, plan.framing != Framing::NoBody)
                 .map_err(Fault::ClientGone)?;
         } else {
-            response::write_head(
-                &mut self.buf,
+            let out = &mut self.buf;
+            response::start_head(
+                out,
                 self.minor_version,
                 sr.status.as_deref().unwrap_or(""),
-                &headers,
                 &plan,
             );
+            out.extend_from_slice(&sr.header_lines);
+            // Not among the app's headers (Gunicorn's `resp.headers`, which the access
+            // log's `{..}o` atoms read): only on the wire.
+            if let Some(n) = computed {
+                response::push_content_length(out, n);
+            }
+            response::end_head(out, &plan);
         }
-        // The app's headers only (Gunicorn's `resp.headers`, which the access log's
-        // `{..}o` atoms read): not the length the server added.
-        if computed.is_some() {
-            headers.pop();
-        }
-        sr.headers = headers;
         sr.headers_sent = true;
         self.status = sr.code;
         self.plan = Some(plan);
