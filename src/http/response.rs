@@ -78,21 +78,21 @@ pub fn header_value_problem(c: u32) -> Option<&'static str> {
 }
 
 pub fn is_hop_by_hop(name: &str) -> bool {
-    const HOP: [&str; 12] = [
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "server",
-        "date",
-    ];
-    HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+    // By length first: every response header is checked, and most are none of these.
+    let hop: &[&str] = match name.len() {
+        2 => &["te"],
+        4 => &["date"],
+        6 => &["server"],
+        7 => &["trailer", "upgrade"],
+        8 => &["trailers"],
+        10 => &["connection", "keep-alive"],
+        16 => &["proxy-connection"],
+        17 => &["transfer-encoding"],
+        18 => &["proxy-authenticate"],
+        19 => &["proxy-authorization"],
+        _ => return false,
+    };
+    hop.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 /// Appends `text` as latin-1 (PEP 3333: header strings are latin-1 code points; the
@@ -350,6 +350,36 @@ fn html_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_are_known_in_any_case_and_others_are_not() {
+        for name in [
+            "Connection",
+            "keep-alive",
+            "Proxy-Authenticate",
+            "proxy-authorization",
+            "Proxy-Connection",
+            "TE",
+            "Trailer",
+            "trailers",
+            "Transfer-Encoding",
+            "Upgrade",
+            "Server",
+            "DATE",
+        ] {
+            assert!(is_hop_by_hop(name), "{name}");
+        }
+        for name in [
+            "Content-Type",
+            "Content-Length",
+            "X-TE",
+            "Dates",
+            "",
+            "Upgrades",
+        ] {
+            assert!(!is_hop_by_hop(name), "{name}");
+        }
+    }
 
     #[test]
     fn content_length_lines_hold_every_digit() {

@@ -213,7 +213,7 @@ fn post_request<'py>(
     let (environ, status, headers, headers_sent) = match seen {
         Some((env, sr)) => {
             let sr = sr.borrow();
-            (env, sr.status.clone(), sr.headers(), sr.headers_sent)
+            (env, sr.status_text(py), sr.headers(), sr.headers_sent)
         }
         None => (
             pyo3::types::PyDict::new(py).into_any(),

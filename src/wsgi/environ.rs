@@ -11,7 +11,7 @@ use crate::http::forwarded::{forwarder_may_set, url_scheme};
 use crate::http::proxy_protocol;
 use crate::http::request::Head;
 
-use super::value_memo::{self, Field, Slots, ValueMemo};
+use super::value_memo::{Field, Slots, ValueMemo};
 
 /// Where the request came from and which listener took it.
 #[derive(Clone, Copy, Debug)]
@@ -175,6 +175,7 @@ impl InlineText {
 pub struct EnvironConstants {
     pub script_name: String,
     template: Py<PyDict>,
+    /// [`COMMON_HEADERS`]' names and keys, the keys made once per worker.
     header_keys: Vec<(&'static str, Py<PyString>)>,
     /// Headers with `_` a trusted peer may pass (`--forwarder-headers`).
     forwarder_headers: Vec<String>,
@@ -184,27 +185,43 @@ pub struct EnvironConstants {
     memo: ValueMemo,
 }
 
-/// Headers common enough to keep their environ key ready (lowercase name, key).
-const COMMON_HEADERS: [(&str, &str); 18] = [
-    ("host", "HTTP_HOST"),
-    ("user-agent", "HTTP_USER_AGENT"),
-    ("accept", "HTTP_ACCEPT"),
-    ("accept-encoding", "HTTP_ACCEPT_ENCODING"),
-    ("accept-language", "HTTP_ACCEPT_LANGUAGE"),
-    ("connection", "HTTP_CONNECTION"),
-    ("cookie", "HTTP_COOKIE"),
-    ("referer", "HTTP_REFERER"),
-    ("origin", "HTTP_ORIGIN"),
-    ("cache-control", "HTTP_CACHE_CONTROL"),
-    ("authorization", "HTTP_AUTHORIZATION"),
-    ("x-forwarded-for", "HTTP_X_FORWARDED_FOR"),
-    ("x-forwarded-proto", "HTTP_X_FORWARDED_PROTO"),
-    ("x-forwarded-host", "HTTP_X_FORWARDED_HOST"),
-    ("x-real-ip", "HTTP_X_REAL_IP"),
-    ("x-requested-with", "HTTP_X_REQUESTED_WITH"),
-    ("if-none-match", "HTTP_IF_NONE_MATCH"),
-    ("if-modified-since", "HTTP_IF_MODIFIED_SINCE"),
+/// Headers common enough to keep their environ key ready: (lowercase name, key, whether
+/// the last value is remembered, see [`super::value_memo`]). Secrets (Cookie,
+/// Authorization) and per-client values (X-Forwarded-For, Referer...) are not.
+const COMMON_HEADERS: [(&str, &str, bool); 20] = [
+    ("host", "HTTP_HOST", true),
+    ("user-agent", "HTTP_USER_AGENT", true),
+    ("accept", "HTTP_ACCEPT", true),
+    ("accept-encoding", "HTTP_ACCEPT_ENCODING", true),
+    ("accept-language", "HTTP_ACCEPT_LANGUAGE", true),
+    ("connection", "HTTP_CONNECTION", true),
+    ("content-type", "CONTENT_TYPE", true),
+    ("content-length", "CONTENT_LENGTH", false),
+    ("cookie", "HTTP_COOKIE", false),
+    ("referer", "HTTP_REFERER", false),
+    ("origin", "HTTP_ORIGIN", true),
+    ("cache-control", "HTTP_CACHE_CONTROL", true),
+    ("authorization", "HTTP_AUTHORIZATION", false),
+    ("x-forwarded-for", "HTTP_X_FORWARDED_FOR", false),
+    ("x-forwarded-proto", "HTTP_X_FORWARDED_PROTO", true),
+    ("x-forwarded-host", "HTTP_X_FORWARDED_HOST", true),
+    ("x-real-ip", "HTTP_X_REAL_IP", false),
+    ("x-requested-with", "HTTP_X_REQUESTED_WITH", true),
+    ("if-none-match", "HTTP_IF_NONE_MATCH", false),
+    ("if-modified-since", "HTTP_IF_MODIFIED_SINCE", false),
 ];
+
+/// How many common headers there are (each has a slot in the value memo).
+pub const COMMON_HEADER_COUNT: usize = COMMON_HEADERS.len();
+
+/// Where `content-length` is in [`COMMON_HEADERS`].
+const CONTENT_LENGTH: usize = 7;
+
+/// An environ key for a request header: its str, and where it is in [`COMMON_HEADERS`].
+struct HeaderKey<'py> {
+    key: Bound<'py, PyString>,
+    common: Option<usize>,
+}
 
 impl EnvironConstants {
     /// The constants of one worker: its mount point and concurrency flags.
@@ -234,7 +251,7 @@ impl EnvironConstants {
         )?;
         let header_keys = COMMON_HEADERS
             .iter()
-            .map(|&(name, key)| (name, PyString::intern(py, key).unbind()))
+            .map(|&(name, key, _)| (name, PyString::intern(py, key).unbind()))
             .collect();
         let t = with_room_to_grow(&t)?;
         Ok(EnvironConstants {
@@ -259,10 +276,13 @@ impl EnvironConstants {
         self
     }
 
-    fn header_key<'py>(&self, py: Python<'py>, name: &str) -> Bound<'py, PyString> {
-        for (known, key) in &self.header_keys {
+    fn header_key<'py>(&self, py: Python<'py>, name: &str) -> HeaderKey<'py> {
+        for (i, (known, key)) in self.header_keys.iter().enumerate() {
             if known.len() == name.len() && known.eq_ignore_ascii_case(name) {
-                return key.bind(py).clone();
+                return HeaderKey {
+                    key: key.bind(py).clone(),
+                    common: Some(i),
+                };
             }
         }
         let mut key = String::with_capacity(5 + name.len());
@@ -274,7 +294,10 @@ impl EnvironConstants {
                 b.to_ascii_uppercase() as char
             }
         }));
-        PyString::new(py, &key)
+        HeaderKey {
+            key: PyString::new(py, &key),
+            common: None,
+        }
     }
 }
 
@@ -595,17 +618,11 @@ fn add_headers(
         {
             continue;
         }
-        let key: Bound<'_, PyString> = if name.eq_ignore_ascii_case("content-type") {
-            intern!(py, "CONTENT_TYPE").clone()
-        } else if name.eq_ignore_ascii_case("content-length") {
-            content_length_set = true;
-            intern!(py, "CONTENT_LENGTH").clone()
-        } else {
-            consts.header_key(py, name)
-        };
-        let value = match value_memo::header_slot(name) {
-            Some(field) => memo.str(py, field, value)?,
-            None => py_latin1(py, value)?,
+        let HeaderKey { key, common } = consts.header_key(py, name);
+        content_length_set |= common == Some(CONTENT_LENGTH);
+        let value = match common {
+            Some(i) if COMMON_HEADERS[i].2 => memo.str(py, Field::Header(i), value)?,
+            _ => py_latin1(py, value)?,
         };
         match env.get_item(&key)? {
             Some(prev) => env.set_item(
@@ -625,6 +642,19 @@ fn add_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_content_length_index_names_content_length() {
+        assert_eq!(COMMON_HEADERS[CONTENT_LENGTH].0, "content-length");
+        assert_eq!(COMMON_HEADERS[CONTENT_LENGTH].1, "CONTENT_LENGTH");
+        for (name, key, _) in COMMON_HEADERS {
+            assert_eq!(name, name.to_ascii_lowercase(), "names are lowercase");
+            assert!(
+                key.starts_with("HTTP_") || key.starts_with("CONTENT_"),
+                "{key}"
+            );
+        }
+    }
 
     #[test]
     fn percent_decoding_keeps_bad_escapes() {

@@ -17,8 +17,9 @@ use crate::http::response::{header_value_problem, is_hop_by_hop, parse_status, p
 #[pyclass(module = "rustcorn", name = "StartResponse")]
 #[derive(Default)]
 pub struct StartResponse {
-    /// `"200 OK"`, once start_response was called.
-    pub status: Option<String>,
+    /// `"200 OK"`, once start_response was called: the app's own str (validated), not a
+    /// copy, which cost an allocation per request.
+    pub status: Option<Py<PyString>>,
     pub code: u16,
     /// The app's headers minus hop-by-hop ones, as they go on the wire: `Name: value\r\n`
     /// each, the value trimmed and in latin-1. One buffer rather than two `String`s per
@@ -70,11 +71,10 @@ impl StartResponse {
                     .unwrap_or_default()
             ))
         })?;
-        let status = status.to_str()?.to_string();
-        let code = parse_status(&status).map_err(PyValueError::new_err)?;
+        let code = parse_status(status.to_str()?).map_err(PyValueError::new_err)?;
         let parsed = parse_headers(headers)?;
         let mut this = slf.borrow_mut();
-        this.status = Some(status);
+        this.status = Some(status.clone().unbind());
         this.code = code;
         this.header_lines = parsed.lines;
         this.content_length = parsed.content_length;
@@ -106,6 +106,12 @@ impl StartResponse {
 }
 
 impl StartResponse {
+    /// The status line's text (`"200 OK"`), once start_response was called.
+    pub fn status_text(&self, py: Python<'_>) -> Option<String> {
+        let status = self.status.as_ref()?.bind(py);
+        status.to_str().ok().map(str::to_owned)
+    }
+
     /// The app's headers as (name, value) pairs, for the hooks, the access log and
     /// HTTP/2 (the lines hold nothing else: names are tokens, values hold no CR or LF).
     pub fn headers(&self) -> Vec<(String, String)> {

@@ -29,36 +29,17 @@ pub enum Field {
     ServerPort,
     RemoteAddr,
     RemotePort,
-    /// A request header with a slot (see [`header_slot`]), by its position there.
+    /// A request header, by its position in the environ's table of common headers
+    /// (`crate::wsgi::environ`), which says which ones are remembered.
     Header(usize),
 }
-
-/// Lowercase names of the request headers whose values get a slot.
-const REMEMBERED_HEADERS: [&str; 9] = [
-    "host",
-    "user-agent",
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "connection",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "cache-control",
-];
 
 /// Longer values are decoded afresh each time: a slot holds at most this many bytes, so
 /// the memo's size is bounded whatever clients send.
 const MAX_REMEMBERED: usize = 256;
 
-const SLOTS: usize = 4 + REMEMBERED_HEADERS.len();
-
-/// The slot of a header, given its lowercase-insensitive name.
-pub fn header_slot(name: &str) -> Option<Field> {
-    REMEMBERED_HEADERS
-        .iter()
-        .position(|known| known.len() == name.len() && known.eq_ignore_ascii_case(name))
-        .map(Field::Header)
-}
+/// The four server and peer fields, then one per common header.
+const SLOTS: usize = 4 + super::environ::COMMON_HEADER_COUNT;
 
 fn index(field: Field) -> usize {
     match field {
@@ -123,16 +104,6 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn header_slots_are_found_whatever_the_case_and_secrets_have_none() {
-        assert_eq!(header_slot("Host"), Some(Field::Header(0)));
-        assert_eq!(header_slot("USER-AGENT"), Some(Field::Header(1)));
-        assert_eq!(header_slot("cookie"), None);
-        assert_eq!(header_slot("authorization"), None);
-        assert_eq!(header_slot("x-forwarded-for"), None);
-        assert_eq!(header_slot("hos"), None);
-    }
 
     #[test]
     fn a_repeated_value_shares_its_string_and_a_new_one_replaces_it() {

@@ -117,13 +117,10 @@ impl Writer<'_, '_> {
                 .send_head(self.py, sr.code, &headers, plan.framing != Framing::NoBody)
                 .map_err(Fault::ClientGone)?;
         } else {
+            let status = sr.status.as_ref().map(|s| s.bind(self.py).clone());
+            let status = status.as_ref().and_then(|s| s.to_str().ok()).unwrap_or("");
             let out = &mut self.buf;
-            response::start_head(
-                out,
-                self.minor_version,
-                sr.status.as_deref().unwrap_or(""),
-                &plan,
-            );
+            response::start_head(out, self.minor_version, status, &plan);
             out.extend_from_slice(&sr.header_lines);
             // Not among the app's headers (Gunicorn's `resp.headers`, which the access
             // log's `{..}o` atoms read): only on the wire.
