@@ -249,6 +249,22 @@ impl EnvironConstants {
             "wsgi.file_wrapper",
             py.get_type::<super::streams::FileWrapper>(),
         )?;
+        // What most requests have, so that they cost no store: a GET of HTTP/1.1 with
+        // no query. The keys every request sets get a placeholder, so that the request's
+        // store replaces a value in the copied table instead of inserting a key.
+        t.set_item("REQUEST_METHOD", "GET")?;
+        t.set_item("QUERY_STRING", "")?;
+        t.set_item("SERVER_PROTOCOL", "HTTP/1.1")?;
+        for always_set in [
+            "PATH_INFO",
+            "RAW_URI",
+            "SERVER_NAME",
+            "SERVER_PORT",
+            "REMOTE_ADDR",
+            "wsgi.input",
+        ] {
+            t.set_item(always_set, py.None())?;
+        }
         let header_keys = COMMON_HEADERS
             .iter()
             .map(|&(name, key, _)| (name, PyString::intern(py, key).unbind()))
@@ -496,16 +512,18 @@ pub fn build<'py>(
     if let Some(script) = forwarded_script {
         env.set_item(intern!(py, "SCRIPT_NAME"), py_latin1(py, script)?)?;
     }
-    env.set_item(intern!(py, "REQUEST_METHOD"), method_str(py, head.method()))?;
+    if head.method() != "GET" {
+        env.set_item(intern!(py, "REQUEST_METHOD"), method_str(py, head.method()))?;
+    }
     env.set_item(intern!(py, "PATH_INFO"), py_latin1(py, path)?)?;
     // PEP 3333: native strings hold the request's bytes as latin-1 (a UTF-8 target
     // reaches the app as one char per byte, as in Gunicorn).
-    let query = if query.is_empty() {
-        intern!(py, "").clone()
-    } else {
-        py_latin1(py, query.as_bytes())?
-    };
-    env.set_item(intern!(py, "QUERY_STRING"), query)?;
+    if !query.is_empty() {
+        env.set_item(
+            intern!(py, "QUERY_STRING"),
+            py_latin1(py, query.as_bytes())?,
+        )?;
+    }
     env.set_item(
         intern!(py, "RAW_URI"),
         py_latin1(py, head.target().as_bytes())?,
@@ -516,14 +534,12 @@ pub fn build<'py>(
         env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
     }
     set_server_name_port(py, &env, &mut memo, head, peer, scheme)?;
-    let protocol = if head.http2 {
-        intern!(py, "HTTP/2.0")
+    // The template says HTTP/1.1.
+    if head.http2 {
+        env.set_item(intern!(py, "SERVER_PROTOCOL"), intern!(py, "HTTP/2.0"))?;
     } else if head.minor_version == 0 {
-        intern!(py, "HTTP/1.0")
-    } else {
-        intern!(py, "HTTP/1.1")
-    };
-    env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
+        env.set_item(intern!(py, "SERVER_PROTOCOL"), intern!(py, "HTTP/1.0"))?;
+    }
     match peer.remote {
         Some(_) => {
             env.set_item(
