@@ -333,6 +333,28 @@ pub fn py_latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PySt
     }
 }
 
+/// Stores `value` under `key` unless the dict has that key already, in which case it
+/// returns the value there: one probe of the table where `get_item` and then `set_item`
+/// took two, for every header of every request.
+fn insert_new<'py>(
+    dict: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+    value: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let before = dict.len();
+    // SAFETY: the three pointers are live objects the caller holds. PyDict_SetDefault
+    // returns a borrowed reference to the value now under `key`, or NULL with an
+    // exception set; the borrowed reference is turned into an owned one at once, while
+    // the dict (which holds it) is alive.
+    let now = unsafe {
+        let ptr = pyo3::ffi::PyDict_SetDefault(dict.as_ptr(), key.as_ptr(), value.as_ptr());
+        Bound::from_borrowed_ptr_or_err(dict.py(), ptr)?
+    };
+    // The value may be the very string already there (a remembered one), so whether the
+    // key was new is told by the size, not by identity.
+    Ok((dict.len() == before).then_some(now))
+}
+
 /// The method as a str, shared for the common ones.
 fn method_str<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
     match method {
@@ -640,13 +662,10 @@ fn add_headers(
             Some(i) if COMMON_HEADERS[i].2 => memo.str(py, Field::Header(i), value)?,
             _ => py_latin1(py, value)?,
         };
-        match env.get_item(&key)? {
-            Some(prev) => env.set_item(
-                &key,
-                // Gunicorn joins repeats with a bare comma.
-                format!("{},{}", prev.extract::<String>()?, value.to_str()?),
-            )?,
-            None => env.set_item(&key, value)?,
+        if let Some(prev) = insert_new(env, &key, &value)? {
+            // Gunicorn joins repeats with a bare comma.
+            let joined = format!("{},{}", prev.extract::<String>()?, value.to_str()?);
+            env.set_item(&key, joined)?;
         }
     }
     if !content_length_set && body_len > 0 {

@@ -171,8 +171,13 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
                 "invalid header value for {name}: {value:?} {what}"
             )));
         }
-        // RFC 9110 §5.5: surrounding whitespace is not part of the value.
-        let value = value.trim_matches([' ', '\t']);
+        // RFC 9110 §5.5: surrounding whitespace is not part of the value. A plain value's
+        // only whitespace is space and tab, which is what `trim_ascii` takes then.
+        let value = if plain {
+            value.trim_ascii()
+        } else {
+            value.trim_matches([' ', '\t'])
+        };
         if name.eq_ignore_ascii_case("content-length") {
             let n = value.trim().parse::<u64>().map_err(|_| {
                 PyValueError::new_err(format!("invalid Content-Length header value {value:?}"))
@@ -188,7 +193,15 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
             }
             continue;
         }
-        push_header_line(&mut out.lines, name, value);
+        if plain {
+            // Printable ASCII is its own latin-1.
+            out.lines.extend_from_slice(name.as_bytes());
+            out.lines.extend_from_slice(b": ");
+            out.lines.extend_from_slice(value.as_bytes());
+            out.lines.extend_from_slice(b"\r\n");
+        } else {
+            push_header_line(&mut out.lines, name, value);
+        }
     }
     Ok(out)
 }

@@ -98,6 +98,12 @@ fn environ_string_values_follow_the_request() {
             "a,b",
         ),
         (
+            "a remembered header repeated with one value, joined too",
+            request("GET", "/", &[("Accept", "a/b"), ("Accept", "a/b")], b""),
+            "HTTP_ACCEPT",
+            "a/b,a/b",
+        ),
+        (
             "header name mapped",
             request("GET", "/", &[("X-Custom-Thing", "v 1")], b""),
             "HTTP_X_CUSTOM_THING",
