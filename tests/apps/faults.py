@@ -12,7 +12,7 @@ Faults before headers are sent (server must answer 500, log a traceback and
 keep the worker):
     /raise /iter_raises_first /yield_text /bad_status /crlf_header_value
     /crlf_header_name /lf_header_value /no_start_response /non_iterable
-    /start_response_twice /header_not_str
+    /start_response_twice /header_not_str /write_text /headers_missing
 
 Faults after headers are sent (server must close the connection):
     /gen_fail_after_first      no Content-Length, so chunked on HTTP/1.1
@@ -135,6 +135,17 @@ def start_response_twice(environ, start_response):
     return [b'twice']
 
 
+def write_text(environ, start_response):
+    write = start_response('200 OK', TEXT)
+    write('fault: text given to write()')
+    return [b'unreachable']
+
+
+def headers_missing(environ, start_response):
+    start_response('200 OK')
+    return [b'unreachable']
+
+
 def header_not_str(environ, start_response):
     start_response('200 OK', TEXT + [('X-Number', 5)])
     return [b'int header value']
@@ -192,6 +203,8 @@ ROUTES = {
     '/non_iterable': non_iterable,
     '/start_response_twice': start_response_twice,
     '/header_not_str': header_not_str,
+    '/write_text': write_text,
+    '/headers_missing': headers_missing,
     '/gen_fail_after_first': gen_fail_after_first,
     '/gen_fail_after_first_cl': gen_fail_after_first_cl,
     '/exc_info_after_headers': exc_info_after_headers,

@@ -108,6 +108,14 @@ fn faults_before_headers_give_500_an_error_log_and_the_worker_survives() {
         ("/no_start_response", &["[ERROR]", "start_response"]),
         ("/non_iterable", &["[ERROR]"]),
         ("/header_not_str", &["[ERROR]"]),
+        (
+            "/write_text",
+            &["TypeError: write() argument must be bytes, not str"],
+        ),
+        (
+            "/headers_missing",
+            &["TypeError: start_response() missing 1 required positional argument: 'headers'"],
+        ),
     ];
     assert_faults_before_headers(&server, &pid, cases);
 }
