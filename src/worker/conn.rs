@@ -468,7 +468,16 @@ impl Conn {
             };
         }
         self.phase = Phase::Head;
-        self.on_readable(limits)
+        if self.maybe_unread || self.fin_pending || self.stream.is_tls() {
+            return self.on_readable(limits);
+        }
+        // The last read came back short: the kernel held nothing more then, and bytes
+        // that arrived since raised a readable event the loop has yet to see
+        // (edge-triggered readiness), so reading now would mostly find nothing — an
+        // EAGAIN on about every other keep-alive request. What is buffered (a pipelined
+        // request) is parsed now. TLS may hold decrypted bytes no event announces, so
+        // it reads.
+        self.advance(limits)
     }
 
     fn queue(&mut self, bytes: &[u8]) {
