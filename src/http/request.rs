@@ -604,6 +604,10 @@ fn wants_keep_alive(head: &Head) -> bool {
 }
 
 fn expects_continue(head: &Head) -> Result<bool, HttpError> {
+    // Nearly every request has no Expect: one look, no token list.
+    if head.header("expect").is_none() {
+        return Ok(false);
+    }
     let expect = tokens(head, "expect");
     match expect.as_slice() {
         [] => Ok(false),

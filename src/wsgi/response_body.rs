@@ -24,19 +24,17 @@ pub(super) fn stream(
         w.body(&written)?;
     }
     if !w.started() {
+        if let Some(item) = only_item(iterable)? {
+            // The usual `[body]`: no list of parts on the heap.
+            let body = item.as_bytes();
+            w.start(sr, Some(body.len() as u64))?;
+            w.body_parts(&[body])?;
+            return w.finish();
+        }
         if let Some(items) = byte_items(iterable)? {
-            // One item (the usual `[body]`) needs no list of parts on the heap.
-            let one;
-            let many: Vec<&[u8]>;
-            let parts: &[&[u8]] = if let [item] = items.as_slice() {
-                one = [item.as_bytes()];
-                &one
-            } else {
-                many = items.iter().map(|b| b.as_bytes()).collect();
-                &many
-            };
+            let parts: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
             w.start(sr, Some(parts.iter().map(|p| p.len() as u64).sum()))?;
-            w.body_parts(parts)?;
+            w.body_parts(&parts)?;
             return w.finish();
         }
         if sendfile {
@@ -66,7 +64,20 @@ pub(super) fn stream(
     w.finish()
 }
 
-/// The items of a list or tuple that holds only bytes (the common `return [body]`).
+/// The one item of a one-item list (`return [body]`), when it is bytes.
+fn only_item<'py>(obj: &Bound<'py, PyAny>) -> Result<Option<Bound<'py, PyBytes>>, Fault> {
+    match obj.cast::<PyList>() {
+        Ok(list) if list.len() == 1 => {
+            let item = list.get_item(0).map_err(Fault::App)?;
+            item.cast_into::<PyBytes>()
+                .map(Some)
+                .map_err(|e| not_bytes(e.into_inner().as_any()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The items of a list or tuple that holds only bytes.
 fn byte_items<'py>(obj: &Bound<'py, PyAny>) -> Result<Option<Vec<Bound<'py, PyBytes>>>, Fault> {
     let bytes = |item: Bound<'py, PyAny>| {
         item.cast_into::<PyBytes>()
