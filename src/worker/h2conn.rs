@@ -411,7 +411,7 @@ impl H2Conn {
 }
 
 mod transport;
-pub use transport::WakeList;
+pub use transport::{quietly, WakeList};
 use transport::{lock, Buffers, ConnWaker, MemIo, OUT_HIGH_WATER};
 
 mod abuse;

@@ -28,8 +28,8 @@ pub enum Carrier {
     Http1(Box<Conn>),
     /// One stream of an HTTP/2 connection, which stays in the table.
     H2(Box<H2Stream>),
-    /// An HTTP/2 stream an asgi task finished, on the connection with this id
-    /// ([`super::h2conn::H2Conn::id`]); never a job (the asgi worker has no pool).
+    /// An HTTP/2 stream whose response is done (an app thread's, or an asgi task's),
+    /// on the connection with this id ([`super::h2conn::H2Conn::id`]); never a job.
     H2Ended(u64),
 }
 
@@ -47,7 +47,21 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => conn.peer,
             Carrier::H2(stream) => stream.peer,
-            Carrier::H2Ended(_) => unreachable!("asgi streams never go to the pool"),
+            Carrier::H2Ended(_) => unreachable!("ended streams are not jobs"),
+        }
+    }
+
+    /// After the response: an HTTP/2 stream lets go of its h2 handles here, on the app
+    /// thread, quietly (dropping the last one wakes the connection, and the loop turns
+    /// it for this `Done` anyway; see `h2conn::quietly`).
+    fn finished(self) -> Carrier {
+        match self {
+            Carrier::H2(stream) => {
+                let conn_id = stream.conn_id;
+                super::h2conn::quietly(|| drop(stream));
+                Carrier::H2Ended(conn_id)
+            }
+            other => other,
         }
     }
 
@@ -55,7 +69,7 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => &mut **conn,
             Carrier::H2(stream) => &mut stream.sink,
-            Carrier::H2Ended(_) => unreachable!("asgi streams never go to the pool"),
+            Carrier::H2Ended(_) => unreachable!("ended streams are not jobs"),
         }
     }
 }
@@ -272,7 +286,7 @@ fn app_thread(shared: &Shared, n: usize, back: &Back, bridge: &Bridge) {
             let outcome = bridge.call(&head, body, &peer, keep_alive, conn.sink());
             if !back.hand_back(Done {
                 index,
-                conn,
+                conn: conn.finished(),
                 head,
                 outcome,
             }) {

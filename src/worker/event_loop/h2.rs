@@ -87,7 +87,7 @@ impl EventLoop<'_> {
                 continue;
             }
             let Some(pool) = &mut self.pool else { return };
-            let sink = H2Sink::new(ready.respond, self.config.timeout);
+            let sink = H2Sink::new(ready.respond, h2.waker(), self.config.timeout);
             pool.submit(Job {
                 index,
                 conn: Carrier::H2(Box::new(H2Stream {
