@@ -48,10 +48,7 @@ pub fn response_head(
     *head.status_mut() = http::StatusCode::from_u16(status).map_err(|e| refused(&e))?;
     let fields = head.headers_mut();
     fields.reserve(headers.len() + 2);
-    fields.insert(
-        http::header::SERVER,
-        http::HeaderValue::from_static(SERVER),
-    );
+    fields.insert(http::header::SERVER, http::HeaderValue::from_static(SERVER));
     fields.insert(http::header::DATE, date());
     for (name, value) in headers {
         if response::is_hop_by_hop(name) {
@@ -67,7 +64,7 @@ thread_local! {
     /// The `date` value of the current second, made at most once a second per thread
     /// (cloning it shares its bytes).
     static DATE: std::cell::RefCell<(i64, http::HeaderValue)> =
-        std::cell::RefCell::new((i64::MIN, http::HeaderValue::from_static("")));
+        const { std::cell::RefCell::new((i64::MIN, http::HeaderValue::from_static(""))) };
 }
 
 fn date() -> http::HeaderValue {

@@ -428,8 +428,8 @@ impl H2Conn {
 }
 
 mod transport;
-pub use transport::{quietly, WakeList};
 use transport::{lock, Buffers, ConnWaker, MemIo, OUT_HIGH_WATER};
+pub use transport::{quietly, WakeList};
 
 mod abuse;
 mod streams;
