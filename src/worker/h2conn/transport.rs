@@ -98,6 +98,8 @@ thread_local! {
 /// thread. Only for a thread that is about to hand its stream back: the loop then
 /// turns the stream's connection anyway (`h2_stream_done`), after these calls, so the
 /// wake-up (a write to the loop's eventfd, and a turn of its own) would be spent twice.
+/// h2 *takes* the waker it wakes, so until that turn polls the connection again other
+/// threads' calls on it wake nothing; that turn, which follows at once, serves them too.
 pub fn quietly<R>(f: impl FnOnce() -> R) -> R {
     /// Ends the quiet even when `f` unwinds.
     struct Loud;
