@@ -33,36 +33,63 @@ pub fn head_from_parts(parts: &http::request::Parts, limits: &Limits) -> Result<
     Head::from_fields(parts.method.as_str(), target, &fields, limits)
 }
 
-/// The response head h2 sends: names lowercased (HTTP/2 requires it), `server` and
-/// `date` added as HTTP/1 adds them. The app's hop-by-hop fields were dropped by
-/// `start_response` already; a name or value h2's `http` types refuse is an error.
+/// The response head h2 sends: names lowercased (HTTP/2 requires it;
+/// `HeaderName::from_bytes` does it), `server` and `date` added as HTTP/1 adds them.
+/// The app's hop-by-hop fields were dropped by `start_response` already; a name or
+/// value h2's `http` types refuse is an error.
 pub fn response_head(
     status: u16,
     headers: &[(String, String)],
 ) -> Result<http::Response<()>, HttpError> {
-    let mut builder = http::Response::builder()
-        .status(status)
-        .header("server", SERVER)
-        .header(
-            "date",
-            crate::log::time::http_date(crate::log::time::unix_now()),
-        );
+    let refused = |e: &dyn std::fmt::Display| {
+        HttpError::bad(format!("response head cannot go over HTTP/2: {e}"))
+    };
+    let mut head = http::Response::new(());
+    *head.status_mut() = http::StatusCode::from_u16(status).map_err(|e| refused(&e))?;
+    let fields = head.headers_mut();
+    fields.reserve(headers.len() + 2);
+    fields.insert(http::header::SERVER, http::HeaderValue::from_static(SERVER));
+    fields.insert(http::header::DATE, date());
     for (name, value) in headers {
         if response::is_hop_by_hop(name) {
             continue;
         }
-        let value = latin1(value);
-        builder = builder.header(name.to_ascii_lowercase(), value);
+        let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| refused(&e))?;
+        fields.append(name, latin1(value));
     }
-    builder
-        .body(())
-        .map_err(|e| HttpError::bad(format!("response head cannot go over HTTP/2: {e}")))
+    Ok(head)
+}
+
+thread_local! {
+    /// The `date` value of the current second, made at most once a second per thread
+    /// (cloning it shares its bytes).
+    static DATE: std::cell::RefCell<(i64, http::HeaderValue)> =
+        const { std::cell::RefCell::new((i64::MIN, http::HeaderValue::from_static(""))) };
+}
+
+fn date() -> http::HeaderValue {
+    let now = crate::log::time::unix_now();
+    DATE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != now {
+            let text = crate::log::time::http_date(now);
+            let value = http::HeaderValue::from_str(&text)
+                .unwrap_or_else(|_| http::HeaderValue::from_static(""));
+            *cached = (now, value);
+        }
+        cached.1.clone()
+    })
 }
 
 /// A header value as PEP 3333 has it: latin-1 code points, one byte each.
 fn latin1(text: &str) -> http::HeaderValue {
-    let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
-    http::HeaderValue::from_bytes(&bytes).unwrap_or_else(|_| http::HeaderValue::from_static(""))
+    let value = if text.is_ascii() {
+        http::HeaderValue::from_str(text)
+    } else {
+        let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
+        http::HeaderValue::from_bytes(&bytes)
+    };
+    value.unwrap_or_else(|_| http::HeaderValue::from_static(""))
 }
 
 /// The server's own error page for a refused stream: its head and HTML body.

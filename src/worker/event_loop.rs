@@ -627,7 +627,14 @@ impl<'a> EventLoop<'a> {
         let limits = self.limits;
         let conn = match self.slots.get_mut(index) {
             Some(Slot::Open(conn)) => conn,
-            Some(Slot::H2(_)) => return self.h2_turn(index),
+            Some(Slot::H2(h2)) => {
+                // Reads wait for readiness (edge-triggered): a turn that only writes
+                // does not try the socket (see `H2Conn::note_readable`).
+                if readable || !writable {
+                    h2.note_readable();
+                }
+                return self.h2_turn(index);
+            }
             Some(Slot::Busy { event_missed }) => {
                 if let Some(asgi) = &self.asgi {
                     asgi.on_event(index);

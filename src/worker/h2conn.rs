@@ -113,7 +113,10 @@ pub struct H2Conn {
     pub last_activity: u64,
     pub write_interest: bool,
     read_closed: bool,
-    /// The socket may hold bytes not read yet (a turn stopped at [`IN_HIGH_WATER`]).
+    /// The socket may hold bytes not read yet: a readable event came, or a turn
+    /// stopped at [`IN_HIGH_WATER`]. Without it a turn does not read: readiness is
+    /// edge-triggered and the last read ran the socket dry, so a read would only say
+    /// `EAGAIN` (turns for app threads' output are most turns).
     unread: bool,
     /// The scratch buffer socket reads land in.
     scratch: Box<[u8]>,
@@ -203,6 +206,17 @@ impl H2Conn {
     /// Output not yet taken by the socket.
     pub fn has_output(&self) -> bool {
         !lock(&self.bufs).outbound.is_empty() || self.stream.has_pending_output()
+    }
+
+    /// The socket reported readiness: the next turn reads it.
+    pub fn note_readable(&mut self) {
+        self.unread = true;
+    }
+
+    /// Woken since its last turn (a wake-up that came before a turn began is served by
+    /// that turn, which saw what the waker saw: h2's state is behind one mutex).
+    pub fn wants_turn(&self) -> bool {
+        self.waker.pending.load(Ordering::Acquire)
     }
 
     /// Ended for abuse, waiting for the client to close (see `turn`).
@@ -308,6 +322,9 @@ impl H2Conn {
             self.discard_input();
             return Ok(());
         }
+        if !self.unread {
+            return Ok(());
+        }
         while !self.read_closed {
             if lock(&self.bufs).inbound.len() >= IN_HIGH_WATER {
                 self.unread = true;
@@ -411,8 +428,8 @@ impl H2Conn {
 }
 
 mod transport;
-pub use transport::WakeList;
 use transport::{lock, Buffers, ConnWaker, MemIo, OUT_HIGH_WATER};
+pub use transport::{quietly, WakeList};
 
 mod abuse;
 mod streams;

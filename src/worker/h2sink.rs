@@ -8,6 +8,12 @@
 //! a WINDOW_UPDATE comes. Each wait is bounded by `--timeout` (the stream is then reset
 //! with CANCEL and the app sees a client that went away), and stamps the heartbeat,
 //! like an HTTP/1 write waiting for a slow reader.
+//!
+//! The head waits in the sink until the first body bytes or the end, as an HTTP/1
+//! head waits in the writer's buffer; a body that fits the writer's buffer then goes
+//! out as HEADERS + one DATA frame ending the stream ([`Sink::end_with`]), its h2
+//! calls made [`quietly`] (the loop turns the connection when the thread hands the
+//! stream back, so the calls need no wake-up of their own).
 
 use std::io;
 use std::os::fd::RawFd;
@@ -20,6 +26,7 @@ use h2::server::SendResponse;
 use h2::SendStream;
 use pyo3::Python;
 
+use super::h2conn::quietly;
 use crate::wsgi::call::Sink;
 
 /// The most one `send_data` carries: a piece of a large body.
@@ -40,7 +47,11 @@ impl Wake for Unpark {
 /// One stream's response, for the app thread.
 pub struct H2Sink {
     respond: SendResponse<Bytes>,
+    /// The head, until the first body bytes or the end.
+    head: Option<http::Response<()>>,
     send: Option<SendStream<Bytes>>,
+    /// The connection's waker (its turn on the event loop).
+    conn: Waker,
     /// Seconds a capacity wait may last (`--timeout`; 0 waits forever).
     timeout: u64,
 }
@@ -50,16 +61,45 @@ fn h2_error(e: h2::Error) -> io::Error {
 }
 
 impl H2Sink {
-    pub fn new(respond: SendResponse<Bytes>, timeout: u64) -> H2Sink {
+    pub fn new(respond: SendResponse<Bytes>, conn: Waker, timeout: u64) -> H2Sink {
         H2Sink {
             respond,
+            head: None,
             send: None,
+            conn,
             timeout,
         }
     }
 
+    /// The held head and the whole body, ending the stream, when flow control lets
+    /// `last` go at once (true); otherwise the head only.
+    fn end_held(&mut self, head: http::Response<()>, last: &[u8]) -> io::Result<bool> {
+        if last.is_empty() {
+            self.respond.send_response(head, true).map_err(h2_error)?;
+            return Ok(true);
+        }
+        let mut stream = self.respond.send_response(head, false).map_err(h2_error)?;
+        stream.reserve_capacity(last.len());
+        if stream.capacity() >= last.len() {
+            let body = Bytes::copy_from_slice(last);
+            stream.send_data(body, true).map_err(h2_error)?;
+            return Ok(true);
+        }
+        self.send = Some(stream);
+        Ok(false)
+    }
+
+    /// Sends the held head (body bytes follow, so the stream stays open).
+    fn open(&mut self) -> io::Result<()> {
+        if let Some(head) = self.head.take() {
+            self.send = Some(self.respond.send_response(head, false).map_err(h2_error)?);
+        }
+        Ok(())
+    }
+
     /// Sends `data` as flow control allows (without the GIL).
     fn send_body(&mut self, mut data: &[u8]) -> io::Result<()> {
+        self.open()?;
         let timeout = self.timeout;
         let stream = self
             .send
@@ -102,6 +142,7 @@ impl H2Sink {
 
     /// A regular file's bytes, read in pieces (HTTP/2 frames cannot be sendfile(2)d).
     fn send_file_pieces(&mut self, fd: RawFd, offset: u64, len: u64) -> io::Result<u64> {
+        self.open()?;
         // SAFETY: the file belongs to the file object the caller holds a reference to.
         let file = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         let mut piece = vec![0u8; PIECE.min(len as usize)];
@@ -148,14 +189,35 @@ impl Sink for H2Sink {
     ) -> io::Result<()> {
         let head = crate::http::h2::response_head(status, headers)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let send = self.respond.send_response(head, !body).map_err(h2_error)?;
-        self.send = body.then_some(send);
+        if body {
+            self.head = Some(head);
+        } else {
+            self.respond.send_response(head, true).map_err(h2_error)?;
+        }
         Ok(())
     }
 
-    fn end(&mut self, _py: Python<'_>) -> io::Result<()> {
+    fn end(&mut self, py: Python<'_>) -> io::Result<()> {
+        self.end_with(py, &[])
+    }
+
+    /// The last body bytes end the stream: with the head still held and the bytes
+    /// within the window, HEADERS and one DATA frame, made quietly (see the module
+    /// docs); otherwise the bytes as any body's, then an empty DATA frame ending it.
+    fn end_with(&mut self, py: Python<'_>, last: &[u8]) -> io::Result<()> {
+        if let Some(head) = self.head.take() {
+            if quietly(|| self.end_held(head, last))? {
+                return Ok(());
+            }
+            // The window is short: the head went out quietly (h2 dropped the waker
+            // it woke), so the loop must be told to send it while this thread waits.
+            self.conn.wake_by_ref();
+        }
+        if !last.is_empty() {
+            self.send(py, last)?;
+        }
         match self.send.as_mut() {
-            Some(stream) => stream.send_data(Bytes::new(), true).map_err(h2_error),
+            Some(stream) => quietly(|| stream.send_data(Bytes::new(), true)).map_err(h2_error),
             None => Ok(()),
         }
     }

@@ -2,10 +2,17 @@
 //! checks a connection with its complete request out to the pool; the thread runs the
 //! app, writes the response (the GIL released around every socket write and wait),
 //! and hands the connection back through a channel, waking the loop.
+//!
+//! The job queue wakes exactly one parked thread per job, the one that went idle
+//! last (its caches are the warmest), and none when every thread is busy: a
+//! `Mutex<Receiver>` shared by the threads instead cost each job a second thread's
+//! wake-up (the next idle thread taking the mutex to wait on the channel).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::Thread;
 
 use super::conn::Conn;
 use super::h2sink::H2Sink;
@@ -21,8 +28,8 @@ pub enum Carrier {
     Http1(Box<Conn>),
     /// One stream of an HTTP/2 connection, which stays in the table.
     H2(Box<H2Stream>),
-    /// An HTTP/2 stream an asgi task finished, on the connection with this id
-    /// ([`super::h2conn::H2Conn::id`]); never a job (the asgi worker has no pool).
+    /// An HTTP/2 stream whose response is done (an app thread's, or an asgi task's),
+    /// on the connection with this id ([`super::h2conn::H2Conn::id`]); never a job.
     H2Ended(u64),
 }
 
@@ -40,7 +47,21 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => conn.peer,
             Carrier::H2(stream) => stream.peer,
-            Carrier::H2Ended(_) => unreachable!("asgi streams never go to the pool"),
+            Carrier::H2Ended(_) => unreachable!("ended streams are not jobs"),
+        }
+    }
+
+    /// After the response: an HTTP/2 stream lets go of its h2 handles here, on the app
+    /// thread, quietly (dropping the last one wakes the connection, and the loop turns
+    /// it for this `Done` anyway; see `h2conn::quietly`).
+    fn finished(self) -> Carrier {
+        match self {
+            Carrier::H2(stream) => {
+                let conn_id = stream.conn_id;
+                super::h2conn::quietly(|| drop(stream));
+                Carrier::H2Ended(conn_id)
+            }
+            other => other,
         }
     }
 
@@ -48,7 +69,7 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => &mut **conn,
             Carrier::H2(stream) => &mut stream.sink,
-            Carrier::H2Ended(_) => unreachable!("asgi streams never go to the pool"),
+            Carrier::H2Ended(_) => unreachable!("ended streams are not jobs"),
         }
     }
 }
@@ -70,8 +91,30 @@ pub struct Done {
     pub outcome: Outcome,
 }
 
+/// Jobs waiting for a thread, and the threads waiting for a job.
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// Parked threads by number, the last to go idle at the end.
+    idle: Vec<usize>,
+    /// The pool is gone: threads end.
+    closed: bool,
+}
+
+/// The queue and the threads' handles (to unpark them).
+struct Shared {
+    queue: Mutex<Queue>,
+    threads: Vec<Thread>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 pub struct Pool {
-    jobs: Sender<Job>,
+    shared: Arc<Shared>,
     done: Receiver<Done>,
     in_flight: usize,
     size: usize,
@@ -81,29 +124,45 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts `size` app threads. Idle threads wait on the job channel without the GIL.
+    /// Starts `size` app threads. Idle threads park without the GIL.
     pub fn start(
         size: usize,
         bridge: Arc<Bridge>,
         waker: Arc<mio::Waker>,
     ) -> std::io::Result<Pool> {
-        let (jobs, job_rx) = mpsc::channel::<Job>();
         let (done_tx, done) = mpsc::channel::<Done>();
-        let job_rx = Arc::new(Mutex::new(job_rx));
         let wake_on_finish = Arc::new(AtomicBool::new(true));
+        // The threads start parked until the shared state (with all their handles)
+        // exists: each waits for it on a channel of its own.
+        let mut threads = Vec::with_capacity(size);
+        let mut handoffs = Vec::with_capacity(size);
         for n in 0..size {
             let back = Back {
                 done: done_tx.clone(),
                 waker: waker.clone(),
                 wake_on_finish: wake_on_finish.clone(),
             };
-            let (job_rx, bridge) = (job_rx.clone(), bridge.clone());
-            std::thread::Builder::new()
+            let bridge = bridge.clone();
+            let (give, take) = mpsc::channel::<Arc<Shared>>();
+            let handle = std::thread::Builder::new()
                 .name(format!("app-{n}"))
-                .spawn(move || app_thread(&job_rx, &back, &bridge))?;
+                .spawn(move || {
+                    if let Ok(shared) = take.recv() {
+                        app_thread(&shared, n, &back, &bridge)
+                    }
+                })?;
+            threads.push(handle.thread().clone());
+            handoffs.push(give);
+        }
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            threads,
+        });
+        for give in handoffs {
+            let _ = give.send(shared.clone());
         }
         Ok(Pool {
-            jobs,
+            shared,
             done,
             in_flight: 0,
             size,
@@ -116,10 +175,17 @@ impl Pool {
         self.in_flight < self.size
     }
 
+    /// Queues a job and unparks the thread that went idle last, if any is idle.
     pub fn submit(&mut self, job: Job) {
         self.in_flight += 1;
-        // The receiving threads live as long as the worker, so send cannot fail.
-        let _ = self.jobs.send(job);
+        let idle = {
+            let mut queue = self.shared.lock();
+            queue.jobs.push_back(job);
+            queue.idle.pop()
+        };
+        if let Some(n) = idle {
+            self.shared.threads[n].unpark();
+        }
     }
 
     /// Whether every finished job must wake the loop. Setting it is followed by a full
@@ -135,6 +201,20 @@ impl Pool {
         let done: Vec<Done> = self.done.try_iter().collect();
         self.in_flight -= done.len();
         done
+    }
+}
+
+impl Drop for Pool {
+    /// The threads end once their current job is done.
+    fn drop(&mut self) {
+        let idle = {
+            let mut queue = self.shared.lock();
+            queue.closed = true;
+            std::mem::take(&mut queue.idle)
+        };
+        for n in idle {
+            self.shared.threads[n].unpark();
+        }
     }
 }
 
@@ -165,38 +245,53 @@ impl Back {
     }
 }
 
-fn app_thread(jobs: &Mutex<Receiver<Job>>, back: &Back, bridge: &Bridge) {
-    pyo3::Python::attach(|py| loop {
-        // A job already queued is taken without letting go of the GIL: a handoff to
-        // another thread and back costs two context switches. Only an empty queue
-        // (or a queue another thread is waiting on) makes this thread release it.
-        let queued = jobs.try_lock().ok().and_then(|rx| rx.try_recv().ok());
-        let job = match queued {
-            Some(job) => job,
-            None => {
-                let next = py.detach(|| jobs.lock().ok().map(|rx| rx.recv()));
-                match next {
-                    Some(Ok(job)) => job,
-                    _ => return,
-                }
+/// The next job for thread `n`: one already queued is taken without letting go of
+/// the GIL (a hand-off to another thread and back costs two context switches); only
+/// an empty queue makes the thread park, with the GIL released. `None`: the pool is
+/// gone.
+fn next_job(py: pyo3::Python<'_>, shared: &Shared, n: usize) -> Option<Job> {
+    if let Some(job) = shared.lock().jobs.pop_front() {
+        return Some(job);
+    }
+    py.detach(|| loop {
+        {
+            let mut queue = shared.lock();
+            if let Some(job) = queue.jobs.pop_front() {
+                // Woken spuriously with a job queued, or raced a submit: not idle.
+                queue.idle.retain(|&i| i != n);
+                return Some(job);
             }
-        };
-        let Job {
-            index,
-            mut conn,
-            head,
-            body,
-            keep_alive,
-        } = job;
-        let peer = conn.peer();
-        let outcome = bridge.call(&head, body, &peer, keep_alive, conn.sink());
-        if !back.hand_back(Done {
-            index,
-            conn,
-            head,
-            outcome,
-        }) {
-            return;
+            if queue.closed {
+                return None;
+            }
+            if !queue.idle.contains(&n) {
+                queue.idle.push(n);
+            }
+        }
+        std::thread::park();
+    })
+}
+
+fn app_thread(shared: &Shared, n: usize, back: &Back, bridge: &Bridge) {
+    pyo3::Python::attach(|py| {
+        while let Some(job) = next_job(py, shared, n) {
+            let Job {
+                index,
+                mut conn,
+                head,
+                body,
+                keep_alive,
+            } = job;
+            let peer = conn.peer();
+            let outcome = bridge.call(&head, body, &peer, keep_alive, conn.sink());
+            if !back.hand_back(Done {
+                index,
+                conn: conn.finished(),
+                head,
+                outcome,
+            }) {
+                return;
+            }
         }
     })
 }

@@ -40,6 +40,14 @@ pub trait Sink {
     fn end(&mut self, _py: Python<'_>) -> io::Result<()> {
         Ok(())
     }
+    /// The body's last bytes and its end (a sink that frames itself): an HTTP/2 stream
+    /// then ends with the frame that carries them, not with an empty one after.
+    fn end_with(&mut self, py: Python<'_>, last: &[u8]) -> io::Result<()> {
+        if !last.is_empty() {
+            self.send(py, last)?;
+        }
+        self.end(py)
+    }
     /// The response cannot be completed (the app failed after the head was sent): a
     /// sink that frames itself resets its stream; HTTP/1 closes the connection instead.
     fn abort(&mut self) {}
@@ -225,15 +233,17 @@ impl Writer<'_, '_> {
             _ => {}
         }
         let (framing, short) = (plan.framing, !plan.keep_alive);
-        self.flush()?;
-        if self.sink.frames_itself() && framing != Framing::NoBody {
-            if short && matches!(framing, Framing::Length(n) if self.body_sent < n) {
-                // A body shorter than its declared length must not look complete.
-                self.sink.abort();
-                return Ok(());
-            }
-            self.sink.end(self.py).map_err(Fault::ClientGone)?;
+        if !self.sink.frames_itself() || framing == Framing::NoBody {
+            return self.flush();
         }
-        Ok(())
+        if short && matches!(framing, Framing::Length(n) if self.body_sent < n) {
+            // A body shorter than its declared length must not look complete.
+            self.flush()?;
+            self.sink.abort();
+            return Ok(());
+        }
+        let ended = self.sink.end_with(self.py, &self.buf);
+        self.buf.clear();
+        ended.map_err(Fault::ClientGone)
     }
 }

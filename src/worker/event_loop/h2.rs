@@ -46,7 +46,9 @@ impl EventLoop<'_> {
     pub(super) fn h2_woken(&mut self) {
         let Some(wakes) = &self.h2_wakes else { return };
         for index in wakes.take() {
-            if matches!(self.slots.get(index), Some(Slot::H2(_))) {
+            // Skipped when a turn since the wake-up served it (e.g. the turn for an
+            // app thread's finished stream, which also woke the connection).
+            if matches!(self.slots.get(index), Some(Slot::H2(h2)) if h2.wants_turn()) {
                 self.h2_turn(index);
             }
         }
@@ -87,7 +89,7 @@ impl EventLoop<'_> {
                 continue;
             }
             let Some(pool) = &mut self.pool else { return };
-            let sink = H2Sink::new(ready.respond, self.config.timeout);
+            let sink = H2Sink::new(ready.respond, h2.waker(), self.config.timeout);
             pool.submit(Job {
                 index,
                 conn: Carrier::H2(Box::new(H2Stream {

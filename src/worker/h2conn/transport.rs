@@ -2,6 +2,7 @@
 //! writes ([`MemIo`]), and the waker that gives the connection a turn on the event loop
 //! ([`ConnWaker`], [`WakeList`]). See the parent module for how they fit.
 
+use std::cell::Cell;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,6 +89,30 @@ impl WakeList {
     }
 }
 
+thread_local! {
+    /// Set while an app thread makes its stream's last h2 calls (see [`quietly`]).
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (h2 calls on an app thread) with connection wake-ups suppressed on this
+/// thread. Only for a thread that is about to hand its stream back: the loop then
+/// turns the stream's connection anyway (`h2_stream_done`), after these calls, so the
+/// wake-up (a write to the loop's eventfd, and a turn of its own) would be spent twice.
+/// h2 *takes* the waker it wakes, so until that turn polls the connection again other
+/// threads' calls on it wake nothing; that turn, which follows at once, serves them too.
+pub fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    /// Ends the quiet even when `f` unwinds.
+    struct Loud;
+    impl Drop for Loud {
+        fn drop(&mut self) {
+            QUIET.with(|q| q.set(false));
+        }
+    }
+    QUIET.with(|q| q.set(true));
+    let _loud = Loud;
+    f()
+}
+
 /// The waker h2 holds for one connection: queues its slot once until its turn.
 pub struct ConnWaker {
     index: usize,
@@ -111,6 +136,9 @@ impl Wake for ConnWaker {
         self.wake_by_ref()
     }
     fn wake_by_ref(self: &Arc<Self>) {
+        if QUIET.with(Cell::get) {
+            return;
+        }
         if !self.pending.swap(true, Ordering::AcqRel) {
             self.list
                 .queued
