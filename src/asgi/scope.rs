@@ -135,7 +135,10 @@ impl ScopeConstants {
 
     /// A request header's name, lowercase, as bytes: a shared one for the usual names.
     fn header_name<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyBytes>> {
-        if let Some(i) = NAMES.iter().position(|known| known.eq_ignore_ascii_case(name)) {
+        if let Some(i) = NAMES
+            .iter()
+            .position(|known| known.eq_ignore_ascii_case(name))
+        {
             return Ok(self.names[i].bind(py).clone());
         }
         PyBytes::new_with(py, name.len(), |out| {
