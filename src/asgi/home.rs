@@ -3,6 +3,7 @@
 //! helpers both kinds of cycle use.
 
 use std::cell::RefCell;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -36,7 +37,7 @@ pub struct Home {
     pub driver: RefCell<Option<Py<super::Driver>>>,
     /// The cycles holding a connection, by slot: a socket event during the cycle
     /// (the client closing) reaches its cycle.
-    pub cycles: RefCell<std::collections::HashMap<usize, Held>>,
+    pub cycles: RefCell<SlotMap<Held>>,
     /// pathsend files go out with sendfile(2) (not under `--no-sendfile`).
     pub sendfile: bool,
     /// `runtime.py`'s `sent(cycle, status, message)` (the loop bound): what a `send()`
@@ -128,6 +129,32 @@ impl Home {
             .get(&index)
             .map(|v| v.iter().map(|(_, c)| c.clone_ref(py)).collect())
             .unwrap_or_default()
+    }
+}
+
+/// A map keyed by connection slot: a slot is a small index the event loop chose, so
+/// a multiply spreads it well enough, where the default SipHash cost a few hundred
+/// instructions per request (an insert and a remove per cycle).
+pub type SlotMap<V> = std::collections::HashMap<usize, V, BuildHasherDefault<SlotHasher>>;
+
+/// Hashes a slot index with one multiply (Fibonacci hashing: the high bits, which
+/// the table's probe uses, depend on every bit of the index).
+#[derive(Default)]
+pub struct SlotHasher(u64);
+
+impl Hasher for SlotHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, slot: usize) {
+        self.0 = (slot as u64 ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

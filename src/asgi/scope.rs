@@ -42,10 +42,50 @@ pub struct ScopeConstants {
     extensions_h2: Py<PyDict>,
     /// `server` tuples by listening address (a worker has a few): formatted once.
     servers: std::cell::RefCell<Vec<(SocketAddr, Py<PyAny>)>>,
-    /// An `http` scope's keys, each None: a scope starts as a copy of it, which is
-    /// sized once and fills in place, where a new dict would grow twice.
+    /// An `http` scope's keys, None but for the two that never change (`type`,
+    /// `root_path`): a scope starts as a copy of it, which is sized once and fills in
+    /// place, where a new dict would grow twice.
     http_keys: Py<PyDict>,
+    /// The scheme strings (`http`, `https`, `ws`, `wss`), made once.
+    schemes: [Py<PyString>; 4],
+    /// The usual methods as str, made once; others are made per request.
+    methods: Vec<Py<PyString>>,
+    /// The usual request header names, lowercase, as the `bytes` a scope's headers
+    /// carry: shared instead of a new object per header per request.
+    names: Vec<Py<PyBytes>>,
 }
+
+/// Methods with a `str` made once per worker.
+const METHODS: [&str; 7] = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// Request header names with a lowercase `bytes` made once per worker: what browsers,
+/// proxies and HTTP clients send on nearly every request.
+const NAMES: [&str; 24] = [
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "connection",
+    "content-type",
+    "content-length",
+    "cookie",
+    "referer",
+    "origin",
+    "authorization",
+    "cache-control",
+    "pragma",
+    "if-none-match",
+    "if-modified-since",
+    "upgrade-insecure-requests",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "sec-fetch-site",
+    "sec-fetch-mode",
+    "sec-fetch-dest",
+    "priority",
+];
 
 impl ScopeConstants {
     pub fn new(py: Python<'_>, root_path: &str) -> PyResult<ScopeConstants> {
@@ -56,12 +96,25 @@ impl ScopeConstants {
         extensions.set_item("http.response.pathsend", PyDict::new(py))?;
         let extensions_h2 = extensions.copy()?;
         extensions_h2.set_item("http.response.trailers", PyDict::new(py))?;
+        let root_path = PyString::new(py, root_path);
         let http_keys = PyDict::new(py);
         for key in HTTP_KEYS {
-            http_keys.set_item(PyString::intern(py, key), py.None())?;
+            let value = match key {
+                "type" => PyString::new(py, "http").into_any(),
+                "root_path" => root_path.clone().into_any(),
+                _ => py.None().into_bound(py),
+            };
+            http_keys.set_item(PyString::intern(py, key), value)?;
         }
+        let text = |s: &str| PyString::new(py, s).unbind();
         Ok(ScopeConstants {
-            root_path: PyString::new(py, root_path).unbind(),
+            schemes: [text("http"), text("https"), text("ws"), text("wss")],
+            methods: METHODS.iter().map(|m| text(m)).collect(),
+            names: NAMES
+                .iter()
+                .map(|n| PyBytes::new(py, n.as_bytes()).unbind())
+                .collect(),
+            root_path: root_path.unbind(),
             asgi: asgi.unbind(),
             extensions: extensions.unbind(),
             extensions_h2: extensions_h2.unbind(),
@@ -72,6 +125,29 @@ impl ScopeConstants {
 }
 
 impl ScopeConstants {
+    /// The method as a str: a shared one for the usual methods.
+    fn method<'py>(&self, py: Python<'py>, method: &str) -> Bound<'py, PyString> {
+        match METHODS.iter().position(|&m| m == method) {
+            Some(i) => self.methods[i].bind(py).clone(),
+            None => PyString::new(py, method),
+        }
+    }
+
+    /// A request header's name, lowercase, as bytes: a shared one for the usual names.
+    fn header_name<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyBytes>> {
+        if let Some(i) = NAMES
+            .iter()
+            .position(|known| known.eq_ignore_ascii_case(name))
+        {
+            return Ok(self.names[i].bind(py).clone());
+        }
+        PyBytes::new_with(py, name.len(), |out| {
+            out.copy_from_slice(name.as_bytes());
+            out.make_ascii_lowercase();
+            Ok(())
+        })
+    }
+
     /// `(host, port)` as a scope's `server`, or None (unix sockets); the tuple is
     /// immutable, so one per listening address serves every request.
     fn server<'py>(
@@ -114,9 +190,10 @@ pub fn http<'py>(
     peer: &Peer,
     state: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    // `type` and `root_path` come with the copy.
     let scope = consts.http_keys.bind(py).copy()?;
-    common(&scope, consts, head, peer, state, ("http", "http", "https"))?;
-    scope.set_item(intern!(py, "method"), head.method())?;
+    common(&scope, consts, head, peer, state, 0)?;
+    scope.set_item(intern!(py, "method"), consts.method(py, head.method()))?;
     let extensions = if head.http2 {
         &consts.extensions_h2
     } else {
@@ -136,14 +213,9 @@ pub fn websocket<'py>(
     state: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let scope = PyDict::new(py);
-    common(
-        &scope,
-        consts,
-        head,
-        peer,
-        state,
-        ("websocket", "ws", "wss"),
-    )?;
+    scope.set_item(intern!(py, "type"), "websocket")?;
+    common(&scope, consts, head, peer, state, 2)?;
+    scope.set_item(intern!(py, "root_path"), consts.root_path.bind(py))?;
     let offered = PyList::empty(py);
     for value in head.values("sec-websocket-protocol") {
         for name in value.split(|&b| b == b',') {
@@ -157,20 +229,21 @@ pub fn websocket<'py>(
     Ok(scope)
 }
 
-/// What both scopes carry; `kind` is the scope type and its plain and secure schemes.
+/// What both scopes carry but `type` and `root_path` (which the `http` scope's
+/// template holds); `schemes` is the index of the plain one of the scope's two
+/// schemes in [`ScopeConstants::schemes`], the secure one following it.
 fn common<'py>(
     scope: &Bound<'py, PyDict>,
     consts: &ScopeConstants,
     head: &Head,
     peer: &Peer,
     state: &Bound<'py, PyDict>,
-    kind: (&str, &str, &str),
+    schemes: usize,
 ) -> PyResult<()> {
     let py = scope.py();
-    let (type_name, plain, secure) = kind;
-    scope.set_item(intern!(py, "type"), type_name)?;
     let https = url_scheme(peer.secure, head.forwarded_https) == "https";
-    scope.set_item(intern!(py, "scheme"), if https { secure } else { plain })?;
+    let scheme = &consts.schemes[schemes + usize::from(https)];
+    scope.set_item(intern!(py, "scheme"), scheme.bind(py))?;
     let (raw_path, query, _) = split_target(head.target());
     let path = if raw_path.contains('%') {
         String::from_utf8_lossy(&percent_decode(raw_path.as_bytes())).into_owned()
@@ -195,14 +268,9 @@ fn common<'py>(
         intern!(py, "query_string"),
         PyBytes::new(py, query.as_bytes()),
     )?;
-    scope.set_item(intern!(py, "root_path"), consts.root_path.bind(py))?;
     let headers = PyList::empty(py);
     for (name, value) in head.fields() {
-        let name = PyBytes::new_with(py, name.len(), |out| {
-            out.copy_from_slice(name.as_bytes());
-            out.make_ascii_lowercase();
-            Ok(())
-        })?;
+        let name = consts.header_name(py, name)?;
         headers.append(PyTuple::new(py, [name, PyBytes::new(py, value)])?)?;
     }
     scope.set_item(intern!(py, "headers"), headers)?;

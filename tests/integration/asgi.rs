@@ -90,6 +90,22 @@ fn the_scope_carries_the_request_and_the_lifespan_state() {
     assert_eq!(client[0].as_str(), Some("127.0.0.1"));
     let server_addr = doc.at("server").as_array().unwrap();
     assert_eq!(server_addr[1].as_i64(), Some(i64::from(server.port())));
+    // A method and header names the worker keeps no shared objects for, and a
+    // shared name sent in capitals, arrive as they would otherwise.
+    let r = conn.roundtrip(&request(
+        "PURGE",
+        "/",
+        &[("USER-AGENT", "caps"), ("X-Other", "1")],
+        b"",
+    ));
+    let doc = Json::parse(&r.text());
+    assert_eq!(doc.str_at("method"), "PURGE");
+    let headers = format!("{:?}", doc.at("headers"));
+    assert!(
+        headers.contains("\"user-agent\"") && headers.contains("\"x-other\""),
+        "{headers}"
+    );
+    assert!(!headers.contains("USER-AGENT"), "{headers}");
 }
 
 #[test]

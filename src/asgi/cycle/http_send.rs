@@ -8,7 +8,7 @@ use std::fs::File;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::{HttpCycle, Response};
 use crate::http::response::{self, Framing, Plan, PlanInput};
@@ -57,24 +57,54 @@ pub(in crate::asgi) fn status_in(
 
 /// The `headers` of a response, informational, WebSocket accept or denial message:
 /// an iterable of `[name, value]` byte strings, each checked by [`check_header`] and
-/// returned as latin-1 text (what the head writer and the hooks take).
+/// returned as latin-1 text (what the head writer and the hooks take). A list of
+/// 2-tuples, what apps send, is read without the generic iteration and indexing.
 pub(in crate::asgi) fn message_headers(
     message: &Bound<'_, PyDict>,
 ) -> PyResult<Vec<(String, String)>> {
     let py = message.py();
-    let mut out = Vec::new();
     let Some(list) = get(message, intern!(py, "headers"))? else {
-        return Ok(out);
+        return Ok(Vec::new());
     };
+    if let Ok(list) = list.cast::<PyList>() {
+        // One slot more: the Content-Length the head writer may add.
+        let mut out = Vec::with_capacity(list.len() + 1);
+        for item in list.iter() {
+            out.push(header_pair(&item)?);
+        }
+        return Ok(out);
+    }
+    let mut out = Vec::new();
     for item in list.try_iter()? {
-        let item = item?;
-        let (name, value) = (item.get_item(0)?, item.get_item(1)?);
-        let name = header_bytes(&name, "header names must be bytes")?;
-        let value = header_bytes(&value, "header values must be bytes")?;
-        check_header(&name, &value)?;
-        out.push((latin1(&name), latin1(&value)));
+        out.push(header_pair(&item?)?);
     }
     Ok(out)
+}
+
+/// One `[name, value]` header of a message, checked, as text.
+fn header_pair(item: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+    if let Ok(pair) = item.cast::<PyTuple>() {
+        if let [name, value] = pair.as_slice() {
+            return text_pair(name, value);
+        }
+    }
+    text_pair(&item.get_item(0)?, &item.get_item(1)?)
+}
+
+fn text_pair(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+    let name = header_bytes(name, "header names must be bytes")?;
+    let value = header_bytes(value, "header values must be bytes")?;
+    check_header(&name, &value)?;
+    Ok((text(&name), text(&value)))
+}
+
+/// Latin-1 bytes as text; ASCII (always a checked name, nearly always a value) is
+/// copied whole, without `latin1`'s second pass over the bytes.
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(ascii) if bytes.is_ascii() => ascii.to_owned(),
+        _ => latin1(bytes),
+    }
 }
 
 /// One header name or value: a `bytes` is read in place (the common case, no copy),
@@ -189,7 +219,7 @@ impl HttpCycle {
                         headers.push(("Content-Length".to_string(), n.to_string()));
                     }
                 }
-                let line = format!("{status} {}", response::reason_phrase(status));
+                let line = status_line(status);
                 response::write_head(out, self.minor_version(), &line, &headers, &plan);
                 Ok(plan)
             }
@@ -207,11 +237,17 @@ impl HttpCycle {
     /// framed as planned. Returns whether the response is now complete.
     pub(super) fn body(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
         let py = message.py();
-        let data: Vec<u8> = match get(message, intern!(py, "body"))? {
-            Some(b) => b
-                .extract()
-                .map_err(|_| PyTypeError::new_err("body must be bytes"))?,
-            None => Vec::new(),
+        let body = get(message, intern!(py, "body"))?;
+        // A `bytes` body is read in place; other byte-likes are copied.
+        let data: Cow<'_, [u8]> = match &body {
+            Some(b) => match b.cast::<PyBytes>() {
+                Ok(b) => Cow::Borrowed(b.as_bytes()),
+                Err(_) => Cow::Owned(
+                    b.extract()
+                        .map_err(|_| PyTypeError::new_err("body must be bytes"))?,
+                ),
+            },
+            None => Cow::Borrowed(&[]),
         };
         let more = match get(message, intern!(py, "more_body"))? {
             Some(m) => m.is_truthy()?,
@@ -312,7 +348,19 @@ impl HttpCycle {
     }
 }
 
-/// Opens `path` for pathsend: a regular file, and its size.
+/// `200 OK`: the status and its reason, without the formatting machinery (per
+/// response); the status is three digits (checked by [`status_in`]).
+fn status_line(status: u16) -> String {
+    let reason = response::reason_phrase(status);
+    let mut line = String::with_capacity(4 + reason.len());
+    for digit in [status / 100 % 10, status / 10 % 10, status % 10] {
+        line.push(char::from(b'0' + digit as u8));
+    }
+    line.push(' ');
+    line.push_str(reason);
+    line
+}
+
 /// A response's `content-length` value: digits only (no sign, no `+`), else the app
 /// hears which value was wrong.
 pub(in crate::asgi) fn content_length_value(value: &str) -> PyResult<u64> {
@@ -324,6 +372,7 @@ pub(in crate::asgi) fn content_length_value(value: &str) -> PyResult<u64> {
         .ok_or_else(|| PyValueError::new_err(format!("invalid content-length {value:?}")))
 }
 
+/// Opens `path` for pathsend: a regular file, and its size.
 pub(in crate::asgi) fn open_regular(path: &std::path::Path) -> PyResult<(File, u64)> {
     let fail = |e: std::io::Error| {
         pyo3::exceptions::PyOSError::new_err(format!("http.response.pathsend: {path:?}: {e}"))
