@@ -510,7 +510,7 @@ pub fn build<'py>(
     input: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = consts.template.bind(py).copy()?;
-    let mut memo = consts.memo.lock();
+    let mut memo = consts.memo.lock(py);
     let (raw_path, query, _) = split_target(head.target());
     let decoded;
     let mut path: &[u8] = if raw_path.contains('%') {

@@ -52,7 +52,10 @@ fn index(field: Field) -> usize {
 }
 
 /// One worker's slots. A `Mutex` because gthread workers build environs on several
-/// threads (each holding the GIL while it does, so the lock is never contended).
+/// threads. Holding the GIL does not make it uncontended: a build can let go of the
+/// GIL while it holds the slots (a first `intern!` waits detached; running Python code
+/// can switch threads), so another thread may take the GIL and then wait for the
+/// slots. See [`ValueMemo::lock`].
 #[derive(Default)]
 pub struct ValueMemo {
     slots: Mutex<Slots>,
@@ -64,10 +67,14 @@ pub struct Slots {
 }
 
 impl ValueMemo {
-    /// The slots, for the length of one environ's build.
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+    /// The slots, for the length of one environ's build. A thread that finds them
+    /// taken waits without the GIL: the holder may need the GIL back to finish its
+    /// build, and waiting with it deadlocked both app threads of a gthread worker (the
+    /// first requests, which initialise the interned keys, did so now and then).
+    pub fn lock(&self, py: Python<'_>) -> std::sync::MutexGuard<'_, Slots> {
+        use pyo3::sync::MutexExt;
         self.slots
-            .lock()
+            .lock_py_attached(py)
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -110,7 +117,7 @@ mod tests {
         Python::initialize();
         Python::attach(|py| {
             let memo = ValueMemo::default();
-            let mut slots = memo.lock();
+            let mut slots = memo.lock(py);
             let a = slots.str(py, Field::ServerName, b"example.com").unwrap();
             let b = slots.str(py, Field::ServerName, b"example.com").unwrap();
             assert!(a.is(&b), "the same bytes give the same string");
@@ -131,7 +138,7 @@ mod tests {
         Python::initialize();
         Python::attach(|py| {
             let memo = ValueMemo::default();
-            let mut slots = memo.lock();
+            let mut slots = memo.lock(py);
             let long = vec![b'a'; MAX_REMEMBERED + 1];
             let a = slots.str(py, Field::Header(1), &long).unwrap();
             let b = slots.str(py, Field::Header(1), &long).unwrap();

@@ -110,6 +110,28 @@ fn threads_flag_runs_exactly_that_many_app_calls_at_once() {
 }
 
 #[test]
+fn a_fresh_workers_first_requests_on_every_thread_at_once_are_all_served() {
+    // A worker's first requests build the first environs, which initialise the
+    // interned environ keys: one thread did that (letting go of the GIL) while it
+    // held the environ's value memo, and another took the GIL and waited for the
+    // memo: both app threads hung and no request was ever answered. Each round is
+    // a fresh worker whose first calls all arrive at once.
+    let threads = 8;
+    for round in 0..10 {
+        let server = serve(BLOCKING, &["--workers=1", "--threads=8"]);
+        let paths: Vec<String> = (0..threads)
+            .map(|_| format!("/barrier?n={threads}&key=first&timeout=20"))
+            .collect();
+        assert_eq!(
+            get_all_at_once(server.port(), &paths),
+            vec![Ok((200, format!("met {threads}"))); threads],
+            "round {round}: {threads} first calls at once; log:\n{}",
+            server.log()
+        );
+    }
+}
+
+#[test]
 fn worker_class_and_wsgi_multithread_follow_threads_and_k() {
     // (flags, the `Using worker:` the master logs, environ's wsgi.multithread)
     let cases: &[(&[&str], &str, bool)] = &[
@@ -154,7 +176,7 @@ fn parked_app_call_leaves_the_worker_serving_other_connections() {
     assert_eq!(served(kept.roundtrip(&pid_request())), by_worker);
 
     let mut parked = park(&mut server, "a");
-    for round in 0..3 {
+    for round in 0..10 {
         let fresh = try_get(port, "/pid").map(served);
         assert_eq!(
             fresh.ok(),
