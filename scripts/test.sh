@@ -44,6 +44,9 @@ report() {
     if [[ $status -eq 0 ]]; then echo "== scripts/test.sh: all stages passed"; else echo "== scripts/test.sh: FAILED (exit $status)"; fi
 }
 trap report EXIT
+# Killed (a CI timeout, ^C): the EXIT trap must not read a finished stage's 0 as success.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # stage NAME COMMAND...: runs COMMAND, records how long it took.
 stage() {
