@@ -36,6 +36,8 @@ streams=1,10 few=500 many=3000 top=0 do_strace=true do_callgrind=true
 tls="${H2I_TLS:-1}"
 
 die() { echo "h2_instructions: $*" >&2; exit 2; }
+# shellcheck source=lib/boot.sh
+source "$repo/benches/lib/boot.sh"
 while (($#)); do
     case "$1" in
         --streams) streams="$2"; shift 2 ;;
@@ -84,20 +86,14 @@ fi
 # start DIR WRAP...: the server (under WRAP, e.g. valgrind) on a free port; sets
 # server_pid, port and worker.
 start() {
-    local dir="$1" waited=0
+    local dir="$1"
     shift
     mkdir -p "$dir"
     PYTHONHASHSEED=0 "$@" "$bin" -w 1 -k gthread --threads 4 -b 127.0.0.1:0 \
         --no-control-socket --timeout 600 --chdir "$repo/benches/apps" "${proto_args[@]}" \
         --http2-max-concurrent-streams 100 hello:application >"$dir/server.log" 2>&1 &
     server_pid=$!
-    until worker="$(grep -o 'Booting worker with pid: [0-9]*' "$dir/server.log" 2>/dev/null | grep -o '[0-9]*$')"; do
-        kill -0 "$server_pid" 2>/dev/null || { cat "$dir/server.log" >&2; die "the server exited before booting a worker"; }
-        ((waited++ < 1200)) || { cat "$dir/server.log" >&2; die "no worker booted within 120 s"; }
-        sleep 0.1
-    done
-    port="$(grep -o 'Listening at: http[s]*://127.0.0.1:[0-9]*' "$dir/server.log" | grep -o '[0-9]*$')" \
-        || die "no 'Listening at:' line in the server log"
+    await_boot "$dir/server.log" "$server_pid"
 }
 
 stop() {

@@ -60,6 +60,8 @@ path="${INSTRUCTIONS_PATH:-/}"
 [[ "$path" == /* && "$path" != *[[:space:]]* ]] || die "INSTRUCTIONS_PATH must start with / and hold no space"
 
 die() { echo "instructions: $*" >&2; exit 2; }
+# shellcheck source=lib/boot.sh
+source "$repo/benches/lib/boot.sh"
 [[ "$by_object" =~ ^[0-9]+$ ]] || die "INSTRUCTIONS_BY_OBJECT must be a number (of functions to list)"
 
 bless=false
@@ -196,7 +198,7 @@ PY
 # start_rustcorn DIR: starts rustcorn under callgrind; sets server_pid, port and worker
 # (the pid whose count is used).
 start_rustcorn() {
-    local dir="$1" waited=0
+    local dir="$1"
     # PYTHONHASHSEED=0: the same hash seed, so dict and set layouts are the same in
     # every run. --timeout 600: under callgrind on a loaded machine a worker can miss
     # its heartbeat for longer than the default 30 s.
@@ -205,15 +207,7 @@ start_rustcorn() {
         "$bin" -w 1 -b 127.0.0.1:0 --no-control-socket --timeout 600 --chdir "$repo/benches/apps" \
         "${app_args[@]}" >"$dir/server.log" 2>&1 &
     server_pid=$!
-    # Under callgrind the worker takes seconds to boot; the client's connection waits
-    # in the listen backlog meanwhile, so only the port and the worker's pid are needed.
-    until worker="$(grep -o 'Booting worker with pid: [0-9]*' "$dir/server.log" 2>/dev/null | grep -o '[0-9]*$')"; do
-        kill -0 "$server_pid" 2>/dev/null || { cat "$dir/server.log" >&2; die "the server exited before booting a worker"; }
-        ((waited++ < 1200)) || { cat "$dir/server.log" >&2; die "no worker booted within 120 s"; }
-        sleep 0.1
-    done
-    port="$(grep -o 'Listening at: http://127.0.0.1:[0-9]*' "$dir/server.log" | grep -o '[0-9]*$')" \
-        || die "no 'Listening at:' line in the server log"
+    await_boot "$dir/server.log" "$server_pid"
 }
 
 # start_bjoern DIR: the same for bjoern (one process: the worker is the server itself).

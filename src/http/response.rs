@@ -173,18 +173,7 @@ pub fn push_header_line(out: &mut Vec<u8>, name: &str, value: &str) {
 /// `Content-Length: n\r\n`, for a length the server computed.
 pub fn push_content_length(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(b"Content-Length: ");
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(super::decimal(n, &mut [0; 20]));
     out.extend_from_slice(b"\r\n");
 }
 

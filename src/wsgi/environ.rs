@@ -136,18 +136,7 @@ impl InlineText {
     }
 
     fn push_decimal(&mut self, n: u16) {
-        let mut digits = [0u8; 5];
-        let mut start = digits.len();
-        let mut rest = n;
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        for &d in &digits[start..] {
+        for &d in crate::http::decimal(u64::from(n), &mut [0; 20]) {
             self.push(d);
         }
     }
