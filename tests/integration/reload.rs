@@ -256,11 +256,11 @@ fn a_module_imported_during_a_request_is_watched_too() {
     let mut edits = 0;
     wait_until(RELOAD, "a reload for the lazily imported module", || {
         edits += 1;
-        std::fs::write(
-            &helper,
-            format!("TEXT = 'helper {}'\n", "two".repeat(edits)),
-        )
-        .unwrap();
+        // Written aside and renamed over: a worker importing the module while it is
+        // written must never see it half-written (a request would fail).
+        let aside = dir.join("helper.py.new");
+        std::fs::write(&aside, format!("TEXT = 'helper {}'\n", "two".repeat(edits))).unwrap();
+        std::fs::rename(&aside, &helper).unwrap();
         server.log_shows_since(0, &line, Duration::from_millis(500))
     });
     let after = poller.wait_for(&server, "from the edited helper", |s, b| {
