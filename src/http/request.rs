@@ -325,12 +325,22 @@ fn parse_one_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         uwsgi: false,
         http2: false,
     };
-    apply_field_rules(&mut head, limits)?;
-    let (body, must_close) = body_framing(&head, limits)?;
+    let seen = apply_field_rules(&mut head, limits)?;
+    // Most requests carry none of these: their look-ups (each a pass over the fields)
+    // are skipped, with the answer an absent header gives.
+    let (body, must_close) = if seen.framing {
+        body_framing(&head, limits)?
+    } else {
+        (BodyFraming::None, false)
+    };
     head.body = body;
-    head.client_closes = !wants_keep_alive(&head);
+    head.client_closes = if seen.connection {
+        !wants_keep_alive(&head)
+    } else {
+        head.minor_version == 0
+    };
     head.keep_alive = !must_close && !head.client_closes;
-    head.expect_continue = expects_continue(&head)?;
+    head.expect_continue = seen.expect && expects_continue(&head)?;
     Ok(Some((head, consumed)))
 }
 
@@ -448,16 +458,34 @@ fn bare_lf(head: &[u8]) -> Option<usize> {
     memchr::memchr_iter(b'\n', head).find(|&at| at == 0 || head[at - 1] != b'\r')
 }
 
+/// Which of the headers that decide framing and the connection's fate a head has,
+/// found in [`apply_field_rules`]' one pass over the fields.
+#[derive(Default)]
+struct Seen {
+    /// Content-Length or Transfer-Encoding.
+    framing: bool,
+    connection: bool,
+    expect: bool,
+}
+
 /// Limits on field count and size, the header map policy, trimmed values,
 /// singletons and control bytes.
-fn apply_field_rules(head: &mut Head, limits: &Limits) -> Result<(), HttpError> {
+fn apply_field_rules(head: &mut Head, limits: &Limits) -> Result<Seen, HttpError> {
     if head.fields.len() > limits.fields {
         return Err(too_many(limits));
     }
     let mut seen = [false; SINGLETONS.len()];
+    let mut found = Seen::default();
     for i in 0..head.fields.len() {
         let (name, value) = head.fields[i];
         let name_text = name.text(&head.raw);
+        match name_text.len() {
+            6 => found.expect |= name_text.eq_ignore_ascii_case("expect"),
+            10 => found.connection |= name_text.eq_ignore_ascii_case("connection"),
+            14 => found.framing |= name_text.eq_ignore_ascii_case("content-length"),
+            17 => found.framing |= name_text.eq_ignore_ascii_case("transfer-encoding"),
+            _ => {}
+        }
         let value_bytes = value.of(&head.raw);
         if !fields::is_field_value(value_bytes) {
             return Err(HttpError::bad(format!(
@@ -485,7 +513,7 @@ fn apply_field_rules(head: &mut Head, limits: &Limits) -> Result<(), HttpError> 
     }
     // Under `drop`, names with `_` stay in the head: the environ leaves them out unless
     // a trusted peer sends one `--forwarder-headers` names, which only it can tell.
-    Ok(())
+    Ok(found)
 }
 
 /// Comma-separated tokens of every instance of a header, trimmed and lowercased.
