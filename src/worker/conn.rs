@@ -688,6 +688,42 @@ impl Conn {
 }
 
 impl Sink for Conn {
+    fn lend_buffer(&mut self) -> Vec<u8> {
+        if self.file_tail.is_none() && self.wpos == self.wbuf.len() && self.wbuf.capacity() > 0 {
+            self.wpos = 0;
+            let mut buf = std::mem::take(&mut self.wbuf);
+            buf.clear();
+            return buf;
+        }
+        Vec::with_capacity(512)
+    }
+
+    fn send_buffer(&mut self, py: pyo3::Python<'_>, buf: &mut Vec<u8>) -> io::Result<()> {
+        if self.file_tail.is_some() || self.wpos != self.wbuf.len() {
+            // Output still queued: the buffer's bytes go behind it.
+            let sent = self.send(py, buf);
+            buf.clear();
+            return sent;
+        }
+        // Nothing queued: the writer's buffer becomes the output buffer as it is.
+        std::mem::swap(&mut self.wbuf, buf);
+        buf.clear();
+        self.wpos = 0;
+        if self.defer_writes && self.wbuf.len() <= DEFER_MAX {
+            return Ok(());
+        }
+        py.detach(|| self.drain(false))
+    }
+
+    fn return_buffer(&mut self, buf: Vec<u8>) {
+        // Back to the connection when it has no buffer of its own (it lent it).
+        if self.wbuf.capacity() == 0 && buf.capacity() <= DEFER_MAX {
+            self.wbuf = buf;
+            self.wbuf.clear();
+            self.wpos = 0;
+        }
+    }
+
     fn send(&mut self, py: pyo3::Python<'_>, bytes: &[u8]) -> io::Result<()> {
         if self.defer_writes && self.wbuf.len() - self.wpos + bytes.len() <= DEFER_MAX {
             self.queue(bytes);

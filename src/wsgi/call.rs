@@ -53,8 +53,9 @@ impl Bridge {
                 plan: None,
                 status: 500,
                 body_sent: 0,
-                buf: Vec::with_capacity(512),
+                buf: Vec::new(),
             };
+            writer.buf = writer.sink.lend_buffer();
             let mut seen = None;
             let req = if super::hooks::request_hooks() {
                 super::hooks::request_object(py, head).ok()
@@ -88,6 +89,8 @@ impl Bridge {
                 Err(fault) => self.fail(py, head, fault, &mut writer),
             };
             outcome.extra = extra;
+            let buf = std::mem::take(&mut writer.buf);
+            writer.sink.return_buffer(buf);
             outcome.duration = started.elapsed();
             if let Some(req) = &req {
                 post_request(py, req, seen, &outcome);

@@ -51,6 +51,21 @@ pub trait Sink {
     /// The response cannot be completed (the app failed after the head was sent): a
     /// sink that frames itself resets its stream; HTTP/1 closes the connection instead.
     fn abort(&mut self) {}
+    /// A buffer for the writer to build the response in. An HTTP/1 connection lends
+    /// its own empty output buffer, which [`send_buffer`](Sink::send_buffer) then takes
+    /// back whole: no allocation and no copy per response.
+    fn lend_buffer(&mut self) -> Vec<u8> {
+        Vec::with_capacity(512)
+    }
+    /// Sends everything in `buf` and leaves it empty (the sink may keep the buffer
+    /// itself and hand back another).
+    fn send_buffer(&mut self, py: Python<'_>, buf: &mut Vec<u8>) -> io::Result<()> {
+        let sent = self.send(py, buf);
+        buf.clear();
+        sent
+    }
+    /// The writer's buffer when the response is done, for a sink that lent it.
+    fn return_buffer(&mut self, _buf: Vec<u8>) {}
 }
 
 /// Why a response could not be produced as the app intended.
@@ -216,9 +231,8 @@ impl Writer<'_, '_> {
     pub fn flush(&mut self) -> Result<(), Fault> {
         if !self.buf.is_empty() {
             self.sink
-                .send(self.py, &self.buf)
+                .send_buffer(self.py, &mut self.buf)
                 .map_err(Fault::ClientGone)?;
-            self.buf.clear();
         }
         Ok(())
     }
