@@ -344,10 +344,9 @@ fn insert_new<'py>(
     Ok((dict.len() == before).then_some(now))
 }
 
-/// The method as a str, shared for the common ones.
+/// The method as a str, shared for the common ones (GET is the template's own).
 fn method_str<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
     match method {
-        "GET" => intern!(py, "GET").clone(),
         "POST" => intern!(py, "POST").clone(),
         "HEAD" => intern!(py, "HEAD").clone(),
         "PUT" => intern!(py, "PUT").clone(),

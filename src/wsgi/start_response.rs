@@ -205,15 +205,7 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
             }
             continue;
         }
-        if plain {
-            // Printable ASCII is its own latin-1.
-            out.lines.extend_from_slice(name.as_bytes());
-            out.lines.extend_from_slice(b": ");
-            out.lines.extend_from_slice(value.as_bytes());
-            out.lines.extend_from_slice(b"\r\n");
-        } else {
-            push_header_line(&mut out.lines, name, value);
-        }
+        push_header_line(&mut out.lines, name, value);
     }
     Ok(out)
 }
