@@ -26,7 +26,8 @@
 #   INSTRUCTIONS_APP    another app from benches/apps answering `GET /` with "Hello,
 #                       World!" and its own worker class, e.g. for the asgi worker
 #                       INSTRUCTIONS_APP="-k asgi asgi_hello:app" (to measure a change;
-#                       the baseline is for the default, hello:application)
+#                       the baseline is for the default, hello:application); with
+#                       INSTRUCTIONS_SERVER=bjoern its last word (MODULE:APP) is served
 #   INSTRUCTIONS_PATH   the path to GET (default /); any other path is only checked
 #                       for a 200 with a body, e.g. for the FastAPI workload
 #                       INSTRUCTIONS_APP="-k asgi fastapi_json:app" INSTRUCTIONS_PATH=/json
@@ -76,8 +77,10 @@ case "$server:$client_mode" in
     rustcorn:close | bjoern:keepalive | bjoern:close) guard=false ;;
     *) die "INSTRUCTIONS_SERVER must be rustcorn or bjoern, INSTRUCTIONS_CLIENT keepalive or close" ;;
 esac
+# The baseline is hello:application's figure: another app's is only printed.
+[[ -z "${INSTRUCTIONS_APP:-}" ]] || guard=false
 if $bless && ! $guard; then
-    die "--bless holds the rustcorn keep-alive figure only (unset INSTRUCTIONS_SERVER and INSTRUCTIONS_CLIENT)"
+    die "--bless holds the rustcorn keep-alive figure for hello:application only (unset INSTRUCTIONS_SERVER, INSTRUCTIONS_CLIENT and INSTRUCTIONS_APP)"
 fi
 if [[ "$server" == bjoern ]]; then
     "$bench_venv/bin/python" -c 'import bjoern' 2>/dev/null \
@@ -220,7 +223,7 @@ start_bjoern() {
         cd "$repo/benches/apps"
         PYTHONHASHSEED=0 exec valgrind --tool=callgrind \
             --log-file="$dir/valgrind.%p.log" --callgrind-out-file="$dir/callgrind.%p" \
-            "$bench_venv/bin/python" "$repo/benches/run_bjoern.py" "$port" hello:application
+            "$bench_venv/bin/python" "$repo/benches/run_bjoern.py" "$port" "${app_args[-1]}"
     ) >"$dir/server.log" 2>&1 &
     server_pid=$!
     worker=$server_pid
@@ -270,7 +273,6 @@ if ! $guard; then
 fi
 
 if $bless; then
-    [[ -z "${INSTRUCTIONS_APP:-}" ]] || die "the baseline is for hello:application: unset INSTRUCTIONS_APP to bless"
     bin_shown="${bin#"$repo/"}"
     [[ "$bin" == "$venv/"* ]] && bin_shown="\$RUSTCORN_TEST_VENV/${bin#"$venv/"}"
     {
