@@ -812,6 +812,11 @@ for s in "${servers[@]}"; do
     fi
 done
 ((${#runnable[@]} > 0)) || die "no server can run"
+# A worker's RSS depends on its code lying side by side (build.rs, link/symbol-order.txt):
+# say when the binary measured no longer matches the list.
+if [[ " ${runnable[*]} " == *" rustcorn "* ]]; then
+    log "$("$repo/scripts/symbol-order.sh" --check "$rustcorn_bin" 2>&1 | tr '\n' ' ')"
+fi
 
 runs=0 secs=0
 for ((r = 1; r <= repeat; r++)); do
