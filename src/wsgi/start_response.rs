@@ -14,7 +14,7 @@
 
 use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use crate::http::is_token_byte;
 use crate::http::response::{header_value_problem, is_hop_by_hop, parse_status, push_header_line};
@@ -146,26 +146,38 @@ struct ParsedHeaders {
     close_requested: bool,
 }
 
+/// The app's headers: a plain list (what apps pass) is read by index, anything else
+/// iterable (a list subclass too: it may iterate its own way) through `iter()`.
 fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
     let mut out = ParsedHeaders {
         lines: Vec::with_capacity(128),
         content_length: None,
         close_requested: false,
     };
-    for item in headers.try_iter()? {
-        let item = item?;
-        let pair = item
-            .cast::<PyTuple>()
-            .ok()
-            .filter(|t| t.len() == 2)
-            .ok_or_else(|| {
-                PyTypeError::new_err(format!("header {item} is not a (name, value) tuple"))
-            })?;
-        let name_obj = pair.get_item(0)?;
-        let value_obj = pair.get_item(1)?;
+    if let Ok(list) = headers.cast_exact::<PyList>() {
+        for item in list.iter() {
+            out.add(&item)?;
+        }
+    } else {
+        for item in headers.try_iter()? {
+            out.add(&item?)?;
+        }
+    }
+    Ok(out)
+}
+
+impl ParsedHeaders {
+    /// One `(name, value)` header, checked, kept as a wire line unless hop-by-hop.
+    fn add(&mut self, item: &Bound<'_, PyAny>) -> PyResult<()> {
+        let pair = item.cast::<PyTuple>().ok();
+        let Some([name_obj, value_obj]) = pair.as_ref().map(|t| t.as_slice()) else {
+            return Err(PyTypeError::new_err(format!(
+                "header {item} is not a (name, value) tuple"
+            )));
+        };
         // Borrowed: only what is kept is copied, once.
-        let name = header_str(&name_obj, "name")?;
-        let value = header_str(&value_obj, "value")?;
+        let name = header_str(name_obj, "name")?;
+        let value = header_str(value_obj, "value")?;
         if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(PyValueError::new_err(format!(
                 "invalid header name {name:?}"
@@ -194,20 +206,20 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
             let n = value.trim().parse::<u64>().map_err(|_| {
                 PyValueError::new_err(format!("invalid Content-Length header value {value:?}"))
             })?;
-            out.content_length = Some(n);
+            self.content_length = Some(n);
         } else if is_hop_by_hop(name) {
             if name.eq_ignore_ascii_case("connection")
                 && value
                     .split(',')
                     .any(|t| t.trim().eq_ignore_ascii_case("close"))
             {
-                out.close_requested = true;
+                self.close_requested = true;
             }
-            continue;
+            return Ok(());
         }
-        push_header_line(&mut out.lines, name, value);
+        push_header_line(&mut self.lines, name, value);
+        Ok(())
     }
-    Ok(out)
 }
 
 fn header_str<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {

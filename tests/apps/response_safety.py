@@ -6,6 +6,7 @@
     /latin1           a header value with U+00E9 (must go out as the byte 0xE9)
     /padded           a header value with surrounding spaces and tabs
     /bad/<case>       start_response with one unsafe status or header (CASES)
+    /shape/<kind>     the headers as another iterable than a list (SHAPES), with X-Shape
 """
 import os
 
@@ -28,7 +29,26 @@ CASES = {
     'status_lf': ('200 OK\nX-Injected: 1', []),
     'status_nul': ('200 O\0K', []),
     'status_non_latin1': ('200 \u2603', []),
+    'list_not_tuple': ('200 OK', [['X-Bad', 'v']]),
+    'three_tuple': ('200 OK', [('X-Bad', 'v', 'w')]),
 }
+
+
+class ReversedList(list):
+    """A list that iterates its own way: the server must use its iterator."""
+
+    def __iter__(self):
+        return reversed(self[:])
+
+
+def _shape(kind, headers):
+    if kind == 'tuple':
+        return tuple(headers)
+    if kind == 'generator':
+        return (h for h in headers)
+    if kind == 'list_subclass':
+        return ReversedList(reversed(headers))
+    raise KeyError(kind)
 
 
 def _fixed(start_response, body, headers=(), status='200 OK'):
@@ -62,6 +82,10 @@ def application(environ, start_response):
         return _fixed(start_response, b'ok', [('X-Name', 'caf\u00e9')])
     if path == '/padded':
         return _fixed(start_response, b'ok', [('X-Pad', ' \t v \t ')])
+    if path.startswith('/shape/'):
+        headers = TEXT + [('X-Shape', path[len('/shape/'):]), ('Content-Length', '2')]
+        start_response('200 OK', _shape(path[len('/shape/'):], headers))
+        return [b'ok']
     if path.startswith('/bad/'):
         status, headers = CASES[path[len('/bad/'):]]
         start_response(status, TEXT + headers)

@@ -43,6 +43,14 @@ fn unsafe_statuses_and_headers_give_500_and_a_log_line_naming_the_problem() {
         ("/bad/status_lf", &["ValueError", "invalid status"]),
         ("/bad/status_nul", &["ValueError", "invalid status"]),
         ("/bad/status_non_latin1", &["ValueError", "invalid status"]),
+        (
+            "/bad/list_not_tuple",
+            &["TypeError", "is not a (name, value) tuple"],
+        ),
+        (
+            "/bad/three_tuple",
+            &["TypeError", "is not a (name, value) tuple"],
+        ),
     ];
     assert_faults_before_headers(&server, &pid, cases);
 }
@@ -108,4 +116,35 @@ fn header_values_go_out_as_latin1_and_trimmed() {
         "{:?}",
         String::from_utf8_lossy(&raw)
     );
+}
+
+/// A plain list is read by index (the fast path); any other iterable, a list subclass
+/// with its own `__iter__` included, goes through its iterator, with the same result.
+#[test]
+fn headers_given_as_any_iterable_of_pairs_go_out() {
+    let server = serve(APP, &[]);
+    for kind in ["tuple", "generator", "list_subclass"] {
+        let raw = send_raw(
+            server.port(),
+            &request(
+                "GET",
+                &format!("/shape/{kind}"),
+                &[("Connection", "close")],
+                b"",
+            ),
+        );
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{kind}: {text:?}");
+        assert!(
+            text.contains(&format!("\r\nX-Shape: {kind}\r\n")),
+            "{kind}: {text:?}"
+        );
+        assert!(text.ends_with("\r\n\r\nok"), "{kind}: {text:?}");
+        // In the iterator's order (the subclass stores them reversed).
+        let at = |name: &str| {
+            text.find(name)
+                .unwrap_or_else(|| panic!("{name}: {text:?}"))
+        };
+        assert!(at("Content-Type:") < at("X-Shape:"), "{kind}: {text:?}");
+    }
 }
