@@ -240,8 +240,40 @@ fn autobahn_cases_pass_through_kosoku() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "kosoku failed:\n{text}");
+    assert!(
+        out.status.success(),
+        "kosoku failed:\n{text}\n{}",
+        failed_reports(out_dir.path())
+    );
     assert!(text.contains("247 cases passed"), "{text}");
+}
+
+/// The reports kosoku wrote for failed cases (the events it expected and saw), so a
+/// failure says what differed without rerunning it.
+fn failed_reports(dir: &std::path::Path) -> String {
+    let mut shown = String::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    // One JSON file per case (index.json lists them all, the .html repeat them).
+    let per_case = |p: &std::path::Path| {
+        p.extension().is_some_and(|e| e == "json") && !p.ends_with("index.json")
+    };
+    for path in files.into_iter().filter(|p| per_case(p)) {
+        let Ok(report) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if report.contains("FAILED") && shown.len() < 20_000 {
+            let end = report.len().min(6_000);
+            let cut = (0..=end)
+                .rev()
+                .find(|&i| report.is_char_boundary(i))
+                .unwrap_or(0);
+            shown += &format!("--- {}\n{}\n", path.display(), &report[..cut]);
+        }
+    }
+    shown
 }
 
 /// Many clients opening WebSockets at once are all answered: the worker keeps
