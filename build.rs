@@ -20,6 +20,7 @@ fn main() {
     // (any CPython of the wheel's version, anywhere) already provides Python.
     if std::env::var_os("PYO3_BUILD_EXTENSION_MODULE").is_some() {
         pyo3_build_config::add_extension_module_link_args();
+        order_worker_functions("cdylib");
         return;
     }
     pyo3_build_config::add_libpython_rpath_link_args();
@@ -29,34 +30,24 @@ fn main() {
     if let Some(dir) = config.lib_dir() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
     }
-    order_worker_functions();
+    order_worker_functions("bins");
 }
 
-/// Places the functions a worker runs side by side at the start of `.text`
-/// (link/symbol-order.txt, written by scripts/symbol-order.sh): a forked worker faults
-/// its code in page by page, and the kernel maps 64 KiB around each fault, so scattered
-/// hot functions cost it about twice the RSS (benches/README.md, "Worker memory").
-///
-/// Only where rustc links with its own lld, which knows `--symbol-ordering-file`: the
-/// x86_64 Linux target without a linker of the user's choosing (GNU ld and zig's
-/// linker, which maturin uses for the wheel, refuse the option).
-/// `RUSTCORN_SYMBOL_ORDER=off` leaves the order to the linker.
-fn order_worker_functions() {
+/// Places the functions a worker runs side by side in their own output section before
+/// `.text` (link/worker-text.ld, written by scripts/symbol-order.sh): a forked worker
+/// faults its code in page by page, and the kernel maps 64 KiB around each fault, so
+/// scattered hot functions cost it about twice the RSS (benches/README.md, "Worker
+/// memory"). A linker script with `INSERT BEFORE` only adds to the linker's own layout,
+/// and GNU ld, lld and zig's linker (maturin's, for the wheel) all take it.
+/// `RUSTCORN_SYMBOL_ORDER=off` leaves the layout to the linker.
+fn order_worker_functions(kind: &str) {
     println!("cargo:rerun-if-env-changed=RUSTCORN_SYMBOL_ORDER");
-    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
-    println!("cargo:rerun-if-changed=link/symbol-order.txt");
-    let env = |name: &str| std::env::var(name).unwrap_or_default();
-    let own_linker = env("TARGET") == "x86_64-unknown-linux-gnu"
-        && std::env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_none()
-        && !env("CARGO_ENCODED_RUSTFLAGS").contains("link");
-    let list = std::path::Path::new(&env("CARGO_MANIFEST_DIR")).join("link/symbol-order.txt");
-    if !own_linker || env("RUSTCORN_SYMBOL_ORDER") == "off" || !list.is_file() {
-        return;
+    println!("cargo:rerun-if-changed=link/worker-text.ld");
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let script = std::path::Path::new(&dir).join("link/worker-text.ld");
+    let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
+    let off = std::env::var("RUSTCORN_SYMBOL_ORDER").is_ok_and(|v| v == "off");
+    if linux && !off && script.is_file() {
+        println!("cargo:rustc-link-arg-{kind}=-Wl,-T,{}", script.display());
     }
-    println!(
-        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-        list.display()
-    );
-    // A listed function the build no longer has (renamed, changed) is skipped.
-    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Writes link/symbol-order.txt: the functions a worker runs, listed first so the linker
-# places them side by side at the start of .text (build.rs passes the file to lld with
-# --symbol-ordering-file).
+# Writes link/symbol-order.txt, the functions a worker runs, and link/worker-text.ld, the
+# linker script build.rs passes to the link so that they lie side by side in their own
+# output section, `.text.worker`, just before `.text` (the binary and the wheel's
+# extension module alike; see scripts/symbol_order.py).
 #
 # Why: a worker forked from the master maps none of the binary's code; each page of
 # code it runs is faulted in, and the kernel maps the page-cache pages around each
@@ -16,9 +17,9 @@
 # mixed load under callgrind (`--demangle=no`, so the names are the symbols lld looks
 # for); the sync worker's functions come first (the RSS benchmark's), then what gthread
 # and asgi add. Run it after a change that renames or adds functions on the request
-# path, rebuild, and commit the file. A symbol the binary no longer has is skipped by
-# the linker, so a stale list only loses locality; `--check BIN` says how much of the
-# list BIN still has and fails below 80%.
+# path, rebuild, and commit both files. A function the build no longer has matches
+# nothing in the script, so a stale list only loses locality; `--check BIN` says how
+# much of the list BIN still has and fails below 80%.
 #
 # Environment: RUSTCORN_BENCH_VENV (default <repo>/.venv-bench) supplies the Python
 # packages (uvloop for asgi); valgrind and curl must be installed.
@@ -98,4 +99,4 @@ outputs+=("$collected")
 collect asgi -k asgi asgi_hello:app
 outputs+=("$collected")
 mkdir -p "$(dirname "$list")"
-python3 "$repo/scripts/symbol_order.py" write "$list" "$bin" "${outputs[@]}"
+python3 "$repo/scripts/symbol_order.py" write "$list" "$repo/link/worker-text.ld" "$bin" "${outputs[@]}"

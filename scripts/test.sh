@@ -73,4 +73,4 @@ stage script env RUSTCORN_TEST_SERVER="$RUSTCORN_TEST_VENV/bin/rustcorn" \
 # target/release/rustcorn; the figures agree), so the test command builds nothing more.
 stage instructions env RUSTCORN_BIN="$RUSTCORN_TEST_VENV/bin/rustcorn" benches/instructions.sh
 # House rules: formatted, and clippy-clean with warnings as errors.
-stage lint bash -c 'cargo fmt --check && cargo clippy --all-targets -- -D warnings'
+stage lint bash -c 'cargo fmt --check && cargo clippy --all-targets -- -D warnings && python3 scripts/symbol_order.py script link/symbol-order.txt | cmp - link/worker-text.ld'
