@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::{self, repo_root, require_venv, Server, ServerBuilder};
-use crate::http2::{curl, program, python_client, run};
+use crate::http2::{curl, program, python_client, run, wait_client};
 use crate::json::Json;
 use crate::tls::support::Certs;
 
@@ -201,7 +201,7 @@ fn term_lets_running_asgi_streams_finish() {
         log.matches("asgi h2 slow start").count() >= 4
     });
     crate::os::signal(server.pid, "TERM");
-    let out = client.wait_with_output().unwrap();
+    let out = wait_client(client, &server);
     let stats = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stats.lines().filter(|l| l.contains(" 200 ")).count(),
