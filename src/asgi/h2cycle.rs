@@ -13,6 +13,10 @@
 //! A stream the client resets (or a connection that goes) makes `send()` raise and
 //! `receive()` return `http.disconnect`. The stream's end goes back to the event loop
 //! as a [`Done`] for the access log and `--http2-max-concurrent-streams` accounting.
+//!
+//! `pre_request` runs before the app's task starts and `post_request` when the
+//! stream ends, as for an HTTP/1 request (`super::cycle`): a `pre_request` that raises
+//! answers the stream 500 and the app never runs.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -97,6 +101,10 @@ pub struct H2Cycle {
     /// A `send()` waiting for capacity, and a `receive()` waiting for the disconnect.
     send_waiter: Option<Py<PyAny>>,
     disconnect_waiter: Option<Py<PyAny>>,
+    /// With `pre_request`/`post_request` hooks: their `req`, and the response headers
+    /// `post_request` is shown.
+    hook_req: Option<Py<PyAny>>,
+    hook_headers: Vec<(String, String)>,
     /// The asyncio task running the app for this stream.
     pub task: Option<Py<PyAny>>,
     home: Rc<Home>,
@@ -134,6 +142,8 @@ impl H2Cycle {
             app_done: false,
             send_waiter: None,
             disconnect_waiter: None,
+            hook_req: None,
+            hook_headers: Vec::new(),
             task: None,
             home,
         }
@@ -212,9 +222,43 @@ impl H2Cycle {
                 outcome,
             });
         }
+        self.post_request(py);
         wake(py, &mut self.send_waiter);
         wake(py, &mut self.disconnect_waiter);
         self.home.after_response(py);
+    }
+
+    /// Runs `pre_request(worker, req)` when hooks are defined; false (and a 500 on the
+    /// stream) when it raised, as for an HTTP/1 request.
+    pub fn pre_request(&mut self, py: Python<'_>) -> bool {
+        use crate::wsgi::hooks;
+        let Some(head) = self.head.as_ref().filter(|_| hooks::request_hooks()) else {
+            return true;
+        };
+        let Ok(req) = hooks::request_object(py, head) else {
+            return true;
+        };
+        self.hook_req = Some(req.clone().unbind());
+        if let Err(tb) = hooks::pre_request(py, &req) {
+            tracing::error!(target: crate::log::EXCEPTION, "Exception in pre_request hook\n{tb}");
+            self.app_done = true;
+            self.fail(py);
+            return false;
+        }
+        true
+    }
+
+    /// `post_request(worker, req, environ, resp)` once the stream is done (the environ
+    /// is empty, as in Gunicorn's asgi worker: there is none).
+    fn post_request(&mut self, py: Python<'_>) {
+        if let Some(req) = self.hook_req.take() {
+            let reason = crate::http::response::reason_phrase(self.status);
+            let status = format!("{} {reason}", self.status);
+            let headers = std::mem::take(&mut self.hook_headers);
+            let environ = PyDict::new(py).into_any();
+            let resp = (Some(status), headers, self.body_bytes, self.status != 0);
+            crate::wsgi::hooks::post_request(py, req.bind(py), environ, resp);
+        }
     }
 
     /// Ends the response after an error: a 500 when nothing was sent yet, else a
@@ -230,6 +274,9 @@ impl H2Cycle {
                     ("content-type".to_string(), "text/plain".to_string()),
                     ("content-length".to_string(), text.len().to_string()),
                 ];
+                if self.hook_req.is_some() {
+                    self.hook_headers = headers.clone();
+                }
                 if self.send_head(500, &headers, false).is_ok() && !self.gone {
                     // The page goes out as the window allows; the connection's turns
                     // finish it (see `poll`).

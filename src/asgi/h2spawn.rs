@@ -56,6 +56,9 @@ impl Spawner {
             .entry(index)
             .or_default()
             .push((serial, cycle.clone_ref(py)));
+        if !cycle.borrow_mut(py).pre_request(py) {
+            return Ok(());
+        }
         let scope = match scope {
             Ok(scope) => scope,
             Err(e) => {

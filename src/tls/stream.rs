@@ -16,6 +16,27 @@ use rustls::{ServerConfig, ServerConnection};
 pub struct TlsStream<S> {
     sock: S,
     tls: ServerConnection,
+    /// The last socket read returned less than rustls asked for: the socket was
+    /// empty then, and bytes arriving since raise a new readiness event.
+    short: bool,
+    /// The last [`Read::read`] ended because the socket ran dry (not on an error, an
+    /// end of stream or a full buffer), so another read would only say `WouldBlock`.
+    dry: bool,
+}
+
+/// The socket as rustls reads it, noting a short read.
+struct Noting<'a, S> {
+    sock: &'a mut S,
+    short: &'a mut bool,
+}
+
+impl<S: Read> Read for Noting<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.sock.read(buf)?;
+        // 0 is the end of stream, not an empty socket.
+        *self.short = n > 0 && n < buf.len();
+        Ok(n)
+    }
 }
 
 impl<S: Read + Write> TlsStream<S> {
@@ -25,6 +46,8 @@ impl<S: Read + Write> TlsStream<S> {
         Ok(TlsStream {
             sock,
             tls: ServerConnection::new(config.clone())?,
+            short: false,
+            dry: false,
         })
     }
 
@@ -34,6 +57,12 @@ impl<S: Read + Write> TlsStream<S> {
 
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.sock
+    }
+
+    /// The last read ran the socket dry: until the next readable event another read
+    /// would only cost a `recvfrom` that says `WouldBlock`.
+    pub fn ran_dry(&self) -> bool {
+        self.dry
     }
 
     /// Encrypted bytes are waiting for the socket to take them.
@@ -72,7 +101,11 @@ impl<S: Read + Write> TlsStream<S> {
     /// messages are answered at once). `Ok(false)`: the socket would block.
     fn read_records(&mut self) -> io::Result<bool> {
         loop {
-            match self.tls.read_tls(&mut self.sock) {
+            let mut sock = Noting {
+                sock: &mut self.sock,
+                short: &mut self.short,
+            };
+            match self.tls.read_tls(&mut sock) {
                 Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -93,8 +126,12 @@ impl<S: Read + Write> Read for TlsStream<S> {
     /// Plaintext into `buf` until it is full, the socket would block, or the peer
     /// closed. A close without close_notify (a "ragged EOF") reads as a plain end of
     /// stream, as Gunicorn's `suppress_ragged_eofs` (default on) has it.
+    /// A short socket read has run it dry: the read ends there instead of asking it
+    /// again only to hear `WouldBlock` ([`TlsStream::ran_dry`] then says so).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut filled = 0;
+        self.dry = false;
+        self.short = false;
         loop {
             match self.tls.reader().read(&mut buf[filled..]) {
                 Ok(0) => return Ok(filled),
@@ -109,10 +146,20 @@ impl<S: Read + Write> Read for TlsStream<S> {
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(filled),
                 Err(e) => return Err(e),
             }
+            if self.short && filled > 0 {
+                self.dry = true;
+                return Ok(filled);
+            }
             match self.read_records() {
                 Ok(true) => {}
-                Ok(false) if filled > 0 => return Ok(filled),
-                Ok(false) => return Err(io::ErrorKind::WouldBlock.into()),
+                Ok(false) if filled > 0 => {
+                    self.dry = true;
+                    return Ok(filled);
+                }
+                Ok(false) => {
+                    self.dry = true;
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
                 Err(_) if filled > 0 => return Ok(filled),
                 Err(e) => return Err(e),
             }

@@ -317,8 +317,10 @@ impl<'a> EventLoop<'a> {
                 Token(t) if t >= CONN_BASE => {
                     let index = t - CONN_BASE;
                     if event.is_read_closed() {
-                        if let Some(Slot::Open(conn)) = self.slots.get_mut(index) {
-                            conn.fin_pending = true;
+                        match self.slots.get_mut(index) {
+                            Some(Slot::Open(conn)) => conn.fin_pending = true,
+                            Some(Slot::H2(h2)) => h2.note_read_closed(),
+                            _ => {}
                         }
                     }
                     self.on_conn_event(index, event.is_readable(), event.is_writable())

@@ -113,6 +113,9 @@ pub struct H2Conn {
     pub last_activity: u64,
     pub write_interest: bool,
     read_closed: bool,
+    /// An event said the client closed its side: reads go on to the end of stream
+    /// instead of stopping at a short read (the FIN raises no event of its own).
+    fin_seen: bool,
     /// The socket may hold bytes not read yet: a readable event came, or a turn
     /// stopped at [`IN_HIGH_WATER`]. Without it a turn does not read: readiness is
     /// edge-triggered and the last read ran the socket dry, so a read would only say
@@ -183,6 +186,7 @@ impl H2Conn {
             last_activity: crate::sys::monotonic_millis(),
             write_interest: false,
             read_closed: false,
+            fin_seen: false,
             unread: true,
             scratch: vec![0u8; 16 * 1024].into_boxed_slice(),
             tap: FrameTap::new(crate::sys::monotonic_millis()),
@@ -210,6 +214,12 @@ impl H2Conn {
 
     /// The socket reported readiness: the next turn reads it.
     pub fn note_readable(&mut self) {
+        self.unread = true;
+    }
+
+    /// The event said the client closed its side: the next turn reads to the end.
+    pub fn note_read_closed(&mut self) {
+        self.fin_seen = true;
         self.unread = true;
     }
 
@@ -340,6 +350,10 @@ impl H2Conn {
                     self.last_activity = now;
                     if let Err(flood) = self.tap.feed(&self.scratch[..n], now) {
                         self.too_much(&flood.to_string());
+                    }
+                    // Emptied: asking again would only hear `WouldBlock`.
+                    if !self.fin_seen && self.stream.ran_dry(n, self.scratch.len()) {
+                        break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -46,6 +46,16 @@ impl Stream {
         matches!(self, Stream::Tls(_))
     }
 
+    /// The read that just returned `n` of `asked` bytes emptied the socket, so the
+    /// next read would only say `WouldBlock` until the next readable event: a plain
+    /// socket's short read, or a TLS read that ended on one ([`TlsStream::ran_dry`]).
+    pub(super) fn ran_dry(&self, n: usize, asked: usize) -> bool {
+        match self {
+            Stream::Tls(t) => t.ran_dry(),
+            _ => n > 0 && n < asked,
+        }
+    }
+
     /// Encrypted output is still waiting for the socket (never, for plain sockets).
     pub(super) fn has_pending_output(&self) -> bool {
         match self {

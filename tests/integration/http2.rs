@@ -42,6 +42,28 @@ pub(crate) fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Waits for a client program spawned with its stdout piped, at most
+/// [`harness::IO_TIMEOUT`] after the server has its work: a client that hangs is
+/// killed and the test fails with what it printed and the server's log, instead of
+/// blocking the suite until the CI's own timeout.
+pub(crate) fn wait_client(mut client: std::process::Child, server: &Server) -> Output {
+    let deadline = Instant::now() + harness::IO_TIMEOUT;
+    while client.try_wait().expect("client status").is_none() {
+        if Instant::now() >= deadline {
+            let _ = client.kill();
+            let out = client.wait_with_output().expect("client output");
+            panic!(
+                "the client hung for {:?}; it printed:\n{}\nserver log:\n{}",
+                harness::IO_TIMEOUT,
+                String::from_utf8_lossy(&out.stdout),
+                server.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client.wait_with_output().expect("client output")
+}
+
 /// Serves `app` over TLS with the gthread worker and `extra` flags.
 fn serve_h2(certs: &Certs, app: &str, extra: &[&str]) -> Server {
     let mut args: Vec<String> = certs.server_args();
@@ -353,7 +375,7 @@ fn term_sends_goaway_and_running_streams_finish() {
         log.matches("h2 slow start").count() >= 4
     });
     crate::os::signal(server.pid, "TERM");
-    let out = client.wait_with_output().unwrap();
+    let out = wait_client(client, &server);
     let stats = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stats.lines().filter(|l| l.contains(" 200 ")).count(),

@@ -8,13 +8,14 @@
 //! window arriving whole with the worker's memory flat, `http.response.trailers`,
 //! `http.response.informational`, `http.response.pathsend`, a client resetting a
 //! stream mid-response (the app's send raises and receive says `http.disconnect`;
-//! the worker serves on), the access log per stream, graceful TERM.
+//! the worker serves on), the access log per stream, graceful TERM, and
+//! `pre_request`/`post_request` once around each stream.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::{self, repo_root, require_venv, Server, ServerBuilder};
-use crate::http2::{curl, program, python_client, run};
+use crate::http2::{curl, program, python_client, run, wait_client};
 use crate::json::Json;
 use crate::tls::support::Certs;
 
@@ -200,7 +201,7 @@ fn term_lets_running_asgi_streams_finish() {
         log.matches("asgi h2 slow start").count() >= 4
     });
     crate::os::signal(server.pid, "TERM");
-    let out = client.wait_with_output().unwrap();
+    let out = wait_client(client, &server);
     let stats = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stats.lines().filter(|l| l.contains(" 200 ")).count(),
@@ -261,4 +262,64 @@ fn max_requests_counts_streams_and_the_connection_finishes_its_tasks() {
     });
     let (version, _) = curl(server.port(), "/items/2", &["--http2"]);
     assert_eq!(version, "2");
+}
+
+/// `pre_request` and `post_request` from a config file run once around each stream
+/// (five at once on one connection, each seeing its own request and response), and
+/// a `pre_request` that raises answers its stream 500 with the hook named in the log,
+/// as for an HTTP/1 request.
+#[test]
+fn request_hooks_run_once_around_each_concurrent_stream() {
+    let certs = Certs::new();
+    let dir = harness::Scratch::new("asgi-h2-hooks");
+    let record = dir.path().join("calls");
+    let mut args: Vec<String> = certs.server_args();
+    args.extend(["-k", "asgi", "--http-protocols", "h2,h1", "-c"].map(String::from));
+    args.push(
+        repo_root()
+            .join("tests/configs/h2_hooks_record.py")
+            .display()
+            .to_string(),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut server = ServerBuilder::new(&harness::app_args(APP, &args))
+        .env("HOOKS_RECORD", record.to_str().unwrap())
+        .start();
+    let base = format!("https://127.0.0.1:{}", server.port());
+    // Each /slow stream sleeps 2 s: all five are running before the first ends.
+    let mut urls: Vec<String> = (0..5).map(|n| format!("{base}/slow?s=2&n={n}")).collect();
+    urls.push(format!("{base}/hook-raises"));
+    let mark = server.log_mark();
+    let out = run(Command::new(program("nghttp")).arg("-ns").args(&urls));
+    let stats = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stats.matches(" 200 ").count(), 5, "{stats}");
+    assert_eq!(stats.matches(" 500 ").count(), 1, "{stats}");
+    server.wait_for_log_since(mark, "Exception in pre_request hook", harness::IO_TIMEOUT);
+    server.wait_for_log_since(
+        mark,
+        "RuntimeError: pre_request refuses",
+        harness::IO_TIMEOUT,
+    );
+
+    let calls = harness::wait_for_file(&record, harness::IO_TIMEOUT, |t| {
+        t.matches("post ").count() >= 6
+    });
+    let lines: Vec<&str> = calls.lines().collect();
+    for n in 0..5 {
+        let query = format!("s=2&n={n}");
+        let pre = format!("pre GET /slow {query} 2.0");
+        let post = format!("post /slow {query} 200 application/json 13");
+        assert_eq!(lines.iter().filter(|l| **l == pre).count(), 1, "{calls}");
+        assert_eq!(lines.iter().filter(|l| **l == post).count(), 1, "{calls}");
+    }
+    let last_pre = lines.iter().rposition(|l| l.starts_with("pre ")).unwrap();
+    let first_post = lines
+        .iter()
+        .position(|l| l.starts_with("post /slow"))
+        .unwrap();
+    assert!(last_pre < first_post, "the streams ran one by one: {calls}");
+    let refused = "post /hook-raises - 500 text/plain ";
+    let refusals = lines.iter().filter(|l| l.starts_with(refused)).count();
+    assert_eq!(refusals, 1, "{calls}");
+    assert_eq!(lines.len(), 11, "{calls}");
 }

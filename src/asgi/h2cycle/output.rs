@@ -76,6 +76,9 @@ impl H2Cycle {
             None => false,
         };
         self.status = status;
+        if self.hook_req.is_some() {
+            self.hook_headers = headers.clone();
+        }
         self.phase = Phase::Started {
             status,
             headers,
