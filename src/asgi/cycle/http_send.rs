@@ -139,6 +139,14 @@ fn header_bytes<'a>(
 /// A response header as RFC 9110 allows it: a token name, a value without CR, LF, NUL
 /// or other control bytes (tab allowed).
 fn check_header(name: &[u8], value: &[u8]) -> PyResult<()> {
+    // The usual header, letters, digits and dashes in its name and printable ASCII in
+    // its value, is passed by these two cheap loops; only another is looked at byte by
+    // byte for what is wrong with it.
+    let plain_name =
+        !name.is_empty() && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-');
+    if plain_name && value.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     if name.is_empty() || !name.iter().all(|&b| crate::http::is_token_byte(b)) {
         return Err(PyValueError::new_err(format!(
             "invalid header name {:?}",
