@@ -44,7 +44,7 @@ pub struct ScopeConstants {
     servers: std::cell::RefCell<Vec<(SocketAddr, Py<PyAny>)>>,
     /// `client` tuples by peer address, in a small direct-mapped table: a kept-alive
     /// connection's requests share one tuple instead of a new tuple, str and int each.
-    clients: std::cell::RefCell<Vec<Option<(SocketAddr, Py<PyAny>)>>>,
+    clients: std::cell::RefCell<Vec<Option<Known>>>,
     /// An `http` scope's keys, None but for the two that never change (`type`,
     /// `root_path`): a scope starts as a copy of it, which is sized once and fills in
     /// place, where a new dict would grow twice.
@@ -173,6 +173,9 @@ impl ScopeConstants {
         Ok(tuple)
     }
 }
+
+/// A peer address and the `client` tuple made for it.
+type Known = (SocketAddr, Py<PyAny>);
 
 /// Entries of [`ScopeConstants`]' `client` table (a power of two).
 const CLIENT_SLOTS: usize = 256;
