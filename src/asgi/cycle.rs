@@ -36,7 +36,8 @@ pub(super) enum Response {
     /// `http.response.start` seen; nothing written yet.
     Started {
         status: u16,
-        headers: Vec<(String, String)>,
+        /// The app's headers as `name: value\r\n` lines, hop-by-hop ones left out.
+        lines: Vec<u8>,
         content_length: Option<u64>,
         close: bool,
     },

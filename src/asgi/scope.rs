@@ -42,6 +42,9 @@ pub struct ScopeConstants {
     extensions_h2: Py<PyDict>,
     /// `server` tuples by listening address (a worker has a few): formatted once.
     servers: std::cell::RefCell<Vec<(SocketAddr, Py<PyAny>)>>,
+    /// `client` tuples by peer address, in a small direct-mapped table: a kept-alive
+    /// connection's requests share one tuple instead of a new tuple, str and int each.
+    clients: std::cell::RefCell<Vec<Option<Known>>>,
     /// An `http` scope's keys, None but for the two that never change (`type`,
     /// `root_path`): a scope starts as a copy of it, which is sized once and fills in
     /// place, where a new dict would grow twice.
@@ -119,6 +122,7 @@ impl ScopeConstants {
             extensions: extensions.unbind(),
             extensions_h2: extensions_h2.unbind(),
             servers: Default::default(),
+            clients: std::cell::RefCell::new((0..CLIENT_SLOTS).map(|_| None).collect()),
             http_keys: http_keys.unbind(),
         })
     }
@@ -170,14 +174,41 @@ impl ScopeConstants {
     }
 }
 
-/// The scope's `client`: the peer's address as the connection formatted it once
-/// (the text REMOTE_ADDR uses), or None (unix sockets).
-fn client<'py>(py: Python<'py>, peer: &Peer) -> PyResult<Bound<'py, PyAny>> {
-    match peer.remote {
-        Some(a) => Ok((peer.remote_ip.as_str(), a.port())
+/// A peer address and the `client` tuple made for it.
+type Known = (SocketAddr, Py<PyAny>);
+
+/// Entries of [`ScopeConstants`]' `client` table (a power of two).
+const CLIENT_SLOTS: usize = 256;
+
+impl ScopeConstants {
+    /// The scope's `client`: the peer's address as the connection formatted it once
+    /// (the text REMOTE_ADDR uses, which follows `peer.remote` wherever that is set),
+    /// or None (unix sockets). The tuple is immutable, so the one made for an address
+    /// serves every request from it until another address takes its table entry.
+    fn client<'py>(&self, py: Python<'py>, peer: &Peer) -> PyResult<Bound<'py, PyAny>> {
+        let Some(a) = peer.remote else {
+            return Ok(py.None().into_bound(py));
+        };
+        let slot = (usize::from(a.port()) ^ ip_bits(&a)) & (CLIENT_SLOTS - 1);
+        let mut clients = self.clients.borrow_mut();
+        if let Some((known, tuple)) = &clients[slot] {
+            if *known == a {
+                return Ok(tuple.bind(py).clone());
+            }
+        }
+        let tuple = (peer.remote_ip.as_str(), a.port())
             .into_pyobject(py)?
-            .into_any()),
-        None => Ok(py.None().into_bound(py)),
+            .into_any();
+        clients[slot] = Some((a, tuple.clone().unbind()));
+        Ok(tuple)
+    }
+}
+
+/// A few low bits of the address, to spread clients that share a port.
+fn ip_bits(a: &SocketAddr) -> usize {
+    match a.ip() {
+        std::net::IpAddr::V4(v4) => usize::from(v4.octets()[3]),
+        std::net::IpAddr::V6(v6) => usize::from(v6.octets()[15]),
     }
 }
 
@@ -275,7 +306,7 @@ fn common<'py>(
     }
     scope.set_item(intern!(py, "headers"), headers)?;
     scope.set_item(intern!(py, "server"), consts.server(py, peer.local)?)?;
-    scope.set_item(intern!(py, "client"), client(py, peer)?)?;
+    scope.set_item(intern!(py, "client"), consts.client(py, peer)?)?;
     scope.set_item(intern!(py, "state"), state.copy()?)?;
     Ok(())
 }

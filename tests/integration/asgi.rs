@@ -88,6 +88,10 @@ fn the_scope_carries_the_request_and_the_lifespan_state() {
     );
     let client = doc.at("client").as_array().unwrap();
     assert_eq!(client[0].as_str(), Some("127.0.0.1"));
+    assert_eq!(
+        client[1].as_i64(),
+        Some(i64::from(conn.local_addr().port()))
+    );
     let server_addr = doc.at("server").as_array().unwrap();
     assert_eq!(server_addr[1].as_i64(), Some(i64::from(server.port())));
     // A method and header names the worker keeps no shared objects for, and a
@@ -106,6 +110,15 @@ fn the_scope_carries_the_request_and_the_lifespan_state() {
         "{headers}"
     );
     assert!(!headers.contains("USER-AGENT"), "{headers}");
+    // `client` is the connection's own address on each of its requests (the worker
+    // shares one tuple per peer address), and another connection's on its own.
+    let port_of = |doc: &Json| doc.at("client").as_array().unwrap()[1].as_i64();
+    let own = Some(i64::from(conn.local_addr().port()));
+    assert_eq!(port_of(&doc), own, "the second request's client");
+    let mut other = Conn::open(server.port());
+    let r = other.roundtrip(&request("GET", "/", &[], b""));
+    let doc = Json::parse(&r.text());
+    assert_eq!(port_of(&doc), Some(i64::from(other.local_addr().port())));
 }
 
 #[test]

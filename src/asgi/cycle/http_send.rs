@@ -57,45 +57,59 @@ pub(in crate::asgi) fn status_in(
 
 /// The `headers` of a response, informational, WebSocket accept or denial message:
 /// an iterable of `[name, value]` byte strings, each checked by [`check_header`] and
-/// returned as latin-1 text (what the head writer and the hooks take). A list of
-/// 2-tuples, what apps send, is read without the generic iteration and indexing.
+/// returned as latin-1 text (what the head writer and the hooks take).
 pub(in crate::asgi) fn message_headers(
     message: &Bound<'_, PyDict>,
 ) -> PyResult<Vec<(String, String)>> {
-    let py = message.py();
-    let Some(list) = get(message, intern!(py, "headers"))? else {
-        return Ok(Vec::new());
-    };
-    if let Ok(list) = list.cast::<PyList>() {
-        // One slot more: the Content-Length the head writer may add.
-        let mut out = Vec::with_capacity(list.len() + 1);
-        for item in list.iter() {
-            out.push(header_pair(&item)?);
-        }
-        return Ok(out);
-    }
-    let mut out = Vec::new();
-    for item in list.try_iter()? {
-        out.push(header_pair(&item?)?);
-    }
+    // One slot more: the Content-Length the head writer may add.
+    let mut out = Vec::with_capacity(3);
+    for_each_header(message, |name, value| {
+        out.push((text(name), text(value)));
+        Ok(())
+    })?;
     Ok(out)
 }
 
-/// One `[name, value]` header of a message, checked, as text.
-fn header_pair(item: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
-    if let Ok(pair) = item.cast::<PyTuple>() {
-        if let [name, value] = pair.as_slice() {
-            return text_pair(name, value);
+/// Calls `each` with every `[name, value]` of a message's `headers`, checked by
+/// [`check_header`], as the bytes the app gave. A list of 2-tuples of `bytes`, what
+/// apps send, is read in place, without the generic iteration and indexing.
+fn for_each_header(
+    message: &Bound<'_, PyDict>,
+    mut each: impl FnMut(&[u8], &[u8]) -> PyResult<()>,
+) -> PyResult<()> {
+    let py = message.py();
+    let Some(list) = get(message, intern!(py, "headers"))? else {
+        return Ok(());
+    };
+    let mut pair = |item: &Bound<'_, PyAny>| -> PyResult<()> {
+        if let Ok(tuple) = item.cast::<PyTuple>() {
+            if let [name, value] = tuple.as_slice() {
+                return checked_pair(name, value, &mut each);
+            }
         }
+        checked_pair(&item.get_item(0)?, &item.get_item(1)?, &mut each)
+    };
+    if let Ok(list) = list.cast::<PyList>() {
+        for item in list.iter() {
+            pair(&item)?;
+        }
+        return Ok(());
     }
-    text_pair(&item.get_item(0)?, &item.get_item(1)?)
+    for item in list.try_iter()? {
+        pair(&item?)?;
+    }
+    Ok(())
 }
 
-fn text_pair(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+fn checked_pair(
+    name: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+    each: &mut impl FnMut(&[u8], &[u8]) -> PyResult<()>,
+) -> PyResult<()> {
     let name = header_bytes(name, "header names must be bytes")?;
     let value = header_bytes(value, "header values must be bytes")?;
     check_header(&name, &value)?;
-    Ok((text(&name), text(&value)))
+    each(&name, &value)
 }
 
 /// Latin-1 bytes as text; ASCII (always a checked name, nearly always a value) is
@@ -125,6 +139,14 @@ fn header_bytes<'a>(
 /// A response header as RFC 9110 allows it: a token name, a value without CR, LF, NUL
 /// or other control bytes (tab allowed).
 fn check_header(name: &[u8], value: &[u8]) -> PyResult<()> {
+    // The usual header, letters, digits and dashes in its name and printable ASCII in
+    // its value, is passed by these two cheap loops; only another is looked at byte by
+    // byte for what is wrong with it.
+    let plain_name =
+        !name.is_empty() && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-');
+    if plain_name && value.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     if name.is_empty() || !name.iter().all(|&b| crate::http::is_token_byte(b)) {
         return Err(PyValueError::new_err(format!(
             "invalid header name {:?}",
@@ -145,33 +167,44 @@ fn check_header(name: &[u8], value: &[u8]) -> PyResult<()> {
 }
 
 impl HttpCycle {
+    /// `http.response.start`: the status and headers, checked; the app's headers are
+    /// kept as the wire-ready lines they become (latin-1 bytes are the wire's bytes),
+    /// not as text to be turned back into bytes when the head is written.
     pub(super) fn start(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
         let status = status_in(message, 200..=599)?;
-        let mut headers = Vec::new();
+        let mut lines = Vec::with_capacity(128);
         let mut content_length = None;
         let mut close = false;
-        for (name, value) in message_headers(message)? {
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = Some(content_length_value(&value)?);
+        let hooks = self.hook_req.is_some();
+        let mut hook_headers = Vec::new();
+        for_each_header(message, |name, value| {
+            if name.eq_ignore_ascii_case(b"content-length") {
+                content_length = Some(content_length_value(&text(value))?);
             }
-            if name.eq_ignore_ascii_case("connection")
+            if name.eq_ignore_ascii_case(b"connection")
                 && value
-                    .split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("close"))
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
             {
                 close = true;
             }
-            if !response::is_hop_by_hop(&name) {
-                headers.push((name, value));
+            // A checked name is a token: ASCII.
+            if !std::str::from_utf8(name).is_ok_and(response::is_hop_by_hop) {
+                lines.extend_from_slice(name);
+                lines.extend_from_slice(b": ");
+                lines.extend_from_slice(value);
+                lines.extend_from_slice(b"\r\n");
+                if hooks {
+                    hook_headers.push((text(name), text(value)));
+                }
             }
-        }
+            Ok(())
+        })?;
         self.status = status;
-        if self.hook_req.is_some() {
-            self.hook_headers = headers.clone();
-        }
+        self.hook_headers = hook_headers;
         self.response = Response::Started {
             status,
-            headers,
+            lines,
             content_length,
             close,
         };
@@ -203,7 +236,7 @@ impl HttpCycle {
         match std::mem::replace(&mut self.response, Response::Complete) {
             Response::Started {
                 status,
-                mut headers,
+                lines,
                 content_length: declared,
                 close,
             } => {
@@ -214,13 +247,15 @@ impl HttpCycle {
                     content_length: declared.or(length),
                     keep_alive: self.keep_alive && !close,
                 });
+                let line = status_line(status);
+                response::start_head(out, self.minor_version(), &line, &plan);
+                out.extend_from_slice(&lines);
                 if declared.is_none() {
                     if let Framing::Length(n) = plan.framing {
-                        headers.push(("Content-Length".to_string(), n.to_string()));
+                        response::push_content_length(out, n);
                     }
                 }
-                let line = status_line(status);
-                response::write_head(out, self.minor_version(), &line, &headers, &plan);
+                response::end_head(out, &plan);
                 Ok(plan)
             }
             Response::Streaming { plan } => Ok(plan),
@@ -312,7 +347,7 @@ impl HttpCycle {
         let (file, size) = open_regular(&path)?;
         if let Response::Started {
             content_length,
-            headers,
+            lines,
             ..
         } = &mut self.response
         {
@@ -326,7 +361,7 @@ impl HttpCycle {
                 Some(_) => {}
                 None => {
                     *content_length = Some(size);
-                    headers.push(("Content-Length".to_string(), size.to_string()));
+                    response::push_content_length(lines, size);
                 }
             }
         }
