@@ -53,11 +53,15 @@ fn echo_server(extra: &[&str]) -> Server {
 
 /// Each refused request is logged once (`Invalid request from ip=…`), not once by the
 /// check that refused it and again by the answer. Call after a later request was
-/// served by the same worker, so every refusal's lines are written.
+/// served by the same worker, so every refusal's lines are written; they may still be
+/// on their way through the log pipe, so this waits for all of them first.
 fn assert_refusals_logged_once(server: &Server, refusals: usize) {
+    const REFUSAL: &str = "Invalid request from ip=";
+    server.stderr().wait(0, IO_TIMEOUT, |log| {
+        log.matches(REFUSAL).count() >= refusals
+    });
     let log = server.log();
-    let lines = log.matches("Invalid request from ip=").count();
-    assert_eq!(lines, refusals, "log:\n{log}");
+    assert_eq!(log.matches(REFUSAL).count(), refusals, "log:\n{log}");
 }
 
 #[test]
