@@ -24,6 +24,7 @@ use crate::wsgi::call::Outcome;
 mod awaitables;
 mod http_send;
 use super::home::{flush_pending, send_status, Home};
+use super::request_hooks;
 pub use awaitables::{Ready, Written};
 pub(super) use http_send::{content_length_value, message_headers, open_regular, status_in};
 
@@ -158,36 +159,28 @@ impl HttpCycle {
         self.wake_waiter(py);
     }
 
-    /// `post_request(worker, req, environ, resp)` once the response is complete, as
-    /// Gunicorn's asgi worker calls it (the environ is empty: there is none).
+    /// `post_request` once the response is complete (see [`request_hooks`]).
     fn post_request(&mut self, py: Python<'_>) {
         if let Some(req) = self.hook_req.take() {
-            let status = format!("{} {}", self.status, response::reason_phrase(self.status));
             let headers = std::mem::take(&mut self.hook_headers);
-            let environ = PyDict::new(py).into_any();
-            let resp = (Some(status), headers, self.body_bytes, self.status != 0);
-            crate::wsgi::hooks::post_request(py, req.bind(py), environ, resp);
+            request_hooks::post_request(py, req, self.status, headers, self.body_bytes);
         }
     }
 
-    /// Runs `pre_request(worker, req)` when hooks are defined; false (and a 500) when
-    /// it raised, as for a WSGI request.
+    /// Runs `pre_request` when hooks are defined; false (and a 500) when it raised, as
+    /// for a WSGI request.
     pub fn pre_request(&mut self, py: Python<'_>) -> bool {
-        use crate::wsgi::hooks;
-        let Some(head) = self.head.as_ref().filter(|_| hooks::request_hooks()) else {
-            return true;
-        };
-        let Ok(req) = hooks::request_object(py, head) else {
-            return true;
-        };
-        if let Err(tb) = hooks::pre_request(py, &req) {
-            tracing::error!(target: crate::log::EXCEPTION, "Exception in pre_request hook\n{tb}");
-            self.hook_req = Some(req.unbind());
-            self.fail(py);
-            return false;
+        match request_hooks::pre_request(py, self.head.as_deref()) {
+            Ok(req) => {
+                self.hook_req = req;
+                true
+            }
+            Err(req) => {
+                self.hook_req = Some(req);
+                self.fail(py);
+                false
+            }
         }
-        self.hook_req = Some(req.unbind());
-        true
     }
 
     fn wake_waiter(&mut self, py: Python<'_>) {

@@ -228,36 +228,28 @@ impl H2Cycle {
         self.home.after_response(py);
     }
 
-    /// Runs `pre_request(worker, req)` when hooks are defined; false (and a 500 on the
-    /// stream) when it raised, as for an HTTP/1 request.
+    /// Runs `pre_request` when hooks are defined; false (and a 500 on the stream) when
+    /// it raised, as for an HTTP/1 request.
     pub fn pre_request(&mut self, py: Python<'_>) -> bool {
-        use crate::wsgi::hooks;
-        let Some(head) = self.head.as_ref().filter(|_| hooks::request_hooks()) else {
-            return true;
-        };
-        let Ok(req) = hooks::request_object(py, head) else {
-            return true;
-        };
-        self.hook_req = Some(req.clone().unbind());
-        if let Err(tb) = hooks::pre_request(py, &req) {
-            tracing::error!(target: crate::log::EXCEPTION, "Exception in pre_request hook\n{tb}");
-            self.app_done = true;
-            self.fail(py);
-            return false;
+        match super::request_hooks::pre_request(py, self.head.as_deref()) {
+            Ok(req) => {
+                self.hook_req = req;
+                true
+            }
+            Err(req) => {
+                self.hook_req = Some(req);
+                self.app_done = true;
+                self.fail(py);
+                false
+            }
         }
-        true
     }
 
-    /// `post_request(worker, req, environ, resp)` once the stream is done (the environ
-    /// is empty, as in Gunicorn's asgi worker: there is none).
+    /// `post_request` once the stream is done (see `super::request_hooks`).
     fn post_request(&mut self, py: Python<'_>) {
         if let Some(req) = self.hook_req.take() {
-            let reason = crate::http::response::reason_phrase(self.status);
-            let status = format!("{} {reason}", self.status);
             let headers = std::mem::take(&mut self.hook_headers);
-            let environ = PyDict::new(py).into_any();
-            let resp = (Some(status), headers, self.body_bytes, self.status != 0);
-            crate::wsgi::hooks::post_request(py, req.bind(py), environ, resp);
+            super::request_hooks::post_request(py, req, self.status, headers, self.body_bytes);
         }
     }
 

@@ -39,6 +39,7 @@ mod cycle;
 mod h2cycle;
 mod h2spawn;
 mod home;
+mod request_hooks;
 mod scope;
 mod websocket;
 
