@@ -170,6 +170,15 @@ pub fn push_header_line(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// `name: value\r\n` from the bytes that go on the wire (both already validated), for
+/// headers an app gave as bytes (ASGI).
+pub fn push_header_bytes(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// `Content-Length: n\r\n`, for a length the server computed.
 pub fn push_content_length(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(b"Content-Length: ");

@@ -61,8 +61,7 @@ pub(in crate::asgi) fn status_in(
 pub(in crate::asgi) fn message_headers(
     message: &Bound<'_, PyDict>,
 ) -> PyResult<Vec<(String, String)>> {
-    // One slot more: the Content-Length the head writer may add.
-    let mut out = Vec::with_capacity(3);
+    let mut out = Vec::new();
     for_each_header(message, |name, value| {
         out.push((text(name), text(value)));
         Ok(())
@@ -190,10 +189,7 @@ impl HttpCycle {
             }
             // A checked name is a token: ASCII.
             if !std::str::from_utf8(name).is_ok_and(response::is_hop_by_hop) {
-                lines.extend_from_slice(name);
-                lines.extend_from_slice(b": ");
-                lines.extend_from_slice(value);
-                lines.extend_from_slice(b"\r\n");
+                response::push_header_bytes(&mut lines, name, value);
                 if hooks {
                     hook_headers.push((text(name), text(value)));
                 }
@@ -217,12 +213,10 @@ impl HttpCycle {
         let status = status_in(message, 100..=199)?;
         let mut out =
             format!("HTTP/1.1 {status} {}\r\n", response::reason_phrase(status)).into_bytes();
-        for (name, value) in message_headers(message)? {
-            response::push_latin1(&mut out, &name);
-            out.extend_from_slice(b": ");
-            response::push_latin1(&mut out, &value);
-            out.extend_from_slice(b"\r\n");
-        }
+        for_each_header(message, |name, value| {
+            response::push_header_bytes(&mut out, name, value);
+            Ok(())
+        })?;
         out.extend_from_slice(b"\r\n");
         if self.minor_version() >= 1 {
             self.write(&out);
