@@ -19,9 +19,9 @@ import re
 import subprocess
 import sys
 
-# A callgrind name line: `ob=`, `fn=`, `cfn=`, ... with "(id)" and, the first time an
-# id is used, the name.
-NAME_LINE = re.compile(r"^(c?ob|c?fn|c?fl|c?fi|c?fe)=\((\d+)\)(?: (.*))?$")
+# A callgrind function line, `fn=` or `cfn=`, with "(id)" and, the first time an id is
+# used, the name.
+NAME_LINE = re.compile(r"^(c?fn)=\((\d+)\)(?: (.*))?$")
 MIN_PRESENT = 0.8
 # The parts of a Rust symbol that change from build to build: the legacy mangling's
 # trailing hash and the v0 mangling's crate disambiguators.
@@ -43,29 +43,20 @@ def text_symbols(binary):
 
 
 def functions_run(path):
-    """The functions a callgrind output charges cost to, in the order first met."""
-    objects, functions = {}, {}
-    current_object = None
-    found = {}
+    """The functions a callgrind output charges cost to (its `fn=` lines; an id's name
+    may first appear in a `cfn=` line, so both name it)."""
+    names, run = {}, set()
     with open(path, errors="replace") as lines:
         for line in lines:
             match = NAME_LINE.match(line.rstrip("\n"))
-            if not match:
+            if not match or not match.group(1).endswith("fn"):
                 continue
             kind, ident, name = match.groups()
-            if kind.endswith("ob"):
-                table = objects
-            elif kind.endswith("fn"):
-                table = functions
-            else:
-                continue
             if name is not None:
-                table[ident] = name
-            if kind == "ob":
-                current_object = objects.get(ident)
-            elif kind == "fn":
-                found.setdefault((current_object, functions[ident]), None)
-    return list(found)
+                names[ident] = name
+            if kind == "fn":
+                run.add(names[ident])
+    return run
 
 
 def pattern(symbol):
@@ -112,7 +103,7 @@ def write(list_path, script_path, binary, outputs):
         # Sorted by name within each output: the whole group is run anyway, and a
         # regenerated list then differs only where functions did.
         added = sorted(
-            {name for _object, name in functions_run(output) if name in symbols} - set(ordered)
+            {name for name in functions_run(output) if name in symbols} - set(ordered)
         )
         ordered.update(dict.fromkeys(added))
         print(f"symbol-order: {output}: {len(added)} functions added")
