@@ -101,6 +101,9 @@ pub struct Conn {
     /// keep-alive, draining, the app's `Connection: close`), the client may have sent
     /// its next request meanwhile, unseen during the app call: that close reads first.
     client_closes: bool,
+    /// The output queued is the connection's last: the socket is closed as soon as
+    /// it is written, so it goes with `MSG_MORE` (see `Stream::write_before_close`).
+    pub closes_after_output: bool,
     /// Requests answered on this connection (0 means it is still fresh).
     pub served: u64,
     /// When bytes last moved, on the coarse monotonic clock (milliseconds): the
@@ -140,6 +143,7 @@ impl Conn {
             fin_pending: false,
             maybe_unread: true,
             client_closes: false,
+            closes_after_output: false,
             served: 0,
             last_activity: crate::sys::monotonic_millis(),
             write_timeout,
@@ -415,6 +419,7 @@ impl Conn {
         self.rbuf.clear();
         self.queue(&response::error_page(1, code, reason, &err.to_string()));
         self.phase = Phase::Closing;
+        self.closes_after_output = true;
         let _ = self.flush();
         if self.has_output() {
             Next::Wait
@@ -444,6 +449,7 @@ impl Conn {
     ) -> Next {
         // A writable event that came while an app thread held the connection was not
         // seen by the loop: send what is still queued now.
+        self.closes_after_output = !keep_alive;
         if self.flush().is_err() {
             return Next::Close;
         }
@@ -539,7 +545,14 @@ impl Conn {
     /// Writes the write buffer; false when the socket would block first.
     fn write_queued(&mut self) -> io::Result<bool> {
         while self.wpos < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wpos..]) {
+            let rest = &self.wbuf[self.wpos..];
+            // A file sent after the buffer would be held back; nothing else is.
+            let written = if self.closes_after_output && self.file_tail.is_none() {
+                self.stream.write_before_close(rest)
+            } else {
+                self.stream.write(rest)
+            };
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.wpos += n;
@@ -593,6 +606,24 @@ impl Conn {
     /// Tidy close: stop sending, and discard what the client still sends so the kernel
     /// does not answer our last response with a reset.
     pub fn shutdown(&mut self) {
+        if self.closes_after_output && !self.stream.is_tls() {
+            // The last bytes went with MSG_MORE and wait in the kernel: SHUT_WR sends
+            // them with the FIN now. A bare close would throw them away and reset the
+            // connection if the client's bytes arrived after the last read (a request
+            // pipelined behind an HTTP/1.0 one).
+            self.stream.shutdown_write();
+            if self.client_closes && !self.maybe_unread {
+                return;
+            }
+            let mut scratch = [0u8; 4096];
+            for _ in 0..16 {
+                match self.stream.read(&mut scratch) {
+                    Ok(n) if n > 0 => continue,
+                    _ => break,
+                }
+            }
+            return;
+        }
         // Nothing unread (the usual case) means close(2) alone ends the connection
         // with a FIN, no reset. When the client asked to close, the last read said so
         // if it came back short and no readable event came since; otherwise one read

@@ -825,6 +825,7 @@ impl<'a> EventLoop<'a> {
     fn write_served(&mut self, served: &mut Vec<Served>) {
         for (index, head, outcome, last) in served.drain(..) {
             if let Slot::Open(conn) = &mut self.slots[index] {
+                conn.closes_after_output = !outcome.keep_alive;
                 // An error leaves the output queued; the connection's next state
                 // (finish) then waits for a writable event, which reports it.
                 let _ = conn.flush();

@@ -42,6 +42,27 @@ impl Stream {
         }
     }
 
+    /// Writes the last bytes before a `close`, telling a TCP socket more follows
+    /// (`MSG_MORE`): the kernel holds back a short segment, which the `close` then
+    /// sends with the FIN in one packet, not two. A connection closed after its
+    /// response then costs 8 TCP segments instead of 10 (the client's ACK of the
+    /// separate FIN goes too), ~12% of the server's CPU per hello-close request
+    /// (benches/README). Other sockets write as usual.
+    pub(super) fn write_before_close(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Stream::Tcp(s) = self else {
+            return self.write(buf);
+        };
+        use std::os::fd::AsRawFd;
+        let flags = libc::MSG_MORE | libc::MSG_NOSIGNAL;
+        // SAFETY: the pointer and length describe `buf`, alive for the call.
+        let n = unsafe { libc::send(s.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
     pub(super) fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
     }
