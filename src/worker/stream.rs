@@ -42,12 +42,12 @@ impl Stream {
         }
     }
 
-    /// Writes the last bytes before a `close`, telling a TCP socket more follows
-    /// (`MSG_MORE`): the kernel holds back a short segment, which the `close` then
-    /// sends with the FIN in one packet, not two. A connection closed after its
-    /// response then costs 8 TCP segments instead of 10 (the client's ACK of the
-    /// separate FIN goes too), ~12% of the server's CPU per hello-close request
-    /// (benches/README). Other sockets write as usual.
+    /// Writes the last bytes before the connection ends, telling a TCP socket more
+    /// follows (`MSG_MORE`): the kernel holds back a short segment, which the
+    /// `shutdown_write` in `Conn::shutdown` then sends with the FIN in one packet, not
+    /// two. A connection closed after its response costs 8 TCP segments instead of 10
+    /// (the client's ACK of the separate FIN goes too): 10% less server CPU per
+    /// hello-close request (benches/README). Other sockets write as usual.
     pub(super) fn write_before_close(&mut self, buf: &[u8]) -> io::Result<usize> {
         let Stream::Tcp(s) = self else {
             return self.write(buf);
