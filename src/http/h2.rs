@@ -89,7 +89,7 @@ pub fn response_head_from_lines(
             continue;
         };
         let (name, value) = (&line[..colon], line.get(colon + 2..).unwrap_or_default());
-        if std::str::from_utf8(name).is_ok_and(response::is_hop_by_hop) {
+        if response::is_hop_by_hop_bytes(name) {
             continue;
         }
         let name = http::HeaderName::from_bytes(name).map_err(|e| refused(&e))?;
