@@ -78,18 +78,24 @@ pub fn header_value_problem(c: u32) -> Option<&'static str> {
 }
 
 pub fn is_hop_by_hop(name: &str) -> bool {
+    is_hop_by_hop_bytes(name.as_bytes())
+}
+
+/// [`is_hop_by_hop`] for a name as bytes (HTTP/2 heads are built from header lines:
+/// checking there cost a UTF-8 validation per header).
+pub fn is_hop_by_hop_bytes(name: &[u8]) -> bool {
     // By length first: every response header is checked, and most are none of these.
-    let hop: &[&str] = match name.len() {
-        2 => &["te"],
-        4 => &["date"],
-        6 => &["server"],
-        7 => &["trailer", "upgrade"],
-        8 => &["trailers"],
-        10 => &["connection", "keep-alive"],
-        16 => &["proxy-connection"],
-        17 => &["transfer-encoding"],
-        18 => &["proxy-authenticate"],
-        19 => &["proxy-authorization"],
+    let hop: &[&[u8]] = match name.len() {
+        2 => &[b"te"],
+        4 => &[b"date"],
+        6 => &[b"server"],
+        7 => &[b"trailer", b"upgrade"],
+        8 => &[b"trailers"],
+        10 => &[b"connection", b"keep-alive"],
+        16 => &[b"proxy-connection"],
+        17 => &[b"transfer-encoding"],
+        18 => &[b"proxy-authenticate"],
+        19 => &[b"proxy-authorization"],
         _ => return false,
     };
     hop.iter().any(|h| h.eq_ignore_ascii_case(name))

@@ -184,10 +184,11 @@ impl Sink for H2Sink {
         &mut self,
         _py: Python<'_>,
         status: u16,
-        headers: &[(String, String)],
+        lines: &[u8],
+        content_length: Option<u64>,
         body: bool,
     ) -> io::Result<()> {
-        let head = crate::http::h2::response_head(status, headers)
+        let head = crate::http::h2::response_head_from_lines(status, lines, content_length)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         if body {
             self.head = Some(head);

@@ -190,17 +190,17 @@ impl Bridge {
 /// HEAD request gets the head alone.
 fn send_framed_500(py: Python<'_>, sink: &mut dyn Sink, is_head: bool) {
     let body = response::error_body("Internal Server Error", "");
-    let headers = [
-        ("Content-Type".to_string(), "text/html".to_string()),
-        ("Content-Length".to_string(), body.len().to_string()),
-    ];
-    let _ = sink.send_head(py, 500, &headers, !is_head).and_then(|()| {
-        if is_head {
-            return Ok(());
-        }
-        sink.send(py, body.as_bytes())?;
-        sink.end(py)
-    });
+    let lines = b"Content-Type: text/html\r\n";
+    let length = Some(body.len() as u64);
+    let _ = sink
+        .send_head(py, 500, lines, length, !is_head)
+        .and_then(|()| {
+            if is_head {
+                return Ok(());
+            }
+            sink.send(py, body.as_bytes())?;
+            sink.end(py)
+        });
 }
 
 /// The environ and start_response of a call, kept for `post_request`.

@@ -25,13 +25,16 @@ pub trait Sink {
     fn frames_itself(&self) -> bool {
         false
     }
-    /// The response head, for a sink that frames itself; `body` says whether body
-    /// bytes (and an [`end`](Sink::end)) follow.
+    /// The response head, for a sink that frames itself: the app's header lines as
+    /// [`StartResponse::header_lines`] holds them and a length the server computed
+    /// (not among them); `body` says whether body bytes (and an [`end`](Sink::end))
+    /// follow.
     fn send_head(
         &mut self,
         _py: Python<'_>,
         _status: u16,
-        _headers: &[(String, String)],
+        _lines: &[u8],
+        _content_length: Option<u64>,
         _body: bool,
     ) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
@@ -132,12 +135,9 @@ impl Writer<'_, '_> {
             _ => None,
         };
         if framed {
-            let mut headers = sr.headers();
-            if let Some(n) = computed {
-                headers.push(("Content-Length".to_string(), n.to_string()));
-            }
+            let body = plan.framing != Framing::NoBody;
             self.sink
-                .send_head(self.py, sr.code, &headers, plan.framing != Framing::NoBody)
+                .send_head(self.py, sr.code, &sr.header_lines, computed, body)
                 .map_err(Fault::ClientGone)?;
         } else {
             let status = sr.status.as_ref().map(|s| s.bind(self.py).clone());

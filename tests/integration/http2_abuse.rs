@@ -4,7 +4,8 @@
 //! thousand streams at once. Each flood ends with GOAWAY(ENHANCE_YOUR_CALM) and the
 //! socket closed; the one worker then serves a new connection, and its memory stays
 //! bounded. Also what stays within one stream: many large uploads at once, and an
-//! app's faults (a 500 on the stream, or a reset when the head was already sent).
+//! app's faults (a 500 on the stream, or a reset when the head was already sent), and
+//! the app's response headers through the HTTP/1 rules (tests/apps/response_safety.py).
 
 use crate::harness::{self, Server, ServerBuilder};
 use crate::json::Json;
@@ -239,4 +240,60 @@ fn app_faults_end_only_their_stream() {
     }
     assert_eq!(answers[4].str_at("body"), "ok", "{out:?}");
     assert!(matches!(out.at("goaway"), Json::Null), "{out:?}");
+}
+
+/// What start_response passes reaches an HTTP/2 client as over HTTP/1: hop-by-hop
+/// fields and the app's Server and Date dropped (the server's own sent), names
+/// lowercased, a latin-1 value as its byte. Asked several times on one thread, so the
+/// header values the thread remembers (`http::h2::recent_value`) come back unchanged.
+#[test]
+fn response_headers_over_h2_follow_the_http1_rules() {
+    let certs = Certs::new();
+    let mut args: Vec<String> = certs.server_args();
+    let flags = ["-w", "1", "-k", "gthread", "--threads", "1"];
+    args.extend(
+        flags
+            .into_iter()
+            .chain(["--http-protocols", "h2"])
+            .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server =
+        ServerBuilder::new(&harness::app_args("response_safety:application", &args)).start();
+    let port = server.port();
+    for _ in 0..3 {
+        let (version, out) = crate::http2::curl(port, "/hop", &["--http2", "-i"]);
+        assert_eq!(version, "2");
+        let text = String::from_utf8_lossy(&out).to_ascii_lowercase();
+        for kept in [
+            "x-kept: yes",
+            "content-type: text/plain",
+            "content-length: 2",
+        ] {
+            assert!(text.contains(kept), "{kept} missing:\n{text}");
+        }
+        assert!(text.contains("\nserver: rustcorn\r\n"), "{text}");
+        for dropped in [
+            "keep-alive:",
+            "transfer-encoding",
+            "upgrade:",
+            "proxy-",
+            "\nte:",
+            "trailer",
+            "evil/1.0",
+            "1970",
+            "connection:",
+        ] {
+            assert!(!text.contains(dropped), "{dropped} sent:\n{text}");
+        }
+        let (_, out) = crate::http2::curl(port, "/latin1", &["--http2", "-i"]);
+        let found = out.windows(12).any(|w| w == b"x-name: caf\xe9");
+        assert!(found, "{}", String::from_utf8_lossy(&out));
+    }
+    let (_, out) = crate::http2::curl(port, "/bad/cr_value", &["--http2", "-i"]);
+    assert!(
+        out.starts_with(b"HTTP/2 500"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
 }
