@@ -11,18 +11,30 @@
 # hello worker ended up with 2.1 MB of the binary in its RSS; side by side they make
 # about 1 MB (benches/README.md, "Worker memory: the code a worker runs, side by side").
 #
-#     scripts/symbol-order.sh [--check] [BIN]
+#     scripts/symbol-order.sh BIN WHEEL
+#     scripts/symbol-order.sh --check BIN_OR_EXTENSION
 #
-# BIN is a release build (default target/release/rustcorn). Each worker class serves a
-# mixed load under callgrind (`--demangle=no`, so the names are the symbols lld looks
-# for); the sync worker's functions come first (the RSS benchmark's), then what gthread
-# and asgi add. Run it after a change that renames or adds functions on the request
-# path, rebuild, and commit both files. A function the build no longer has matches
-# nothing in the script, so a stale list only loses locality; `--check BIN` says how
-# much of the list BIN still has and fails below 80%.
+# BIN is a release build of the binary and WHEEL a wheel for the bench venv's Python,
+# both built WITHOUT the script and the wheel unstripped, since valgrind names no
+# function of a `.text.worker` section and a stripped module names none at all:
+#
+#     RUSTCORN_SYMBOL_ORDER=off cargo build --release      # then copy target/release/rustcorn
+#     RUSTCORN_SYMBOL_ORDER=off maturin build --release --zig --strip false \
+#         --compatibility manylinux_2_28 --interpreter .venv-bench/bin/python --out DIR
+#
+# Each worker class (sync, gthread, asgi) of each artifact serves a mixed load under
+# callgrind (`--demangle=no`, so the names are the symbols); the wheel's worker enters
+# through Python and pyo3's module and inlines differently, so it runs functions the
+# binary's does not. The list is the union: sync's functions (both artifacts') first,
+# then what gthread and asgi add, each line saying which artifact ran it. Run it after
+# a change that renames or adds functions on the request path, rebuild, and commit
+# both files. A function the build no longer has matches nothing in the script, so a
+# stale list only loses locality; `--check BIN_OR_EXTENSION` says how much of the list
+# a binary, or an unstripped extension module (`.so`), still has and fails below 80%.
 #
 # Environment: RUSTCORN_BENCH_VENV (default <repo>/.venv-bench) supplies the Python
-# packages (uvloop for asgi); valgrind and curl must be installed.
+# packages (uvloop for asgi) and the interpreter the wheel is installed for; valgrind
+# and curl must be installed.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,11 +46,17 @@ if [[ "${1:-}" == --check ]]; then
     check=true
     shift
 fi
-bin="${1:-$repo/target/release/rustcorn}"
-[[ -x "$bin" ]] || die "no binary at $bin (cargo build --release first)"
-
 if $check; then
-    exec python3 "$repo/scripts/symbol_order.py" check "$list" "$bin"
+    [[ $# -eq 1 && -f "$1" ]] || die "usage: symbol-order.sh --check BIN_OR_EXTENSION"
+    exec python3 "$repo/scripts/symbol_order.py" check "$list" "$1"
+fi
+[[ $# -eq 2 ]] || die "usage: symbol-order.sh BIN WHEEL (see the head of this script)"
+bin="$1" wheel="$2"
+[[ -x "$bin" ]] || die "no binary at $bin"
+[[ -f "$wheel" && "$wheel" == *.whl ]] || die "no wheel at $wheel"
+# Profiled from the script, a function in `.text.worker` would be missing from the list.
+if readelf -SW "$bin" | grep -q '\.text\.worker'; then
+    die "$bin was linked with link/worker-text.ld: build it with RUSTCORN_SYMBOL_ORDER=off"
 fi
 
 venv="${RUSTCORN_BENCH_VENV:-$repo/.venv-bench}"
@@ -56,18 +74,31 @@ cleanup() {
 trap cleanup EXIT
 head -c 1048576 /dev/zero >"$work/body"
 
-# collect NAME ARGS...: serves a mixed load with the server under callgrind, then
-# stops it with TERM; sets `collected` to the worker's callgrind output.
+# The wheel installed as a user would, in a venv of the bench venv's Python that then
+# sees the bench venv's packages after its own (a .pth line, written after pip, which
+# would otherwise find the bench venv's rustcorn installed), so `rustcorn` is the wheel's.
+"$venv/bin/python" -m venv "$work/wheel-venv"
+site="$("$work/wheel-venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+"$work/wheel-venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$wheel" \
+    || die "pip install $wheel failed"
+"$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))' >"$site/bench-venv.pth"
+extension="$(ls "$site"/rustcorn/_rustcorn.*.so)"
+if readelf -SW "$extension" | grep -q '\.text\.worker'; then
+    die "$wheel was linked with link/worker-text.ld: build it with RUSTCORN_SYMBOL_ORDER=off"
+fi
+
+# collect NAME VENV PROGRAM ARGS...: serves a mixed load with PROGRAM under callgrind
+# (VENV activated), then stops it with TERM; sets `collected` to the worker's output.
 collect() {
-    local name="$1" dir="$work/$1"
-    shift
+    local name="$1" dir="$work/$1" env="$2" program="$3"
+    shift 3
     mkdir -p "$dir"
     (
         cd "$repo/benches/apps"
-        VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" exec valgrind --tool=callgrind \
+        VIRTUAL_ENV="$env" PATH="$env/bin:$PATH" exec valgrind --tool=callgrind \
             --demangle=no --trace-children=yes --log-file="$dir/valgrind.%p.log" \
             --callgrind-out-file="$dir/callgrind.%p" \
-            "$bin" -b 127.0.0.1:0 -w 1 --timeout 600 "$@"
+            "$program" -b 127.0.0.1:0 -w 1 --timeout 600 "$@"
     ) >"$dir/server.log" 2>&1 &
     server_pid=$!
     await_boot "$dir/server.log" "$server_pid"
@@ -91,12 +122,18 @@ collect() {
     collected="$dir/callgrind.$worker"
 }
 
-outputs=()
-collect sync hello:application
-outputs+=("$collected")
-collect gthread -k gthread --threads 4 hello:application
-outputs+=("$collected")
-collect asgi -k asgi asgi_hello:app
-outputs+=("$collected")
+# One group per worker class: what its worker ran in the binary and in the wheel.
+groups=()
+for class in sync gthread asgi; do
+    case "$class" in
+        sync) args=(hello:application) ;;
+        gthread) args=(-k gthread --threads 4 hello:application) ;;
+        asgi) args=(-k asgi asgi_hello:app) ;;
+    esac
+    collect "$class-binary" "$venv" "$bin" "${args[@]}"
+    group="$bin=$collected"
+    collect "$class-wheel" "$work/wheel-venv" "$work/wheel-venv/bin/rustcorn" "${args[@]}"
+    groups+=("$group,$extension=$collected")
+done
 mkdir -p "$(dirname "$list")"
-python3 "$repo/scripts/symbol_order.py" write "$list" "$repo/link/worker-text.ld" "$bin" "${outputs[@]}"
+python3 "$repo/scripts/symbol_order.py" write "$list" "$repo/link/worker-text.ld" "${groups[@]}"

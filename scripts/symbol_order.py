@@ -1,18 +1,22 @@
 """The worker's functions, side by side, from callgrind outputs (scripts/symbol-order.sh).
 
-    symbol_order.py write LIST SCRIPT BIN CALLGRIND_OUT...
-    symbol_order.py check LIST BIN
+    symbol_order.py write LIST SCRIPT GROUP...
+    symbol_order.py check LIST OBJECT
     symbol_order.py script LIST    (the linker script again, on stdout)
 
-`write` lists the functions of BIN each output ran (callgrind run with --demangle=no,
-so its names are BIN's symbols), the first output's functions first, then what each
-later one adds (each group sorted by name); and SCRIPT, the linker script
-build.rs passes to the link: an output section `.text.worker` before `.text` holding
-those functions' input sections (rustc puts each function in its own `.text.<symbol>`).
-In the script each symbol's hash is a wildcard, so the list holds for the wheel's
-extension module (another build of the same code, whose hashes differ) and for later
-builds of functions that did not move. `check` says how many of the list's symbols BIN
-still defines and fails below 80%: the rest no longer exist (renamed or moved).
+Each GROUP is one worker class's runs, `OBJECT=CALLGRIND_OUT[,OBJECT=CALLGRIND_OUT...]`:
+OBJECT the artifact a run profiled, the binary or the wheel's extension module (a `.so`),
+unstripped and built without the script (callgrind names no function of `.text.worker`).
+`write` lists, as patterns (a symbol with its build-specific parts as `*`), the functions
+of each OBJECT its run executed: the first group's first, then what each later group
+adds, each group sorted so that a regenerated list differs only where functions did.
+Each line is `WHERE PATTERN`, WHERE saying which artifact ran it (`both`, `binary` or
+`wheel`). SCRIPT is the linker script build.rs passes to the link: an output section
+`.text.worker` before `.text` holding those functions' input sections (rustc puts each
+function in its own `.text.<symbol>`). The patterns make it hold for both artifacts
+(two builds of the same code, whose hashes differ) and for later builds of functions
+that did not move. `check` says how many of the patterns the list has for OBJECT's kind
+match one of OBJECT's functions, and fails below 80%: the rest no longer exist.
 """
 
 import re
@@ -24,21 +28,36 @@ import sys
 NAME_LINE = re.compile(r"^(c?fn)=\((\d+)\)(?: (.*))?$")
 MIN_PRESENT = 0.8
 # The parts of a Rust symbol that change from build to build: the legacy mangling's
-# trailing hash and the v0 mangling's crate disambiguators.
+# trailing hash, the v0 mangling's crate disambiguators, and the `.<n>` LLVM appends to
+# a local symbol whose name another one already took (`write_str.343` in the binary is
+# `write_str.4865` in the wheel).
 LEGACY_HASH = re.compile(r"17h[0-9a-f]{16}E$")
 V0_CRATE = re.compile(r"C(s[0-9A-Za-z]*_)")
+LOCAL_SUFFIX = re.compile(r"\.[0-9]+$")
+# Which artifacts ran a function, as the list's first column says it.
+BOTH, BINARY, WHEEL = "both", "binary", "wheel"
 
 
-def text_symbols(binary):
-    """The names of BIN's functions (text symbols, local or global)."""
+def kind(obj):
+    """`wheel` for the extension module (a shared library), else `binary`."""
+    return WHEEL if obj.endswith(".so") else BINARY
+
+
+def text_symbols(obj):
+    """The names of OBJECT's functions (text symbols, local or global)."""
     out = subprocess.run(
-        ["nm", "--defined-only", binary], capture_output=True, text=True, check=True
+        ["nm", "--defined-only", obj], capture_output=True, text=True, check=True
     ).stdout
     names = set()
     for line in out.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[1] in ("t", "T"):
             names.add(parts[2])
+    if not names:
+        raise SystemExit(
+            f"symbol-order: {obj} has no symbol table (stripped?): use a build made with"
+            " `--strip false` (maturin) or the release profile (the binary)"
+        )
     return names
 
 
@@ -49,33 +68,49 @@ def functions_run(path):
     with open(path, errors="replace") as lines:
         for line in lines:
             match = NAME_LINE.match(line.rstrip("\n"))
-            if not match or not match.group(1).endswith("fn"):
+            if not match:
                 continue
-            kind, ident, name = match.groups()
+            kind_, ident, name = match.groups()
             if name is not None:
                 names[ident] = name
-            if kind == "fn":
+            if kind_ == "fn":
                 run.add(names[ident])
     return run
 
 
 def pattern(symbol):
     """The symbol with its build-specific parts as `*` (a linker script glob)."""
+    local = LOCAL_SUFFIX.search(symbol)
+    if local:
+        symbol = symbol[: local.start()]
     symbol = LEGACY_HASH.sub("17h*E", symbol)
     if symbol.startswith("_R"):
         symbol = V0_CRATE.sub("Cs*_", symbol)
-    return symbol
+    return symbol + "*" if local else symbol
 
 
-def linker_script(names):
+def read_list(path):
+    """The list's (where, pattern) pairs, in order."""
+    entries = []
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in (BOTH, BINARY, WHEEL):
+                entries.append((parts[0], parts[1]))
+            elif parts:
+                raise SystemExit(f"symbol-order: {path}: not `WHERE PATTERN`: {line.strip()}")
+    return entries
+
+
+def linker_script(patterns):
     """`.text.worker`, the listed functions in order, placed before `.text`.
 
-    Each name is a glob, its hash a wildcard, so the script holds for every build of
-    the same code: this binary's, and the wheel's extension module's, whose hashes
-    differ. A generic function's glob also takes its other instances, which the worker
-    may not run (about 160 KB more in `.text.worker`); ordering the binary's exact
-    names instead saved 0.1 MiB of a worker's RSS and left the wheel's worker no better
-    than without the script.
+    Each pattern's hash is a wildcard, so the script holds for every build of the same
+    code: the binary's, and the wheel's extension module's, whose hashes differ. A
+    legacy-mangled generic function's glob also takes its other instances, which the
+    worker may not run (about 160 KB more in `.text.worker`); ordering the binary's
+    exact names instead saved 0.1 MiB of a worker's RSS and left the wheel's worker no
+    better than without the script.
     """
     lines = [
         "/* Written by scripts/symbol-order.sh: the functions a worker runs, side by side",
@@ -85,48 +120,63 @@ def linker_script(names):
         "  .text.worker : ALIGN(4096)",
         "  {",
     ]
-    seen = set()
-    for name in names:
-        glob = pattern(name)
-        if glob not in seen:
-            seen.add(glob)
-            # LLVM puts a function it deems cold in `.text.unlikely.<symbol>`.
-            lines.append(f"    *(.text.{glob} .text.unlikely.{glob})")
+    for glob in patterns:
+        # LLVM puts a function it deems cold in `.text.unlikely.<symbol>`.
+        lines.append(f"    *(.text.{glob} .text.unlikely.{glob})")
     lines += ["  }", "}", "INSERT BEFORE .text;", ""]
     return "\n".join(lines)
 
 
-def write(list_path, script_path, binary, outputs):
-    symbols = text_symbols(binary)
-    ordered = {}
-    for output in outputs:
-        # Sorted by name within each output: the whole group is run anyway, and a
-        # regenerated list then differs only where functions did.
-        added = sorted(
-            {name for name in functions_run(output) if name in symbols} - set(ordered)
-        )
-        ordered.update(dict.fromkeys(added))
-        print(f"symbol-order: {output}: {len(added)} functions added")
+def group_patterns(group):
+    """{pattern: set of kinds} of the functions one group's runs executed."""
+    found = {}
+    for run in group.split(","):
+        obj, sep, output = run.partition("=")
+        if not sep:
+            raise SystemExit(f"symbol-order: not OBJECT=CALLGRIND_OUT: {run}")
+        symbols = text_symbols(obj)
+        names = {name for name in functions_run(output) if name in symbols}
+        for name in names:
+            found.setdefault(pattern(name), set()).add(kind(obj))
+        print(f"symbol-order: {output}: {len(names)} functions of {obj}")
+    return found
+
+
+def write(list_path, script_path, groups):
+    where = {}
+    for group in groups:
+        found = group_patterns(group)
+        # Sorted within each group: the whole group is run anyway, and a regenerated
+        # list then differs only where functions did.
+        added = sorted(set(found) - set(where))
+        where.update((glob, set()) for glob in added)
+        for glob, kinds in found.items():
+            where[glob].update(kinds)
+        print(f"symbol-order: {len(added)} functions added")
     with open(list_path, "w") as f:
-        f.write("\n".join(ordered) + "\n")
+        for glob, kinds in where.items():
+            f.write(f"{BOTH if len(kinds) > 1 else next(iter(kinds))} {glob}\n")
     with open(script_path, "w") as f:
-        f.write(linker_script(ordered))
-    print(f"symbol-order: {len(ordered)} functions written to {list_path} and {script_path}")
+        f.write(linker_script(where))
+    print(f"symbol-order: {len(where)} functions written to {list_path} and {script_path}")
 
 
-def check(list_path, binary):
-    with open(list_path) as f:
-        listed = [line.strip() for line in f if line.strip()]
+def check(list_path, obj):
+    listed = [glob for where, glob in read_list(list_path) if where in (BOTH, kind(obj))]
     if not listed:
-        print(f"symbol-order: {list_path} is empty", file=sys.stderr)
+        print(f"symbol-order: {list_path} names no function of a {kind(obj)}", file=sys.stderr)
         return 1
-    present = sum(1 for name in listed if name in text_symbols(binary))
+    have = {pattern(name) for name in text_symbols(obj)}
+    present = sum(1 for glob in listed if glob in have)
     share = present / len(listed)
-    print(f"symbol-order: {present} of the {len(listed)} listed functions are in {binary} ({share:.0%})")
+    print(
+        f"symbol-order: {present} of the {len(listed)} functions listed for the"
+        f" {kind(obj)} are in {obj} ({share:.0%})"
+    )
     if share < MIN_PRESENT:
         print(
-            "symbol-order: the list is stale: run scripts/symbol-order.sh on a release build"
-            " and commit link/symbol-order.txt",
+            "symbol-order: the list is stale: run scripts/symbol-order.sh on unordered"
+            " release builds and commit link/symbol-order.txt and link/worker-text.ld",
             file=sys.stderr,
         )
         return 1
@@ -135,11 +185,10 @@ def check(list_path, binary):
 
 def main(argv):
     if len(argv) == 3 and argv[1] == "script":
-        with open(argv[2]) as f:
-            print(linker_script([line.strip() for line in f if line.strip()]), end="")
+        print(linker_script([glob for _, glob in read_list(argv[2])]), end="")
         return 0
     if len(argv) >= 5 and argv[1] == "write":
-        write(argv[2], argv[3], argv[4], argv[5:])
+        write(argv[2], argv[3], argv[4:])
         return 0
     if len(argv) == 4 and argv[1] == "check":
         return check(argv[2], argv[3])
