@@ -499,6 +499,16 @@ fn exec_failed(msg: &[u8]) -> ! {
     }
 }
 
+/// send(2) of `buf` on the socket `fd` with `MSG_MORE`: the kernel may hold a short
+/// segment until the next send or a shutdown. Returns the bytes taken.
+pub fn send_more(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    let flags = libc::MSG_MORE | libc::MSG_NOSIGNAL;
+    // SAFETY: the pointer and length describe `buf`, alive for the call; `fd` is a
+    // socket the caller owns, open for this call.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
 /// Whether the peer of the connected socket `fd` has closed it (or it failed): a
 /// non-blocking peek that finds end-of-file or an error. Bytes waiting (a pipelined
 /// request) are not consumed and mean "still open".

@@ -606,21 +606,14 @@ impl Conn {
     /// Tidy close: stop sending, and discard what the client still sends so the kernel
     /// does not answer our last response with a reset.
     pub fn shutdown(&mut self) {
-        if self.closes_after_output && !self.stream.is_tls() {
+        if self.closes_after_output && self.stream.holds_back_before_close() {
             // The last bytes went with MSG_MORE and wait in the kernel: SHUT_WR sends
             // them with the FIN now. A bare close would throw them away and reset the
             // connection if the client's bytes arrived after the last read (a request
             // pipelined behind an HTTP/1.0 one).
             self.stream.shutdown_write();
-            if self.client_closes && !self.maybe_unread {
-                return;
-            }
-            let mut scratch = [0u8; 4096];
-            for _ in 0..16 {
-                match self.stream.read(&mut scratch) {
-                    Ok(n) if n > 0 => continue,
-                    _ => break,
-                }
+            if !self.client_closes || self.maybe_unread {
+                self.discard_input(&mut [0u8; 4096]);
             }
             return;
         }
@@ -640,8 +633,14 @@ impl Conn {
             }
         }
         self.stream.shutdown_write();
+        self.discard_input(&mut scratch);
+    }
+
+    /// Reads and drops what the client still sends (a bounded number of reads), so
+    /// the close that follows finds nothing unread and sends no reset.
+    fn discard_input(&mut self, scratch: &mut [u8]) {
         for _ in 0..16 {
-            match self.stream.read(&mut scratch) {
+            match self.stream.read(scratch) {
                 Ok(n) if n > 0 => continue,
                 _ => break,
             }

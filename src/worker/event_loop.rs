@@ -824,12 +824,7 @@ impl<'a> EventLoop<'a> {
     /// Writes the deferred responses of a sync batch, then moves each connection on.
     fn write_served(&mut self, served: &mut Vec<Served>) {
         for (index, head, outcome, last) in served.drain(..) {
-            if let Slot::Open(conn) = &mut self.slots[index] {
-                conn.closes_after_output = !outcome.keep_alive;
-                // An error leaves the output queued; the connection's next state
-                // (finish) then waits for a writable event, which reports it.
-                let _ = conn.flush();
-            }
+            // `finish` writes the response first (`Conn::finish_response`).
             self.finish(index, &head, outcome);
             if last {
                 self.begin_drain();

@@ -49,18 +49,15 @@ impl Stream {
     /// (the client's ACK of the separate FIN goes too): 10% less server CPU per
     /// hello-close request (benches/README). Other sockets write as usual.
     pub(super) fn write_before_close(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Stream::Tcp(s) = self else {
-            return self.write(buf);
-        };
-        use std::os::fd::AsRawFd;
-        let flags = libc::MSG_MORE | libc::MSG_NOSIGNAL;
-        // SAFETY: the pointer and length describe `buf`, alive for the call.
-        let n = unsafe { libc::send(s.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
+        match self {
+            Stream::Tcp(s) => crate::sys::send_more(std::os::fd::AsRawFd::as_raw_fd(s), buf),
+            _ => self.write(buf),
         }
+    }
+
+    /// [`write_before_close`](Self::write_before_close) holds bytes back on this socket.
+    pub(super) fn holds_back_before_close(&self) -> bool {
+        matches!(self, Stream::Tcp(_))
     }
 
     pub(super) fn is_tls(&self) -> bool {

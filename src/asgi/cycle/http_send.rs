@@ -187,8 +187,7 @@ impl HttpCycle {
             {
                 close = true;
             }
-            // A checked name is a token: ASCII.
-            if !std::str::from_utf8(name).is_ok_and(response::is_hop_by_hop) {
+            if !response::is_hop_by_hop_bytes(name) {
                 response::push_header_bytes(&mut lines, name, value);
                 if hooks {
                     hook_headers.push((text(name), text(value)));
