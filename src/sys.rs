@@ -499,6 +499,30 @@ fn exec_failed(msg: &[u8]) -> ! {
     }
 }
 
+/// setsockopt(2) `TCP_DEFER_ACCEPT` on the TCP listener `fd`: the kernel completes a
+/// connection's handshake but queues it for accept(2) only when its first bytes
+/// arrive, or after about `seconds` (then as a plain connection, so a client that
+/// sends nothing is still seen and timed out by the worker, only later).
+pub fn defer_accept(fd: RawFd, seconds: u32) -> io::Result<()> {
+    let value = libc::c_int::try_from(seconds).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the pointer and length describe `value`, alive for the call; `fd` is a
+    // socket the caller owns, open for this call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// send(2) of `buf` on the socket `fd` with `MSG_MORE`: the kernel may hold a short
 /// segment until the next send or a shutdown. Returns the bytes taken.
 pub fn send_more(fd: RawFd, buf: &[u8]) -> io::Result<usize> {

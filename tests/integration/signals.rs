@@ -133,8 +133,13 @@ fn graceful_stop_and_reload_answer_a_connection_accepted_before_its_request() {
         );
         let port = server.port();
         let old = server.worker_pids[0];
-        // Connected, request not yet sent.
+        // Connected, request begun but not finished. (Our listeners defer a
+        // connection until its first bytes: one that sent nothing would still be
+        // the kernel's, not the worker's; see the test after this one.)
+        let whole = request("GET", "/pid", &[("Connection", "close")], b"");
+        let (begun, rest) = whole.split_at(5);
         let mut early = Conn::open(port);
+        early.send(begun);
         // The listen queue is FIFO: once the worker has answered a later
         // connection it has accepted the early one too.
         let mut marker = Conn::open(port);
@@ -148,7 +153,7 @@ fn graceful_stop_and_reload_answer_a_connection_accepted_before_its_request() {
             marker.closed_within(STARTUP),
             "SIG{sig}: idle kept-alive connection not closed by the drain"
         );
-        early.send(&request("GET", "/pid", &[("Connection", "close")], b""));
+        early.send(rest);
         let got = early.try_response(false).map(|r| (r.status, r.text()));
         if got.as_ref().ok() != Some(&(200, old.to_string())) {
             failures.push(format!(
@@ -161,6 +166,28 @@ fn graceful_stop_and_reload_answer_a_connection_accepted_before_its_request() {
         failures.is_empty(),
         "a request on a connection the draining worker had accepted was lost:\n{}",
         failures.join("\n")
+    );
+}
+
+/// A client that connected but has not spoken yet is still the kernel's (our
+/// listeners defer connections until their first bytes): across a reload its request
+/// goes to a new worker, through the same listener, and is answered.
+#[test]
+fn a_reload_answers_a_connection_that_had_sent_nothing_yet() {
+    let mut server = serve(BASICS, &["--workers=1", "--graceful-timeout=60"]);
+    let port = server.port();
+    let old = server.worker_pids[0];
+    let mut silent = Conn::open(port);
+    signal_handled(&mut server, "HUP");
+    server.wait_for(STARTUP, "a new worker", |log| booted_pids(log).len() >= 2);
+    wait_until(STARTUP, "the old worker's exit", || !process_alive(old));
+    silent.send(&request("GET", "/pid", &[("Connection", "close")], b""));
+    let r = silent.response();
+    assert_eq!(r.status, 200);
+    assert_ne!(
+        r.text(),
+        old.to_string(),
+        "answered by the worker that left"
     );
 }
 
