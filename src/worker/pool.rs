@@ -11,10 +11,11 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::Thread;
 
 use super::conn::Conn;
+use super::h2conn::Wire;
 use super::h2sink::H2Sink;
 use crate::http::body::Body;
 use crate::http::request::Head;
@@ -31,6 +32,10 @@ pub enum Carrier {
     /// An HTTP/2 stream whose response is done (an app thread's, or an asgi task's),
     /// on the connection with this id ([`super::h2conn::H2Conn::id`]); never a job.
     H2Ended(u64),
+    /// An HTTP/2 stream whose app thread also wrote everything h2 had for the
+    /// connection ([`Wire::push_out`]): the loop needs no turn for it unless the
+    /// connection wants one.
+    H2Written(u64),
 }
 
 /// An HTTP/2 stream out on an app thread.
@@ -40,6 +45,25 @@ pub struct H2Stream {
     pub peer: Peer,
     /// The connection's id ([`super::h2conn::H2Conn::id`]).
     pub conn_id: u64,
+    /// The connection's h2 state and socket, to write the stream's end.
+    pub wire: Weak<Wire>,
+}
+
+impl H2Stream {
+    /// After the response, without the GIL: lets go of the stream's h2 handles quietly
+    /// (dropping the last one wakes the connection), then writes what h2 queued for
+    /// the stream's end to the socket, if the loop is not using the connection
+    /// ([`Wire::push_out`]). Returns the connection (to read whether the loop wants to
+    /// hear of the end at once) and whether the thread wrote everything itself.
+    fn finish(self) -> (Option<Arc<Wire>>, bool) {
+        let wire = self.wire.upgrade();
+        super::h2conn::quietly(|| drop(self.sink));
+        let served = match &wire {
+            Some(w) => w.ended_last() && w.push_out(),
+            None => true,
+        };
+        (wire, served)
+    }
 }
 
 impl Carrier {
@@ -47,21 +71,9 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => conn.peer,
             Carrier::H2(stream) => stream.peer,
-            Carrier::H2Ended(_) => unreachable!("ended streams are not jobs"),
-        }
-    }
-
-    /// After the response: an HTTP/2 stream lets go of its h2 handles here, on the app
-    /// thread, quietly (dropping the last one wakes the connection, and the loop turns
-    /// it for this `Done` anyway; see `h2conn::quietly`).
-    fn finished(self) -> Carrier {
-        match self {
-            Carrier::H2(stream) => {
-                let conn_id = stream.conn_id;
-                super::h2conn::quietly(|| drop(stream));
-                Carrier::H2Ended(conn_id)
+            Carrier::H2Ended(_) | Carrier::H2Written(_) => {
+                unreachable!("ended streams are not jobs")
             }
-            other => other,
         }
     }
 
@@ -69,7 +81,9 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => &mut **conn,
             Carrier::H2(stream) => &mut stream.sink,
-            Carrier::H2Ended(_) => unreachable!("ended streams are not jobs"),
+            Carrier::H2Ended(_) | Carrier::H2Written(_) => {
+                unreachable!("ended streams are not jobs")
+            }
         }
     }
 }
@@ -228,17 +242,27 @@ struct Back {
 impl Back {
     /// Returns the connection; false when the loop is gone.
     fn hand_back(&self, done: Done) -> bool {
-        // An HTTP/2 stream's end always matters at once: its connection may dispatch
-        // the next stream, or close.
         let urgent = match &done.conn {
             Carrier::Http1(conn) => !done.outcome.keep_alive || conn.has_output(),
-            Carrier::H2(..) | Carrier::H2Ended(_) => true,
+            Carrier::H2(..) | Carrier::H2Ended(_) | Carrier::H2Written(_) => true,
         };
+        self.send(done, urgent, None)
+    }
+
+    /// Returns an HTTP/2 stream that [`H2Stream::finish`] ended: the loop is woken
+    /// only when the thread left work for it, or when the connection wants to hear at
+    /// once (it may dispatch a waiting stream, or close). False when the loop is gone.
+    fn hand_back_h2(&self, done: Done, wire: Option<&Wire>, served: bool) -> bool {
+        self.send(done, !served, wire)
+    }
+
+    fn send(&self, done: Done, urgent: bool, wire: Option<&Wire>) -> bool {
         if self.done.send(done).is_err() {
             return false;
         }
         fence(Ordering::SeqCst);
-        if urgent || self.wake_on_finish.load(Ordering::SeqCst) {
+        if urgent || self.wake_on_finish.load(Ordering::SeqCst) || wire.is_some_and(Wire::is_urgent)
+        {
             let _ = self.waker.wake();
         }
         true
@@ -253,7 +277,12 @@ fn next_job(py: pyo3::Python<'_>, shared: &Shared, n: usize) -> Option<Job> {
     if let Some(job) = shared.lock().jobs.pop_front() {
         return Some(job);
     }
-    py.detach(|| loop {
+    py.detach(|| wait_for_job(shared, n))
+}
+
+/// The next job for thread `n`, parking (the GIL released) while there is none.
+fn wait_for_job(shared: &Shared, n: usize) -> Option<Job> {
+    loop {
         {
             let mut queue = shared.lock();
             if let Some(job) = queue.jobs.pop_front() {
@@ -269,12 +298,13 @@ fn next_job(py: pyo3::Python<'_>, shared: &Shared, n: usize) -> Option<Job> {
             }
         }
         std::thread::park();
-    })
+    }
 }
 
 fn app_thread(shared: &Shared, n: usize, back: &Back, bridge: &Bridge) {
     pyo3::Python::attach(|py| {
-        while let Some(job) = next_job(py, shared, n) {
+        let mut next = next_job(py, shared, n);
+        while let Some(job) = next {
             let Job {
                 index,
                 mut conn,
@@ -284,14 +314,41 @@ fn app_thread(shared: &Shared, n: usize, back: &Back, bridge: &Bridge) {
             } = job;
             let peer = conn.peer();
             let outcome = bridge.call(&head, body, &peer, keep_alive, conn.sink());
-            if !back.hand_back(Done {
-                index,
-                conn: conn.finished(),
-                head,
-                outcome,
-            }) {
-                return;
-            }
+            next = match conn {
+                // The end goes to the socket without the GIL, and the thread then
+                // waits for its next job still without it: one release, not two.
+                Carrier::H2(stream) => py.detach(|| {
+                    let conn_id = stream.conn_id;
+                    let (wire, served) = stream.finish();
+                    let done = Done {
+                        index,
+                        conn: if served {
+                            Carrier::H2Written(conn_id)
+                        } else {
+                            Carrier::H2Ended(conn_id)
+                        },
+                        head,
+                        outcome,
+                    };
+                    if !back.hand_back_h2(done, wire.as_deref(), served) {
+                        return None;
+                    }
+                    drop(wire);
+                    wait_for_job(shared, n)
+                }),
+                conn => {
+                    let done = Done {
+                        index,
+                        conn,
+                        head,
+                        outcome,
+                    };
+                    if !back.hand_back(done) {
+                        return;
+                    }
+                    next_job(py, shared, n)
+                }
+            };
         }
     })
 }
