@@ -13,7 +13,10 @@
 //! - **Wake-ups.** The connection is polled with a waker ([`ConnWaker`]) that queues its
 //!   slot and wakes the worker's `mio::Waker`. App threads call h2's `SendStream`
 //!   directly (its state is shared under a mutex); when that queues frames, h2 wakes
-//!   the connection's waker and the loop takes a turn for it.
+//!   the connection's waker and the loop takes a turn for it. A thread whose stream
+//!   was the connection's only one out instead writes its end itself when the loop is
+//!   not using the connection ([`wire`]: h2's state and the socket are shared under
+//!   one lock), and hands the stream back without waking the loop.
 //! - **Streams.** A stream is dispatched as a job for the gthread pool only when its
 //!   request is complete (body received into a [`BodyBuffer`], in memory then spooled),
 //!   so a slow client costs a buffer, not a thread. At most

@@ -1,7 +1,9 @@
 //! The gthread executor: `--threads` OS threads that run app calls. The event loop
 //! checks a connection with its complete request out to the pool; the thread runs the
 //! app, writes the response (the GIL released around every socket write and wait),
-//! and hands the connection back through a channel, waking the loop.
+//! and hands the connection back through a channel, waking the loop only when it
+//! needs to know at once. An HTTP/2 stream goes out alone (its connection stays in
+//! the loop); its thread writes the stream's end itself when it can ([`H2Stream`]).
 //!
 //! The job queue wakes exactly one parked thread per job, the one that went idle
 //! last (its caches are the warmest), and none when every thread is busy: a
@@ -32,9 +34,9 @@ pub enum Carrier {
     /// An HTTP/2 stream whose response is done (an app thread's, or an asgi task's),
     /// on the connection with this id ([`super::h2conn::H2Conn::id`]); never a job.
     H2Ended(u64),
-    /// An HTTP/2 stream whose app thread also wrote everything h2 had for the
-    /// connection ([`Wire::push_out`]): the loop needs no turn for it unless the
-    /// connection wants one.
+    /// An HTTP/2 stream that was its connection's only one out: its app thread writes
+    /// its end itself ([`Wire::push_out`]), or wakes the connection if it cannot, so
+    /// the loop needs no turn for it unless the connection wants one.
     H2Written(u64),
 }
 
@@ -51,18 +53,37 @@ pub struct H2Stream {
 
 impl H2Stream {
     /// After the response, without the GIL: lets go of the stream's h2 handles quietly
-    /// (dropping the last one wakes the connection), then writes what h2 queued for
-    /// the stream's end to the socket, if the loop is not using the connection
-    /// ([`Wire::push_out`]). Returns the connection (to read whether the loop wants to
-    /// hear of the end at once) and whether the thread wrote everything itself.
-    fn finish(self) -> (Option<Arc<Wire>>, bool) {
+    /// (dropping the last one wakes the connection) and hands the stream back; when
+    /// it was the connection's only one out, the thread then writes what h2 queued
+    /// for its end itself ([`Wire::push_out`]), and wakes the connection only if it
+    /// could not. The hand-back comes first so that the loop has the stream back
+    /// before the client, answered, sends its next request: taken back later, the
+    /// stream would still count against the connection's share of threads when that
+    /// request arrives. False when the loop is gone.
+    fn finish(self, back: &Back, index: usize, head: Box<Head>, outcome: Outcome) -> bool {
+        let conn_id = self.conn_id;
         let wire = self.wire.upgrade();
         super::h2conn::quietly(|| drop(self.sink));
-        let served = match &wire {
-            Some(w) => w.ended_last() && w.push_out(),
-            None => true,
+        let last = wire.as_ref().is_none_or(|w| w.ended_last());
+        let done = Done {
+            index,
+            conn: if last {
+                Carrier::H2Written(conn_id)
+            } else {
+                Carrier::H2Ended(conn_id)
+            },
+            head,
+            outcome,
         };
-        (wire, served)
+        if !back.send(done, !last, wire.as_deref()) {
+            return false;
+        }
+        if let Some(wire) = wire.filter(|_| last) {
+            if !wire.push_out() {
+                wire.wake_loop();
+            }
+        }
+        true
     }
 }
 
@@ -249,13 +270,9 @@ impl Back {
         self.send(done, urgent, None)
     }
 
-    /// Returns an HTTP/2 stream that [`H2Stream::finish`] ended: the loop is woken
-    /// only when the thread left work for it, or when the connection wants to hear at
-    /// once (it may dispatch a waiting stream, or close). False when the loop is gone.
-    fn hand_back_h2(&self, done: Done, wire: Option<&Wire>, served: bool) -> bool {
-        self.send(done, !served, wire)
-    }
-
+    /// Returns a connection or stream; wakes the loop when `urgent`, when the loop
+    /// wants every hand-back, or when the stream's connection wants to hear at once
+    /// (it may dispatch a waiting stream, or close). False when the loop is gone.
     fn send(&self, done: Done, urgent: bool, wire: Option<&Wire>) -> bool {
         if self.done.send(done).is_err() {
             return false;
@@ -318,22 +335,9 @@ fn app_thread(shared: &Shared, n: usize, back: &Back, bridge: &Bridge) {
                 // The end goes to the socket without the GIL, and the thread then
                 // waits for its next job still without it: one release, not two.
                 Carrier::H2(stream) => py.detach(|| {
-                    let conn_id = stream.conn_id;
-                    let (wire, served) = stream.finish();
-                    let done = Done {
-                        index,
-                        conn: if served {
-                            Carrier::H2Written(conn_id)
-                        } else {
-                            Carrier::H2Ended(conn_id)
-                        },
-                        head,
-                        outcome,
-                    };
-                    if !back.hand_back_h2(done, wire.as_deref(), served) {
+                    if !stream.finish(back, index, head, outcome) {
                         return None;
                     }
-                    drop(wire);
                     wait_for_job(shared, n)
                 }),
                 conn => {

@@ -131,9 +131,10 @@ impl EventLoop<'_> {
         }
     }
 
-    /// An app thread finished a stream and wrote its end itself: the access log; a
-    /// turn only when the connection needs one for the stream's end (streams wait for
-    /// a thread, or it is ending), since everything h2 had went out with the thread.
+    /// An app thread finished its connection's only running stream, and writes its
+    /// end itself (or wakes the connection if it cannot): the access log; a turn only
+    /// when the connection needs one for the stream's end (streams wait for a thread,
+    /// or it is ending).
     pub(super) fn h2_stream_written(
         &mut self,
         index: usize,

@@ -98,6 +98,12 @@ impl Wire {
         self.urgent.load(Ordering::SeqCst)
     }
 
+    /// Gives the connection a turn on the loop (what [`push_out`](Self::push_out)
+    /// could not do, the turn does).
+    pub fn wake_loop(&self) {
+        std::task::Wake::wake_by_ref(&self.waker);
+    }
+
     /// On an app thread, after its stream's last h2 calls (made quietly): h2 encodes
     /// what they queued and it goes to the socket. True when it all went and nothing
     /// is left for the loop; false when the loop must take a turn for it.
