@@ -52,15 +52,22 @@ pub struct H2Stream {
 }
 
 impl H2Stream {
-    /// After the response, without the GIL: lets go of the stream's h2 handles quietly
-    /// (dropping the last one wakes the connection) and hands the stream back; when
-    /// it was the connection's only one out, the thread then writes what h2 queued
-    /// for its end itself ([`Wire::push_out`]), and wakes the connection only if it
-    /// could not. The hand-back comes first so that the loop has the stream back
-    /// before the client, answered, sends its next request: taken back later, the
-    /// stream would still count against the connection's share of threads when that
-    /// request arrives. False when the loop is gone.
-    fn finish(self, back: &Back, index: usize, head: Box<Head>, outcome: Outcome) -> bool {
+    /// After the response: lets go of the stream's h2 handles quietly (dropping the
+    /// last one wakes the connection) and hands the stream back. When it was the
+    /// connection's only one out, returns the connection, whose end the thread is
+    /// then to write itself ([`push_end`]); otherwise the loop's turn, woken by the
+    /// hand-back, gathers the ends of the streams still out. The hand-back comes
+    /// first so that the loop has the stream back before the client, answered, sends
+    /// its next request: taken back later, the stream would still count against the
+    /// connection's share of threads when that request arrives. `Err` when the loop
+    /// is gone.
+    fn finish(
+        self,
+        back: &Back,
+        index: usize,
+        head: Box<Head>,
+        outcome: Outcome,
+    ) -> Result<Option<Arc<Wire>>, ()> {
         let conn_id = self.conn_id;
         let wire = self.wire.upgrade();
         super::h2conn::quietly(|| drop(self.sink));
@@ -76,14 +83,17 @@ impl H2Stream {
             outcome,
         };
         if !back.send(done, !last, wire.as_deref()) {
-            return false;
+            return Err(());
         }
-        if let Some(wire) = wire.filter(|_| last) {
-            if !wire.push_out() {
-                wire.wake_loop();
-            }
-        }
-        true
+        Ok(wire.filter(|_| last))
+    }
+}
+
+/// Without the GIL: writes what h2 queued for a finished stream's end
+/// ([`Wire::push_out`]), or gives the connection a turn on the loop if it cannot.
+fn push_end(wire: &Wire) {
+    if !wire.push_out() {
+        wire.wake_loop();
     }
 }
 
@@ -332,14 +342,18 @@ fn app_thread(shared: &Shared, n: usize, back: &Back, bridge: &Bridge) {
             let peer = conn.peer();
             let outcome = bridge.call(&head, body, &peer, keep_alive, conn.sink());
             next = match conn {
-                // The end goes to the socket without the GIL, and the thread then
-                // waits for its next job still without it: one release, not two.
-                Carrier::H2(stream) => py.detach(|| {
-                    if !stream.finish(back, index, head, outcome) {
-                        return None;
-                    }
-                    wait_for_job(shared, n)
-                }),
+                Carrier::H2(stream) => match stream.finish(back, index, head, outcome) {
+                    Err(()) => return,
+                    // The end goes to the socket without the GIL, and the thread
+                    // then takes or waits for its next job still without it: one
+                    // release, not two.
+                    Ok(Some(wire)) => py.detach(|| {
+                        push_end(&wire);
+                        drop(wire);
+                        wait_for_job(shared, n)
+                    }),
+                    Ok(None) => next_job(py, shared, n),
+                },
                 conn => {
                     let done = Done {
                         index,
