@@ -170,6 +170,10 @@ pub struct EventLoop<'a> {
     recycle: Recycle,
     /// HTTP/2 connections h2 asked a turn for (gthread and asgi; see [`super::h2conn`]).
     h2_wakes: Option<Arc<super::h2conn::WakeList>>,
+    /// An HTTP/2 connection just asked app threads to wake the loop at each stream's
+    /// end: finished work is collected once more before the loop sleeps
+    /// (`H2Conn::update_urgent`).
+    h2_recollect: bool,
 }
 
 impl<'a> EventLoop<'a> {
@@ -251,6 +255,7 @@ impl<'a> EventLoop<'a> {
             master,
             recycle: Recycle::new(config.ops.max_requests, config.ops.max_requests_jitter),
             h2_wakes,
+            h2_recollect: false,
         })
     }
 
@@ -261,7 +266,9 @@ impl<'a> EventLoop<'a> {
         loop {
             crate::arbiter::beat();
             self.publish_idle();
-            let busy = (!self.ready.is_empty() && self.pool.is_none()) || self.can_accept();
+            let busy = (!self.ready.is_empty() && self.pool.is_none())
+                || self.can_accept()
+                || self.h2_recollect;
             let timeout = if busy {
                 Duration::ZERO
             } else if self.has_room_for_connections() {
@@ -834,6 +841,7 @@ impl<'a> EventLoop<'a> {
 
     /// Takes back connections whose requests the app threads (or asgi tasks) finished.
     fn collect_finished(&mut self) {
+        self.h2_recollect = false;
         let finished = match (&mut self.pool, &self.asgi) {
             (Some(pool), _) => pool.finished(),
             (None, Some(asgi)) => asgi.finished(),
@@ -854,6 +862,10 @@ impl<'a> EventLoop<'a> {
                 }
                 Carrier::H2Ended(conn_id) => {
                     self.h2_stream_done(index, conn_id, &head, &outcome);
+                    continue;
+                }
+                Carrier::H2Written(conn_id) => {
+                    self.h2_stream_written(index, conn_id, &head, &outcome);
                     continue;
                 }
             };

@@ -8,12 +8,15 @@
 //!   ([`H2Conn::turn`]) reads the socket (through rustls) into `inbound`, polls h2,
 //!   which consumes `inbound` and appends frames to `outbound`, and writes `outbound` to
 //!   the socket; bytes left make the loop watch for writability, as for HTTP/1. A
-//!   full `outbound` ([`OUT_HIGH_WATER`]) makes `poll_write` pending, and h2 then stops
+//!   full `outbound` ([`transport::OUT_HIGH_WATER`]) makes `poll_write` pending, and h2 then stops
 //!   reading too: a client that does not read cannot make the server buffer.
 //! - **Wake-ups.** The connection is polled with a waker ([`ConnWaker`]) that queues its
 //!   slot and wakes the worker's `mio::Waker`. App threads call h2's `SendStream`
 //!   directly (its state is shared under a mutex); when that queues frames, h2 wakes
-//!   the connection's waker and the loop takes a turn for it.
+//!   the connection's waker and the loop takes a turn for it. A thread whose stream
+//!   was the connection's only one out instead writes its end itself when the loop is
+//!   not using the connection ([`wire`]: h2's state and the socket are shared under
+//!   one lock), and hands the stream back without waking the loop.
 //! - **Streams.** A stream is dispatched as a job for the gthread pool only when its
 //!   request is complete (body received into a [`BodyBuffer`], in memory then spooled),
 //!   so a slow client costs a buffer, not a thread. At most
@@ -35,7 +38,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -97,10 +100,19 @@ pub struct H2Conn {
     /// Unique in the worker: a finished stream's slot may hold another connection by
     /// the time it comes back.
     pub id: u64,
-    pub stream: Stream,
     pub peer: Peer,
     bufs: Arc<Mutex<Buffers>>,
-    state: State,
+    /// h2's state and the socket, shared with app threads ending streams ([`wire`]).
+    wire: Arc<Wire>,
+    /// What [`Wire::set_urgent`] was last given.
+    urgent: bool,
+    /// GOAWAY was asked for: the connection ends once its streams are done.
+    ending: bool,
+    /// As the last turn left them (read after it without taking the wire's lock,
+    /// which an app thread ending a stream just dispatched may hold by then):
+    /// output is queued, and h2's connection is open.
+    output_left: bool,
+    open: bool,
     receiving: Vec<Receiving>,
     ready: VecDeque<ReadyStream>,
     /// Refused streams whose clients are still sending: reset once the page is out.
@@ -171,18 +183,27 @@ impl H2Conn {
         }
         let handshake = builder.handshake(MemIo(bufs.clone()));
         static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let waker = Arc::new(ConnWaker::new(index, wakes));
+        let io = Io {
+            state: State::Handshaking(handshake),
+            stream,
+            closed: false,
+        };
         H2Conn {
             id: IDS.fetch_add(1, Ordering::Relaxed),
-            stream,
             peer,
+            wire: Arc::new(Wire::new(io, bufs.clone(), waker.clone())),
+            urgent: false,
+            ending: false,
+            output_left: false,
+            open: false,
             bufs,
-            state: State::Handshaking(handshake),
             receiving: Vec::new(),
             ready: VecDeque::new(),
             resets: Vec::new(),
             running: 0,
             max_running: settings.max_concurrent_streams as usize,
-            waker: Arc::new(ConnWaker::new(index, wakes)),
+            waker,
             last_activity: crate::sys::monotonic_millis(),
             write_interest: false,
             read_closed: false,
@@ -208,8 +229,61 @@ impl H2Conn {
     }
 
     /// Output not yet taken by the socket.
+    /// Output not yet taken by the socket, as the last turn left it.
     pub fn has_output(&self) -> bool {
-        !lock(&self.bufs).outbound.is_empty() || self.stream.has_pending_output()
+        self.output_left
+    }
+
+    /// Registers for writable events exactly while `want`.
+    pub fn watch_writes(
+        &mut self,
+        registry: &mio::Registry,
+        index: usize,
+        want: bool,
+    ) -> io::Result<()> {
+        if want == self.write_interest {
+            return Ok(());
+        }
+        let mut io = self.wire.lock();
+        let current = &mut self.write_interest;
+        super::event_loop::set_write_interest(registry, &mut io.stream, index, want, current)
+    }
+
+    /// What [`has_output`](Self::has_output) and [`update_urgent`](Self::update_urgent)
+    /// read after the turn.
+    fn note_io(&mut self, io: &Io) -> bool {
+        self.output_left = !lock(&self.bufs).outbound.is_empty() || io.stream.has_pending_output();
+        self.open = matches!(io.state, State::Open(_));
+        self.output_left
+    }
+
+    /// The shared part, for the app thread that serves one of its streams (counted
+    /// as out until the thread ends it, see [`Wire::ended_last`]).
+    pub fn wire_for_thread(&self) -> std::sync::Weak<Wire> {
+        self.wire.dispatched();
+        Arc::downgrade(&self.wire)
+    }
+
+    /// What [`update_urgent`](Self::update_urgent) last decided.
+    pub fn is_urgent(&self) -> bool {
+        self.urgent
+    }
+
+    /// Tells app threads whether a stream's end must wake the loop (streams wait for
+    /// a thread, or the connection is ending). True when that was just turned on: the
+    /// loop must then look for finished streams once more (see [`Wire::set_urgent`]).
+    pub fn update_urgent(&mut self) -> bool {
+        let urgent = !self.ready.is_empty()
+            || self.ending
+            || self.read_closed
+            || self.calm != Calm::Fine
+            || self.upgrading.is_some()
+            || !self.open;
+        if urgent == self.urgent {
+            return false;
+        }
+        self.urgent = urgent;
+        self.wire.set_urgent(urgent)
     }
 
     /// The socket reported readiness: the next turn reads it.
@@ -257,14 +331,16 @@ impl H2Conn {
 
     /// GOAWAY: no new streams; open ones finish, then the connection closes.
     pub fn graceful_shutdown(&mut self) {
-        if let State::Open(conn) = &mut self.state {
+        self.ending = true;
+        if let State::Open(conn) = &mut self.wire.lock().state {
             conn.graceful_shutdown();
         }
     }
 
     /// GOAWAY now, dropping open streams (idle timeout, shutdown).
     pub fn abrupt_shutdown(&mut self) {
-        if let State::Open(conn) = &mut self.state {
+        self.ending = true;
+        if let State::Open(conn) = &mut self.wire.lock().state {
             conn.abrupt_shutdown(h2::Reason::NO_ERROR);
         }
     }
@@ -277,28 +353,31 @@ impl H2Conn {
     /// Reads, lets h2 work, receives bodies and writes, in rounds until nothing moves.
     pub fn turn(&mut self, limits: &Limits, proxy: &ProxyConfig) -> Turn {
         self.waker.pending.store(false, Ordering::Release);
+        let wire = self.wire.clone();
+        let mut io = wire.lock();
         for _ in 0..ROUNDS_PER_TURN {
-            if let Err(e) = self.read_socket() {
+            if let Err(e) = self.read_socket(&mut io) {
                 tracing::debug!("HTTP/2 connection from {:?}: {e}", self.peer.remote);
                 return Turn::Close;
             }
             if !self.splice_upgrade() {
                 // h2 waits for the upgraded client's preface and SETTINGS.
-                let failed = self.flush().is_err() || self.read_closed;
+                let failed = self.flush_io(&mut io).is_err() || self.read_closed;
+                self.note_io(&io);
                 return if failed { Turn::Close } else { Turn::Wait };
             }
-            self.poll_h2(limits, proxy);
+            self.poll_h2(&mut io, limits, proxy);
             self.receive_bodies(limits);
             self.check_waiting();
             if !self.resets.is_empty() {
                 // The refusals' pages were queued: h2 writes them on this poll.
-                self.poll_h2(limits, proxy);
+                self.poll_h2(&mut io, limits, proxy);
                 for mut respond in self.resets.drain(..) {
                     respond.send_reset(h2::Reason::NO_ERROR);
                 }
-                self.poll_h2(limits, proxy);
+                self.poll_h2(&mut io, limits, proxy);
             }
-            if self.flush().is_err() {
+            if self.flush_io(&mut io).is_err() {
                 return Turn::Close;
             }
             let more_input = self.unread && lock(&self.bufs).inbound.len() < IN_HIGH_WATER;
@@ -310,8 +389,8 @@ impl H2Conn {
             // Stopped for fairness with bytes left: come back soon.
             self.waker().wake();
         }
-        let done = matches!(self.state, State::Done) || (self.read_closed && self.is_idle());
-        if done && !self.has_output() {
+        let done = matches!(io.state, State::Done) || (self.read_closed && self.is_idle());
+        if !self.note_io(&io) && done {
             if self.calm == Calm::Fine || self.read_closed {
                 return Turn::Close;
             }
@@ -320,16 +399,16 @@ impl H2Conn {
             // it), so no reset destroys the GOAWAY on its way.
             if !self.lingering {
                 self.lingering = true;
-                self.stream.shutdown_write();
+                io.stream.shutdown_write();
             }
         }
         Turn::Wait
     }
 
     /// Reads the socket into `inbound` until it would block or h2 has enough ahead.
-    fn read_socket(&mut self) -> io::Result<()> {
+    fn read_socket(&mut self, io: &mut Io) -> io::Result<()> {
         if self.calm != Calm::Fine {
-            self.discard_input();
+            self.discard_input(&mut io.stream);
             return Ok(());
         }
         if !self.unread {
@@ -340,7 +419,7 @@ impl H2Conn {
                 self.unread = true;
                 return Ok(());
             }
-            match self.stream.read(&mut self.scratch) {
+            match io.stream.read(&mut self.scratch) {
                 Ok(0) => self.read_closed = true,
                 Ok(n) => {
                     let now = crate::sys::monotonic_millis();
@@ -352,7 +431,7 @@ impl H2Conn {
                         self.too_much(&flood.to_string());
                     }
                     // Emptied: asking again would only hear `WouldBlock`.
-                    if !self.fin_seen && self.stream.ran_dry(n, self.scratch.len()) {
+                    if !self.fin_seen && io.stream.ran_dry(n, self.scratch.len()) {
                         break;
                     }
                 }
@@ -366,21 +445,21 @@ impl H2Conn {
     }
 
     /// Drives h2: the handshake, then new streams until it has nothing more.
-    fn poll_h2(&mut self, limits: &Limits, proxy: &ProxyConfig) {
+    fn poll_h2(&mut self, io: &mut Io, limits: &Limits, proxy: &ProxyConfig) {
         let waker = self.waker();
         let mut cx = Context::from_waker(&waker);
-        if let State::Handshaking(hs) = &mut self.state {
+        if let State::Handshaking(hs) = &mut io.state {
             match Pin::new(hs).poll(&mut cx) {
-                Poll::Ready(Ok(conn)) => self.state = State::Open(conn),
+                Poll::Ready(Ok(conn)) => io.state = State::Open(conn),
                 Poll::Ready(Err(e)) => {
                     tracing::debug!("HTTP/2 handshake with {:?} failed: {e}", self.peer.remote);
-                    self.state = State::Done;
+                    io.state = State::Done;
                 }
                 Poll::Pending => return,
             }
         }
         loop {
-            let State::Open(conn) = &mut self.state else {
+            let State::Open(conn) = &mut io.state else {
                 return;
             };
             if self.calm == Calm::Due {
@@ -393,11 +472,11 @@ impl H2Conn {
                 }
                 Poll::Ready(Some(Err(e))) => {
                     self.ended_by_h2(&e);
-                    self.state = State::Done;
+                    io.state = State::Done;
                     return;
                 }
                 Poll::Ready(None) => {
-                    self.state = State::Done;
+                    io.state = State::Done;
                     return;
                 }
                 Poll::Pending => return,
@@ -407,43 +486,45 @@ impl H2Conn {
 
     /// Writes `outbound` to the socket until it would block.
     pub fn flush(&mut self) -> io::Result<()> {
-        let mut b = lock(&self.bufs);
-        let mut written = 0;
-        while written < b.outbound.len() {
-            match self.stream.write(&b.outbound[written..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if written > 0 {
-            b.outbound.drain(..written);
+        let wire = self.wire.clone();
+        let mut io = wire.lock();
+        let flushed = self.flush_io(&mut io);
+        self.note_io(&io);
+        flushed
+    }
+
+    fn flush_io(&mut self, io: &mut Io) -> io::Result<()> {
+        let flushed = wire::flush(&mut io.stream, &self.bufs)?;
+        if flushed.wrote {
             self.last_activity = crate::sys::monotonic_millis();
-            if b.outbound.len() + written >= OUT_HIGH_WATER {
-                // h2 may have stopped on a full buffer: let it go on.
-                drop(b);
-                self.waker().wake();
-            }
         }
-        self.stream.flush()
+        if flushed.was_full {
+            // h2 may have stopped on a full buffer: let it go on.
+            self.waker().wake();
+        }
+        Ok(())
     }
 
     /// Tidy close: close_notify, then the socket closes when dropped.
     pub fn shutdown(&mut self) {
+        let wire = self.wire.clone();
+        let mut io = wire.lock();
+        io.closed = true;
         if !self.lingering {
-            self.stream.shutdown_write();
+            io.stream.shutdown_write();
         }
         if self.calm != Calm::Fine {
-            self.discard_input();
+            self.discard_input(&mut io.stream);
         }
     }
 }
 
 mod transport;
-use transport::{lock, Buffers, ConnWaker, MemIo, OUT_HIGH_WATER};
+use transport::{lock, Buffers, ConnWaker, MemIo};
 pub use transport::{quietly, WakeList};
+mod wire;
+use wire::Io;
+pub use wire::Wire;
 
 mod abuse;
 mod streams;

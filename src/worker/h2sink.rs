@@ -12,8 +12,9 @@
 //! The head waits in the sink until the first body bytes or the end, as an HTTP/1
 //! head waits in the writer's buffer; a body that fits the writer's buffer then goes
 //! out as HEADERS + one DATA frame ending the stream ([`Sink::end_with`]), its h2
-//! calls made [`quietly`] (the loop turns the connection when the thread hands the
-//! stream back, so the calls need no wake-up of their own).
+//! calls made [`quietly`]: after the app call the thread writes them out itself, or
+//! the loop turns the connection when the thread hands the stream back
+//! (`pool::H2Stream::finish`), so the calls need no wake-up of their own.
 
 use std::io;
 use std::os::fd::RawFd;

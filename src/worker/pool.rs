@@ -1,7 +1,9 @@
 //! The gthread executor: `--threads` OS threads that run app calls. The event loop
 //! checks a connection with its complete request out to the pool; the thread runs the
 //! app, writes the response (the GIL released around every socket write and wait),
-//! and hands the connection back through a channel, waking the loop.
+//! and hands the connection back through a channel, waking the loop only when it
+//! needs to know at once. An HTTP/2 stream goes out alone (its connection stays in
+//! the loop); its thread writes the stream's end itself when it can ([`H2Stream`]).
 //!
 //! The job queue wakes exactly one parked thread per job, the one that went idle
 //! last (its caches are the warmest), and none when every thread is busy: a
@@ -11,10 +13,11 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::Thread;
 
 use super::conn::Conn;
+use super::h2conn::Wire;
 use super::h2sink::H2Sink;
 use crate::http::body::Body;
 use crate::http::request::Head;
@@ -31,6 +34,10 @@ pub enum Carrier {
     /// An HTTP/2 stream whose response is done (an app thread's, or an asgi task's),
     /// on the connection with this id ([`super::h2conn::H2Conn::id`]); never a job.
     H2Ended(u64),
+    /// An HTTP/2 stream that was its connection's only one out: its app thread writes
+    /// its end itself ([`Wire::push_out`]), or wakes the connection if it cannot, so
+    /// the loop needs no turn for it unless the connection wants one.
+    H2Written(u64),
 }
 
 /// An HTTP/2 stream out on an app thread.
@@ -40,6 +47,54 @@ pub struct H2Stream {
     pub peer: Peer,
     /// The connection's id ([`super::h2conn::H2Conn::id`]).
     pub conn_id: u64,
+    /// The connection's h2 state and socket, to write the stream's end.
+    pub wire: Weak<Wire>,
+}
+
+impl H2Stream {
+    /// After the response: lets go of the stream's h2 handles quietly (dropping the
+    /// last one wakes the connection) and hands the stream back. When it was the
+    /// connection's only one out, returns the connection, whose end the thread is
+    /// then to write itself ([`push_end`]); otherwise the loop's turn, woken by the
+    /// hand-back, gathers the ends of the streams still out. The hand-back comes
+    /// first so that the loop has the stream back before the client, answered, sends
+    /// its next request: taken back later, the stream would still count against the
+    /// connection's share of threads when that request arrives. `Err` when the loop
+    /// is gone.
+    fn finish(
+        self,
+        back: &Back,
+        index: usize,
+        head: Box<Head>,
+        outcome: Outcome,
+    ) -> Result<Option<Arc<Wire>>, ()> {
+        let conn_id = self.conn_id;
+        let wire = self.wire.upgrade();
+        super::h2conn::quietly(|| drop(self.sink));
+        let last = wire.as_ref().is_none_or(|w| w.ended_last());
+        let done = Done {
+            index,
+            conn: if last {
+                Carrier::H2Written(conn_id)
+            } else {
+                Carrier::H2Ended(conn_id)
+            },
+            head,
+            outcome,
+        };
+        if !back.send(done, !last, wire.as_deref()) {
+            return Err(());
+        }
+        Ok(wire.filter(|_| last))
+    }
+}
+
+/// Without the GIL: writes what h2 queued for a finished stream's end
+/// ([`Wire::push_out`]), or gives the connection a turn on the loop if it cannot.
+fn push_end(wire: &Wire) {
+    if !wire.push_out() {
+        wire.wake_loop();
+    }
 }
 
 impl Carrier {
@@ -47,21 +102,9 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => conn.peer,
             Carrier::H2(stream) => stream.peer,
-            Carrier::H2Ended(_) => unreachable!("ended streams are not jobs"),
-        }
-    }
-
-    /// After the response: an HTTP/2 stream lets go of its h2 handles here, on the app
-    /// thread, quietly (dropping the last one wakes the connection, and the loop turns
-    /// it for this `Done` anyway; see `h2conn::quietly`).
-    fn finished(self) -> Carrier {
-        match self {
-            Carrier::H2(stream) => {
-                let conn_id = stream.conn_id;
-                super::h2conn::quietly(|| drop(stream));
-                Carrier::H2Ended(conn_id)
+            Carrier::H2Ended(_) | Carrier::H2Written(_) => {
+                unreachable!("ended streams are not jobs")
             }
-            other => other,
         }
     }
 
@@ -69,7 +112,9 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => &mut **conn,
             Carrier::H2(stream) => &mut stream.sink,
-            Carrier::H2Ended(_) => unreachable!("ended streams are not jobs"),
+            Carrier::H2Ended(_) | Carrier::H2Written(_) => {
+                unreachable!("ended streams are not jobs")
+            }
         }
     }
 }
@@ -228,17 +273,23 @@ struct Back {
 impl Back {
     /// Returns the connection; false when the loop is gone.
     fn hand_back(&self, done: Done) -> bool {
-        // An HTTP/2 stream's end always matters at once: its connection may dispatch
-        // the next stream, or close.
         let urgent = match &done.conn {
             Carrier::Http1(conn) => !done.outcome.keep_alive || conn.has_output(),
-            Carrier::H2(..) | Carrier::H2Ended(_) => true,
+            Carrier::H2(..) | Carrier::H2Ended(_) | Carrier::H2Written(_) => true,
         };
+        self.send(done, urgent, None)
+    }
+
+    /// Returns a connection or stream; wakes the loop when `urgent`, when the loop
+    /// wants every hand-back, or when the stream's connection wants to hear at once
+    /// (it may dispatch a waiting stream, or close). False when the loop is gone.
+    fn send(&self, done: Done, urgent: bool, wire: Option<&Wire>) -> bool {
         if self.done.send(done).is_err() {
             return false;
         }
         fence(Ordering::SeqCst);
-        if urgent || self.wake_on_finish.load(Ordering::SeqCst) {
+        if urgent || self.wake_on_finish.load(Ordering::SeqCst) || wire.is_some_and(Wire::is_urgent)
+        {
             let _ = self.waker.wake();
         }
         true
@@ -253,7 +304,12 @@ fn next_job(py: pyo3::Python<'_>, shared: &Shared, n: usize) -> Option<Job> {
     if let Some(job) = shared.lock().jobs.pop_front() {
         return Some(job);
     }
-    py.detach(|| loop {
+    py.detach(|| wait_for_job(shared, n))
+}
+
+/// The next job for thread `n`, parking (the GIL released) while there is none.
+fn wait_for_job(shared: &Shared, n: usize) -> Option<Job> {
+    loop {
         {
             let mut queue = shared.lock();
             if let Some(job) = queue.jobs.pop_front() {
@@ -269,12 +325,13 @@ fn next_job(py: pyo3::Python<'_>, shared: &Shared, n: usize) -> Option<Job> {
             }
         }
         std::thread::park();
-    })
+    }
 }
 
 fn app_thread(shared: &Shared, n: usize, back: &Back, bridge: &Bridge) {
     pyo3::Python::attach(|py| {
-        while let Some(job) = next_job(py, shared, n) {
+        let mut next = next_job(py, shared, n);
+        while let Some(job) = next {
             let Job {
                 index,
                 mut conn,
@@ -284,14 +341,32 @@ fn app_thread(shared: &Shared, n: usize, back: &Back, bridge: &Bridge) {
             } = job;
             let peer = conn.peer();
             let outcome = bridge.call(&head, body, &peer, keep_alive, conn.sink());
-            if !back.hand_back(Done {
-                index,
-                conn: conn.finished(),
-                head,
-                outcome,
-            }) {
-                return;
-            }
+            next = match conn {
+                Carrier::H2(stream) => match stream.finish(back, index, head, outcome) {
+                    Err(()) => return,
+                    // The end goes to the socket without the GIL, and the thread
+                    // then takes or waits for its next job still without it: one
+                    // release, not two.
+                    Ok(Some(wire)) => py.detach(|| {
+                        push_end(&wire);
+                        drop(wire);
+                        wait_for_job(shared, n)
+                    }),
+                    Ok(None) => next_job(py, shared, n),
+                },
+                conn => {
+                    let done = Done {
+                        index,
+                        conn,
+                        head,
+                        outcome,
+                    };
+                    if !back.hand_back(done) {
+                        return;
+                    }
+                    next_job(py, shared, n)
+                }
+            };
         }
     })
 }

@@ -65,7 +65,7 @@ pub(crate) fn wait_client(mut client: std::process::Child, server: &Server) -> O
 }
 
 /// Serves `app` over TLS with the gthread worker and `extra` flags.
-fn serve_h2(certs: &Certs, app: &str, extra: &[&str]) -> Server {
+pub(crate) fn serve_h2(certs: &Certs, app: &str, extra: &[&str]) -> Server {
     let mut args: Vec<String> = certs.server_args();
     args.extend(["-k", "gthread"].map(String::from));
     args.extend(extra.iter().map(|s| s.to_string()));

@@ -94,6 +94,7 @@ mod http2;
 mod http2_abuse;
 mod http2_asgi;
 mod http2_cleartext;
+mod http2_handoff;
 mod http_basics;
 mod large_bodies;
 mod log_outputs;

@@ -6,7 +6,7 @@
 //! Shutdown sends GOAWAY and lets running streams finish; idle connections close
 //! after `--keep-alive`, stalled ones after `--timeout`.
 
-use super::{set_write_interest, EventLoop, Slot, State};
+use super::{EventLoop, Slot, State};
 use crate::http::request::Head;
 use crate::worker::h2conn::{H2Conn, Turn};
 use crate::worker::h2sink::H2Sink;
@@ -65,6 +65,13 @@ impl EventLoop<'_> {
             return self.h2_close(index);
         }
         self.h2_dispatch(index);
+        if let Some(Slot::H2(h2)) = self.slots.get_mut(index) {
+            if h2.update_urgent() {
+                // A thread may have handed a stream back without a wake-up before it
+                // could see the flag: look once more before sleeping.
+                self.h2_recollect = true;
+            }
+        }
         if let Some(asgi) = &self.asgi {
             // The connection's running tasks: resets, and capacity for their sends.
             asgi.h2_poll(index);
@@ -96,6 +103,7 @@ impl EventLoop<'_> {
                     sink,
                     peer,
                     conn_id: id,
+                    wire: h2.wire_for_thread(),
                 })),
                 head: ready.head,
                 body: ready.body,
@@ -123,22 +131,38 @@ impl EventLoop<'_> {
         }
     }
 
+    /// An app thread finished its connection's only running stream, and writes its
+    /// end itself (or wakes the connection if it cannot): the access log; a turn only
+    /// when the connection needs one for the stream's end (streams wait for a thread,
+    /// or it is ending).
+    pub(super) fn h2_stream_written(
+        &mut self,
+        index: usize,
+        id: u64,
+        head: &Head,
+        outcome: &Outcome,
+    ) {
+        let (peer, turn) = match self.slots.get_mut(index) {
+            Some(Slot::H2(h2)) if h2.id == id => {
+                h2.stream_done();
+                h2.last_activity = crate::sys::monotonic_millis();
+                (h2.peer, h2.is_urgent())
+            }
+            _ => return,
+        };
+        self.log_access(head, &peer, outcome);
+        if turn {
+            self.h2_turn(index);
+        }
+    }
+
     /// Registers for writable events exactly while output is queued.
     fn h2_watch_writes(&mut self, index: usize) {
         let Some(Slot::H2(h2)) = self.slots.get_mut(index) else {
             return;
         };
         let want = h2.has_output();
-        let registry = self.poll.registry();
-        if set_write_interest(
-            registry,
-            &mut h2.stream,
-            index,
-            want,
-            &mut h2.write_interest,
-        )
-        .is_err()
-        {
+        if h2.watch_writes(self.poll.registry(), index, want).is_err() {
             self.h2_close(index);
         }
     }

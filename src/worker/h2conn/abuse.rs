@@ -6,6 +6,7 @@
 use std::io::{self, Read};
 
 use super::{Calm, H2Conn};
+use crate::worker::stream::Stream;
 
 impl H2Conn {
     /// A limit was passed: stop reading, and end the connection with
@@ -49,9 +50,9 @@ impl H2Conn {
     /// until the GOAWAY is out and the connection closes (closing with unread bytes
     /// would make the kernel send a reset, which can destroy the GOAWAY in the
     /// client's buffers). Bounded per turn; the client stops once it reads the GOAWAY.
-    pub(super) fn discard_input(&mut self) {
+    pub(super) fn discard_input(&mut self, stream: &mut Stream) {
         for _ in 0..64 {
-            match self.stream.read(&mut self.scratch) {
+            match stream.read(&mut self.scratch) {
                 Ok(0) => {
                     self.read_closed = true;
                     return;

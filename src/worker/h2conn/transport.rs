@@ -95,9 +95,10 @@ thread_local! {
 }
 
 /// Runs `f` (h2 calls on an app thread) with connection wake-ups suppressed on this
-/// thread. Only for a thread that is about to hand its stream back: the loop then
-/// turns the stream's connection anyway (`h2_stream_done`), after these calls, so the
-/// wake-up (a write to the loop's eventfd, and a turn of its own) would be spent twice.
+/// thread. Only for a thread that is about to hand its stream back: it then writes
+/// the frames out itself ([`super::Wire::push_out`]), or the loop turns the stream's
+/// connection for the hand-back (`h2_stream_done`), after these calls, so the wake-up
+/// (a write to the loop's eventfd, and a turn of its own) would be spent twice.
 /// h2 *takes* the waker it wakes, so until that turn polls the connection again other
 /// threads' calls on it wake nothing; that turn, which follows at once, serves them too.
 pub fn quietly<R>(f: impl FnOnce() -> R) -> R {

@@ -230,6 +230,60 @@ def run_flood(port, kind, count):
             'resets': resets, 'answered': answered}
 
 
+def run_reset(port, big, then):
+    """GET `big`, reset it (CANCEL) after its first DATA, then GET `then` on the same
+    connection: what each stream got."""
+    import h2.config
+    import h2.connection
+    import h2.errors
+    import h2.events
+    import h2.exceptions
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    sock = connect(port, ['h2'])
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    got, status, ended, bodies = {}, {}, set(), {}
+
+    def get(path):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(':method', 'GET'), (':scheme', 'https'),
+                                (':authority', f'127.0.0.1:{port}'), (':path', path)],
+                          end_stream=True)
+        sock.sendall(conn.data_to_send())
+        got[sid], bodies[sid] = 0, b''
+        return sid
+
+    def pump(done):
+        while not done():
+            data = sock.recv(65536)
+            if not data:
+                return
+            for event in conn.receive_data(data):
+                sid = getattr(event, 'stream_id', None)
+                if isinstance(event, h2.events.DataReceived):
+                    got[sid] = got.get(sid, 0) + len(event.data)
+                    bodies[sid] = bodies.get(sid, b'') + event.data
+                    try:
+                        conn.acknowledge_received_data(event.flow_controlled_length, sid)
+                    except h2.exceptions.StreamClosedError:
+                        pass
+                elif isinstance(event, h2.events.ResponseReceived):
+                    status[sid] = int(dict(event.headers)[b':status'])
+                elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    ended.add(sid)
+            sock.sendall(conn.data_to_send())
+
+    first = get(big)
+    pump(lambda: got[first] > 0)
+    conn.reset_stream(first, h2.errors.ErrorCodes.CANCEL)
+    sock.sendall(conn.data_to_send())
+    second = get(then)
+    pump(lambda: second in ended)
+    sock.close()
+    return {'first_bytes': got[first], 'second_status': status.get(second),
+            'second_body': bodies[second].decode('latin-1')}
+
+
 def run_alpn(port):
     sock = connect(port, ['h2', 'http/1.1'])
     chosen = sock.selected_alpn_protocol()
@@ -246,6 +300,8 @@ def main():
         out = run_raw(port, json.loads(sys.argv[3]), settings)
     elif command == 'flood':
         out = run_flood(port, sys.argv[3], int(sys.argv[4]))
+    elif command == 'reset':
+        out = run_reset(port, sys.argv[3], sys.argv[4])
     elif command == 'alpn':
         out = run_alpn(port)
     else:
