@@ -10,6 +10,15 @@
 # <repo>/.venv-bench); 200 sequential curl requests; then it prints the process's VmRSS
 # and the resident part of each `r-xp` mapping of a file named *rustcorn* (the binary or
 # the extension module), from /proc/PID/status and /proc/PID/smaps.
+#
+# WORKER_RSS_COLD=1 first drops that file (the binary, or the extension module of
+# PROGRAM's venv) from the page cache (fsync, then POSIX_FADV_DONTNEED on it alone), so
+# the worker's faults read it back the way they do after a reboot. Without it, a file
+# just written (a fresh link, a fresh `pip install`) sits in the page cache in the
+# large folios its writes made, and a fault maps the whole folio around the page: on
+# ext4 (kernel 6.18 here) a just-installed cp313 module's worker held 1,824 KiB of it,
+# the same module read back 1,180 KiB (benches/README.md, "Every version's wheel in the
+# list, and what the page cache adds").
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +35,24 @@ cleanup() {
     rm -f "$log"
 }
 trap cleanup EXIT
+
+if [[ "${WORKER_RSS_COLD:-0}" == 1 && "$kind" == rustcorn ]]; then
+    code="$program"
+    if ! head -c 4 "$program" | grep -q ELF; then
+        # A venv's `rustcorn` script: its module is in that venv.
+        code="$(ls "$(dirname "$program")"/../lib/python3*/site-packages/rustcorn/_rustcorn.*.so)" \
+            || die "no extension module beside $program"
+    fi
+    python3 - "$code" <<'PY'
+import os
+import sys
+
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.fsync(fd)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+os.close(fd)
+PY
+fi
 
 cd "$repo/benches/apps"
 if [[ "$kind" == bjoern ]]; then

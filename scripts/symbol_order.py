@@ -5,18 +5,23 @@
     symbol_order.py script LIST    (the linker script again, on stdout)
 
 Each GROUP is one worker class's runs, `OBJECT=CALLGRIND_OUT[,OBJECT=CALLGRIND_OUT...]`:
-OBJECT the artifact a run profiled, the binary or the wheel's extension module (a `.so`),
-unstripped and built without the script (callgrind names no function of `.text.worker`).
-`write` lists, as patterns (a symbol with its build-specific parts as `*`), the functions
-of each OBJECT its run executed: the first group's first, then what each later group
-adds, each group sorted so that a regenerated list differs only where functions did.
-Each line is `WHERE PATTERN`, WHERE saying which artifact ran it (`both`, `binary` or
-`wheel`). SCRIPT is the linker script build.rs passes to the link: an output section
+OBJECT the artifact a run profiled, the binary or a wheel's extension module (a `.so`,
+one per CPython version), unstripped and built without the script (callgrind names no
+function of `.text.worker`). `write` lists, as patterns (a symbol with its
+build-specific parts as `*`), the functions of each OBJECT its run executed: the first
+group's first, then what each later group adds. Each line is `WHERE PATTERN`, WHERE
+the artifacts that ran it, comma-separated (`binary`, and `cp310`, `cp311`, ... for
+the extension modules, named by the version in the module's file name). Within a group
+the functions every artifact ran come first, and the rest are kept together by who ran
+them, so a worker's functions are as few 64 KiB fault-around windows as the union
+allows; by name within that, so a regenerated list differs only where functions did.
+SCRIPT is the linker script build.rs passes to the link: an output section
 `.text.worker` before `.text` holding those functions' input sections (rustc puts each
 function in its own `.text.<symbol>`). The patterns make it hold for both artifacts
 (two builds of the same code, whose hashes differ) and for later builds of functions
-that did not move. `check` says how many of the patterns the list has for OBJECT's kind
-match one of OBJECT's functions, and fails below 80%: the rest no longer exist.
+that did not move. `check` says how many of the patterns the list has for OBJECT (the
+binary, or an extension module of a version: every version's when the list has none of
+its own) match one of OBJECT's functions, and fails below 80%: the rest no longer exist.
 """
 
 import re
@@ -34,13 +39,22 @@ MIN_PRESENT = 0.8
 LEGACY_HASH = re.compile(r"17h[0-9a-f]{16}E$")
 V0_CRATE = re.compile(r"C(s[0-9A-Za-z]*_)")
 LOCAL_SUFFIX = re.compile(r"\.[0-9]+$")
-# Which artifacts ran a function, as the list's first column says it.
-BOTH, BINARY, WHEEL = "both", "binary", "wheel"
+# Which artifacts ran a function, as the list's first column says it: the binary, or
+# the extension module of one CPython version (`_rustcorn.cpython-313-x86_64-linux-gnu.so`
+# is `cp313`).
+BINARY = "binary"
+ARTIFACT = re.compile(r"^(binary|cp3[0-9]+)$")
+MODULE_VERSION = re.compile(r"\.cpython-(3[0-9]+)")
 
 
 def kind(obj):
-    """`wheel` for the extension module (a shared library), else `binary`."""
-    return WHEEL if obj.endswith(".so") else BINARY
+    """`binary`, or `cp3X` for an extension module (a shared library) of CPython 3.X."""
+    if not obj.endswith(".so"):
+        return BINARY
+    version = MODULE_VERSION.search(obj.rsplit("/", 1)[-1])
+    if not version:
+        raise SystemExit(f"symbol-order: {obj}: no CPython version in the module's name")
+    return f"cp{version.group(1)}"
 
 
 def text_symbols(obj):
@@ -90,13 +104,14 @@ def pattern(symbol):
 
 
 def read_list(path):
-    """The list's (where, pattern) pairs, in order."""
+    """The list's (artifacts, pattern) pairs, in order."""
     entries = []
     with open(path) as f:
         for line in f:
             parts = line.split()
-            if len(parts) == 2 and parts[0] in (BOTH, BINARY, WHEEL):
-                entries.append((parts[0], parts[1]))
+            kinds = parts[0].split(",") if len(parts) == 2 else []
+            if kinds and all(ARTIFACT.match(k) for k in kinds):
+                entries.append((kinds, parts[1]))
             elif parts:
                 raise SystemExit(f"symbol-order: {path}: not `WHERE PATTERN`: {line.strip()}")
     return entries
@@ -128,8 +143,9 @@ def linker_script(patterns):
 
 
 def group_patterns(group):
-    """{pattern: set of kinds} of the functions one group's runs executed."""
-    found = {}
+    """{pattern: set of kinds} of the functions one group's runs executed, and the kinds
+    in the order of the runs."""
+    found, kinds = {}, []
     for run in group.split(","):
         obj, sep, output = run.partition("=")
         if not sep:
@@ -138,40 +154,52 @@ def group_patterns(group):
         names = {name for name in functions_run(output) if name in symbols}
         for name in names:
             found.setdefault(pattern(name), set()).add(kind(obj))
+        kinds.append(kind(obj))
         print(f"symbol-order: {output}: {len(names)} functions of {obj}")
-    return found
+    return found, kinds
+
+
+def by_who_ran_it(artifacts, found):
+    """A sort key for a group's patterns: those every artifact ran first, then the rest
+    kept together by which artifacts ran them (lexicographic on "ran it", in the order the
+    artifacts were profiled), by name within each."""
+    return lambda glob: ([a not in found[glob] for a in artifacts], glob)
 
 
 def write(list_path, script_path, groups):
-    where = {}
+    where, artifacts = {}, []
     for group in groups:
-        found = group_patterns(group)
-        # Sorted within each group: the whole group is run anyway, and a regenerated
-        # list then differs only where functions did.
-        added = sorted(set(found) - set(where))
+        found, kinds = group_patterns(group)
+        artifacts += [k for k in kinds if k not in artifacts]
+        added = sorted(set(found) - set(where), key=by_who_ran_it(artifacts, found))
         where.update((glob, set()) for glob in added)
-        for glob, kinds in found.items():
-            where[glob].update(kinds)
+        for glob, ran in found.items():
+            where[glob].update(ran)
         print(f"symbol-order: {len(added)} functions added")
     with open(list_path, "w") as f:
         for glob, kinds in where.items():
-            f.write(f"{BOTH if len(kinds) > 1 else next(iter(kinds))} {glob}\n")
+            ran = ",".join(a for a in artifacts if a in kinds)
+            f.write(f"{ran} {glob}\n")
     with open(script_path, "w") as f:
         f.write(linker_script(where))
     print(f"symbol-order: {len(where)} functions written to {list_path} and {script_path}")
 
 
 def check(list_path, obj):
-    listed = [glob for where, glob in read_list(list_path) if where in (BOTH, kind(obj))]
+    entries, own = read_list(list_path), kind(obj)
+    listed = [glob for kinds, glob in entries if own in kinds]
+    if not listed and own != BINARY:
+        # A version the list was not profiled on: what any version's module ran.
+        listed = [glob for kinds, glob in entries if any(k != BINARY for k in kinds)]
     if not listed:
-        print(f"symbol-order: {list_path} names no function of a {kind(obj)}", file=sys.stderr)
+        print(f"symbol-order: {list_path} names no function of a {own}", file=sys.stderr)
         return 1
     have = {pattern(name) for name in text_symbols(obj)}
     present = sum(1 for glob in listed if glob in have)
     share = present / len(listed)
     print(
         f"symbol-order: {present} of the {len(listed)} functions listed for the"
-        f" {kind(obj)} are in {obj} ({share:.0%})"
+        f" {own} are in {obj} ({share:.0%})"
     )
     if share < MIN_PRESENT:
         print(
