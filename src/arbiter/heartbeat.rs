@@ -133,6 +133,14 @@ pub fn set_idle(idle: bool) {
     }
 }
 
+/// In a worker: whether its own flag says idle. The loop compares against the flag,
+/// not against what it stored last, because an app thread that finishes also sets it
+/// (see `worker::pool`).
+pub fn idle_published() -> bool {
+    MINE.get()
+        .is_some_and(|v| v.idle[v.index].load(Ordering::Relaxed) == IDLE)
+}
+
 /// In a worker: whether any other worker is idle or still booting. A scan of the flags; called
 /// at most once per accept grace period, never per request.
 pub fn another_worker_idle() -> bool {

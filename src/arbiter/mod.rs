@@ -14,8 +14,8 @@ mod reap;
 mod reexec;
 
 pub use heartbeat::{
-    another_worker_idle, beat, fewest_connections_on_an_idle_worker, mark_booted, set_connections,
-    set_idle,
+    another_worker_idle, beat, fewest_connections_on_an_idle_worker, idle_published, mark_booted,
+    set_connections, set_idle,
 };
 pub use reexec::{record_start, record_start_as};
 

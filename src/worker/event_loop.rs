@@ -156,8 +156,6 @@ pub struct EventLoop<'a> {
     /// Since when queued connections have waited for this busy worker (see
     /// [`ACCEPT_GRACE`]).
     deferred_since: Option<Instant>,
-    /// What this worker last said in the shared idle flags.
-    published_idle: bool,
     /// The connection count last published (see `publish_connections`).
     published_connections: usize,
     /// Busy slots that had an event while their request was out (see [`Slot::Busy`]).
@@ -240,7 +238,6 @@ impl<'a> EventLoop<'a> {
             spare_buffers: Vec::new(),
             ready: VecDeque::new(),
             deferred_since: None,
-            published_idle: false,
             published_connections: 0,
             missed_events: 0,
             signals,
@@ -493,9 +490,8 @@ impl<'a> EventLoop<'a> {
     fn publish_idle(&mut self) {
         let idle =
             self.state == State::Running && self.ready.is_empty() && self.executor_has_room();
-        if idle != self.published_idle {
+        if idle != crate::arbiter::idle_published() {
             crate::arbiter::set_idle(idle);
-            self.published_idle = idle;
         }
         self.publish_connections();
     }

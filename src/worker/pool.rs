@@ -287,6 +287,11 @@ impl Back {
         if self.done.send(done).is_err() {
             return false;
         }
+        // This thread is free now: say so to the other workers at once rather than
+        // when the loop next turns, which on a loaded machine can be long enough for
+        // a busy peer to stop waiting for us and take a new client it cannot serve.
+        // The loop corrects the flag on its next turn if it is not idle after all.
+        crate::arbiter::set_idle(true);
         fence(Ordering::SeqCst);
         if urgent || self.wake_on_finish.load(Ordering::SeqCst) || wire.is_some_and(Wire::is_urgent)
         {
