@@ -36,7 +36,7 @@ use super::cycle::Ready;
 use super::home::Home;
 use crate::http::body::Body;
 use crate::http::request::Head;
-use crate::worker::pool::{Carrier, Done};
+use crate::worker::pool::{Done, Returned};
 use crate::wsgi::call::Outcome;
 
 mod output;
@@ -217,7 +217,7 @@ impl H2Cycle {
             };
             self.home.finished.borrow_mut().push(Done {
                 index: self.index,
-                conn: Carrier::H2Ended(self.conn_id),
+                conn: Returned::H2Ended(self.conn_id),
                 head,
                 outcome,
             });

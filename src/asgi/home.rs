@@ -82,7 +82,7 @@ impl Home {
         disarm(self, &conn, armed);
         self.finished.borrow_mut().push(Done {
             index,
-            conn: crate::worker::pool::Carrier::Http1(conn),
+            conn: crate::worker::pool::Returned::Http1(conn),
             head,
             outcome,
         });

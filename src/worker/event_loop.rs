@@ -28,7 +28,7 @@ use nix::sys::signal::Signal;
 
 use super::accept_read::AcceptReads;
 use super::conn::{Buffers, Conn, Next, Phase, Stream};
-use super::pool::{Carrier, Done, Job, Pool};
+use super::pool::{Carrier, Done, Job, Pool, Returned};
 use super::recycle::Recycle;
 use crate::config::{Config, WorkerClass};
 use crate::http::request::{Head, Limits};
@@ -172,6 +172,9 @@ pub struct EventLoop<'a> {
     /// end: finished work is collected once more before the loop sleeps
     /// (`H2Conn::update_urgent`).
     h2_recollect: bool,
+    /// HTTP/2 connections to turn after `collect_finished` took their streams back
+    /// (kept to reuse its allocation).
+    h2_turns: Vec<usize>,
 }
 
 impl<'a> EventLoop<'a> {
@@ -253,6 +256,7 @@ impl<'a> EventLoop<'a> {
             recycle: Recycle::new(config.ops.max_requests, config.ops.max_requests_jitter),
             h2_wakes,
             h2_recollect: false,
+            h2_turns: Vec::new(),
         })
     }
 
@@ -843,6 +847,9 @@ impl<'a> EventLoop<'a> {
             (None, Some(asgi)) => asgi.finished(),
             (None, None) => return,
         };
+        // HTTP/2 connections to turn once their streams that came back are all taken:
+        // one turn (one poll of h2, one TLS write) for several streams' ends.
+        let mut h2_turns = std::mem::take(&mut self.h2_turns);
         for Done {
             index,
             conn,
@@ -850,29 +857,36 @@ impl<'a> EventLoop<'a> {
             outcome,
         } in finished
         {
-            let mut conn = match conn {
-                Carrier::Http1(conn) => conn,
-                Carrier::H2(stream) => {
-                    self.h2_stream_done(index, stream.conn_id, &head, &outcome);
+            let turn = match conn {
+                Returned::Http1(conn) => {
+                    self.http1_returned(index, conn, &head, outcome);
                     continue;
                 }
-                Carrier::H2Ended(conn_id) => {
-                    self.h2_stream_done(index, conn_id, &head, &outcome);
-                    continue;
-                }
-                Carrier::H2Written(conn_id) => {
-                    self.h2_stream_written(index, conn_id, &head, &outcome);
-                    continue;
+                Returned::H2Ended(conn_id) => self.h2_stream_done(index, conn_id, &head, &outcome),
+                Returned::H2Written(conn_id) => {
+                    self.h2_stream_written(index, conn_id, &head, &outcome)
                 }
             };
-            let slot = std::mem::replace(&mut self.slots[index], Slot::Free);
-            if matches!(slot, Slot::Busy { event_missed: true }) {
-                self.missed_events -= 1;
-                conn.maybe_unread = true;
+            if turn && !h2_turns.contains(&index) {
+                h2_turns.push(index);
             }
-            self.slots[index] = Slot::Open(conn);
-            self.finish(index, &head, outcome);
         }
+        for &index in &h2_turns {
+            self.h2_turn(index);
+        }
+        h2_turns.clear();
+        self.h2_turns = h2_turns;
+    }
+
+    /// An HTTP/1 connection comes back from its app thread.
+    fn http1_returned(&mut self, index: usize, mut conn: Box<Conn>, head: &Head, outcome: Outcome) {
+        let slot = std::mem::replace(&mut self.slots[index], Slot::Free);
+        if matches!(slot, Slot::Busy { event_missed: true }) {
+            self.missed_events -= 1;
+            conn.maybe_unread = true;
+        }
+        self.slots[index] = Slot::Open(conn);
+        self.finish(index, head, outcome);
     }
 
     /// App threads wake the loop after a keep-alive response only when the loop needs

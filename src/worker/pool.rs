@@ -31,8 +31,14 @@ pub enum Carrier {
     Http1(Box<Conn>),
     /// One stream of an HTTP/2 connection, which stays in the table.
     H2(Box<H2Stream>),
+}
+
+/// What comes back to the loop with a finished request.
+pub enum Returned {
+    /// The HTTP/1 connection, to go back into the table.
+    Http1(Box<Conn>),
     /// An HTTP/2 stream whose response is done (an app thread's, or an asgi task's),
-    /// on the connection with this id ([`super::h2conn::H2Conn::id`]); never a job.
+    /// on the connection with this id ([`super::h2conn::H2Conn::id`]).
     H2Ended(u64),
     /// An HTTP/2 stream that was its connection's only one out: its app thread writes
     /// its end itself ([`Wire::push_out`]), or wakes the connection if it cannot, so
@@ -75,9 +81,9 @@ impl H2Stream {
         let done = Done {
             index,
             conn: if last {
-                Carrier::H2Written(conn_id)
+                Returned::H2Written(conn_id)
             } else {
-                Carrier::H2Ended(conn_id)
+                Returned::H2Ended(conn_id)
             },
             head,
             outcome,
@@ -102,9 +108,6 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => conn.peer,
             Carrier::H2(stream) => stream.peer,
-            Carrier::H2Ended(_) | Carrier::H2Written(_) => {
-                unreachable!("ended streams are not jobs")
-            }
         }
     }
 
@@ -112,9 +115,6 @@ impl Carrier {
         match self {
             Carrier::Http1(conn) => &mut **conn,
             Carrier::H2(stream) => &mut stream.sink,
-            Carrier::H2Ended(_) | Carrier::H2Written(_) => {
-                unreachable!("ended streams are not jobs")
-            }
         }
     }
 }
@@ -128,10 +128,11 @@ pub struct Job {
     pub keep_alive: bool,
 }
 
-/// A finished request: the connection comes back to the event loop.
+/// A finished request: the connection (or word of the stream) comes back to the
+/// event loop.
 pub struct Done {
     pub index: usize,
-    pub conn: Carrier,
+    pub conn: Returned,
     pub head: Box<Head>,
     pub outcome: Outcome,
 }
@@ -271,11 +272,15 @@ struct Back {
 }
 
 impl Back {
-    /// Returns the connection; false when the loop is gone.
-    fn hand_back(&self, done: Done) -> bool {
-        let urgent = match &done.conn {
-            Carrier::Http1(conn) => !done.outcome.keep_alive || conn.has_output(),
-            Carrier::H2(..) | Carrier::H2Ended(_) | Carrier::H2Written(_) => true,
+    /// Returns an HTTP/1 connection (HTTP/2 streams go through [`H2Stream::finish`]);
+    /// false when the loop is gone.
+    fn hand_back(&self, index: usize, conn: Box<Conn>, head: Box<Head>, outcome: Outcome) -> bool {
+        let urgent = !outcome.keep_alive || conn.has_output();
+        let done = Done {
+            index,
+            conn: Returned::Http1(conn),
+            head,
+            outcome,
         };
         self.send(done, urgent, None)
     }
@@ -359,14 +364,8 @@ fn app_thread(shared: &Shared, n: usize, back: &Back, bridge: &Bridge) {
                     }),
                     Ok(None) => next_job(py, shared, n),
                 },
-                conn => {
-                    let done = Done {
-                        index,
-                        conn,
-                        head,
-                        outcome,
-                    };
-                    if !back.hand_back(done) {
+                Carrier::Http1(conn) => {
+                    if !back.hand_back(index, conn, head, outcome) {
                         return;
                     }
                     next_job(py, shared, n)

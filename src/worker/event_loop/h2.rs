@@ -115,45 +115,49 @@ impl EventLoop<'_> {
         }
     }
 
-    /// An app thread finished a stream: the access log, then the connection's next
-    /// turn (a waiting stream may go, or a closing connection may close).
-    pub(super) fn h2_stream_done(&mut self, index: usize, id: u64, head: &Head, outcome: &Outcome) {
+    /// An app thread finished a stream: the access log; true when the connection is
+    /// then to take a turn (to write the stream's end: a waiting stream may go, or a
+    /// closing connection may close). The caller turns each connection once for all
+    /// its streams that came back together (see `collect_finished`).
+    pub(super) fn h2_stream_done(
+        &mut self,
+        index: usize,
+        id: u64,
+        head: &Head,
+        outcome: &Outcome,
+    ) -> bool {
         let peer = match self.slots.get_mut(index) {
             Some(Slot::H2(h2)) if h2.id == id => {
                 h2.stream_done();
-                Some(h2.peer)
+                h2.peer
             }
-            _ => None,
+            _ => return false,
         };
-        if let Some(peer) = peer {
-            self.log_access(head, &peer, outcome);
-            self.h2_turn(index);
-        }
+        self.log_access(head, &peer, outcome);
+        true
     }
 
     /// An app thread finished its connection's only running stream, and writes its
-    /// end itself (or wakes the connection if it cannot): the access log; a turn only
-    /// when the connection needs one for the stream's end (streams wait for a thread,
-    /// or it is ending).
+    /// end itself (or wakes the connection if it cannot): the access log; true (a
+    /// turn) only when the connection needs one for the stream's end (streams wait
+    /// for a thread, or it is ending).
     pub(super) fn h2_stream_written(
         &mut self,
         index: usize,
         id: u64,
         head: &Head,
         outcome: &Outcome,
-    ) {
+    ) -> bool {
         let (peer, turn) = match self.slots.get_mut(index) {
             Some(Slot::H2(h2)) if h2.id == id => {
                 h2.stream_done();
                 h2.last_activity = crate::sys::monotonic_millis();
                 (h2.peer, h2.is_urgent())
             }
-            _ => return,
+            _ => return false,
         };
         self.log_access(head, &peer, outcome);
-        if turn {
-            self.h2_turn(index);
-        }
+        turn
     }
 
     /// Registers for writable events exactly while output is queued.
