@@ -41,9 +41,6 @@ pub fn response_head(
     status: u16,
     headers: &[(String, String)],
 ) -> Result<http::Response<()>, HttpError> {
-    let refused = |e: &dyn std::fmt::Display| {
-        HttpError::bad(format!("response head cannot go over HTTP/2: {e}"))
-    };
     let mut head = http::Response::new(());
     *head.status_mut() = http::StatusCode::from_u16(status).map_err(|e| refused(&e))?;
     let fields = head.headers_mut();
@@ -71,12 +68,72 @@ pub fn response_head_from_lines(
     lines: &[u8],
     content_length: Option<u64>,
 ) -> Result<http::Response<()>, HttpError> {
-    let refused = |e: &dyn std::fmt::Display| {
-        HttpError::bad(format!("response head cannot go over HTTP/2: {e}"))
-    };
     let mut head = http::Response::new(());
     *head.status_mut() = http::StatusCode::from_u16(status).map_err(|e| refused(&e))?;
-    let fields = head.headers_mut();
+    *head.headers_mut() = fields_as_last_time(lines, content_length)?;
+    Ok(head)
+}
+
+fn refused(e: &dyn std::fmt::Display) -> HttpError {
+    HttpError::bad(format!("response head cannot go over HTTP/2: {e}"))
+}
+
+/// A thread's last response fields, for apps that answer with the same header lines
+/// and length over and over (an API's `content-type`, a fixed page): cloning the map
+/// built last time copies it, where building it hashes and inserts each field again
+/// and parses each name (about 1,000 instructions for hello's four fields).
+struct LastFields {
+    /// The lines and length of the thread's last response.
+    lines: Vec<u8>,
+    content_length: Option<u64>,
+    /// What they gave, kept once they came twice in a row (an app whose lines differ
+    /// each time costs a copy of them here, not a map), and the second of its `date`.
+    built: Option<(i64, http::HeaderMap)>,
+}
+
+thread_local! {
+    static LAST_FIELDS: std::cell::RefCell<LastFields> = const {
+        std::cell::RefCell::new(LastFields {
+            lines: Vec::new(),
+            content_length: None,
+            built: None,
+        })
+    };
+}
+
+/// The fields for these lines and length, as [`fields_from_lines`] builds them, or a
+/// clone of the ones this thread built for the same lines and length this second.
+fn fields_as_last_time(
+    lines: &[u8],
+    content_length: Option<u64>,
+) -> Result<http::HeaderMap, HttpError> {
+    LAST_FIELDS.with(|cell| {
+        let mut last = cell.borrow_mut();
+        if last.content_length != content_length || last.lines != lines {
+            last.lines.clear();
+            last.lines.extend_from_slice(lines);
+            last.content_length = content_length;
+            last.built = None;
+            return fields_from_lines(lines, content_length);
+        }
+        let now = crate::log::time::unix_now();
+        if let Some((second, fields)) = &last.built {
+            if *second == now {
+                return Ok(fields.clone());
+            }
+        }
+        let fields = fields_from_lines(lines, content_length)?;
+        last.built = Some((now, fields.clone()));
+        Ok(fields)
+    })
+}
+
+/// `server`, `date`, the app's fields from its lines, then the length.
+fn fields_from_lines(
+    lines: &[u8],
+    content_length: Option<u64>,
+) -> Result<http::HeaderMap, HttpError> {
+    let mut fields = http::HeaderMap::new();
     let count = lines.iter().filter(|&&b| b == b'\n').count();
     fields.reserve(count + 3);
     fields.insert(http::header::SERVER, http::HeaderValue::from_static(SERVER));
@@ -100,7 +157,7 @@ pub fn response_head_from_lines(
         let value = recent_value(super::decimal(n, &mut digits));
         fields.append(http::header::CONTENT_LENGTH, value);
     }
-    Ok(head)
+    Ok(fields)
 }
 
 /// Values up to this long are remembered by [`recent_value`].
@@ -484,6 +541,33 @@ mod tests {
         assert!(!from_lines.headers().contains_key("connection"));
         let bad = response_head_from_lines(200, b"Bad Name: x\r\n", None);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn repeated_lines_give_the_same_fields_and_other_lengths_their_own() {
+        let without_date = |head: http::Response<()>| {
+            let mut fields = head.headers().clone();
+            assert!(fields.remove("date").is_some());
+            fields
+        };
+        let lines = b"Content-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n";
+        let first = without_date(response_head_from_lines(200, lines, Some(5)).unwrap());
+        assert_eq!(first["content-length"], "5");
+        for status in [200, 201, 200] {
+            let again = response_head_from_lines(status, lines, Some(5)).unwrap();
+            assert_eq!(again.status(), status);
+            assert_eq!(without_date(again), first);
+        }
+        let longer = without_date(response_head_from_lines(200, lines, Some(7)).unwrap());
+        assert_eq!(longer["content-length"], "7");
+        let none = without_date(response_head_from_lines(200, lines, None).unwrap());
+        assert!(!none.contains_key("content-length"));
+        let other = without_date(response_head_from_lines(200, b"X-A: 1\r\n", Some(5)).unwrap());
+        assert_eq!(other["x-a"], "1");
+        assert!(!other.contains_key("content-type"));
+        for _ in 0..3 {
+            assert!(response_head_from_lines(200, b"Bad Name: x\r\n", None).is_err());
+        }
     }
 
     #[test]
