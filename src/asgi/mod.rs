@@ -263,9 +263,10 @@ impl Spawner {
         });
     }
 
-    /// Connections whose responses are complete, for the event loop to take back.
-    pub fn finished(&self) -> Vec<Done> {
-        std::mem::take(&mut *self.home.finished.borrow_mut())
+    /// Connections whose responses are complete, added to `into` for the event loop
+    /// to take back.
+    pub fn finished(&self, into: &mut Vec<Done>) {
+        into.append(&mut self.home.finished.borrow_mut());
     }
 }
 

@@ -20,7 +20,7 @@ pub fn head_from_parts(parts: &http::request::Parts, limits: &Limits) -> Result<
     };
     let hosts = parts.headers.get_all(http::header::HOST).iter().count();
     let authority = parts.uri.authority().map(|a| a.as_str().as_bytes());
-    let mut fields: Vec<(&[u8], &[u8])> = Vec::with_capacity(parts.headers.len() + 1);
+    let mut fields = Fields::default();
     if let (Some(authority), 0 | 1) = (authority, hosts) {
         fields.push((b"host", authority));
     }
@@ -30,7 +30,43 @@ pub fn head_from_parts(parts: &http::request::Parts, limits: &Limits) -> Result<
         }
         fields.push((name.as_str().as_bytes(), value.as_bytes()));
     }
-    Head::from_fields(parts.method.as_str(), target, &fields, limits)
+    Head::from_fields(parts.method.as_str(), target, fields.as_slice(), limits)
+}
+
+/// Fields a request usually has at most (h2load sends 2 besides the pseudo-headers,
+/// curl 3, a browser about 15): those are listed on the stack, not in an allocation
+/// of their own per stream.
+const FIELDS_ON_STACK: usize = 24;
+
+/// A request's fields as [`Head::from_fields`] takes them.
+#[derive(Default)]
+struct Fields<'a> {
+    stack: [(&'a [u8], &'a [u8]); FIELDS_ON_STACK],
+    len: usize,
+    /// All of them, once there are more than the stack holds.
+    heap: Vec<(&'a [u8], &'a [u8])>,
+}
+
+impl<'a> Fields<'a> {
+    fn push(&mut self, field: (&'a [u8], &'a [u8])) {
+        if self.len < FIELDS_ON_STACK {
+            self.stack[self.len] = field;
+        } else {
+            if self.heap.is_empty() {
+                self.heap.extend_from_slice(&self.stack);
+            }
+            self.heap.push(field);
+        }
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[(&'a [u8], &'a [u8])] {
+        if self.len > FIELDS_ON_STACK {
+            &self.heap
+        } else {
+            &self.stack[..self.len]
+        }
+    }
 }
 
 /// The response head h2 sends: names lowercased (HTTP/2 requires it;
@@ -434,6 +470,31 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(head_from_parts(&body, &small).unwrap_err().status().0, 413);
+    }
+
+    #[test]
+    fn requests_with_more_fields_than_the_stack_holds_keep_them_all_in_order() {
+        for count in [
+            FIELDS_ON_STACK - 1,
+            FIELDS_ON_STACK,
+            FIELDS_ON_STACK + 1,
+            60,
+        ] {
+            let mut build = get("https://a/");
+            for i in 0..count {
+                build = build.header(format!("x-f{i}"), i.to_string());
+            }
+            let head = head_from_parts(&parts(build), &Limits::default()).unwrap();
+            assert_eq!(head.header("host"), Some(&b"a"[..]));
+            for i in 0..count {
+                let value = i.to_string();
+                assert_eq!(head.header(&format!("x-f{i}")), Some(value.as_bytes()));
+            }
+            let names: Vec<&str> = head.fields().map(|(n, _)| n).collect();
+            let mut want = vec!["host".to_string()];
+            want.extend((0..count).map(|i| format!("x-f{i}")));
+            assert_eq!(names, want);
+        }
     }
 
     /// A frame header: length, type, flags, stream 1; then `len` zero bytes.

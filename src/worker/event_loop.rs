@@ -175,6 +175,8 @@ pub struct EventLoop<'a> {
     /// HTTP/2 connections to turn after `collect_finished` took their streams back
     /// (kept to reuse its allocation).
     h2_turns: Vec<usize>,
+    /// What `collect_finished` takes back (kept to reuse its allocation).
+    finished: Vec<Done>,
 }
 
 impl<'a> EventLoop<'a> {
@@ -257,6 +259,7 @@ impl<'a> EventLoop<'a> {
             h2_wakes,
             h2_recollect: false,
             h2_turns: Vec::new(),
+            finished: Vec::new(),
         })
     }
 
@@ -842,11 +845,14 @@ impl<'a> EventLoop<'a> {
     /// Takes back connections whose requests the app threads (or asgi tasks) finished.
     fn collect_finished(&mut self) {
         self.h2_recollect = false;
-        let finished = match (&mut self.pool, &self.asgi) {
-            (Some(pool), _) => pool.finished(),
-            (None, Some(asgi)) => asgi.finished(),
+        // Kept between calls, as `h2_turns`: a finished request cost an allocation
+        // for the list it came back in.
+        let mut finished = std::mem::take(&mut self.finished);
+        match (&mut self.pool, &self.asgi) {
+            (Some(pool), _) => pool.finished(&mut finished),
+            (None, Some(asgi)) => asgi.finished(&mut finished),
             (None, None) => return,
-        };
+        }
         // HTTP/2 connections to turn once their streams that came back are all taken:
         // one turn (one poll of h2, one TLS write) for several streams' ends.
         let mut h2_turns = std::mem::take(&mut self.h2_turns);
@@ -855,7 +861,7 @@ impl<'a> EventLoop<'a> {
             conn,
             head,
             outcome,
-        } in finished
+        } in finished.drain(..)
         {
             let turn = match conn {
                 Returned::Http1(conn) => {
@@ -876,6 +882,7 @@ impl<'a> EventLoop<'a> {
         }
         h2_turns.clear();
         self.h2_turns = h2_turns;
+        self.finished = finished;
     }
 
     /// An HTTP/1 connection comes back from its app thread.

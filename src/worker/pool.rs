@@ -242,11 +242,11 @@ impl Pool {
         fence(Ordering::SeqCst);
     }
 
-    /// Requests finished since the last call.
-    pub fn finished(&mut self) -> Vec<Done> {
-        let done: Vec<Done> = self.done.try_iter().collect();
-        self.in_flight -= done.len();
-        done
+    /// Requests finished since the last call, added to `into`.
+    pub fn finished(&mut self, into: &mut Vec<Done>) {
+        let before = into.len();
+        into.extend(self.done.try_iter());
+        self.in_flight -= into.len() - before;
     }
 }
 
