@@ -167,6 +167,9 @@ pub struct Pool {
     /// Set by the loop when every finished job must wake it; otherwise only jobs whose
     /// connection closes or still has output queued do.
     wake_on_finish: Arc<AtomicBool>,
+    /// Set while the loop handles a batch of events: it takes finished work back
+    /// after them anyway, so a hand-back then needs no wake-up.
+    in_turn: Arc<AtomicBool>,
 }
 
 impl Pool {
@@ -178,6 +181,7 @@ impl Pool {
     ) -> std::io::Result<Pool> {
         let (done_tx, done) = mpsc::channel::<Done>();
         let wake_on_finish = Arc::new(AtomicBool::new(true));
+        let in_turn = Arc::new(AtomicBool::new(false));
         // The threads start parked until the shared state (with all their handles)
         // exists: each waits for it on a channel of its own.
         let mut threads = Vec::with_capacity(size);
@@ -187,6 +191,7 @@ impl Pool {
                 done: done_tx.clone(),
                 waker: waker.clone(),
                 wake_on_finish: wake_on_finish.clone(),
+                in_turn: in_turn.clone(),
             };
             let bridge = bridge.clone();
             let (give, take) = mpsc::channel::<Arc<Shared>>();
@@ -213,6 +218,7 @@ impl Pool {
             in_flight: 0,
             size,
             wake_on_finish,
+            in_turn,
         })
     }
 
@@ -231,6 +237,17 @@ impl Pool {
         };
         if let Some(n) = idle {
             self.shared.threads[n].unpark();
+        }
+    }
+
+    /// The loop begins (true) or ends (false) handling a batch of events. Ending it is
+    /// followed by a full fence, and so is a thread's hand-back before it reads the
+    /// flag: either the thread sees it clear and wakes the loop, or the loop's
+    /// `finished()` after this call sees the job.
+    pub fn set_in_turn(&self, on: bool) {
+        self.in_turn.store(on, Ordering::SeqCst);
+        if !on {
+            fence(Ordering::SeqCst);
         }
     }
 
@@ -269,6 +286,7 @@ struct Back {
     done: Sender<Done>,
     waker: Arc<mio::Waker>,
     wake_on_finish: Arc<AtomicBool>,
+    in_turn: Arc<AtomicBool>,
 }
 
 impl Back {
@@ -298,8 +316,12 @@ impl Back {
         // The loop corrects the flag on its next turn if it is not idle after all.
         crate::arbiter::set_idle(true);
         fence(Ordering::SeqCst);
-        if urgent || self.wake_on_finish.load(Ordering::SeqCst) || wire.is_some_and(Wire::is_urgent)
-        {
+        let wanted = urgent
+            || self.wake_on_finish.load(Ordering::SeqCst)
+            || wire.is_some_and(Wire::is_urgent);
+        // The loop is handling events and takes this back after them (see
+        // `Pool::set_in_turn`): a wake-up now would only bring it round once more.
+        if wanted && !self.in_turn.load(Ordering::SeqCst) {
             let _ = self.waker.wake();
         }
         true
