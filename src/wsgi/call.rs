@@ -23,7 +23,7 @@ pub struct Outcome {
     pub body_bytes: u64,
     pub keep_alive: bool,
     /// From the start of the app call to the end of the response (Gunicorn's
-    /// request_time).
+    /// request_time); zero when neither the access log nor statsd reads it.
     pub duration: std::time::Duration,
     /// What the access-log format needs beyond the request head; `None` unless its
     /// format has `{..}o` or `{..}e` atoms.
@@ -40,7 +40,8 @@ impl Bridge {
         keep_alive: bool,
         sink: &mut dyn Sink,
     ) -> Outcome {
-        let started = std::time::Instant::now();
+        // Timed only when the access log or statsd reads the duration.
+        let started = (self.timed || crate::log::statsd::enabled()).then(std::time::Instant::now);
         Python::attach(|py| {
             let mut extra = None;
             let mut writer = Writer {
@@ -91,7 +92,7 @@ impl Bridge {
             outcome.extra = extra;
             let buf = std::mem::take(&mut writer.buf);
             writer.sink.return_buffer(buf);
-            outcome.duration = started.elapsed();
+            outcome.duration = started.map(|s| s.elapsed()).unwrap_or_default();
             if let Some(req) = &req {
                 post_request(py, req, seen, &outcome);
             }
