@@ -6,7 +6,6 @@ use pyo3::prelude::*;
 
 pub use super::access_extra::{AccessExtra, AccessNeeds};
 use super::environ::{self, Peer};
-use super::input::InputStream;
 use super::response_body::stream;
 use super::start_response::StartResponse;
 pub use super::writer::Sink;
@@ -112,12 +111,16 @@ impl Bridge {
         seen: Option<&mut Option<Seen<'py>>>,
     ) -> Result<(), Fault> {
         let body_len = body.len();
-        let input = Bound::new(py, InputStream::new(body))
-            .map_err(Fault::App)?
-            .into_any();
-        let env =
-            environ::build(py, &self.environ, head, body_len, peer, input).map_err(Fault::App)?;
-        let sr = Bound::new(py, StartResponse::default()).map_err(Fault::App)?;
+        let (sr, input) = self.spare.take(py, body).map_err(Fault::App)?;
+        let env = environ::build(
+            py,
+            &self.environ,
+            head,
+            body_len,
+            peer,
+            input.clone().into_any(),
+        )
+        .map_err(Fault::App)?;
         if let Some(seen) = seen {
             *seen = Some((env.clone().into_any(), sr.clone()));
         }
@@ -131,6 +134,8 @@ impl Bridge {
         if self.access_needs.any() {
             *extra = self.access_extra(&env, &sr, head, peer);
         }
+        drop((iterable, env));
+        self.spare.keep(sr, input);
         streamed?;
         if let Err(e) = closed {
             self.log_exception(

@@ -10,6 +10,7 @@ pub mod input;
 pub mod loader;
 pub mod preload;
 mod response_body;
+mod spare;
 pub mod start_response;
 pub mod streams;
 mod value_memo;
@@ -36,6 +37,8 @@ pub struct Bridge {
     /// without statsd) nobody reads it, and its two precise clock reads per request
     /// were most of the worker's `clock_gettime` time.
     timed: bool,
+    /// The last request's `start_response` and `wsgi.input`, for the next one.
+    spare: spare::Spare,
 }
 
 /// Why a worker could not become ready to serve.
@@ -92,6 +95,7 @@ impl Bridge {
                 access_needs: access_needs(config),
                 broken_file,
                 timed: access_logged(config),
+                spare: spare::Spare::default(),
             })
         })
     }
