@@ -849,6 +849,8 @@ impl<'a> EventLoop<'a> {
         for (index, head, outcome, last) in served.drain(..) {
             // `finish` writes the response first (`Conn::finish_response`).
             self.finish(index, &head, outcome);
+            // Its buffers serve the next request's head (`request::parse_head_reusing`).
+            crate::http::request::recycle(head);
             if last {
                 self.begin_drain();
             }

@@ -17,7 +17,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use crate::http::is_token_byte;
-use crate::http::response::{header_value_problem, is_hop_by_hop, parse_status, push_header_line};
+use crate::http::response::{
+    header_value_problem, is_hop_by_hop, parse_status, push_header_bytes, push_header_line,
+};
 
 /// What the app has said about its response so far.
 #[pyclass(module = "rustcorn", name = "StartResponse")]
@@ -242,7 +244,9 @@ impl ParsedHeaders {
             value.trim_matches([' ', '\t'])
         };
         if name.eq_ignore_ascii_case("content-length") {
-            let n = value.trim().parse::<u64>().map_err(|_| {
+            // A plain value has no other whitespace left to trim.
+            let digits = if plain { value } else { value.trim() };
+            let n = digits.parse::<u64>().map_err(|_| {
                 PyValueError::new_err(format!("invalid Content-Length header value {value:?}"))
             })?;
             self.content_length = Some(n);
@@ -256,7 +260,12 @@ impl ParsedHeaders {
             }
             return Ok(());
         }
-        push_header_line(&mut self.lines, name, value);
+        if plain {
+            // ASCII: its bytes are its latin-1.
+            push_header_bytes(&mut self.lines, name.as_bytes(), value.as_bytes());
+        } else {
+            push_header_line(&mut self.lines, name, value);
+        }
         Ok(())
     }
 }
