@@ -277,14 +277,18 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
 }
 
 thread_local! {
-    /// A served request's head, whose buffers the next [`parse_head_reusing`] on this
-    /// thread fills instead of allocating its own (see [`recycle`]).
-    static SPARE: std::cell::Cell<Option<Box<Head>>> = const { std::cell::Cell::new(None) };
+    /// Served requests' heads, whose buffers the next [`parse_head_reusing`] calls on
+    /// this thread fill instead of allocating their own (see [`recycle`]). Several: under
+    /// load a loop turn parses a head on each of tens of connections before any of them
+    /// is served, and with one spare all but one allocated anyway.
+    static SPARE: std::cell::RefCell<Vec<Box<Head>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A spare head keeps its buffers only up to these sizes, so one very large head does
-/// not stay in memory for good.
-const SPARE_RAW_MAX: usize = 16 * 1024;
+/// At most this many spare heads, each keeping its buffers only up to these sizes, so
+/// a burst of connections or a very large head does not stay in memory for good (at
+/// most about 400 KiB; a typical head's buffers are well under 1 KiB).
+const SPARE_HEADS: usize = 64;
+const SPARE_RAW_MAX: usize = 4 * 1024;
 const SPARE_FIELDS_MAX: usize = 128;
 
 /// [`parse_head`], into a boxed head whose buffers a served request left (see
@@ -294,21 +298,31 @@ pub fn parse_head_reusing(
     buf: &[u8],
     limits: &Limits,
 ) -> Result<Option<(Box<Head>, usize)>, HttpError> {
-    let mut head = SPARE.take().unwrap_or_else(|| Box::new(Head::empty()));
+    let mut head = SPARE
+        .with_borrow_mut(Vec::pop)
+        .unwrap_or_else(|| Box::new(Head::empty()));
     match parse_head_into(buf, limits, &mut head) {
         Ok(Some(n)) => Ok(Some((head, n))),
         other => {
-            SPARE.set(Some(head));
+            recycle(head);
             other.map(|_| None)
         }
     }
 }
 
-/// Gives a served request's head back for the next [`parse_head_reusing`] on this
-/// thread (one is kept; a head grown past the spare's bounds is dropped).
+/// Gives a served request's head back for a later [`parse_head_reusing`] on this
+/// thread (up to [`SPARE_HEADS`]; a head grown past the bounds is dropped).
 pub fn recycle(head: Box<Head>) {
     if head.raw.capacity() <= SPARE_RAW_MAX && head.fields.capacity() <= SPARE_FIELDS_MAX {
-        SPARE.set(Some(head));
+        let full = SPARE.with_borrow_mut(|spare| {
+            if spare.len() < SPARE_HEADS {
+                spare.push(head);
+                None
+            } else {
+                Some(head)
+            }
+        });
+        drop(full);
     }
 }
 
