@@ -405,8 +405,15 @@ pub fn split_target(target: &str) -> (&str, &str, &str) {
             rest = after.find('/').map_or("/", |i| &after[i..]);
         }
     }
-    let (rest, fragment) = rest.split_once('#').unwrap_or((rest, ""));
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // One scan for the first `?` or `#` (the usual target has neither).
+    let Some(at) = memchr::memchr2(b'?', b'#', rest.as_bytes()) else {
+        return (rest, "", "");
+    };
+    let (path, after) = (&rest[..at], &rest[at + 1..]);
+    if rest.as_bytes()[at] == b'#' {
+        return (path, "", after);
+    }
+    let (query, fragment) = after.split_once('#').unwrap_or((after, ""));
     (path, query, fragment)
 }
 
@@ -738,6 +745,9 @@ mod tests {
             ("/", ("/", "", "")),
             ("/a#frag", ("/a", "", "frag")),
             ("/p?q#frag", ("/p", "q", "frag")),
+            ("/a#frag?x", ("/a", "", "frag?x")),
+            ("/a?#", ("/a", "", "")),
+            ("/a?q?r", ("/a", "q?r", "")),
             ("http://example.com/p?q", ("/p", "q", "")),
             ("http://example.com", ("/", "", "")),
             ("*", ("*", "", "")),
