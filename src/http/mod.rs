@@ -34,6 +34,36 @@ pub fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
 }
 
 /// RFC 9110 §5.6.2 `tchar`: the bytes of methods, field names and other tokens.
+/// A table: every byte of every response header name is checked, and a search of the
+/// punctuation list for each `-` showed in the profile.
 pub fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TOKEN_BYTES[usize::from(b)]
+}
+
+static TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let punctuation = b"!#$%&'*+-.^_`|~";
+    let mut i = 0;
+    while i < punctuation.len() {
+        table[punctuation[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn token_bytes_are_tchar() {
+        for b in 0..=255u8 {
+            let tchar = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(super::is_token_byte(b), tchar, "byte {b:#04x}");
+        }
+    }
 }

@@ -171,6 +171,24 @@ impl Head {
             .map(|&(name, value)| (name.text(&self.raw), value.of(&self.raw)))
     }
 
+    /// A head with nothing in it, for the parser to fill.
+    fn empty() -> Head {
+        Head {
+            raw: Vec::new(),
+            method: Span { start: 0, end: 0 },
+            target: Span { start: 0, end: 0 },
+            minor_version: 1,
+            fields: Vec::new(),
+            body: BodyFraming::None,
+            keep_alive: false,
+            client_closes: false,
+            expect_continue: false,
+            forwarded_https: None,
+            uwsgi: false,
+            http2: false,
+        }
+    }
+
     /// A head as the parser would make it, from its parts (for tests elsewhere).
     #[cfg(test)]
     pub fn from_parts(method: &str, target: &str, minor: u8, fields: &[(&str, &[u8])]) -> Head {
@@ -254,19 +272,84 @@ const SINGLETONS: [&str; 2] = ["host", "content-type"];
 /// drive exactly what the server runs. It never panics, and allocates in proportion
 /// to `buf` and `limits`.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, HttpError> {
+    let mut head = Head::empty();
+    Ok(parse_head_into(buf, limits, &mut head)?.map(|n| (head, n)))
+}
+
+thread_local! {
+    /// Served requests' heads, whose buffers the next [`parse_head_reusing`] calls on
+    /// this thread fill instead of allocating their own (see [`recycle`]). Several: under
+    /// load a loop turn parses a head on each of tens of connections before any of them
+    /// is served, and with one spare all but one allocated anyway. Boxed: the box is
+    /// what the connection holds, and reusing it saves its allocation too.
+    #[allow(clippy::vec_box)]
+    static SPARE: std::cell::RefCell<Vec<Box<Head>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// At most this many spare heads, each keeping its buffers only up to these sizes, so
+/// a burst of connections or a very large head does not stay in memory for good (at
+/// most about 400 KiB; a typical head's buffers are well under 1 KiB).
+const SPARE_HEADS: usize = 64;
+const SPARE_RAW_MAX: usize = 4 * 1024;
+const SPARE_FIELDS_MAX: usize = 128;
+
+/// [`parse_head`], into a boxed head whose buffers a served request left (see
+/// [`recycle`]): the box, the head's bytes and its field list were three allocations
+/// and three frees per request (~800 of a hello request's 20k instructions).
+pub fn parse_head_reusing(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Option<(Box<Head>, usize)>, HttpError> {
+    let mut head = SPARE
+        .with_borrow_mut(Vec::pop)
+        .unwrap_or_else(|| Box::new(Head::empty()));
+    match parse_head_into(buf, limits, &mut head) {
+        Ok(Some(n)) => Ok(Some((head, n))),
+        other => {
+            recycle(head);
+            other.map(|_| None)
+        }
+    }
+}
+
+/// Gives a served request's head back for a later [`parse_head_reusing`] on this
+/// thread (up to [`SPARE_HEADS`]; a head grown past the bounds is dropped).
+pub fn recycle(head: Box<Head>) {
+    if head.raw.capacity() <= SPARE_RAW_MAX && head.fields.capacity() <= SPARE_FIELDS_MAX {
+        let full = SPARE.with_borrow_mut(|spare| {
+            if spare.len() < SPARE_HEADS {
+                spare.push(head);
+                None
+            } else {
+                Some(head)
+            }
+        });
+        drop(full);
+    }
+}
+
+/// [`parse_head`] into `head`, whose buffers are reused; `Ok(Some(n))`: it holds the
+/// head now, which took `n` bytes (otherwise what it holds is meaningless).
+fn parse_head_into(
+    buf: &[u8],
+    limits: &Limits,
+    head: &mut Head,
+) -> Result<Option<usize>, HttpError> {
     // RFC 9112 §2.2: one empty line (CRLF, and only one) before the request line is
     // ignored, as Gunicorn 27 does; a second one is a bad request line.
     match buf {
         [b'\r'] => Ok(None),
-        [b'\r', b'\n', rest @ ..] => {
-            Ok(parse_one_head(rest, limits)?.map(|(head, n)| (head, n + 2)))
-        }
-        _ => parse_one_head(buf, limits),
+        [b'\r', b'\n', rest @ ..] => Ok(parse_one_head(rest, limits, head)?.map(|n| n + 2)),
+        _ => parse_one_head(buf, limits, head),
     }
 }
 
-/// [`parse_head`] once any leading empty line is gone.
-fn parse_one_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, HttpError> {
+/// [`parse_head_into`] once any leading empty line is gone.
+fn parse_one_head(
+    buf: &[u8],
+    limits: &Limits,
+    into: &mut Head,
+) -> Result<Option<usize>, HttpError> {
     let Some(line_end) = line::find_end(buf, limits)? else {
         return Ok(None);
     };
@@ -282,16 +365,17 @@ fn parse_one_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         buf
     };
     let rewritten;
+    let mut fields = std::mem::take(&mut into.fields);
     // The parsed head (`parsed[..parsed_len]`), and how much of `buf` it stands for.
-    let (parsed, parsed_len, fields, consumed) = match parse_fields(input, limits)? {
-        FieldsParse::Complete(fields, n) => (input, n, fields, n),
+    let (parsed, parsed_len, consumed) = match parse_fields(input, limits, &mut fields)? {
+        FieldsParse::Complete(n) => (input, n, n),
         FieldsParse::Partial => return partial(buf, limits),
         FieldsParse::Refused(err) => match fields::diagnose(input, line_end, limits, err)? {
             Repair::NeedMore => return partial(buf, limits),
             Repair::Rewritten(copy, n) => {
                 rewritten = copy;
-                match parse_fields(&rewritten, limits)? {
-                    FieldsParse::Complete(fields, len) => (&rewritten[..], len, fields, n),
+                match parse_fields(&rewritten, limits, &mut fields)? {
+                    FieldsParse::Complete(len) => (&rewritten[..], len, n),
                     FieldsParse::Partial => return Err(HttpError::bad("Invalid header")),
                     FieldsParse::Refused(err) => return Err(fields::from_httparse(err)),
                 }
@@ -307,11 +391,13 @@ fn parse_one_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
     // The request line has the same place in every copy of the head.
     let method = Span::within(buf, line.method.as_bytes());
     let target = Span::within(buf, line.target.as_bytes());
-    let mut raw = parsed[..parsed_len].to_vec();
+    let mut raw = std::mem::take(&mut into.raw);
+    raw.clear();
+    raw.extend_from_slice(&parsed[..parsed_len]);
     if limits.casefold_method {
         raw[method.start as usize..method.end as usize].make_ascii_uppercase();
     }
-    let mut head = Head {
+    *into = Head {
         raw,
         method,
         target,
@@ -325,44 +411,47 @@ fn parse_one_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         uwsgi: false,
         http2: false,
     };
-    let seen = apply_field_rules(&mut head, limits)?;
+    let head = into;
+    let seen = apply_field_rules(head, limits, ValuesChecked::ByHttparse)?;
     // Most requests carry none of these: their look-ups (each a pass over the fields)
     // are skipped, with the answer an absent header gives.
     let (body, must_close) = if seen.framing {
-        body_framing(&head, limits)?
+        body_framing(head, limits)?
     } else {
         (BodyFraming::None, false)
     };
     head.body = body;
     head.client_closes = if seen.connection {
-        !wants_keep_alive(&head)
+        !wants_keep_alive(head)
     } else {
         head.minor_version == 0
     };
     head.keep_alive = !must_close && !head.client_closes;
-    head.expect_continue = seen.expect && expects_continue(&head)?;
-    Ok(Some((head, consumed)))
+    head.expect_continue = seen.expect && expects_continue(head)?;
+    Ok(Some(consumed))
 }
 
 /// Header fields as parsed by httparse: spans of names and values in the parsed bytes.
 type Fields = Vec<(Span, Span)>;
 
 enum FieldsParse {
-    Complete(Fields, usize),
+    /// The fields are in the caller's list; the head took this many bytes.
+    Complete(usize),
     Partial,
     Refused(httparse::Error),
 }
 
 /// httparse over the head; stack slots first, heap slots if the limit allows more.
-fn parse_fields(input: &[u8], limits: &Limits) -> Result<FieldsParse, HttpError> {
+/// The fields go into `out` (emptied first).
+fn parse_fields(input: &[u8], limits: &Limits, out: &mut Fields) -> Result<FieldsParse, HttpError> {
     let wanted = limits.fields.saturating_add(1);
     let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_SLOTS];
-    match parse_with_slots(input, &mut stack[..wanted.min(STACK_SLOTS)], limits)? {
+    match parse_with_slots(input, &mut stack[..wanted.min(STACK_SLOTS)], limits, out)? {
         Some(done) => Ok(done),
         None => {
             let mut heap = Vec::new();
             heap.resize_with(wanted, MaybeUninit::uninit);
-            parse_with_slots(input, &mut heap, limits)?.ok_or_else(|| too_many(limits))
+            parse_with_slots(input, &mut heap, limits, out)?.ok_or_else(|| too_many(limits))
         }
     }
 }
@@ -372,24 +461,21 @@ fn parse_with_slots<'b>(
     input: &'b [u8],
     slots: &mut [MaybeUninit<httparse::Header<'b>>],
     limits: &Limits,
+    out: &mut Fields,
 ) -> Result<Option<FieldsParse>, HttpError> {
     let count = slots.len();
     let mut req = httparse::Request::new(&mut []);
     Ok(Some(match req.parse_with_uninit_headers(input, slots) {
         Ok(httparse::Status::Complete(n)) => {
             check_field_sizes(input, req.headers, n, limits)?;
-            FieldsParse::Complete(
-                req.headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            Span::within(input, h.name.as_bytes()),
-                            Span::within(input, h.value),
-                        )
-                    })
-                    .collect(),
-                n,
-            )
+            out.clear();
+            out.extend(req.headers.iter().map(|h| {
+                (
+                    Span::within(input, h.name.as_bytes()),
+                    Span::within(input, h.value),
+                )
+            }));
+            FieldsParse::Complete(n)
         }
         Ok(httparse::Status::Partial) => FieldsParse::Partial,
         Err(httparse::Error::TooManyHeaders) if count == STACK_SLOTS => return Ok(None),
@@ -431,7 +517,7 @@ fn too_many(limits: &Limits) -> HttpError {
 }
 
 /// An incomplete head: wait for more, unless it already exceeds what the limits allow.
-fn partial(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, HttpError> {
+fn partial(buf: &[u8], limits: &Limits) -> Result<Option<usize>, HttpError> {
     check_head_size(buf.len(), limits)?;
     Ok(None)
 }
@@ -468,9 +554,23 @@ struct Seen {
     expect: bool,
 }
 
+/// Whether field values still need checking for control bytes and trimming.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ValuesChecked {
+    /// httparse has refused control bytes (its value map is RFC 9110's field-value:
+    /// tab, 0x20–0x7e, obs-text) and trimmed the blanks around each value.
+    ByHttparse,
+    /// The values come from elsewhere (an HTTP/2 HEADERS frame).
+    No,
+}
+
 /// Limits on field count and size, the header map policy, trimmed values,
 /// singletons and control bytes.
-fn apply_field_rules(head: &mut Head, limits: &Limits) -> Result<Seen, HttpError> {
+fn apply_field_rules(
+    head: &mut Head,
+    limits: &Limits,
+    values: ValuesChecked,
+) -> Result<Seen, HttpError> {
     if head.fields.len() > limits.fields {
         return Err(too_many(limits));
     }
@@ -487,7 +587,7 @@ fn apply_field_rules(head: &mut Head, limits: &Limits) -> Result<Seen, HttpError
             _ => {}
         }
         let value_bytes = value.of(&head.raw);
-        if !fields::is_field_value(value_bytes) {
+        if values == ValuesChecked::No && !fields::is_field_value(value_bytes) {
             return Err(HttpError::bad(format!(
                 "Invalid header value in {name_text}: control character"
             )));
@@ -508,8 +608,10 @@ fn apply_field_rules(head: &mut Head, limits: &Limits) -> Result<Seen, HttpError
         {
             return Err(HttpError::bad(format!("Invalid header name '{name_text}'")));
         }
-        let trimmed = Span::within(&head.raw, fields::trim_ws(value_bytes));
-        head.fields[i].1 = trimmed;
+        if values == ValuesChecked::No {
+            let trimmed = Span::within(&head.raw, fields::trim_ws(value_bytes));
+            head.fields[i].1 = trimmed;
+        }
     }
     // Under `drop`, names with `_` stay in the head: the environ leaves them out unless
     // a trusted peer sends one `--forwarder-headers` names, which only it can tell.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::read_buffer::ReadBuffer;
 pub use super::stream::Stream;
 use crate::http::body::{Body, BodyBuffer, Decoder};
-use crate::http::request::{parse_head, Head, Limits};
+use crate::http::request::{parse_head_reusing, Head, Limits};
 use crate::http::response;
 use crate::http::HttpError;
 use crate::wsgi::call::Sink;
@@ -319,11 +319,11 @@ impl Conn {
                     } else {
                         limits.for_untrusted_peer()
                     };
-                    match parse_head(self.rbuf.data(), &for_peer) {
+                    match parse_head_reusing(self.rbuf.data(), &for_peer) {
                         Ok(None) => return self.wait_or_close(),
                         Ok(Some((head, used))) => {
                             self.rbuf.consume(used);
-                            self.start_body(Box::new(head), limits);
+                            self.start_body(head, limits);
                         }
                         Err(e) => return self.reject(&e),
                     }

@@ -314,7 +314,11 @@ impl Back {
         // when the loop next turns, which on a loaded machine can be long enough for
         // a busy peer to stop waiting for us and take a new client it cannot serve.
         // The loop corrects the flag on its next turn if it is not idle after all.
-        crate::arbiter::set_idle(true);
+        // Stored only when it changes: a store on every hand-back dirtied the shared
+        // mapping's cache line, which the other workers read, even when already idle.
+        if !crate::arbiter::idle_published() {
+            crate::arbiter::set_idle(true);
+        }
         fence(Ordering::SeqCst);
         let wanted = urgent
             || self.wake_on_finish.load(Ordering::SeqCst)

@@ -6,7 +6,6 @@ use pyo3::prelude::*;
 
 pub use super::access_extra::{AccessExtra, AccessNeeds};
 use super::environ::{self, Peer};
-use super::input::InputStream;
 use super::response_body::stream;
 use super::start_response::StartResponse;
 pub use super::writer::Sink;
@@ -23,7 +22,7 @@ pub struct Outcome {
     pub body_bytes: u64,
     pub keep_alive: bool,
     /// From the start of the app call to the end of the response (Gunicorn's
-    /// request_time).
+    /// request_time); zero when neither the access log nor statsd reads it.
     pub duration: std::time::Duration,
     /// What the access-log format needs beyond the request head; `None` unless its
     /// format has `{..}o` or `{..}e` atoms.
@@ -40,7 +39,8 @@ impl Bridge {
         keep_alive: bool,
         sink: &mut dyn Sink,
     ) -> Outcome {
-        let started = std::time::Instant::now();
+        // Timed only when the access log or statsd reads the duration.
+        let started = (self.timed || crate::log::statsd::enabled()).then(std::time::Instant::now);
         Python::attach(|py| {
             let mut extra = None;
             let mut writer = Writer {
@@ -91,7 +91,7 @@ impl Bridge {
             outcome.extra = extra;
             let buf = std::mem::take(&mut writer.buf);
             writer.sink.return_buffer(buf);
-            outcome.duration = started.elapsed();
+            outcome.duration = started.map(|s| s.elapsed()).unwrap_or_default();
             if let Some(req) = &req {
                 post_request(py, req, seen, &outcome);
             }
@@ -111,12 +111,16 @@ impl Bridge {
         seen: Option<&mut Option<Seen<'py>>>,
     ) -> Result<(), Fault> {
         let body_len = body.len();
-        let input = Bound::new(py, InputStream::new(body))
-            .map_err(Fault::App)?
-            .into_any();
-        let env =
-            environ::build(py, &self.environ, head, body_len, peer, input).map_err(Fault::App)?;
-        let sr = Bound::new(py, StartResponse::default()).map_err(Fault::App)?;
+        let (sr, input) = self.spare.take(py, body).map_err(Fault::App)?;
+        let env = environ::build(
+            py,
+            &self.environ,
+            head,
+            body_len,
+            peer,
+            input.clone().into_any(),
+        )
+        .map_err(Fault::App)?;
         if let Some(seen) = seen {
             *seen = Some((env.clone().into_any(), sr.clone()));
         }
@@ -130,6 +134,8 @@ impl Bridge {
         if self.access_needs.any() {
             *extra = self.access_extra(&env, &sr, head, peer);
         }
+        drop((iterable, env));
+        self.spare.keep(sr, input);
         streamed?;
         if let Err(e) = closed {
             self.log_exception(

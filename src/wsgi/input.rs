@@ -30,6 +30,11 @@ impl InputStream {
         InputStream { source }
     }
 
+    /// Reads `body` from its start, as a new stream would (see `wsgi::spare`).
+    pub fn reset(&mut self, body: Body) {
+        *self = InputStream::new(body);
+    }
+
     /// At most `limit` bytes (all without one) as a new bytes object: a body in
     /// memory is copied once, straight into it.
     fn read_bytes<'py>(

@@ -10,6 +10,7 @@ pub mod input;
 pub mod loader;
 pub mod preload;
 mod response_body;
+mod spare;
 pub mod start_response;
 pub mod streams;
 mod value_memo;
@@ -32,6 +33,12 @@ pub struct Bridge {
     access_needs: call::AccessNeeds,
     /// Under `--reload`, the file whose `SyntaxError` is being served as a 500 page.
     broken_file: Option<std::path::PathBuf>,
+    /// An access log is written, so a request's duration is read: without one (and
+    /// without statsd) nobody reads it, and its two precise clock reads per request
+    /// were most of the worker's `clock_gettime` time.
+    timed: bool,
+    /// The last request's `start_response` and `wsgi.input`, for the next one.
+    spare: spare::Spare,
 }
 
 /// Why a worker could not become ready to serve.
@@ -87,6 +94,8 @@ impl Bridge {
                 sendfile: config.sendfile,
                 access_needs: access_needs(config),
                 broken_file,
+                timed: access_logged(config),
+                spare: spare::Spare::default(),
             })
         })
     }
@@ -121,12 +130,21 @@ impl Bridge {
     }
 }
 
+/// Whether access lines are written (to a file, stdout or syslog).
+fn access_logged(config: &Config) -> bool {
+    config.access_logfile.is_some() || config.logging.syslog.as_ref().is_some_and(|s| s.access)
+}
+
+/// Runs `f` with the GIL held throughout, so that the app calls inside it (which
+/// attach again, at the cost of a counter) do not each take and drop it.
+pub fn holding_gil<R>(f: impl FnOnce() -> R) -> R {
+    Python::attach(|_| f())
+}
+
 /// The extras the access log needs: none when no access line is written.
 fn access_needs(config: &Config) -> call::AccessNeeds {
     let format = &config.logging.access_format;
-    let logged =
-        config.access_logfile.is_some() || config.logging.syslog.as_ref().is_some_and(|s| s.access);
-    if !logged {
+    if !access_logged(config) {
         return call::AccessNeeds::default();
     }
     call::AccessNeeds {

@@ -17,7 +17,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use crate::http::is_token_byte;
-use crate::http::response::{header_value_problem, is_hop_by_hop, parse_status, push_header_line};
+use crate::http::response::{
+    header_value_problem, is_hop_by_hop, parse_status, push_header_bytes, push_header_line,
+};
 
 /// What the app has said about its response so far.
 #[pyclass(module = "rustcorn", name = "StartResponse")]
@@ -39,6 +41,9 @@ pub struct StartResponse {
     pub headers_sent: bool,
     /// Bytes given to `write()`, sent before the iterable's items.
     pub written: Vec<u8>,
+    /// Where a call's headers are checked into before they replace `header_lines`
+    /// (a failed call leaves the earlier ones); kept with its capacity.
+    scratch: Vec<u8>,
 }
 
 #[pymethods]
@@ -88,11 +93,22 @@ impl StartResponse {
             ))
         })?;
         let code = parse_status(status.to_str()?).map_err(PyValueError::new_err)?;
-        let parsed = parse_headers(headers)?;
+        // Checked into the scratch buffer, which then becomes the header lines: both
+        // keep their capacity from request to request (see `wsgi::spare`).
+        let mut lines = std::mem::take(&mut slf.borrow_mut().scratch);
+        lines.clear();
+        let parsed = parse_headers(headers, lines);
         let mut this = slf.borrow_mut();
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err((e, lines)) => {
+                this.scratch = lines;
+                return Err(e);
+            }
+        };
         this.status = Some(status.clone().unbind());
         this.code = code;
-        this.header_lines = parsed.lines;
+        this.scratch = std::mem::replace(&mut this.header_lines, parsed.lines);
         this.content_length = parsed.content_length;
         this.close_requested = parsed.close_requested;
         drop(this);
@@ -102,6 +118,17 @@ impl StartResponse {
 }
 
 impl StartResponse {
+    /// Back to the state of a new object, keeping the buffers' capacity.
+    pub fn reset(&mut self) {
+        self.status = None;
+        self.code = 0;
+        self.header_lines.clear();
+        self.content_length = None;
+        self.close_requested = false;
+        self.headers_sent = false;
+        self.written.clear();
+    }
+
     /// The legacy `write(data)` callable: bytes only, after start_response.
     fn write(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let bytes = data.cast::<PyBytes>().map_err(|_| {
@@ -148,25 +175,39 @@ struct ParsedHeaders {
 
 /// The app's headers: a plain list (what apps pass) is read by index, anything else
 /// iterable (a list subclass too: it may iterate its own way) through `iter()`.
-fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<ParsedHeaders> {
+/// On failure the buffer comes back with the error, for reuse.
+fn parse_headers(
+    headers: &Bound<'_, PyAny>,
+    lines: Vec<u8>,
+) -> Result<ParsedHeaders, (PyErr, Vec<u8>)> {
     let mut out = ParsedHeaders {
-        lines: Vec::with_capacity(128),
+        lines,
         content_length: None,
         close_requested: false,
     };
-    if let Ok(list) = headers.cast_exact::<PyList>() {
-        for item in list.iter() {
-            out.add(&item)?;
-        }
-    } else {
-        for item in headers.try_iter()? {
-            out.add(&item?)?;
-        }
+    match out.add_all(headers) {
+        Ok(()) => Ok(out),
+        Err(e) => Err((e, out.lines)),
     }
-    Ok(out)
 }
 
 impl ParsedHeaders {
+    fn add_all(&mut self, headers: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.lines.capacity() == 0 {
+            self.lines.reserve(128);
+        }
+        if let Ok(list) = headers.cast_exact::<PyList>() {
+            for item in list.iter() {
+                self.add(&item)?;
+            }
+        } else {
+            for item in headers.try_iter()? {
+                self.add(&item?)?;
+            }
+        }
+        Ok(())
+    }
+
     /// One `(name, value)` header, checked, kept as a wire line unless hop-by-hop.
     fn add(&mut self, item: &Bound<'_, PyAny>) -> PyResult<()> {
         let pair = item.cast::<PyTuple>().ok();
@@ -203,7 +244,9 @@ impl ParsedHeaders {
             value.trim_matches([' ', '\t'])
         };
         if name.eq_ignore_ascii_case("content-length") {
-            let n = value.trim().parse::<u64>().map_err(|_| {
+            // A plain value has no other whitespace left to trim.
+            let digits = if plain { value } else { value.trim() };
+            let n = digits.parse::<u64>().map_err(|_| {
                 PyValueError::new_err(format!("invalid Content-Length header value {value:?}"))
             })?;
             self.content_length = Some(n);
@@ -217,7 +260,12 @@ impl ParsedHeaders {
             }
             return Ok(());
         }
-        push_header_line(&mut self.lines, name, value);
+        if plain {
+            // ASCII: its bytes are its latin-1.
+            push_header_bytes(&mut self.lines, name.as_bytes(), value.as_bytes());
+        } else {
+            push_header_line(&mut self.lines, name, value);
+        }
         Ok(())
     }
 }

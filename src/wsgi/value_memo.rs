@@ -18,9 +18,9 @@
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyDict, PyString};
 
-use super::environ::py_latin1;
+use super::environ::{py_latin1, ServerValues};
 
 /// Which remembered field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +64,25 @@ pub struct ValueMemo {
 #[derive(Default)]
 pub struct Slots {
     last: [Option<(Vec<u8>, Py<PyString>)>; SLOTS],
+    /// The environ template with the server values that last repeated.
+    warm: Option<Warm>,
+}
+
+/// A copy of the environ template with SERVER_NAME, SERVER_PORT and REMOTE_ADDR
+/// stored, and the bytes they were made from (see `environ::template_copy`).
+struct Warm {
+    dict: Py<PyDict>,
+    name: Vec<u8>,
+    port: Vec<u8>,
+    remote_addr: Option<Vec<u8>>,
+}
+
+impl Warm {
+    fn holds(&self, server: &ServerValues<'_>) -> bool {
+        self.name == server.name
+            && self.port == server.port
+            && self.remote_addr.as_deref() == server.remote_addr
+    }
 }
 
 impl ValueMemo {
@@ -80,6 +99,40 @@ impl ValueMemo {
 }
 
 impl Slots {
+    /// The warm template, if it holds these values.
+    pub fn warm_for<'py>(
+        &self,
+        py: Python<'py>,
+        server: &ServerValues<'_>,
+    ) -> Option<&Bound<'py, PyDict>> {
+        let warm = self.warm.as_ref()?;
+        warm.holds(server).then(|| warm.dict.bind(py))
+    }
+
+    /// Whether these values are the ones the last request had (the slots hold them).
+    pub fn repeats(&self, server: &ServerValues<'_>) -> bool {
+        let last = |field: Field, bytes: &[u8]| {
+            self.last[index(field)]
+                .as_ref()
+                .is_some_and(|(seen, _)| seen.as_slice() == bytes)
+        };
+        last(Field::ServerName, server.name)
+            && last(Field::ServerPort, server.port)
+            && server
+                .remote_addr
+                .is_none_or(|addr| last(Field::RemoteAddr, addr))
+    }
+
+    /// Makes `dict` (the template with these values stored) the warm template.
+    pub fn keep_warm(&mut self, dict: Bound<'_, PyDict>, server: &ServerValues<'_>) {
+        self.warm = Some(Warm {
+            dict: dict.unbind(),
+            name: server.name.to_vec(),
+            port: server.port.to_vec(),
+            remote_addr: server.remote_addr.map(<[u8]>::to_vec),
+        });
+    }
+
     /// `bytes` as a latin-1 str: the remembered one when it holds the same bytes.
     pub fn str<'py>(
         &mut self,

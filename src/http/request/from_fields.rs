@@ -3,7 +3,7 @@
 
 use super::{
     apply_field_rules, check_head_size, content_length, expects_continue, fields, line, too_many,
-    BodyFraming, Head, Limits, Span,
+    BodyFraming, Head, Limits, Span, ValuesChecked,
 };
 use crate::http::HttpError;
 
@@ -85,7 +85,7 @@ impl Head {
             uwsgi: false,
             http2: true,
         };
-        apply_field_rules(&mut head, limits)?;
+        apply_field_rules(&mut head, limits, ValuesChecked::No)?;
         if let (Some(value), Some(max)) = (head.header("content-length"), limits.body) {
             let n = content_length(value)?;
             if n > max {
