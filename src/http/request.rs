@@ -403,13 +403,7 @@ fn parse_one_head(
         target,
         minor_version: line.minor_version,
         fields,
-        body: BodyFraming::None,
-        keep_alive: false,
-        client_closes: false,
-        expect_continue: false,
-        forwarded_https: None,
-        uwsgi: false,
-        http2: false,
+        ..Head::empty()
     };
     let head = into;
     let seen = apply_field_rules(head, limits, ValuesChecked::ByHttparse)?;
