@@ -316,15 +316,11 @@ pub fn parse_head_reusing(
 /// thread (up to [`SPARE_HEADS`]; a head grown past the bounds is dropped).
 pub fn recycle(head: Box<Head>) {
     if head.raw.capacity() <= SPARE_RAW_MAX && head.fields.capacity() <= SPARE_FIELDS_MAX {
-        let full = SPARE.with_borrow_mut(|spare| {
+        SPARE.with_borrow_mut(|spare| {
             if spare.len() < SPARE_HEADS {
                 spare.push(head);
-                None
-            } else {
-                Some(head)
             }
         });
-        drop(full);
     }
 }
 
