@@ -38,21 +38,20 @@ command=$1
 wrk_args=(-t1 -c50)
 [[ $close -eq 1 ]] && wrk_args+=(-H "Connection: close")
 
-cd "$(dirname "$0")/apps"
+bench="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$bench/apps"
 pid=""
 cleanup() { [[ -n $pid ]] && kill -- "-$pid" 2>/dev/null || true; }
 trap cleanup EXIT
 
-# CPU 1's busy clock ticks (user nice system irq softirq steal), as compare.sh reads them.
-cpu_ticks() { awk '/^cpu1 /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
-# Clock ticks of CPU used by a process and its children (utime and stime are the
-# 12th and 13th fields after the command name, which may hold spaces).
-proc_ticks() {
-    local total=0 p fields
-    for p in "$1" $(pgrep -P "$1"); do
-        fields=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f12,13) || continue
-        total=$((total + ${fields% *} + ${fields#* }))
-    done
+# shellcheck source-path=SCRIPTDIR source=lib/measure.sh
+source "$bench/lib/measure.sh"
+# CPU 1's busy ticks, as compare.sh reads them (`cpu_stat`).
+cpu1_busy() { cpu_stat 1 0 | cut -d' ' -f1; }
+# The server's processes' utime + stime, in ticks.
+tree_ticks() {
+    local total=0 p
+    for p in $(tree_pids "$1"); do total=$((total + $(cpu_ticks "$p"))); done
     echo "$total"
 }
 
@@ -72,10 +71,10 @@ for i in $(seq "$starts"); do
         exit 1
     }
     taskset -c 0 wrk "${wrk_args[@]}" -d1 "http://127.0.0.1:$port/" >/dev/null
-    c0=$(cpu_ticks) p0=$(proc_ticks "$pid")
+    c0=$(cpu1_busy) p0=$(tree_ticks "$pid")
     requests=$(taskset -c 0 wrk "${wrk_args[@]}" -d"$duration" "http://127.0.0.1:$port/" \
         | awk '/requests in/{print $1}')
-    c1=$(cpu_ticks) p1=$(proc_ticks "$pid")
+    c1=$(cpu1_busy) p1=$(tree_ticks "$pid")
     kill -- "-$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     pid=""
