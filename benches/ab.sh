@@ -31,7 +31,8 @@ done
 [[ $# -ge 1 ]] || { echo "ab: name at least one NAME=COMMAND" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "ab: no wrk on PATH (apt-get install wrk)" >&2; exit 2; }
 
-cd "$(dirname "$0")/apps"
+bench="$(cd "$(dirname "$0")" && pwd)"
+cd "$bench/apps"
 names=() pids=() ports=()
 cleanup() { for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -52,13 +53,13 @@ for i in "${!names[@]}"; do
     exit 1
 done
 
-# Clock ticks of CPU used by a process and its children (the field after the
-# command name, which may hold spaces: utime and stime are the 12th and 13th).
+# Clock ticks of CPU used by a server's whole process tree (compare.sh's counters).
+# shellcheck source-path=SCRIPTDIR source=lib/measure.sh
+source "$bench/lib/measure.sh"
 ticks() {
-    local total=0 p fields
-    for p in "$1" $(pgrep -P "$1"); do
-        fields=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f12,13) || continue
-        [[ -n $fields ]] && total=$((total + ${fields% *} + ${fields#* }))
+    local total=0 p
+    for p in $(tree_pids "$1"); do
+        total=$((total + $(cpu_ticks "$p")))
     done
     echo "$total"
 }
