@@ -43,7 +43,7 @@
 # scripts/build-wheels.sh finds them) with uvloop from PyPI for the asgi worker.
 # PYTHON_VERSIONS (default "3.10 3.11 3.12 3.13") and RUSTCORN_TOOLS_VENV (maturin and
 # zig; default <repo>/.venv-tools) are `--build`'s, as scripts/build-wheels.sh's.
-# valgrind and curl must be installed.
+# valgrind, curl and wrk must be installed.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -92,6 +92,7 @@ venv="${RUSTCORN_BENCH_VENV:-$repo/.venv-bench}"
 [[ -x "$venv/bin/python" ]] || die "no venv at $venv (benches/setup-bench-env.sh, or set RUSTCORN_BENCH_VENV)"
 command -v valgrind >/dev/null || die "valgrind is not installed"
 command -v curl >/dev/null || die "curl is not installed"
+command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
 source "$repo/benches/lib/boot.sh"
 # shellcheck source=scripts/find-python.sh
 source "$repo/scripts/find-python.sh"
@@ -156,6 +157,10 @@ collect() {
     for _ in $(seq 3); do
         curl -s -o /dev/null --data-binary @"$work/body" "$url/echo"
     done
+    # Many connections at once, as under wrk in benches/compare.sh: a turn then
+    # serves a batch, whose functions (the batch clock, the spare heads, several
+    # start_response objects alive) one connection at a time never reaches.
+    wrk -t1 -c20 -d2 "$url/" >/dev/null
     kill -TERM "$server_pid"
     wait "$server_pid" || true
     server_pid=""
