@@ -5,14 +5,19 @@
 //! the `http` value h2 sends. No I/O here: the connection is driven in
 //! [`crate::worker::h2conn`].
 
-use super::request::{Head, Limits};
+use super::request::{self, Head, Limits};
 use super::response::{self, SERVER};
 use super::HttpError;
 
 /// The head of an HTTP/2 request. `:authority` stands in for `Host` (Gunicorn's rule),
 /// replacing one Host field; two Host fields are kept, so the singleton rule refuses
 /// them as it does over HTTP/1. `:path` is the target (the authority for CONNECT).
-pub fn head_from_parts(parts: &http::request::Parts, limits: &Limits) -> Result<Head, HttpError> {
+/// The head is a served one's when the thread has one ([`request::spare_head`]): its
+/// box, bytes and field list were three allocations and three frees per stream.
+pub fn head_from_parts(
+    parts: &http::request::Parts,
+    limits: &Limits,
+) -> Result<Box<Head>, HttpError> {
     let target = if parts.method == http::Method::CONNECT {
         parts.uri.authority().map_or("", |a| a.as_str())
     } else {
@@ -30,7 +35,14 @@ pub fn head_from_parts(parts: &http::request::Parts, limits: &Limits) -> Result<
         }
         fields.push((name.as_str().as_bytes(), value.as_bytes()));
     }
-    Head::from_fields(parts.method.as_str(), target, fields.as_slice(), limits)
+    let mut head = request::spare_head();
+    match head.fill_from_fields(parts.method.as_str(), target, fields.as_slice(), limits) {
+        Ok(()) => Ok(head),
+        Err(e) => {
+            request::recycle(head);
+            Err(e)
+        }
+    }
 }
 
 /// Fields a request usually has at most (h2load sends 2 besides the pseudo-headers,
@@ -529,6 +541,46 @@ mod tests {
             want.extend((0..count).map(|i| format!("x-f{i}")));
             assert_eq!(names, want);
         }
+    }
+
+    #[test]
+    fn a_recycled_head_keeps_nothing_of_the_stream_it_served() {
+        let big = parts(
+            get("https://a/old?x=1")
+                .header("x-old", "1")
+                .header("content-length", "5")
+                .header("expect", "100-continue"),
+        );
+        let fresh = |p: &http::request::Parts| {
+            let h = head_from_parts(p, &Limits::default()).unwrap();
+            let fields: Vec<(String, Vec<u8>)> = h
+                .fields()
+                .map(|(n, v)| (n.to_string(), v.to_vec()))
+                .collect();
+            (
+                h.method().to_string(),
+                h.target().to_string(),
+                fields,
+                h.expect_continue,
+            )
+        };
+        let small = parts(get("https://b/new").header("accept", "*/*"));
+        let want = fresh(&small);
+        for _ in 0..3 {
+            request::recycle(head_from_parts(&big, &Limits::default()).unwrap());
+            assert_eq!(fresh(&small), want);
+            let two_hosts = parts(get("https://a/").header("host", "b").header("host", "c"));
+            assert!(head_from_parts(&two_hosts, &Limits::default()).is_err());
+            assert_eq!(fresh(&small), want);
+        }
+        assert_eq!(
+            want.2,
+            [
+                ("host".to_string(), b"b".to_vec()),
+                ("accept".to_string(), b"*/*".to_vec())
+            ]
+        );
+        assert!(!want.3);
     }
 
     /// A frame header: length, type, flags, stream 1; then `len` zero bytes.

@@ -72,7 +72,7 @@ impl H2Conn {
                     );
                 }
                 self.receiving.push(Receiving {
-                    head: Box::new(head),
+                    head,
                     recv,
                     respond,
                     buffer: BodyBuffer::default(),
