@@ -635,8 +635,10 @@ mod tests {
 
     #[test]
     fn the_frame_tap_counts_header_blocks_once_whole_whatever_the_split() {
+        /// A frame's type, flags and payload length.
+        type Frame = (u8, u8, usize);
         // (frames, blocks): END_HEADERS is 0x4; CONTINUATION is 0x9.
-        let cases: &[(&[(u8, u8, usize)], u64)] = &[
+        let cases: &[(&[Frame], u64)] = &[
             (&[(0x1, 0x4 | 0x1, 30)], 1),
             (&[(0x1, 0x4, 0)], 1),
             (&[(0x1, 0x4, 30), (0x0, 0x1, 5), (0x1, 0x5, 12)], 2),
