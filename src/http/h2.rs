@@ -5,14 +5,19 @@
 //! the `http` value h2 sends. No I/O here: the connection is driven in
 //! [`crate::worker::h2conn`].
 
-use super::request::{Head, Limits};
+use super::request::{self, Head, Limits};
 use super::response::{self, SERVER};
 use super::HttpError;
 
 /// The head of an HTTP/2 request. `:authority` stands in for `Host` (Gunicorn's rule),
 /// replacing one Host field; two Host fields are kept, so the singleton rule refuses
 /// them as it does over HTTP/1. `:path` is the target (the authority for CONNECT).
-pub fn head_from_parts(parts: &http::request::Parts, limits: &Limits) -> Result<Head, HttpError> {
+/// The head is a served one's when the thread has one ([`request::spare_head`]): its
+/// box, bytes and field list were three allocations and three frees per stream.
+pub fn head_from_parts(
+    parts: &http::request::Parts,
+    limits: &Limits,
+) -> Result<Box<Head>, HttpError> {
     let target = if parts.method == http::Method::CONNECT {
         parts.uri.authority().map_or("", |a| a.as_str())
     } else {
@@ -30,7 +35,14 @@ pub fn head_from_parts(parts: &http::request::Parts, limits: &Limits) -> Result<
         }
         fields.push((name.as_str().as_bytes(), value.as_bytes()));
     }
-    Head::from_fields(parts.method.as_str(), target, fields.as_slice(), limits)
+    let mut head = request::spare_head();
+    match head.fill_from_fields(parts.method.as_str(), target, fields.as_slice(), limits) {
+        Ok(()) => Ok(head),
+        Err(e) => {
+            request::recycle(head);
+            Err(e)
+        }
+    }
 }
 
 /// Fields a request usually has at most (h2load sends 2 besides the pseudo-headers,
@@ -325,6 +337,10 @@ pub struct FrameTap {
     control: u32,
     /// RST_STREAM frames since the connection began (never reset by the window).
     resets_seen: u64,
+    /// The frame whose payload is being skipped ends a header block (END_HEADERS).
+    ends_block: bool,
+    /// Header blocks complete in what was fed (see [`FrameTap::header_blocks`]).
+    blocks: u64,
 }
 
 impl FrameTap {
@@ -338,7 +354,24 @@ impl FrameTap {
             resets: 0,
             control: 0,
             resets_seen: 0,
+            ends_block: false,
+            blocks: 0,
         }
+    }
+
+    /// How many header blocks (HEADERS, or its last CONTINUATION, with END_HEADERS)
+    /// have come whole so far. Each stream h2 hands over was opened by one of them,
+    /// so once h2 has read everything fed and handed over as many streams as there
+    /// are blocks (less trailers and refusals), asking it for another stream would
+    /// only poll the connection to hear `Pending` (about 1,100 instructions).
+    pub fn header_blocks(&self) -> u64 {
+        self.blocks
+    }
+
+    /// Counts a header block the server put into h2's input itself (stream 1 of an
+    /// h2c upgrade), which the client never sent as a frame.
+    pub fn add_block(&mut self) {
+        self.blocks += 1;
     }
 
     /// How many RST_STREAM frames the client has sent so far: the connection looks
@@ -364,6 +397,10 @@ impl FrameTap {
                 let n = (*skip).min(bytes.len());
                 *skip -= n;
                 bytes = &bytes[n..];
+                if self.ends_block && self.payload_left == 0 {
+                    self.ends_block = false;
+                    self.blocks += 1;
+                }
                 continue;
             }
             let n = (9 - self.have).min(bytes.len());
@@ -392,6 +429,15 @@ impl FrameTap {
             0x2 | 0x4 | 0x6 => self.control += 1,
             // DATA carrying nothing and not ending its stream.
             0x0 if len == 0 && flags & 0x1 == 0 => self.control += 1,
+            // HEADERS or CONTINUATION with END_HEADERS: the block is whole once its
+            // payload is.
+            0x1 | 0x9 if flags & 0x4 != 0 => {
+                if len == 0 {
+                    self.blocks += 1;
+                } else {
+                    self.ends_block = true;
+                }
+            }
             _ => {}
         }
         if self.resets > MAX_RESETS {
@@ -497,6 +543,46 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_recycled_head_keeps_nothing_of_the_stream_it_served() {
+        let big = parts(
+            get("https://a/old?x=1")
+                .header("x-old", "1")
+                .header("content-length", "5")
+                .header("expect", "100-continue"),
+        );
+        let fresh = |p: &http::request::Parts| {
+            let h = head_from_parts(p, &Limits::default()).unwrap();
+            let fields: Vec<(String, Vec<u8>)> = h
+                .fields()
+                .map(|(n, v)| (n.to_string(), v.to_vec()))
+                .collect();
+            (
+                h.method().to_string(),
+                h.target().to_string(),
+                fields,
+                h.expect_continue,
+            )
+        };
+        let small = parts(get("https://b/new").header("accept", "*/*"));
+        let want = fresh(&small);
+        for _ in 0..3 {
+            request::recycle(head_from_parts(&big, &Limits::default()).unwrap());
+            assert_eq!(fresh(&small), want);
+            let two_hosts = parts(get("https://a/").header("host", "b").header("host", "c"));
+            assert!(head_from_parts(&two_hosts, &Limits::default()).is_err());
+            assert_eq!(fresh(&small), want);
+        }
+        assert_eq!(
+            want.2,
+            [
+                ("host".to_string(), b"b".to_vec()),
+                ("accept".to_string(), b"*/*".to_vec())
+            ]
+        );
+        assert!(!want.3);
+    }
+
     /// A frame header: length, type, flags, stream 1; then `len` zero bytes.
     fn frame(kind: u8, flags: u8, len: usize) -> Vec<u8> {
         let mut f = vec![
@@ -545,6 +631,45 @@ mod tests {
                 assert_eq!(got.err(), want, "type {kind} x{count}, step {step}");
             }
         }
+    }
+
+    #[test]
+    fn the_frame_tap_counts_header_blocks_once_whole_whatever_the_split() {
+        /// A frame's type, flags and payload length.
+        type Frame = (u8, u8, usize);
+        // (frames, blocks): END_HEADERS is 0x4; CONTINUATION is 0x9.
+        let cases: &[(&[Frame], u64)] = &[
+            (&[(0x1, 0x4 | 0x1, 30)], 1),
+            (&[(0x1, 0x4, 0)], 1),
+            (&[(0x1, 0x4, 30), (0x0, 0x1, 5), (0x1, 0x5, 12)], 2),
+            // A block in three frames is one block, whole with its last.
+            (&[(0x1, 0x1, 20), (0x9, 0, 20), (0x9, 0x4, 20)], 1),
+            (&[(0x1, 0x1, 20), (0x9, 0, 20)], 0),
+            (&[(0x3, 0, 4), (0x4, 0x4, 0), (0x8, 0, 4), (0x0, 0x4, 8)], 0),
+        ];
+        for &(list, want) in cases {
+            let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+            for &(kind, flags, len) in list {
+                bytes.extend(frame(kind, flags, len));
+            }
+            for step in [1, 7, 9, 10, bytes.len()] {
+                let mut tap = FrameTap::new(0);
+                for chunk in bytes.chunks(step) {
+                    tap.feed(chunk, 0).unwrap();
+                }
+                assert_eq!(tap.header_blocks(), want, "{list:?}, step {step}");
+            }
+            // Not counted before the last byte of its payload.
+            let mut tap = FrameTap::new(0);
+            tap.feed(&bytes[..bytes.len() - 1], 0).unwrap();
+            let last_ends = list
+                .last()
+                .is_some_and(|&(k, f, _)| matches!(k, 0x1 | 0x9) && f & 0x4 != 0);
+            assert_eq!(tap.header_blocks() + u64::from(last_ends), want, "{list:?}");
+        }
+        let mut tap = FrameTap::new(0);
+        tap.add_block();
+        assert_eq!(tap.header_blocks(), 1);
     }
 
     #[test]

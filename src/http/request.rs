@@ -312,6 +312,14 @@ pub fn parse_head_reusing(
     }
 }
 
+/// A head to fill ([`Head::fill_from_fields`]): a served request's, with its
+/// buffers, when this thread has one (see [`recycle`]).
+pub fn spare_head() -> Box<Head> {
+    SPARE
+        .with_borrow_mut(Vec::pop)
+        .unwrap_or_else(|| Box::new(Head::empty()))
+}
+
 /// Gives a served request's head back for a later [`parse_head_reusing`] on this
 /// thread (up to [`SPARE_HEADS`]; a head grown past the bounds is dropped).
 pub fn recycle(head: Box<Head>) {

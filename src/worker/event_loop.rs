@@ -901,6 +901,8 @@ impl<'a> EventLoop<'a> {
                     self.h2_stream_written(index, conn_id, &head, &outcome)
                 }
             };
+            // Its buffers serve the next stream's head (`http::h2::head_from_parts`).
+            crate::http::request::recycle(head);
             if turn && !h2_turns.contains(&index) {
                 h2_turns.push(index);
             }

@@ -139,6 +139,10 @@ pub struct H2Conn {
     tap: FrameTap,
     /// [`FrameTap::resets_seen`] when the waiting streams were last checked.
     resets_checked: u64,
+    /// Header blocks h2 is done with: each opened a stream it handed over, or h2
+    /// read it and had no stream to hand over for it (trailers, a refusal). While
+    /// [`FrameTap::header_blocks`] is no higher, h2 has no stream waiting.
+    blocks_done: u64,
     /// Our side is shut after a GOAWAY for abuse; input is discarded until EOF.
     lingering: bool,
     /// A limit was passed: GOAWAY(ENHANCE_YOUR_CALM) is due, then the close.
@@ -212,6 +216,7 @@ impl H2Conn {
             scratch: vec![0u8; 16 * 1024].into_boxed_slice(),
             tap: FrameTap::new(crate::sys::monotonic_millis()),
             resets_checked: 0,
+            blocks_done: 0,
             lingering: false,
             calm: Calm::Fine,
             upgrading: None,
@@ -468,7 +473,13 @@ impl H2Conn {
             }
             match conn.poll_accept(&mut cx) {
                 Poll::Ready(Some(Ok((request, respond)))) => {
-                    self.accept_stream(request, respond, limits, proxy)
+                    let quiet = self.accept_stream(request, respond, limits, proxy);
+                    self.blocks_done += 1;
+                    if quiet && self.blocks_done >= self.tap.header_blocks() && self.h2_read_all() {
+                        // No stream is left in h2, and the poll that would say so
+                        // has nothing to write either: the accept queued nothing.
+                        return;
+                    }
                 }
                 Poll::Ready(Some(Err(e))) => {
                     self.ended_by_h2(&e);
@@ -479,9 +490,21 @@ impl H2Conn {
                     io.state = State::Done;
                     return;
                 }
-                Poll::Pending => return,
+                Poll::Pending => {
+                    if self.h2_read_all() {
+                        self.blocks_done = self.tap.header_blocks();
+                    }
+                    return;
+                }
             }
         }
+    }
+
+    /// h2 has read all the input there is and was not held back by a full output
+    /// buffer: after a poll it has then decoded every whole frame fed to it.
+    fn h2_read_all(&self) -> bool {
+        let bufs = lock(&self.bufs);
+        bufs.inbound.is_empty() && bufs.outbound.len() < transport::OUT_HIGH_WATER
     }
 
     /// Writes `outbound` to the socket until it would block.

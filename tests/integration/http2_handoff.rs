@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{self, Server};
 use crate::http2::{curl, program, python_client, run, serve_h2, wait_client};
+use crate::json::Json;
 use crate::tls::support::Certs;
 
 const APP: &str = "h2_app:application";
@@ -122,4 +123,46 @@ fn a_client_reset_mid_response_leaves_the_connection_serving() {
     }
     assert_eq!(curl(server.port(), "/pid", &["--http2"]).0, "2");
     assert!(!server.log().contains("panicked"), "{}", server.log());
+}
+
+/// Regression guard for the loop's accounting of header blocks
+/// (`FrameTap::header_blocks`): it asks h2 for another stream only while h2 may
+/// hold one. Several streams' frames in one read, split mid-frame, with trailers
+/// (a block that opens no stream), a refused stream, a body and a 100-continue:
+/// every stream is answered, whatever the split.
+#[test]
+fn streams_whose_frames_arrive_together_or_in_pieces_are_all_answered() {
+    let certs = Certs::new();
+    let server = serve_h2(&certs, APP, &["--http-protocols", "h2,h1"]);
+    let head = |method: &str, path: &str, extra: &str| {
+        format!(
+            r#"[[":method","{method}"],[":path","{path}"],[":scheme","https"],[":authority","localhost"]{extra}]"#
+        )
+    };
+    let requests = format!(
+        r#"[{{"headers":{}}},{{"headers":{},"body":700,"trailers":[["x-sum","1"]]}},{{"headers":{}}},{{"headers":{},"body":5}},{{"headers":{}}},{{"headers":{},"trailers":[["x-t","2"]]}},{{"headers":{}}}]"#,
+        head("GET", "/environ", ""),
+        head("POST", "/echo", ""),
+        head("GET", "/environ", r#",["host","a"],["host","b"]"#),
+        head("POST", "/echo", r#",["expect","100-continue"]"#),
+        head("GET", "/environ", ""),
+        head("POST", "/echo", ""),
+        head("GET", "/environ", ""),
+    );
+    let port = server.port().to_string();
+    for step in ["0", "1", "7", "100"] {
+        let out = python_client(&["batch", &port, &requests, step]);
+        let answers = out.at("answers").as_array().unwrap();
+        let statuses: Vec<Option<i64>> = answers.iter().map(|a| a.at("status").as_i64()).collect();
+        let ok = Some(200);
+        assert_eq!(
+            statuses,
+            [ok, ok, Some(400), ok, ok, ok, ok],
+            "step {step}: {out:?}"
+        );
+        assert_eq!(answers[1].str_at("body").len(), 700, "step {step}: {out:?}");
+        assert_eq!(answers[3].str_at("body"), "xxxxx", "step {step}: {out:?}");
+        assert_eq!(answers[5].str_at("body"), "", "step {step}: {out:?}");
+        assert!(matches!(out.at("goaway"), Json::Null), "{out:?}");
+    }
 }

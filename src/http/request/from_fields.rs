@@ -22,6 +22,20 @@ impl Head {
         fields: &[(&[u8], &[u8])],
         limits: &Limits,
     ) -> Result<Head, HttpError> {
+        let mut head = Head::empty();
+        head.fill_from_fields(method, target, fields, limits)?;
+        Ok(head)
+    }
+
+    /// [`Head::from_fields`] into this head, whose buffers are reused (a head from
+    /// [`super::spare_head`]); after an `Err` what it holds is meaningless.
+    pub fn fill_from_fields(
+        &mut self,
+        method: &str,
+        target: &str,
+        fields: &[(&[u8], &[u8])],
+        limits: &Limits,
+    ) -> Result<(), HttpError> {
         line::check_method(method.as_bytes(), limits)?;
         let line_max = limits.request_line.unwrap_or(line::UNLIMITED_LINE_CAP);
         if target.len() > line_max {
@@ -56,7 +70,11 @@ impl Head {
             size += name.len() + value.len() + 4;
         }
         check_head_size(size, limits)?;
-        let mut raw = Vec::with_capacity(size);
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.clear();
+        raw.reserve(size);
+        let mut spans = std::mem::take(&mut self.fields);
+        spans.clear();
         let mut span = |bytes: &[u8]| {
             let start = raw.len() as u32;
             raw.extend_from_slice(bytes);
@@ -67,11 +85,11 @@ impl Head {
         };
         let method_span = span(method.as_bytes());
         let target_span = span(target.as_bytes());
-        let spans = fields.iter().map(|(n, v)| (span(n), span(v))).collect();
+        spans.extend(fields.iter().map(|(n, v)| (span(n), span(v))));
         if limits.casefold_method {
             raw[..method.len()].make_ascii_uppercase();
         }
-        let mut head = Head {
+        *self = Head {
             raw,
             method: method_span,
             target: target_span,
@@ -85,8 +103,8 @@ impl Head {
             uwsgi: false,
             http2: true,
         };
-        apply_field_rules(&mut head, limits, ValuesChecked::No)?;
-        if let (Some(value), Some(max)) = (head.header("content-length"), limits.body) {
+        apply_field_rules(self, limits, ValuesChecked::No)?;
+        if let (Some(value), Some(max)) = (self.header("content-length"), limits.body) {
             let n = content_length(value)?;
             if n > max {
                 return Err(HttpError::PayloadTooLarge(format!(
@@ -94,7 +112,7 @@ impl Head {
                 )));
             }
         }
-        head.expect_continue = expects_continue(&head)?;
-        Ok(head)
+        self.expect_continue = expects_continue(self)?;
+        Ok(())
     }
 }

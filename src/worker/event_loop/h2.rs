@@ -99,12 +99,12 @@ impl EventLoop<'_> {
             let sink = H2Sink::new(ready.respond, h2.waker(), self.config.timeout);
             pool.submit(Job {
                 index,
-                conn: Carrier::H2(Box::new(H2Stream {
+                conn: Carrier::H2(H2Stream {
                     sink,
                     peer,
                     conn_id: id,
                     wire: h2.wire_for_thread(),
-                })),
+                }),
                 head: ready.head,
                 body: ready.body,
                 keep_alive: true,

@@ -35,16 +35,17 @@ impl H2Conn {
     }
 
     /// A new stream: its head through the shared header policy, or an error page on
-    /// the stream (the connection goes on).
+    /// the stream (the connection goes on). True when it queued no frame for h2 to
+    /// send (no page, no 100 Continue).
     pub(super) fn accept_stream(
         &mut self,
         request: http::Request<RecvStream>,
         respond: SendResponse<Bytes>,
         limits: &Limits,
         proxy: &ProxyConfig,
-    ) {
+    ) -> bool {
         let Some(mut respond) = self.take_stream1(respond) else {
-            return; // An upgraded request's stream 1, served from its HTTP/1 head.
+            return false; // An upgraded request's stream 1, served from its HTTP/1 head.
         };
         let (parts, recv) = request.into_parts();
         let for_peer = if self.peer.trusted {
@@ -61,7 +62,8 @@ impl H2Conn {
         });
         match head {
             Ok(head) => {
-                if head.expect_continue && !recv.is_end_stream() {
+                let continues = head.expect_continue && !recv.is_end_stream();
+                if continues {
                     let _ = respond.send_informational(
                         http::Response::builder()
                             .status(100)
@@ -70,13 +72,17 @@ impl H2Conn {
                     );
                 }
                 self.receiving.push(Receiving {
-                    head: Box::new(head),
+                    head,
                     recv,
                     respond,
                     buffer: BodyBuffer::default(),
-                })
+                });
+                !continues
             }
-            Err(e) => self.refuse(respond, !recv.is_end_stream(), &e),
+            Err(e) => {
+                self.refuse(respond, !recv.is_end_stream(), &e);
+                false
+            }
         }
     }
 

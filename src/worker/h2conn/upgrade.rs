@@ -96,6 +96,9 @@ impl H2Conn {
         inbound.extend_from_slice(headers);
         inbound.unsplit(rest);
         upgrade.headers = None;
+        drop(bufs);
+        // Its stream comes out of h2 like a client's: count its block as one.
+        self.tap.add_block();
         true
     }
 

@@ -96,6 +96,57 @@ def run_raw(port, requests, settings=None):
     return {'answers': answers, 'goaway': state['goaway']}
 
 
+def run_batch(port, requests, step):
+    """All the requests' frames (HEADERS, DATA, trailers) written at once, then sent
+    `step` bytes per write (0: in one), so the server reads several header blocks,
+    or parts of them, per read; then every answer, in the requests' order."""
+    import h2.config
+    import h2.connection
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=True, validate_outbound_headers=False,
+        normalize_outbound_headers=False, validate_inbound_headers=False))
+    sock = connect(port, ['h2'])
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    ids, answers = [], {}
+    for request in requests:
+        stream_id = conn.get_next_available_stream_id()
+        body, trailers = request.get('body', 0), request.get('trailers')
+        conn.send_headers(stream_id, request['headers'],
+                          end_stream=body == 0 and not trailers)
+        if body:
+            conn.send_data(stream_id, b'x' * body, end_stream=not trailers)
+        if trailers:
+            conn.send_headers(stream_id, trailers, end_stream=True)
+        ids.append(stream_id)
+        answers[stream_id] = {'status': None, 'body': '', 'reset': None, 'ended': False}
+    data = conn.data_to_send()
+    for at in range(0, len(data), step or len(data)):
+        sock.sendall(data[at:at + (step or len(data))])
+    state = {'goaway': None}
+    import h2.events
+    while not all(a['ended'] for a in answers.values()) and state['goaway'] is None:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        for event in conn.receive_data(chunk):
+            answer = answers.get(getattr(event, 'stream_id', None))
+            if isinstance(event, h2.events.ResponseReceived):
+                answer['status'] = int(dict(event.headers)[b':status'])
+            elif isinstance(event, h2.events.DataReceived):
+                answer['body'] += event.data.decode('latin-1')
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                answer['ended'] = True
+            elif isinstance(event, h2.events.StreamReset):
+                answer['reset'] = int(event.error_code)
+                answer['ended'] = True
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                state['goaway'] = int(event.error_code)
+        sock.sendall(conn.data_to_send())
+    return {'answers': [answers[i] for i in ids], 'goaway': state['goaway']}
+
+
 def receive(sock, conn, stream_id, answer, state):
     """Reads once and records the events of `stream_id`; False when the socket closed."""
     import h2.events
@@ -298,6 +349,8 @@ def main():
     elif command == 'raw':
         settings = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
         out = run_raw(port, json.loads(sys.argv[3]), settings)
+    elif command == 'batch':
+        out = run_batch(port, json.loads(sys.argv[3]), int(sys.argv[4]))
     elif command == 'flood':
         out = run_flood(port, sys.argv[3], int(sys.argv[4]))
     elif command == 'reset':
