@@ -9,6 +9,7 @@ use std::mem::MaybeUninit;
 use super::HttpError;
 use fields::Repair;
 
+mod fast;
 mod fields;
 mod from_fields;
 mod line;
@@ -362,8 +363,15 @@ fn parse_one_head(
     };
     let rewritten;
     let mut fields = std::mem::take(&mut into.fields);
+    // An ordinary head in one pass; its sizes and line ends are checked on the way.
+    let fast = (!line.unconventional_version)
+        .then(|| fast::fields(buf, line_end + 2, limits, &mut fields))
+        .flatten();
     // The parsed head (`parsed[..parsed_len]`), and how much of `buf` it stands for.
-    let (parsed, parsed_len, consumed) = match parse_fields(input, limits, &mut fields)? {
+    let (parsed, parsed_len, consumed) = match fast.map_or_else(
+        || parse_fields(input, limits, &mut fields),
+        |n| Ok(FieldsParse::Complete(n)),
+    )? {
         FieldsParse::Complete(n) => (input, n, n),
         FieldsParse::Partial => return partial(buf, limits),
         FieldsParse::Refused(err) => match fields::diagnose(input, line_end, limits, err)? {
@@ -379,7 +387,8 @@ fn parse_one_head(
         },
     };
     check_head_size(consumed, limits)?;
-    if let Some(at) = bare_lf(&buf[..consumed]) {
+    // The fast path took no bare LF.
+    if let Some(at) = fast.is_none().then(|| bare_lf(&buf[..consumed])).flatten() {
         return Err(HttpError::bad(format!(
             "Invalid line ending: bare LF at byte {at}"
         )));
