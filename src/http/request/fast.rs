@@ -26,45 +26,47 @@ pub(super) fn fields(buf: &[u8], start: usize, limits: &Limits, out: &mut Fields
             _ => {}
         }
         let name_start = at;
-        while is_token_byte(*buf.get(at)?) {
-            at += 1;
-        }
-        if at == name_start || buf[at] != b':' {
+        let name_end = at + buf[at..].iter().position(|&b| !is_token_byte(b))?;
+        if name_end == name_start || buf[name_end] != b':' {
             return None;
         }
-        let name_end = at;
-        at += 1;
-        while matches!(*buf.get(at)?, b' ' | b'\t') {
-            at += 1;
-        }
-        let value_start = at;
-        let mut value_end = at;
-        loop {
-            match *buf.get(at)? {
-                b' ' | b'\t' => {}
-                0x21..=0x7e => value_end = at + 1,
-                b'\r' => break,
-                _ => return None,
-            }
-            at += 1;
-        }
-        if value_end == value_start || *buf.get(at + 1)? != b'\n' {
+        // The value's line up to its CR: blanks and visible ASCII only.
+        let line = &buf[name_end + 1..];
+        let cr = line.iter().position(|&b| !PLAIN_VALUE[usize::from(b)])?;
+        if line[cr] != b'\r' || *line.get(cr + 1)? != b'\n' {
             return None;
         }
-        at += 2;
+        let value = line[..cr].trim_ascii();
+        if value.is_empty() {
+            return None;
+        }
+        at = name_end + 1 + cr + 2;
         // Gunicorn's measure: the whole line, its CRLF included.
         if at - name_start > limits.field_size {
             return None;
         }
         out.push((
             Span::within(buf, &buf[name_start..name_end]),
-            Span::within(buf, &buf[value_start..value_end]),
+            Span::within(buf, value),
         ));
     }
     let consumed = at + 2;
     check_head_size(consumed, limits).ok()?;
     Some(consumed)
 }
+
+/// Tab, space and visible ASCII: what a value of an ordinary head is made of (so its
+/// only whitespace is what `trim_ascii` and httparse both trim: tab and space).
+static PLAIN_VALUE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'\t' as usize] = true;
+    table
+};
 
 #[cfg(test)]
 mod tests {
