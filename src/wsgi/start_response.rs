@@ -44,6 +44,30 @@ pub struct StartResponse {
     /// Where a call's headers are checked into before they replace `header_lines`
     /// (a failed call leaves the earlier ones); kept with its capacity.
     scratch: Vec<u8>,
+    /// Header names checked before (see [`KnownNames`]); kept across requests.
+    names: KnownNames,
+}
+
+/// Header names an app passed before, by identity, with what they are: an app's names
+/// are mostly constants of its code, the same str object on every request, so for
+/// them the token check and the Content-Length and hop-by-hop comparisons are done
+/// once (about 60 instructions per header). The strs are held, so an address seen here
+/// is never another string's. At most [`KNOWN_NAMES`].
+#[derive(Default)]
+struct KnownNames(Vec<(Py<PyString>, NameKind)>);
+
+const KNOWN_NAMES: usize = 8;
+
+/// What a (valid) response header name is to the server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NameKind {
+    /// Sent as the app gave it.
+    Kept,
+    ContentLength,
+    /// `Connection`: dropped, but its value may ask to close.
+    Connection,
+    /// Another hop-by-hop header (or Server, Date): dropped.
+    Dropped,
 }
 
 #[pymethods]
@@ -95,17 +119,25 @@ impl StartResponse {
         let code = parse_status(status.to_str()?).map_err(PyValueError::new_err)?;
         // Checked into the scratch buffer, which then becomes the header lines: both
         // keep their capacity from request to request (see `wsgi::spare`).
-        let mut lines = std::mem::take(&mut slf.borrow_mut().scratch);
+        let (mut lines, names) = {
+            let mut this = slf.borrow_mut();
+            (
+                std::mem::take(&mut this.scratch),
+                std::mem::take(&mut this.names),
+            )
+        };
         lines.clear();
-        let parsed = parse_headers(headers, lines);
+        let parsed = parse_headers(headers, lines, names);
         let mut this = slf.borrow_mut();
         let parsed = match parsed {
             Ok(parsed) => parsed,
-            Err((e, lines)) => {
-                this.scratch = lines;
+            Err((e, failed)) => {
+                this.scratch = failed.lines;
+                this.names = failed.names;
                 return Err(e);
             }
         };
+        this.names = parsed.names;
         this.status = Some(status.clone().unbind());
         this.code = code;
         this.scratch = std::mem::replace(&mut this.header_lines, parsed.lines);
@@ -171,23 +203,26 @@ struct ParsedHeaders {
     lines: Vec<u8>,
     content_length: Option<u64>,
     close_requested: bool,
+    names: KnownNames,
 }
 
 /// The app's headers: a plain list (what apps pass) is read by index, anything else
 /// iterable (a list subclass too: it may iterate its own way) through `iter()`.
-/// On failure the buffer comes back with the error, for reuse.
+/// On failure the buffer and the known names come back with the error, for reuse.
 fn parse_headers(
     headers: &Bound<'_, PyAny>,
     lines: Vec<u8>,
-) -> Result<ParsedHeaders, (PyErr, Vec<u8>)> {
+    names: KnownNames,
+) -> Result<ParsedHeaders, (PyErr, ParsedHeaders)> {
     let mut out = ParsedHeaders {
         lines,
         content_length: None,
         close_requested: false,
+        names,
     };
     match out.add_all(headers) {
         Ok(()) => Ok(out),
-        Err(e) => Err((e, out.lines)),
+        Err(e) => Err((e, out)),
     }
 }
 
@@ -219,11 +254,27 @@ impl ParsedHeaders {
         // Borrowed: only what is kept is copied, once.
         let name = header_str(name_obj, "name")?;
         let value = header_str(value_obj, "value")?;
-        if name.is_empty() || !name.bytes().all(is_token_byte) {
-            return Err(PyValueError::new_err(format!(
-                "invalid header name {name:?}"
-            )));
-        }
+        let kind = match self.names.kind_of(name_obj) {
+            Some(kind) => kind,
+            None => {
+                if name.is_empty() || !name.bytes().all(is_token_byte) {
+                    return Err(PyValueError::new_err(format!(
+                        "invalid header name {name:?}"
+                    )));
+                }
+                let kind = if name.eq_ignore_ascii_case("content-length") {
+                    NameKind::ContentLength
+                } else if name.eq_ignore_ascii_case("connection") {
+                    NameKind::Connection
+                } else if is_hop_by_hop(name) {
+                    NameKind::Dropped
+                } else {
+                    NameKind::Kept
+                };
+                self.names.learn(name_obj, kind);
+                kind
+            }
+        };
         // Printable ASCII (the usual value) needs no per-char decoding.
         let plain = value
             .bytes()
@@ -243,22 +294,26 @@ impl ParsedHeaders {
         } else {
             value.trim_matches([' ', '\t'])
         };
-        if name.eq_ignore_ascii_case("content-length") {
-            // A plain value has no other whitespace left to trim.
-            let digits = if plain { value } else { value.trim() };
-            let n = digits.parse::<u64>().map_err(|_| {
-                PyValueError::new_err(format!("invalid Content-Length header value {value:?}"))
-            })?;
-            self.content_length = Some(n);
-        } else if is_hop_by_hop(name) {
-            if name.eq_ignore_ascii_case("connection")
-                && value
+        match kind {
+            NameKind::Kept => {}
+            NameKind::ContentLength => {
+                // A plain value has no other whitespace left to trim.
+                let digits = if plain { value } else { value.trim() };
+                let n = digits.parse::<u64>().map_err(|_| {
+                    PyValueError::new_err(format!("invalid Content-Length header value {value:?}"))
+                })?;
+                self.content_length = Some(n);
+            }
+            NameKind::Connection => {
+                if value
                     .split(',')
                     .any(|t| t.trim().eq_ignore_ascii_case("close"))
-            {
-                self.close_requested = true;
+                {
+                    self.close_requested = true;
+                }
+                return Ok(());
             }
-            return Ok(());
+            NameKind::Dropped => return Ok(()),
         }
         if plain {
             // ASCII: its bytes are its latin-1.
@@ -267,6 +322,24 @@ impl ParsedHeaders {
             push_header_line(&mut self.lines, name, value);
         }
         Ok(())
+    }
+}
+
+impl KnownNames {
+    fn kind_of(&self, name: &Bound<'_, PyAny>) -> Option<NameKind> {
+        self.0
+            .iter()
+            .find(|(known, _)| known.as_ptr() == name.as_ptr())
+            .map(|&(_, kind)| kind)
+    }
+
+    /// Remembers a valid name: exact strs only (a subclass's text could change).
+    fn learn(&mut self, name: &Bound<'_, PyAny>, kind: NameKind) {
+        if self.0.len() < KNOWN_NAMES {
+            if let Ok(name) = name.cast_exact::<PyString>() {
+                self.0.push((name.clone().unbind(), kind));
+            }
+        }
     }
 }
 
@@ -280,5 +353,63 @@ fn header_str<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
                 .map(|n| n.to_string())
                 .unwrap_or_default()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pyo3::types::PyList;
+
+    /// One object across requests (as `wsgi::spare` reuses it), the same name objects
+    /// each time: what a known name is stays what a new one would be.
+    #[test]
+    fn names_seen_before_are_treated_as_the_first_time() {
+        Python::initialize();
+        Python::attach(|py| {
+            let sr = Bound::new(py, StartResponse::default()).unwrap();
+            let ctype = PyString::new(py, "Content-Type");
+            let clen = PyString::new(py, "content-length");
+            let conn = PyString::new(py, "Connection");
+            let date = PyString::new(py, "Date");
+            let bad = PyString::new(py, "Bad Name");
+            for round in 0..3 {
+                for close in [false, true] {
+                    let headers = PyList::new(
+                        py,
+                        [
+                            (ctype.clone(), PyString::new(py, " text/plain ")),
+                            (
+                                clen.clone(),
+                                PyString::new(py, if close { "7" } else { "13" }),
+                            ),
+                            (
+                                conn.clone(),
+                                PyString::new(py, if close { "close" } else { "keep-alive" }),
+                            ),
+                            (date.clone(), PyString::new(py, "today")),
+                        ],
+                    )
+                    .unwrap();
+                    sr.borrow_mut().reset();
+                    sr.call1(("200 OK", headers)).unwrap();
+                    let this = sr.borrow();
+                    let want = format!(
+                        "Content-Type: text/plain\r\ncontent-length: {}\r\n",
+                        if close { 7 } else { 13 }
+                    );
+                    assert_eq!(this.header_lines, want.as_bytes(), "round {round}");
+                    assert_eq!(this.content_length, Some(if close { 7 } else { 13 }));
+                    assert_eq!(this.close_requested, close, "round {round}");
+                    drop(this);
+                    // An invalid name is refused every time, and never remembered.
+                    let headers = PyList::new(py, [(bad.clone(), PyString::new(py, "x"))]).unwrap();
+                    sr.borrow_mut().reset();
+                    let err = sr.call1(("200 OK", headers)).unwrap_err();
+                    assert!(err.to_string().contains("invalid header name"), "{err}");
+                }
+            }
+            assert_eq!(sr.borrow().names.0.len(), 4);
+        });
     }
 }
