@@ -127,17 +127,13 @@ impl StartResponse {
             )
         };
         lines.clear();
-        let parsed = parse_headers(headers, lines, names);
+        let (parsed, outcome) = parse_headers(headers, lines, names);
         let mut this = slf.borrow_mut();
-        let parsed = match parsed {
-            Ok(parsed) => parsed,
-            Err((e, failed)) => {
-                this.scratch = failed.lines;
-                this.names = failed.names;
-                return Err(e);
-            }
-        };
         this.names = parsed.names;
+        if let Err(e) = outcome {
+            this.scratch = parsed.lines;
+            return Err(e);
+        }
         this.status = Some(status.clone().unbind());
         this.code = code;
         this.scratch = std::mem::replace(&mut this.header_lines, parsed.lines);
@@ -147,6 +143,120 @@ impl StartResponse {
         // This object is the `write` callable too (see the module docs).
         Ok(slf.clone().into_any())
     }
+}
+
+/// `start_response` as the app gets it: a builtin function bound to `sr`, which
+/// CPython calls with its arguments in place (METH_FASTCALL). Calling the object itself
+/// (its `__call__`) packed them into a tuple first, and went through pyo3's
+/// tuple-and-dict argument parsing: about 250 instructions per request. The object is
+/// still what the call returns as `write` (see the module docs), and its `__self__`.
+pub fn callable<'py>(sr: &Bound<'py, StartResponse>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the method definition is a static that is never written after this
+    // initialisation (CPython only reads it), `sr` is a live object the function
+    // keeps a reference to, and PyCFunction_NewEx returns a new reference or NULL
+    // with an exception set.
+    unsafe {
+        let def = std::ptr::addr_of_mut!(START_RESPONSE_DEF);
+        let f = pyo3::ffi::PyCFunction_NewEx(def, sr.as_ptr(), std::ptr::null_mut());
+        Bound::from_owned_ptr_or_err(sr.py(), f)
+    }
+}
+
+static mut START_RESPONSE_DEF: pyo3::ffi::PyMethodDef = pyo3::ffi::PyMethodDef {
+    ml_name: c"start_response".as_ptr(),
+    ml_meth: pyo3::ffi::PyMethodDefPointer {
+        PyCFunctionFastWithKeywords: start_response_fastcall,
+    },
+    ml_flags: pyo3::ffi::METH_FASTCALL | pyo3::ffi::METH_KEYWORDS,
+    ml_doc: std::ptr::null(),
+};
+
+/// The vectorcall entry: `(status, headers=None, exc_info=None)`, positional or by
+/// keyword, into [`StartResponse::__call__`].
+unsafe extern "C" fn start_response_fastcall(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // CPython calls this with the GIL held; attaching again only counts it (and makes
+    // pyo3's reference handling right on a thread that attached some other way).
+    Python::attach(|py| {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: CPython passes the bound object (a live StartResponse: only
+            // `callable` binds this function), `nargs` positional arguments at `args`,
+            // then one value per name of the `kwnames` tuple (or NULL), all borrowed
+            // for the call.
+            unsafe { fastcall_args(py, slf, args, nargs, kwnames) }
+        }));
+        match outcome {
+            Ok(Ok(result)) => result.into_ptr(),
+            Ok(Err(e)) => {
+                e.restore(py);
+                std::ptr::null_mut()
+            }
+            Err(_) => {
+                pyo3::exceptions::PyRuntimeError::new_err("start_response panicked").restore(py);
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// # Safety
+/// As [`start_response_fastcall`] is called.
+unsafe fn fastcall_args<'py>(
+    py: Python<'py>,
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> PyResult<Bound<'py, PyAny>> {
+    let slf = unsafe { Bound::from_borrowed_ptr(py, slf) };
+    let slf = slf.cast::<StartResponse>()?;
+    let nargs = unsafe { pyo3::ffi::PyVectorcall_NARGS(nargs as usize) } as usize;
+    let names = if kwnames.is_null() {
+        None
+    } else {
+        Some(unsafe { Bound::from_borrowed_ptr(py, kwnames) }.cast_into::<PyTuple>()?)
+    };
+    let named = names.as_ref().map_or(0, |n| n.len());
+    let given = unsafe { std::slice::from_raw_parts(args, nargs + named) };
+    let arg = |i: usize| unsafe { Bound::from_borrowed_ptr(py, given[i]) };
+    if nargs > 3 {
+        return Err(PyTypeError::new_err(format!(
+            "start_response() takes from 1 to 3 positional arguments but {nargs} were given"
+        )));
+    }
+    let mut slots: [Option<Bound<'py, PyAny>>; 3] = [None, None, None];
+    for (i, slot) in slots.iter_mut().enumerate().take(nargs) {
+        *slot = Some(arg(i));
+    }
+    if let Some(names) = &names {
+        for (j, name) in names.iter().enumerate() {
+            let name = name.cast_into::<PyString>()?;
+            let i = match name.to_str()? {
+                "status" => 0,
+                "headers" => 1,
+                "exc_info" => 2,
+                other => {
+                    return Err(PyTypeError::new_err(format!(
+                        "start_response() got an unexpected keyword argument '{other}'"
+                    )))
+                }
+            };
+            if slots[i].replace(arg(nargs + j)).is_some() {
+                return Err(PyTypeError::new_err(format!(
+                    "start_response() got multiple values for argument '{name}'"
+                )));
+            }
+        }
+    }
+    let [status, headers, exc_info] = slots;
+    let status = status.ok_or_else(|| {
+        PyTypeError::new_err("start_response() missing 1 required positional argument: 'status'")
+    })?;
+    StartResponse::__call__(slf, &status, headers.as_ref(), exc_info.as_ref())
 }
 
 impl StartResponse {
@@ -208,22 +318,20 @@ struct ParsedHeaders {
 
 /// The app's headers: a plain list (what apps pass) is read by index, anything else
 /// iterable (a list subclass too: it may iterate its own way) through `iter()`.
-/// On failure the buffer and the known names come back with the error, for reuse.
+/// The buffer and the known names come back whatever the outcome, for reuse.
 fn parse_headers(
     headers: &Bound<'_, PyAny>,
     lines: Vec<u8>,
     names: KnownNames,
-) -> Result<ParsedHeaders, (PyErr, ParsedHeaders)> {
+) -> (ParsedHeaders, PyResult<()>) {
     let mut out = ParsedHeaders {
         lines,
         content_length: None,
         close_requested: false,
         names,
     };
-    match out.add_all(headers) {
-        Ok(()) => Ok(out),
-        Err(e) => Err((e, out)),
-    }
+    let outcome = out.add_all(headers);
+    (out, outcome)
 }
 
 impl ParsedHeaders {
@@ -360,6 +468,80 @@ fn header_str<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
 mod tests {
     use super::*;
     use pyo3::types::PyList;
+
+    /// The callable the app gets takes what `__call__` took: positional or keyword
+    /// arguments, the same errors, and returns the object as `write`.
+    #[test]
+    fn the_fast_callable_parses_arguments_as_the_object_does() {
+        Python::initialize();
+        Python::attach(|py| {
+            let run = |code: &str| -> Result<String, String> {
+                let sr = Bound::new(py, StartResponse::default()).unwrap();
+                let f = callable(&sr).unwrap();
+                let globals = pyo3::types::PyDict::new(py);
+                globals.set_item("sr", &f).unwrap();
+                let code = std::ffi::CString::new(code).unwrap();
+                let outcome = py.run(&code, Some(&globals), None);
+                match outcome {
+                    Ok(()) => {
+                        let this = sr.borrow();
+                        Ok(format!(
+                            "{:?} {} {}",
+                            this.status_text(py),
+                            String::from_utf8_lossy(&this.header_lines).trim_end(),
+                            String::from_utf8_lossy(&this.written)
+                        ))
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            };
+            let ok = r#"Some("200 OK") X: 1 "#;
+            assert_eq!(run("sr('200 OK', [('X', '1')])").unwrap(), ok);
+            assert_eq!(run("sr('200 OK', headers=[('X', '1')])").unwrap(), ok);
+            assert_eq!(
+                run("sr(headers=[('X', '1')], status='200 OK')").unwrap(),
+                ok
+            );
+            assert_eq!(run("sr('200 OK', [('X', '1')], None)").unwrap(), ok);
+            assert_eq!(
+                run("sr('200 OK', [('X', '1')], exc_info=None)").unwrap(),
+                ok
+            );
+            assert_eq!(
+                run("w = sr('200 OK', [('X', '1')]); w(b'ab'); w(b'c')").unwrap(),
+                r#"Some("200 OK") X: 1 abc"#
+            );
+            assert_eq!(
+                run("assert sr('200 OK', []) is sr.__self__").unwrap(),
+                r#"Some("200 OK")  "#
+            );
+            for (code, error) in [
+                ("sr()", "missing 1 required positional argument: 'status'"),
+                (
+                    "sr('200 OK', [], None, 1)",
+                    "takes from 1 to 3 positional arguments",
+                ),
+                (
+                    "sr('200 OK', [], colour=1)",
+                    "unexpected keyword argument 'colour'",
+                ),
+                (
+                    "sr('200 OK', [], headers=[])",
+                    "multiple values for argument 'headers'",
+                ),
+                (
+                    "sr('200 OK')",
+                    "missing 1 required positional argument: 'headers'",
+                ),
+                ("sr(200, [])", "status must be str"),
+                ("sr('200 OK', [('X', 1)])", "header value must be str"),
+                ("sr('200 OK', []); sr('200 OK', [])", "called a second time"),
+            ] {
+                let err = run(code).unwrap_err();
+                assert!(err.contains(error), "{code}: {err}");
+            }
+        });
+    }
 
     /// One object across requests (as `wsgi::spare` reuses it), the same name objects
     /// each time: what a known name is stays what a new one would be.
