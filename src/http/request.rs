@@ -9,6 +9,7 @@ use std::mem::MaybeUninit;
 use super::HttpError;
 use fields::Repair;
 
+mod fast;
 mod fields;
 mod from_fields;
 mod line;
@@ -263,6 +264,7 @@ const STACK_SLOTS: usize = 128;
 
 /// Fields that may appear once: a second one makes the message ambiguous
 /// (RFC 9110 §5.3; Gunicorn refuses both).
+/// Kept in this order: [`apply_field_rules`] finds them by length (4 and 12).
 const SINGLETONS: [&str; 2] = ["host", "content-type"];
 
 /// Parses the request head at the start of `buf`. `Ok(None)` means more bytes are
@@ -370,8 +372,15 @@ fn parse_one_head(
     };
     let rewritten;
     let mut fields = std::mem::take(&mut into.fields);
+    // An ordinary head in one pass; its sizes and line ends are checked on the way.
+    let fast = (!line.unconventional_version)
+        .then(|| fast::fields(buf, line_end + 2, limits, &mut fields))
+        .flatten();
     // The parsed head (`parsed[..parsed_len]`), and how much of `buf` it stands for.
-    let (parsed, parsed_len, consumed) = match parse_fields(input, limits, &mut fields)? {
+    let (parsed, parsed_len, consumed) = match fast.map_or_else(
+        || parse_fields(input, limits, &mut fields),
+        |n| Ok(FieldsParse::Complete(n)),
+    )? {
         FieldsParse::Complete(n) => (input, n, n),
         FieldsParse::Partial => return partial(buf, limits),
         FieldsParse::Refused(err) => match fields::diagnose(input, line_end, limits, err)? {
@@ -387,7 +396,8 @@ fn parse_one_head(
         },
     };
     check_head_size(consumed, limits)?;
-    if let Some(at) = bare_lf(&buf[..consumed]) {
+    // The fast path took no bare LF.
+    if let Some(at) = fast.is_none().then(|| bare_lf(&buf[..consumed])).flatten() {
         return Err(HttpError::bad(format!(
             "Invalid line ending: bare LF at byte {at}"
         )));
@@ -577,31 +587,43 @@ fn apply_field_rules(
     for i in 0..head.fields.len() {
         let (name, value) = head.fields[i];
         let name_text = name.text(&head.raw);
-        match name_text.len() {
-            6 => found.expect |= name_text.eq_ignore_ascii_case("expect"),
-            10 => found.connection |= name_text.eq_ignore_ascii_case("connection"),
-            14 => found.framing |= name_text.eq_ignore_ascii_case("content-length"),
-            17 => found.framing |= name_text.eq_ignore_ascii_case("transfer-encoding"),
-            _ => {}
-        }
+        // By length first: one comparison at most per field, most fields none.
+        let singleton = match name_text.len() {
+            4 => name_text.eq_ignore_ascii_case(SINGLETONS[0]).then_some(0),
+            6 => {
+                found.expect |= name_text.eq_ignore_ascii_case("expect");
+                None
+            }
+            10 => {
+                found.connection |= name_text.eq_ignore_ascii_case("connection");
+                None
+            }
+            12 => name_text.eq_ignore_ascii_case(SINGLETONS[1]).then_some(1),
+            14 => {
+                found.framing |= name_text.eq_ignore_ascii_case("content-length");
+                None
+            }
+            17 => {
+                found.framing |= name_text.eq_ignore_ascii_case("transfer-encoding");
+                None
+            }
+            _ => None,
+        };
         let value_bytes = value.of(&head.raw);
         if values == ValuesChecked::No && !fields::is_field_value(value_bytes) {
             return Err(HttpError::bad(format!(
                 "Invalid header value in {name_text}: control character"
             )));
         }
-        if let Some(i) = SINGLETONS
-            .iter()
-            .position(|s| s.eq_ignore_ascii_case(name_text))
-        {
+        if let Some(i) = singleton {
             if std::mem::replace(&mut seen[i], true) {
                 return Err(HttpError::bad(format!(
                     "Invalid header: more than one {name_text}"
                 )));
             }
         }
-        if name_text.contains('_')
-            && limits.header_map == HeaderMap::Refuse
+        if limits.header_map == HeaderMap::Refuse
+            && name_text.contains('_')
             && !crate::http::forwarded::forwarder_may_set(name_text, true, limits.forwarder_headers)
         {
             return Err(HttpError::bad(format!("Invalid header name '{name_text}'")));

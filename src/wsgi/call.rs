@@ -111,7 +111,7 @@ impl Bridge {
         seen: Option<&mut Option<Seen<'py>>>,
     ) -> Result<(), Fault> {
         let body_len = body.len();
-        let (sr, input) = self.spare.take(py, body).map_err(Fault::App)?;
+        let ((sr, callable), input) = self.spare.take(py, body).map_err(Fault::App)?;
         let env = environ::build(
             py,
             &self.environ,
@@ -127,7 +127,7 @@ impl Bridge {
         let iterable = self
             .app
             .bind(py)
-            .call1((env.clone(), &sr))
+            .call1((env.clone(), &callable))
             .map_err(Fault::App)?;
         let streamed = stream(&iterable, &sr, w, self.sendfile);
         let closed = close_iterable(&iterable);
@@ -135,7 +135,7 @@ impl Bridge {
             *extra = self.access_extra(&env, &sr, head, peer);
         }
         drop((iterable, env));
-        self.spare.keep(sr, input);
+        self.spare.keep((sr, callable), input);
         streamed?;
         if let Err(e) = closed {
             self.log_exception(

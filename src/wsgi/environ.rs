@@ -11,7 +11,7 @@ use crate::http::forwarded::{forwarder_may_set, url_scheme};
 use crate::http::proxy_protocol;
 use crate::http::request::Head;
 
-use super::value_memo::{Field, Slots, ValueMemo};
+use super::value_memo::{Field, HeaderWarm, Slots, ValueMemo, MAX_REMEMBERED};
 
 /// Where the request came from and which listener took it.
 #[derive(Clone, Copy, Debug)]
@@ -281,14 +281,19 @@ impl EnvironConstants {
         self
     }
 
+    /// Where `name` is in [`COMMON_HEADERS`].
+    fn common_index(&self, name: &str) -> Option<usize> {
+        self.header_keys
+            .iter()
+            .position(|(known, _)| known.len() == name.len() && known.eq_ignore_ascii_case(name))
+    }
+
     fn header_key<'py>(&self, py: Python<'py>, name: &str) -> HeaderKey<'py> {
-        for (i, (known, key)) in self.header_keys.iter().enumerate() {
-            if known.len() == name.len() && known.eq_ignore_ascii_case(name) {
-                return HeaderKey {
-                    key: key.bind(py).clone(),
-                    common: Some(i),
-                };
-            }
+        if let Some(i) = self.common_index(name) {
+            return HeaderKey {
+                key: self.header_keys[i].1.bind(py).clone(),
+                common: Some(i),
+            };
         }
         let mut key = String::with_capacity(5 + name.len());
         key.push_str("HTTP_");
@@ -512,7 +517,7 @@ pub fn build<'py>(
         port: &port,
         remote_addr: peer.remote.map(|_| peer.remote_ip.as_bytes()),
     };
-    let (env, server_set) = template_copy(py, consts, &mut memo, &server)?;
+    let (env, server_set, headers_set) = template_copy(py, consts, &mut memo, &server, head)?;
     let (raw_path, query, _) = split_target(head.target());
     let decoded;
     let mut path: &[u8] = if raw_path.contains('%') {
@@ -574,7 +579,16 @@ pub fn build<'py>(
     if let Some(origin) = &peer.proxy {
         set_proxy_keys(py, &env, origin)?;
     }
-    add_headers(py, consts, &env, &mut memo, head, peer, body_len)?;
+    add_headers(
+        py,
+        consts,
+        &env,
+        &mut memo,
+        head,
+        headers_set,
+        peer,
+        body_len,
+    )?;
     env.set_item(intern!(py, "wsgi.input"), input)?;
     Ok(env)
 }
@@ -616,28 +630,97 @@ pub(super) struct ServerValues<'a> {
     pub remote_addr: Option<&'a [u8]>,
 }
 
-/// A copy of the environ template for a request, and whether it holds the request's
-/// [`ServerValues`] already. Behind a proxy they repeat request after request, so once
-/// two requests in a row agree, a second template with them in it is made (see
-/// `value_memo::Warm`) and copied instead: three dict stores fewer per request, about
-/// 5% of a hello request's instructions. Requests that differ copy the plain template
-/// and store them as before.
+/// A copy of the environ template for a request, whether it holds the request's
+/// [`ServerValues`] already, and how many of its first header fields it holds. Behind a
+/// proxy the server values repeat request after request, so once two requests in a row
+/// agree, a second template with them in it is made (see `value_memo::Warm`) and copied
+/// instead: three dict stores fewer per request, about 5% of a hello request's
+/// instructions. Requests that differ copy the plain template and store them as before.
+///
+/// The first header fields repeat too (a client's or a proxy's Host, User-Agent,
+/// Accept...): once two requests in a row with those server values begin with the same
+/// remembered headers ([`remembered_lead`]), a third template holds them as well, and
+/// a request beginning with them copies it: one dict store and its key and value
+/// look-ups fewer per header. A request whose first fields differ copies the second.
 fn template_copy<'py>(
     py: Python<'py>,
     consts: &EnvironConstants,
     memo: &mut Slots,
     server: &ServerValues<'_>,
-) -> PyResult<(Bound<'py, PyDict>, bool)> {
-    if let Some(warm) = memo.warm_for(py, server) {
-        return Ok((warm.copy()?, true));
+    head: &Head,
+) -> PyResult<(Bound<'py, PyDict>, bool, usize)> {
+    let warm = match memo.warm_for(py, server) {
+        Some(warm) => warm.clone(),
+        None if !memo.repeats(server) => {
+            return Ok((consts.template.bind(py).copy()?, false, 0));
+        }
+        None => {
+            let warm = consts.template.bind(py).copy()?;
+            set_server_values(py, &warm, memo, server)?;
+            memo.keep_warm(warm.clone(), server);
+            warm
+        }
+    };
+    if let Some(hw) = memo.header_warm() {
+        if leads(&hw.fields, head) {
+            return Ok((hw.dict.bind(py).copy()?, true, hw.fields.len()));
+        }
     }
-    if !memo.repeats(server) {
-        return Ok((consts.template.bind(py).copy()?, false));
+    let lead = remembered_lead(consts, head);
+    if lead.is_empty()
+        || !lead
+            .iter()
+            .all(|&(i, value)| memo.last_was(Field::Header(i), value))
+    {
+        return Ok((warm.copy()?, true, 0));
     }
-    let warm = consts.template.bind(py).copy()?;
-    set_server_values(py, &warm, memo, server)?;
-    memo.keep_warm(warm.clone(), server);
-    Ok((warm.copy()?, true))
+    let hw = warm.copy()?;
+    for &(i, value) in &lead {
+        let key = consts.header_keys[i].1.bind(py);
+        hw.set_item(key, memo.str(py, Field::Header(i), value)?)?;
+    }
+    let copy = hw.copy()?;
+    memo.keep_header_warm(HeaderWarm {
+        dict: hw.unbind(),
+        fields: lead.iter().map(|&(i, v)| (i, v.to_vec())).collect(),
+    });
+    Ok((copy, true, lead.len()))
+}
+
+/// At most this many leading header fields go into a warm template.
+const WARM_HEADERS: usize = 8;
+
+/// The header fields a request begins with that are remembered common headers (see
+/// [`COMMON_HEADERS`]), each name once and each value short enough to be remembered:
+/// (index among the common headers, value), at most [`WARM_HEADERS`].
+fn remembered_lead<'h>(consts: &EnvironConstants, head: &'h Head) -> Vec<(usize, &'h [u8])> {
+    let mut lead: Vec<(usize, &[u8])> = Vec::new();
+    for (name, value) in head.fields().take(WARM_HEADERS) {
+        match consts.common_index(name) {
+            Some(i)
+                if COMMON_HEADERS[i].2
+                    && value.len() <= MAX_REMEMBERED
+                    && lead.iter().all(|&(j, _)| j != i) =>
+            {
+                lead.push((i, value));
+            }
+            _ => break,
+        }
+    }
+    lead
+}
+
+/// Whether the head's first fields are `fields` (names compared case-insensitively).
+fn leads(fields: &[(usize, Vec<u8>)], head: &Head) -> bool {
+    let mut sent = head.fields();
+    fields.iter().all(|(i, value)| {
+        sent.next().is_some_and(|(name, sent_value)| {
+            let known = COMMON_HEADERS[*i].0;
+            known.len() == name.len()
+                && sent_value == value.as_slice()
+                && known.eq_ignore_ascii_case(name)
+        })
+    })
 }
 
 /// Stores SERVER_NAME, SERVER_PORT and REMOTE_ADDR (strings shared through the memo).
@@ -670,18 +753,21 @@ fn set_server_values(
 /// `--forwarder-headers` names, or `--header-map dangerous` keeps them all (`refuse`
 /// never lets them this far). A chunked body was fully decoded before the call, so its
 /// real length is given as CONTENT_LENGTH: frameworks that only trust CONTENT_LENGTH
-/// read it.
+/// read it. The first `copied` fields are in `env` already (from a warm template; never
+/// Content-Length).
+#[allow(clippy::too_many_arguments)]
 fn add_headers(
     py: Python<'_>,
     consts: &EnvironConstants,
     env: &Bound<'_, PyDict>,
     memo: &mut Slots,
     head: &Head,
+    copied: usize,
     peer: &Peer,
     body_len: u64,
 ) -> PyResult<()> {
     let mut content_length_set = false;
-    for (name, value) in head.fields() {
+    for (name, value) in head.fields().skip(copied) {
         if name.contains('_')
             && !consts.keep_underscore_headers
             && !forwarder_may_set(name, peer.trusted, &consts.forwarder_headers)
@@ -817,6 +903,78 @@ mod tests {
                 env.set_item("SERVER_NAME", "changed").unwrap();
                 env.set_item("x.app", 1).unwrap();
                 env.del_item("REMOTE_ADDR").unwrap();
+            }
+        });
+    }
+
+    /// The warm template with headers (`template_copy`): whatever the order of
+    /// requests and their first fields, each environ holds exactly what one built from
+    /// a plain template holds (repeats joined as before, an app's writes gone).
+    #[test]
+    fn leading_headers_follow_each_request_through_the_warm_template() {
+        Python::initialize();
+        for map in [
+            crate::http::request::HeaderMap::Drop,
+            crate::http::request::HeaderMap::Dangerous,
+        ] {
+            leading_headers_under(map);
+        }
+    }
+
+    fn leading_headers_under(map: crate::http::request::HeaderMap) {
+        let consts_of = |py: Python<'_>| {
+            EnvironConstants::new(py, "", false, false)
+                .unwrap()
+                .with_header_map(map)
+        };
+        Python::attach(|py| {
+            let consts = consts_of(py);
+            let peer = Peer::tcp("10.0.0.1:4000".parse().unwrap(), None);
+            let ua = ("User-Agent", &b"ua/1"[..]);
+            let host = ("Host", &b"a.example"[..]);
+            let accept = ("accept", &b"*/*"[..]);
+            let requests: Vec<Vec<(&str, &[u8])>> = vec![
+                vec![host, ua, accept],
+                vec![host, ua, accept],
+                vec![host, ua, accept],
+                vec![host, ua, accept, ("Accept", b"text/html")],
+                vec![host, ua],
+                vec![host, ua, ("X-Other", b"1"), accept],
+                vec![host, ("User-Agent", b"ua/2"), accept],
+                vec![host, ("User-Agent", b"ua/2"), accept],
+                vec![("HOST", b"a.example"), ua, accept],
+                vec![host, ua, accept, ("Cookie", b"s=1"), ("x_under", b"no")],
+                vec![host, ("user_agent", b"u"), ua],
+                vec![ua, host],
+                vec![host, ua, accept],
+                vec![],
+                vec![host, ua, accept],
+            ];
+            let plain = |head: &Head| {
+                build(py, &consts_of(py), head, 0, &peer, py.None().into_bound(py)).unwrap()
+            };
+            let strs = |env: &Bound<'_, PyDict>| -> Vec<(String, String)> {
+                let mut items: Vec<(String, String)> = env
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.extract().ok()?, v.extract().ok()?)))
+                    .collect();
+                items.sort();
+                items
+            };
+            for (i, fields) in requests.iter().enumerate() {
+                let head = Head::from_parts("GET", "/", 1, fields);
+                let env = build(py, &consts, &head, 0, &peer, py.None().into_bound(py)).unwrap();
+                let want = plain(&head);
+                assert_eq!(env.len(), want.len(), "request {i}");
+                assert_eq!(strs(&env), strs(&want), "request {i}");
+                assert!(env.get_item("x.app").unwrap().is_none(), "request {i}");
+                if i == 2 {
+                    let warm = consts.memo.lock(py).header_warm().map(|w| w.fields.len());
+                    assert_eq!(warm, Some(3), "the third request copies the headers");
+                }
+                env.set_item("HTTP_HOST", "changed").unwrap();
+                env.set_item("x.app", 1).unwrap();
+                let _ = env.del_item("HTTP_USER_AGENT");
             }
         });
     }

@@ -25,24 +25,33 @@ pub struct Spare {
 
 #[derive(Default)]
 struct Kept {
-    start_response: Option<Py<StartResponse>>,
+    /// The object, and the callable bound to it that the app gets
+    /// ([`super::start_response::callable`]).
+    start_response: Option<(Py<StartResponse>, Py<PyAny>)>,
     input: Option<Py<InputStream>>,
 }
 
+/// A `start_response` object and the callable the app gets for it.
+pub type StartResponsePair<'py> = (Bound<'py, StartResponse>, Bound<'py, PyAny>);
+
 impl Spare {
-    /// A clean `start_response` and a `wsgi.input` reading `body`.
+    /// A clean `start_response` (and its callable) and a `wsgi.input` reading `body`.
     pub fn take<'py>(
         &self,
         py: Python<'py>,
         body: Body,
-    ) -> PyResult<(Bound<'py, StartResponse>, Bound<'py, InputStream>)> {
+    ) -> PyResult<(StartResponsePair<'py>, Bound<'py, InputStream>)> {
         let (sr, input) = {
             let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
             (kept.start_response.take(), kept.input.take())
         };
         let sr = match sr {
-            Some(sr) => sr.into_bound(py),
-            None => Bound::new(py, StartResponse::default())?,
+            Some((sr, callable)) => (sr.into_bound(py), callable.into_bound(py)),
+            None => {
+                let sr = Bound::new(py, StartResponse::default())?;
+                let callable = super::start_response::callable(&sr)?;
+                (sr, callable)
+            }
         };
         let input = match input {
             Some(input) => {
@@ -55,11 +64,13 @@ impl Spare {
         Ok((sr, input))
     }
 
-    /// Keeps the objects the server alone still holds, cleaned for the next request.
-    pub fn keep(&self, sr: Bound<'_, StartResponse>, input: Bound<'_, InputStream>) {
-        let sr = only_reference(sr.as_any()).then(|| {
+    /// Keeps the objects the server alone still holds, cleaned for the next request:
+    /// `start_response` when the caller holds the callable's one reference and the
+    /// object's other one is the callable's (its `__self__`, which an app could keep).
+    pub fn keep(&self, (sr, callable): StartResponsePair<'_>, input: Bound<'_, InputStream>) {
+        let sr = (only_reference(&callable) && references(sr.as_any()) == 2).then(|| {
             sr.borrow_mut().reset();
-            sr.unbind()
+            (sr.unbind(), callable.unbind())
         });
         let input = only_reference(input.as_any()).then(|| {
             // The body's buffer or file goes now, not with the next request.
@@ -78,8 +89,12 @@ impl Spare {
 
 /// Whether `obj` is referenced by the caller's reference alone.
 fn only_reference(obj: &Bound<'_, PyAny>) -> bool {
+    references(obj) == 1
+}
+
+fn references(obj: &Bound<'_, PyAny>) -> isize {
     // SAFETY: a live object, and the GIL is held (the Bound says so).
-    unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) == 1 }
+    unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) }
 }
 
 #[cfg(test)]
@@ -91,16 +106,17 @@ mod tests {
         Python::initialize();
         Python::attach(|py| {
             let spare = Spare::default();
-            let (sr, input) = spare.take(py, Body::Memory(b"first".to_vec())).unwrap();
-            let (sr_ptr, input_ptr) = (sr.as_ptr(), input.as_ptr());
+            let ((sr, f), input) = spare.take(py, Body::Memory(b"first".to_vec())).unwrap();
+            let (sr_ptr, f_ptr, input_ptr) = (sr.as_ptr(), f.as_ptr(), input.as_ptr());
             sr.borrow_mut()
                 .header_lines
                 .extend_from_slice(b"X-A: 1\r\n");
             sr.borrow_mut().headers_sent = true;
-            spare.keep(sr, input);
+            spare.keep((sr, f), input);
 
-            let (sr, input) = spare.take(py, Body::Memory(b"second".to_vec())).unwrap();
+            let ((sr, f), input) = spare.take(py, Body::Memory(b"second".to_vec())).unwrap();
             assert_eq!(sr.as_ptr(), sr_ptr, "start_response reused");
+            assert_eq!(f.as_ptr(), f_ptr, "its callable reused");
             assert_eq!(input.as_ptr(), input_ptr, "wsgi.input reused");
             assert!(sr.borrow().header_lines.is_empty() && !sr.borrow().headers_sent);
             assert!(sr.borrow().status.is_none());
@@ -109,10 +125,25 @@ mod tests {
 
             // An app that kept them (here: another reference) gets them to itself.
             let held = (sr.clone(), input.clone());
-            spare.keep(sr, input);
-            let (sr, input) = spare.take(py, Body::Memory(Vec::new())).unwrap();
+            spare.keep((sr, f), input);
+            let ((sr, f), input) = spare.take(py, Body::Memory(Vec::new())).unwrap();
             assert_ne!(sr.as_ptr(), held.0.as_ptr());
             assert_ne!(input.as_ptr(), held.1.as_ptr());
+
+            // The callable kept, or the object through the callable's `__self__`.
+            let (sr_ptr, f_ptr) = (sr.as_ptr(), f.as_ptr());
+            let kept_callable = f.clone();
+            spare.keep((sr, f), input);
+            let ((sr, f), input) = spare.take(py, Body::Memory(Vec::new())).unwrap();
+            assert!(sr.as_ptr() != sr_ptr && f.as_ptr() != f_ptr);
+            assert_eq!(kept_callable.getattr("__self__").unwrap().as_ptr(), sr_ptr);
+            // (The callable itself is freed here, so its address may come back.)
+            let sr_ptr = sr.as_ptr();
+            let kept_self = f.getattr("__self__").unwrap();
+            spare.keep((sr, f), input);
+            let ((sr, _), _) = spare.take(py, Body::Memory(Vec::new())).unwrap();
+            assert!(sr.as_ptr() != sr_ptr);
+            assert_eq!(kept_self.as_ptr(), sr_ptr);
         });
     }
 }

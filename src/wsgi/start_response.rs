@@ -44,6 +44,30 @@ pub struct StartResponse {
     /// Where a call's headers are checked into before they replace `header_lines`
     /// (a failed call leaves the earlier ones); kept with its capacity.
     scratch: Vec<u8>,
+    /// Header names checked before (see [`KnownNames`]); kept across requests.
+    names: KnownNames,
+}
+
+/// Header names an app passed before, by identity, with what they are: an app's names
+/// are mostly constants of its code, the same str object on every request, so for
+/// them the token check and the Content-Length and hop-by-hop comparisons are done
+/// once (about 60 instructions per header). The strs are held, so an address seen here
+/// is never another string's. At most [`KNOWN_NAMES`].
+#[derive(Default)]
+struct KnownNames(Vec<(Py<PyString>, NameKind)>);
+
+const KNOWN_NAMES: usize = 8;
+
+/// What a (valid) response header name is to the server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NameKind {
+    /// Sent as the app gave it.
+    Kept,
+    ContentLength,
+    /// `Connection`: dropped, but its value may ask to close.
+    Connection,
+    /// Another hop-by-hop header (or Server, Date): dropped.
+    Dropped,
 }
 
 #[pymethods]
@@ -95,17 +119,21 @@ impl StartResponse {
         let code = parse_status(status.to_str()?).map_err(PyValueError::new_err)?;
         // Checked into the scratch buffer, which then becomes the header lines: both
         // keep their capacity from request to request (see `wsgi::spare`).
-        let mut lines = std::mem::take(&mut slf.borrow_mut().scratch);
-        lines.clear();
-        let parsed = parse_headers(headers, lines);
-        let mut this = slf.borrow_mut();
-        let parsed = match parsed {
-            Ok(parsed) => parsed,
-            Err((e, lines)) => {
-                this.scratch = lines;
-                return Err(e);
-            }
+        let (mut lines, names) = {
+            let mut this = slf.borrow_mut();
+            (
+                std::mem::take(&mut this.scratch),
+                std::mem::take(&mut this.names),
+            )
         };
+        lines.clear();
+        let (parsed, outcome) = parse_headers(headers, lines, names);
+        let mut this = slf.borrow_mut();
+        this.names = parsed.names;
+        if let Err(e) = outcome {
+            this.scratch = parsed.lines;
+            return Err(e);
+        }
         this.status = Some(status.clone().unbind());
         this.code = code;
         this.scratch = std::mem::replace(&mut this.header_lines, parsed.lines);
@@ -115,6 +143,120 @@ impl StartResponse {
         // This object is the `write` callable too (see the module docs).
         Ok(slf.clone().into_any())
     }
+}
+
+/// `start_response` as the app gets it: a builtin function bound to `sr`, which
+/// CPython calls with its arguments in place (METH_FASTCALL). Calling the object itself
+/// (its `__call__`) packed them into a tuple first, and went through pyo3's
+/// tuple-and-dict argument parsing: about 250 instructions per request. The object is
+/// still what the call returns as `write` (see the module docs), and its `__self__`.
+pub fn callable<'py>(sr: &Bound<'py, StartResponse>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the method definition is a static that is never written after this
+    // initialisation (CPython only reads it), `sr` is a live object the function
+    // keeps a reference to, and PyCFunction_NewEx returns a new reference or NULL
+    // with an exception set.
+    unsafe {
+        let def = std::ptr::addr_of_mut!(START_RESPONSE_DEF);
+        let f = pyo3::ffi::PyCFunction_NewEx(def, sr.as_ptr(), std::ptr::null_mut());
+        Bound::from_owned_ptr_or_err(sr.py(), f)
+    }
+}
+
+static mut START_RESPONSE_DEF: pyo3::ffi::PyMethodDef = pyo3::ffi::PyMethodDef {
+    ml_name: c"start_response".as_ptr(),
+    ml_meth: pyo3::ffi::PyMethodDefPointer {
+        PyCFunctionFastWithKeywords: start_response_fastcall,
+    },
+    ml_flags: pyo3::ffi::METH_FASTCALL | pyo3::ffi::METH_KEYWORDS,
+    ml_doc: std::ptr::null(),
+};
+
+/// The vectorcall entry: `(status, headers=None, exc_info=None)`, positional or by
+/// keyword, into [`StartResponse::__call__`].
+unsafe extern "C" fn start_response_fastcall(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // CPython calls this with the GIL held; attaching again only counts it (and makes
+    // pyo3's reference handling right on a thread that attached some other way).
+    Python::attach(|py| {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: CPython passes the bound object (a live StartResponse: only
+            // `callable` binds this function), `nargs` positional arguments at `args`,
+            // then one value per name of the `kwnames` tuple (or NULL), all borrowed
+            // for the call.
+            unsafe { fastcall_args(py, slf, args, nargs, kwnames) }
+        }));
+        match outcome {
+            Ok(Ok(result)) => result.into_ptr(),
+            Ok(Err(e)) => {
+                e.restore(py);
+                std::ptr::null_mut()
+            }
+            Err(_) => {
+                pyo3::exceptions::PyRuntimeError::new_err("start_response panicked").restore(py);
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// # Safety
+/// As [`start_response_fastcall`] is called.
+unsafe fn fastcall_args<'py>(
+    py: Python<'py>,
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> PyResult<Bound<'py, PyAny>> {
+    let slf = unsafe { Bound::from_borrowed_ptr(py, slf) };
+    let slf = slf.cast::<StartResponse>()?;
+    let nargs = unsafe { pyo3::ffi::PyVectorcall_NARGS(nargs as usize) } as usize;
+    let names = if kwnames.is_null() {
+        None
+    } else {
+        Some(unsafe { Bound::from_borrowed_ptr(py, kwnames) }.cast_into::<PyTuple>()?)
+    };
+    let named = names.as_ref().map_or(0, |n| n.len());
+    let given = unsafe { std::slice::from_raw_parts(args, nargs + named) };
+    let arg = |i: usize| unsafe { Bound::from_borrowed_ptr(py, given[i]) };
+    if nargs > 3 {
+        return Err(PyTypeError::new_err(format!(
+            "start_response() takes from 1 to 3 positional arguments but {nargs} were given"
+        )));
+    }
+    let mut slots: [Option<Bound<'py, PyAny>>; 3] = [None, None, None];
+    for (i, slot) in slots.iter_mut().enumerate().take(nargs) {
+        *slot = Some(arg(i));
+    }
+    if let Some(names) = &names {
+        for (j, name) in names.iter().enumerate() {
+            let name = name.cast_into::<PyString>()?;
+            let i = match name.to_str()? {
+                "status" => 0,
+                "headers" => 1,
+                "exc_info" => 2,
+                other => {
+                    return Err(PyTypeError::new_err(format!(
+                        "start_response() got an unexpected keyword argument '{other}'"
+                    )))
+                }
+            };
+            if slots[i].replace(arg(nargs + j)).is_some() {
+                return Err(PyTypeError::new_err(format!(
+                    "start_response() got multiple values for argument '{name}'"
+                )));
+            }
+        }
+    }
+    let [status, headers, exc_info] = slots;
+    let status = status.ok_or_else(|| {
+        PyTypeError::new_err("start_response() missing 1 required positional argument: 'status'")
+    })?;
+    StartResponse::__call__(slf, &status, headers.as_ref(), exc_info.as_ref())
 }
 
 impl StartResponse {
@@ -171,24 +313,25 @@ struct ParsedHeaders {
     lines: Vec<u8>,
     content_length: Option<u64>,
     close_requested: bool,
+    names: KnownNames,
 }
 
 /// The app's headers: a plain list (what apps pass) is read by index, anything else
 /// iterable (a list subclass too: it may iterate its own way) through `iter()`.
-/// On failure the buffer comes back with the error, for reuse.
+/// The buffer and the known names come back whatever the outcome, for reuse.
 fn parse_headers(
     headers: &Bound<'_, PyAny>,
     lines: Vec<u8>,
-) -> Result<ParsedHeaders, (PyErr, Vec<u8>)> {
+    names: KnownNames,
+) -> (ParsedHeaders, PyResult<()>) {
     let mut out = ParsedHeaders {
         lines,
         content_length: None,
         close_requested: false,
+        names,
     };
-    match out.add_all(headers) {
-        Ok(()) => Ok(out),
-        Err(e) => Err((e, out.lines)),
-    }
+    let outcome = out.add_all(headers);
+    (out, outcome)
 }
 
 impl ParsedHeaders {
@@ -219,11 +362,27 @@ impl ParsedHeaders {
         // Borrowed: only what is kept is copied, once.
         let name = header_str(name_obj, "name")?;
         let value = header_str(value_obj, "value")?;
-        if name.is_empty() || !name.bytes().all(is_token_byte) {
-            return Err(PyValueError::new_err(format!(
-                "invalid header name {name:?}"
-            )));
-        }
+        let kind = match self.names.kind_of(name_obj) {
+            Some(kind) => kind,
+            None => {
+                if name.is_empty() || !name.bytes().all(is_token_byte) {
+                    return Err(PyValueError::new_err(format!(
+                        "invalid header name {name:?}"
+                    )));
+                }
+                let kind = if name.eq_ignore_ascii_case("content-length") {
+                    NameKind::ContentLength
+                } else if name.eq_ignore_ascii_case("connection") {
+                    NameKind::Connection
+                } else if is_hop_by_hop(name) {
+                    NameKind::Dropped
+                } else {
+                    NameKind::Kept
+                };
+                self.names.learn(name_obj, kind);
+                kind
+            }
+        };
         // Printable ASCII (the usual value) needs no per-char decoding.
         let plain = value
             .bytes()
@@ -243,22 +402,26 @@ impl ParsedHeaders {
         } else {
             value.trim_matches([' ', '\t'])
         };
-        if name.eq_ignore_ascii_case("content-length") {
-            // A plain value has no other whitespace left to trim.
-            let digits = if plain { value } else { value.trim() };
-            let n = digits.parse::<u64>().map_err(|_| {
-                PyValueError::new_err(format!("invalid Content-Length header value {value:?}"))
-            })?;
-            self.content_length = Some(n);
-        } else if is_hop_by_hop(name) {
-            if name.eq_ignore_ascii_case("connection")
-                && value
+        match kind {
+            NameKind::Kept => {}
+            NameKind::ContentLength => {
+                // A plain value has no other whitespace left to trim.
+                let digits = if plain { value } else { value.trim() };
+                let n = digits.parse::<u64>().map_err(|_| {
+                    PyValueError::new_err(format!("invalid Content-Length header value {value:?}"))
+                })?;
+                self.content_length = Some(n);
+            }
+            NameKind::Connection => {
+                if value
                     .split(',')
                     .any(|t| t.trim().eq_ignore_ascii_case("close"))
-            {
-                self.close_requested = true;
+                {
+                    self.close_requested = true;
+                }
+                return Ok(());
             }
-            return Ok(());
+            NameKind::Dropped => return Ok(()),
         }
         if plain {
             // ASCII: its bytes are its latin-1.
@@ -267,6 +430,24 @@ impl ParsedHeaders {
             push_header_line(&mut self.lines, name, value);
         }
         Ok(())
+    }
+}
+
+impl KnownNames {
+    fn kind_of(&self, name: &Bound<'_, PyAny>) -> Option<NameKind> {
+        self.0
+            .iter()
+            .find(|(known, _)| known.as_ptr() == name.as_ptr())
+            .map(|&(_, kind)| kind)
+    }
+
+    /// Remembers a valid name: exact strs only (a subclass's text could change).
+    fn learn(&mut self, name: &Bound<'_, PyAny>, kind: NameKind) {
+        if self.0.len() < KNOWN_NAMES {
+            if let Ok(name) = name.cast_exact::<PyString>() {
+                self.0.push((name.clone().unbind(), kind));
+            }
+        }
     }
 }
 
@@ -280,5 +461,137 @@ fn header_str<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
                 .map(|n| n.to_string())
                 .unwrap_or_default()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pyo3::types::PyList;
+
+    /// The callable the app gets takes what `__call__` took: positional or keyword
+    /// arguments, the same errors, and returns the object as `write`.
+    #[test]
+    fn the_fast_callable_parses_arguments_as_the_object_does() {
+        Python::initialize();
+        Python::attach(|py| {
+            let run = |code: &str| -> Result<String, String> {
+                let sr = Bound::new(py, StartResponse::default()).unwrap();
+                let f = callable(&sr).unwrap();
+                let globals = pyo3::types::PyDict::new(py);
+                globals.set_item("sr", &f).unwrap();
+                let code = std::ffi::CString::new(code).unwrap();
+                let outcome = py.run(&code, Some(&globals), None);
+                match outcome {
+                    Ok(()) => {
+                        let this = sr.borrow();
+                        Ok(format!(
+                            "{:?} {} {}",
+                            this.status_text(py),
+                            String::from_utf8_lossy(&this.header_lines).trim_end(),
+                            String::from_utf8_lossy(&this.written)
+                        ))
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            };
+            let ok = r#"Some("200 OK") X: 1 "#;
+            assert_eq!(run("sr('200 OK', [('X', '1')])").unwrap(), ok);
+            assert_eq!(run("sr('200 OK', headers=[('X', '1')])").unwrap(), ok);
+            assert_eq!(
+                run("sr(headers=[('X', '1')], status='200 OK')").unwrap(),
+                ok
+            );
+            assert_eq!(run("sr('200 OK', [('X', '1')], None)").unwrap(), ok);
+            assert_eq!(
+                run("sr('200 OK', [('X', '1')], exc_info=None)").unwrap(),
+                ok
+            );
+            assert_eq!(
+                run("w = sr('200 OK', [('X', '1')]); w(b'ab'); w(b'c')").unwrap(),
+                r#"Some("200 OK") X: 1 abc"#
+            );
+            assert_eq!(
+                run("assert sr('200 OK', []) is sr.__self__").unwrap(),
+                r#"Some("200 OK")  "#
+            );
+            for (code, error) in [
+                ("sr()", "missing 1 required positional argument: 'status'"),
+                (
+                    "sr('200 OK', [], None, 1)",
+                    "takes from 1 to 3 positional arguments",
+                ),
+                (
+                    "sr('200 OK', [], colour=1)",
+                    "unexpected keyword argument 'colour'",
+                ),
+                (
+                    "sr('200 OK', [], headers=[])",
+                    "multiple values for argument 'headers'",
+                ),
+                (
+                    "sr('200 OK')",
+                    "missing 1 required positional argument: 'headers'",
+                ),
+                ("sr(200, [])", "status must be str"),
+                ("sr('200 OK', [('X', 1)])", "header value must be str"),
+                ("sr('200 OK', []); sr('200 OK', [])", "called a second time"),
+            ] {
+                let err = run(code).unwrap_err();
+                assert!(err.contains(error), "{code}: {err}");
+            }
+        });
+    }
+
+    /// One object across requests (as `wsgi::spare` reuses it), the same name objects
+    /// each time: what a known name is stays what a new one would be.
+    #[test]
+    fn names_seen_before_are_treated_as_the_first_time() {
+        Python::initialize();
+        Python::attach(|py| {
+            let sr = Bound::new(py, StartResponse::default()).unwrap();
+            let ctype = PyString::new(py, "Content-Type");
+            let clen = PyString::new(py, "content-length");
+            let conn = PyString::new(py, "Connection");
+            let date = PyString::new(py, "Date");
+            let bad = PyString::new(py, "Bad Name");
+            for round in 0..3 {
+                for close in [false, true] {
+                    let headers = PyList::new(
+                        py,
+                        [
+                            (ctype.clone(), PyString::new(py, " text/plain ")),
+                            (
+                                clen.clone(),
+                                PyString::new(py, if close { "7" } else { "13" }),
+                            ),
+                            (
+                                conn.clone(),
+                                PyString::new(py, if close { "close" } else { "keep-alive" }),
+                            ),
+                            (date.clone(), PyString::new(py, "today")),
+                        ],
+                    )
+                    .unwrap();
+                    sr.borrow_mut().reset();
+                    sr.call1(("200 OK", headers)).unwrap();
+                    let this = sr.borrow();
+                    let want = format!(
+                        "Content-Type: text/plain\r\ncontent-length: {}\r\n",
+                        if close { 7 } else { 13 }
+                    );
+                    assert_eq!(this.header_lines, want.as_bytes(), "round {round}");
+                    assert_eq!(this.content_length, Some(if close { 7 } else { 13 }));
+                    assert_eq!(this.close_requested, close, "round {round}");
+                    drop(this);
+                    // An invalid name is refused every time, and never remembered.
+                    let headers = PyList::new(py, [(bad.clone(), PyString::new(py, "x"))]).unwrap();
+                    sr.borrow_mut().reset();
+                    let err = sr.call1(("200 OK", headers)).unwrap_err();
+                    assert!(err.to_string().contains("invalid header name"), "{err}");
+                }
+            }
+            assert_eq!(sr.borrow().names.0.len(), 4);
+        });
     }
 }

@@ -36,7 +36,7 @@ pub enum Field {
 
 /// Longer values are decoded afresh each time: a slot holds at most this many bytes, so
 /// the memo's size is bounded whatever clients send.
-const MAX_REMEMBERED: usize = 256;
+pub const MAX_REMEMBERED: usize = 256;
 
 /// The four server and peer fields, then one per common header.
 const SLOTS: usize = 4 + super::environ::COMMON_HEADER_COUNT;
@@ -66,6 +66,16 @@ pub struct Slots {
     last: [Option<(Vec<u8>, Py<PyString>)>; SLOTS],
     /// The environ template with the server values that last repeated.
     warm: Option<Warm>,
+    /// `warm` with the leading request headers that last repeated stored too.
+    header_warm: Option<HeaderWarm>,
+}
+
+/// A copy of the warm template with the first request headers stored too (see
+/// `environ::template_copy`): the fields (index among the common headers, value) it
+/// holds, which a request must begin with, in this order, to use it.
+pub struct HeaderWarm {
+    pub dict: Py<PyDict>,
+    pub fields: Vec<(usize, Vec<u8>)>,
 }
 
 /// A copy of the environ template with SERVER_NAME, SERVER_PORT and REMOTE_ADDR
@@ -111,26 +121,40 @@ impl Slots {
 
     /// Whether these values are the ones the last request had (the slots hold them).
     pub fn repeats(&self, server: &ServerValues<'_>) -> bool {
-        let last = |field: Field, bytes: &[u8]| {
-            self.last[index(field)]
-                .as_ref()
-                .is_some_and(|(seen, _)| seen.as_slice() == bytes)
-        };
-        last(Field::ServerName, server.name)
-            && last(Field::ServerPort, server.port)
+        self.last_was(Field::ServerName, server.name)
+            && self.last_was(Field::ServerPort, server.port)
             && server
                 .remote_addr
-                .is_none_or(|addr| last(Field::RemoteAddr, addr))
+                .is_none_or(|addr| self.last_was(Field::RemoteAddr, addr))
     }
 
-    /// Makes `dict` (the template with these values stored) the warm template.
+    /// Makes `dict` (the template with these values stored) the warm template; the
+    /// warm template with headers, made from the one before, goes.
     pub fn keep_warm(&mut self, dict: Bound<'_, PyDict>, server: &ServerValues<'_>) {
+        self.header_warm = None;
         self.warm = Some(Warm {
             dict: dict.unbind(),
             name: server.name.to_vec(),
             port: server.port.to_vec(),
             remote_addr: server.remote_addr.map(<[u8]>::to_vec),
         });
+    }
+
+    /// The warm template with headers, if any (made from the current warm template).
+    pub fn header_warm(&self) -> Option<&HeaderWarm> {
+        self.header_warm.as_ref()
+    }
+
+    /// Makes `warm` the warm template with headers.
+    pub fn keep_header_warm(&mut self, warm: HeaderWarm) {
+        self.header_warm = Some(warm);
+    }
+
+    /// Whether `field`'s last value was `bytes`.
+    pub fn last_was(&self, field: Field, bytes: &[u8]) -> bool {
+        self.last[index(field)]
+            .as_ref()
+            .is_some_and(|(seen, _)| seen.as_slice() == bytes)
     }
 
     /// `bytes` as a latin-1 str: the remembered one when it holds the same bytes.
