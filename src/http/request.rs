@@ -302,9 +302,7 @@ pub fn parse_head_reusing(
     buf: &[u8],
     limits: &Limits,
 ) -> Result<Option<(Box<Head>, usize)>, HttpError> {
-    let mut head = SPARE
-        .with_borrow_mut(Vec::pop)
-        .unwrap_or_else(|| Box::new(Head::empty()));
+    let mut head = spare_head();
     match parse_head_into(buf, limits, &mut head) {
         Ok(Some(n)) => Ok(Some((head, n))),
         other => {
@@ -314,8 +312,8 @@ pub fn parse_head_reusing(
     }
 }
 
-/// A head to fill ([`Head::fill_from_fields`]): a served request's, with its
-/// buffers, when this thread has one (see [`recycle`]).
+/// A head to fill ([`parse_head_reusing`], [`Head::fill_from_fields`]): a served
+/// request's, with its buffers, when this thread has one (see [`recycle`]).
 pub fn spare_head() -> Box<Head> {
     SPARE
         .with_borrow_mut(Vec::pop)
