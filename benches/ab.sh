@@ -53,26 +53,19 @@ for i in "${!names[@]}"; do
     exit 1
 done
 
-# Clock ticks of CPU used by a server's whole process tree (compare.sh's counters).
+# A server's CPU: its whole process tree's ticks (`tree_ticks`, compare.sh's counters).
 # shellcheck source-path=SCRIPTDIR source=lib/measure.sh
 source "$bench/lib/measure.sh"
-ticks() {
-    local total=0 p
-    for p in $(tree_pids "$1"); do
-        total=$((total + $(cpu_ticks "$p")))
-    done
-    echo "$total"
-}
 hz=$(getconf CLK_TCK)
 header=()
 [[ $close == 1 ]] && header=(-H "Connection: close")
 declare -A results
 for round in $(seq "$rounds"); do
     for i in "${!names[@]}"; do
-        before=$(ticks "${pids[$i]}")
+        before=$(tree_ticks "${pids[$i]}")
         requests=$(taskset -c 0 wrk -t1 -c50 "-d$duration" "${header[@]}" \
             "http://127.0.0.1:${ports[$i]}/" | awk '/requests in/ {print $1}')
-        used=$(( $(ticks "${pids[$i]}") - before ))
+        used=$(( $(tree_ticks "${pids[$i]}") - before ))
         rate=$(( requests * hz / (used > 0 ? used : 1) ))
         echo "${names[$i]} round $round: $requests requests, $used ticks, $rate per CPU-s"
         results[${names[$i]}]+="$rate "

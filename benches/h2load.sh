@@ -95,8 +95,6 @@ stop_server() {
     SERVER_PID=""
 }
 
-tree_ticks() { local p t=0; for p in $(tree_pids "$1"); do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
-
 # One run: sets RUN to "succeeded rps cpu_seconds".
 RUN=""
 run_once() { # NAME STREAMS

@@ -48,12 +48,6 @@ trap cleanup EXIT
 source "$bench/lib/measure.sh"
 # CPU 1's busy ticks, as compare.sh reads them (`cpu_stat`).
 cpu1_busy() { cpu_stat 1 0 | cut -d' ' -f1; }
-# The server's processes' utime + stime, in ticks.
-tree_ticks() {
-    local total=0 p
-    for p in $(tree_pids "$1"); do total=$((total + $(cpu_ticks "$p"))); done
-    echo "$total"
-}
 
 results=()
 for i in $(seq "$starts"); do

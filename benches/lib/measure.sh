@@ -31,6 +31,14 @@ cpu_ticks() {
 
 rss_kib() { awk '/^VmRSS:/ { print $2; found = 1 } END { if (!found) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# tree_ticks ROOT: utime+stime of the whole tree in clock ticks (of the processes
+# alive now: a child that exited since is not counted).
+tree_ticks() {
+    local total=0 p
+    for p in $(tree_pids "$1"); do total=$((total + $(cpu_ticks "$p"))); done
+    echo "$total"
+}
+
 # snapshot ROOT: "pid ticks" lines for the whole tree.
 snapshot() {
     local p
