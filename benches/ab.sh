@@ -38,7 +38,7 @@ cleanup() { for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 for spec in "$@"; do
     name=${spec%%=*} command=${spec#*=}
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     # shellcheck disable=SC2086 # the command is words
     setsid taskset -c 1 ${command//PORT/$port} >"/tmp/ab-$name.log" 2>&1 &
     names+=("$name") pids+=($!) ports+=("$port")

@@ -24,6 +24,8 @@ export LC_ALL=C
 
 bench="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$bench/.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib/measure.sh
+source "$bench/lib/measure.sh"
 bin="${RUSTCORN_BIN:-$repo/target/release/rustcorn}"
 venv="${RUSTCORN_BENCH_VENV:-$repo/.venv-bench}"
 server_cpu="${SERVER_CPU:-1}"
@@ -62,10 +64,6 @@ stop_server() {
 }
 trap stop_server EXIT
 
-free_port() {
-    "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # start NAME PORT LOG: sets server_pid (the process started) and target (the one serving).
 start() {
     local name="$1" port="$2" log="$3" cmd waited=0
@@ -99,7 +97,7 @@ load() {
 for s in "${servers[@]}"; do
     for w in "${workloads[@]}"; do
         cell="$out/$s-$w"
-        port="$(free_port)"
+        port="$(free_port "$venv/bin/python")"
         start "$s" "$port" "$cell.server.log"
         load "$port" "$w" 1 "$cell.warmup.wrk" >/dev/null
         # 1. syscalls

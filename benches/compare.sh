@@ -329,10 +329,6 @@ asgi_server_cmd() {
     esac
 }
 
-free_port() {
-    "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # --- server lifecycle -------------------------------------------------------------
 SERVER_PID=""
 
@@ -699,7 +695,7 @@ attempt() {
     local server="$1" workload="$2" base="$3" tag="$4" port why log="$3.log"
     workload_spec "$workload"
     X_IDLE_RPS=- X_IDLE_P50=- X_IDLE_P99=- X_RSS_BEFORE=- X_RSS_HELD=- X_HELD=- X_DIST=0 X_NOTE="" X_STATUS=ok
-    port="$(free_port)"
+    port="$(free_port "$venv/bin/python")"
     log "$server / $workload$tag: starting on port $port"
     start_server "$server" "$port" "$W_APP" "$log"
     if ! wait_ready "$port" "$W_PATH"; then

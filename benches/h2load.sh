@@ -99,7 +99,7 @@ stop_server() {
 RUN=""
 run_once() { # NAME STREAMS
     local port log out before after
-    port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    port="$(free_port "$venv/bin/python")"
     log="$work/$1-$2.log" out="$work/h2load.out"
     start_server "$1" "$port" "$log"
     taskset -c 0 h2load -n 2000 -c "$clients" -m "$2" "https://127.0.0.1:$port/" >/dev/null

@@ -63,6 +63,8 @@ path="${INSTRUCTIONS_PATH:-/}"
 die() { echo "instructions: $*" >&2; exit 2; }
 # shellcheck source=lib/boot.sh
 source "$repo/benches/lib/boot.sh"
+# shellcheck source=lib/measure.sh
+source "$repo/benches/lib/measure.sh"
 [[ "$by_object" =~ ^[0-9]+$ ]] || die "INSTRUCTIONS_BY_OBJECT must be a number (of functions to list)"
 
 bless=false
@@ -218,7 +220,7 @@ start_rustcorn() {
 # connects (a refused connection would fail the client).
 start_bjoern() {
     local dir="$1" waited=0
-    port="$("$bench_venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    port="$(free_port "$bench_venv/bin/python")"
     (
         cd "$repo/benches/apps"
         PYTHONHASHSEED=0 exec valgrind --tool=callgrind \

@@ -16,6 +16,8 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/measure.sh
+source "$repo/benches/lib/measure.sh"
 cd "$repo"
 bin="${RUSTCORN_BIN:-$repo/target/debug/rustcorn}"
 venv="${VENV:-$repo/.venv-test}"
@@ -64,7 +66,7 @@ mib() {
 measure() {
     local name="$1" app="$2" path="$3" mode="$4"
     local port
-    port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    port="$(free_port "$py")"
     local flags=(-b "127.0.0.1:$port" --workers "$workers" --chdir tests/apps)
     [[ "$mode" == preload ]] && flags+=(--preload)
     "$bin" "${flags[@]}" "$app" >"$log" 2>&1 &

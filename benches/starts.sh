@@ -51,7 +51,7 @@ cpu1_busy() { cpu_stat 1 0 | cut -d' ' -f1; }
 
 results=()
 for i in $(seq "$starts"); do
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     # shellcheck disable=SC2086 # the command is words
     setsid taskset -c 1 ${command//PORT/$port} >/tmp/starts-server.log 2>&1 &
     pid=$!

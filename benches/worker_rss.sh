@@ -22,12 +22,14 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/measure.sh
+source "$repo/benches/lib/measure.sh"
 venv="${RUSTCORN_BENCH_VENV:-$repo/.venv-bench}"
 die() { echo "worker_rss: $*" >&2; exit 1; }
 [[ $# -eq 2 && ( "$1" == rustcorn || "$1" == bjoern ) ]] || die "usage: worker_rss.sh rustcorn|bjoern PROGRAM"
 kind="$1" program="$2"
 command -v curl >/dev/null || die "curl is not installed"
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 log="$(mktemp /tmp/worker-rss.XXXXXX)"
 server=""
 cleanup() {

@@ -125,3 +125,10 @@ conn_spread() {
             print counts, (sum > 0 ? sprintf("%.2f", max * n / sum) : "-"), (queued > 0 ? queued : 0)
         }'
 }
+
+# free_port [PYTHON]: a TCP port on 127.0.0.1 that nothing listens on now (the
+# kernel's pick for port 0). PYTHON defaults to python3 on PATH; the scripts pass
+# their venv's interpreter where PATH may not have one.
+free_port() {
+    "${1:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
