@@ -11,8 +11,10 @@
 #
 #   --duration S       seconds of measured load per run (default 10)
 #   --warmup S         seconds of unmeasured load before each run (default 1; 0 = none)
-#   --repeat N         run every (server, workload) N times, round-robin over the
-#                      servers; the report shows the median run (default 1)
+#   --repeat N         run every (server, workload) N times, in rounds (each round
+#                      runs every workload, the servers one after the other on
+#                      each); the report shows the median run, and beside each
+#                      ratio the median of the rounds' own ratios (default 1)
 #   --patience S       seconds the whole comparison may spend, on top of the runs
 #                      themselves, waiting for a quiet machine before a run and
 #                      re-running (up to twice) a run that other load disturbed
@@ -815,9 +817,12 @@ if [[ " ${runnable[*]} " == *" rustcorn "* ]]; then
 fi
 
 runs=0 secs=0
+# Within a round, the servers take turns on each workload: the runs a ratio pairs are
+# a few seconds apart, not a whole round, so the host's speed (it drifts by 20% over
+# minutes on shared machines) moves both sides of a round's ratio together.
 for ((r = 1; r <= repeat; r++)); do
-    for s in "${runnable[@]}"; do
-        for w in "${workloads[@]}"; do
+    for w in "${workloads[@]}"; do
+        for s in "${runnable[@]}"; do
             SPECS+=("$s $w $r")
             workload_spec "$w"
             not_applicable "$s" >/dev/null && continue

@@ -9,7 +9,8 @@ RESULT_FIELDS. SERVER... gives the row order within a workload.
 Several rows for one (server, workload) (compare.sh --repeat N) are reduced
 to the median run by requests per server CPU-second, with the min–max range
 beside it. Prints the tables: the results; the ratio of BASELINE's requests
-per server CPU-second to each peer's (if BASELINE ran); for idle-1000, the
+per server CPU-second to each peer's (if BASELINE ran; with several rounds, the
+median and range of the rounds' own ratios beside it); for idle-1000, the
 latency and memory with and without the held connections; for the multi-worker
 workloads, the medians of requests per CPU-second and of p99 and every run's
 spread of the connections over the workers; the run conditions (where the CPU
@@ -160,13 +161,29 @@ class Report:
             "| workload | " + " | ".join(f"{b} ÷ {p}" for p in peers) + " |",
             "|---|" + "--:|" * len(peers),
         ]
+        paired = False
         for w in self.workloads:
             base = by.get((b, w))
-            cells = [
-                f"{base / by[(p, w)]:.2f}×" if base and by.get((p, w)) else "n/a" for p in peers
-            ]
+            cells = []
+            for p in peers:
+                if not (base and by.get((p, w))):
+                    cells.append("n/a")
+                    continue
+                cell = f"{base / by[(p, w)]:.2f}×"
+                rounds = self.round_ratios(b, p, w)
+                if len(rounds) > 1:
+                    paired = True
+                    cell += f" ({median(rounds):.2f}×, {min(rounds):.2f}–{max(rounds):.2f})"
+                cells.append(cell)
             out.append(f"| {w} | " + " | ".join(cells) + " |")
         out.append("")
+        if paired:
+            out.append(
+                "Each cell is the ratio of the two medians; in brackets, the median and range "
+                "of the rounds' own ratios (each round's run of one server ÷ the peer's run "
+                "of the same round, made seconds apart)."
+            )
+            out.append("")
         shown = [pick(v)[0] for v in self.groups.values()]
         gthread = sorted({r["workload"] for r in shown if r.get("worker") == "gthread"})
         if gthread:
@@ -178,6 +195,17 @@ class Report:
         if idle:
             out.append(f"On {', '.join(idle)}: while the idle connections were held.")
         return out + ([""] if gthread or idle else [])
+
+    def round_ratios(self, b, p, w):
+        """Each round's ratio of b's requests per CPU-second to p's on workload w:
+        the k-th run of each (compare.sh writes runs in round order), where both
+        succeeded."""
+        pairs = zip(self.groups.get((b, w), []), self.groups.get((p, w), []))
+        return [
+            per_cpu_s(x) / per_cpu_s(y)
+            for x, y in pairs
+            if per_cpu_s(x) and per_cpu_s(y)
+        ]
 
     def idle(self):
         """idle-1000: wrk alone, then with the connections held."""
