@@ -364,7 +364,14 @@ fn the_http2_flags_become_the_servers_settings() {
 #[test]
 fn term_sends_goaway_and_running_streams_finish() {
     let certs = Certs::new();
-    let mut server = serve_h2(&certs, APP, &["--http-protocols", "h2", "--threads", "4"]);
+    let server = serve_h2(&certs, APP, &["--http-protocols", "h2", "--threads", "4"]);
+    term_during_four_slow_streams_lets_them_finish(server, "h2 slow start");
+}
+
+/// Opens four streams of `/slow?s=1.5` on one connection (nghttp), sends TERM once
+/// the app has logged `started` for all four, and asserts that each stream is still
+/// answered 200 and the server then exits: the GOAWAY lets running streams finish.
+pub(crate) fn term_during_four_slow_streams_lets_them_finish(mut server: Server, started: &str) {
     let url = format!("https://127.0.0.1:{}/slow?s=1.5", server.port());
     let client = Command::new(program("nghttp"))
         .args(["-ns", "-m", "4", &url])
@@ -372,7 +379,7 @@ fn term_sends_goaway_and_running_streams_finish() {
         .spawn()
         .unwrap();
     server.wait_for(harness::STARTUP, "4 streams running", |log| {
-        log.matches("h2 slow start").count() >= 4
+        log.matches(started).count() >= 4
     });
     crate::os::signal(server.pid, "TERM");
     let out = wait_client(client, &server);

@@ -190,25 +190,8 @@ fn a_stream_reset_mid_response_reaches_the_app_and_the_worker_serves_on() {
 #[test]
 fn term_lets_running_asgi_streams_finish() {
     let certs = Certs::new();
-    let mut server = serve_asgi_h2(&certs, &[]);
-    let url = format!("https://127.0.0.1:{}/slow?s=1.5", server.port());
-    let client = Command::new(program("nghttp"))
-        .args(["-ns", "-m", "4", &url])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    server.wait_for(harness::STARTUP, "4 streams running", |log| {
-        log.matches("asgi h2 slow start").count() >= 4
-    });
-    crate::os::signal(server.pid, "TERM");
-    let out = wait_client(client, &server);
-    let stats = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        stats.lines().filter(|l| l.contains(" 200 ")).count(),
-        4,
-        "{stats}"
-    );
-    assert!(server.wait_exit(harness::EXIT_TIMEOUT).is_some());
+    let server = serve_asgi_h2(&certs, &[]);
+    crate::http2::term_during_four_slow_streams_lets_them_finish(server, "asgi h2 slow start");
 }
 
 #[test]
