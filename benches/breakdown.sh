@@ -2,10 +2,13 @@
 # Where the time goes (issue 14): syscalls per request (strace -c) and a perf profile
 # of the serving process, for rustcorn (-w 1: its worker) and bjoern (its one process),
 # on hello keep-alive and hello-close, each server pinned to CPU 1 and wrk to CPU 0 as
-# in compare.sh. The instructions per request (callgrind) are benches/instructions.sh's
+# in compare.sh. On multi-5 (compare.sh's five workers: rustcorn --workers 5, Granian
+# --workers 5 --blocking-threads 1, nothing pinned, wrk -t2 -c100) the same for all
+# five workers together, with their context switches per request. The instructions per request (callgrind) are benches/instructions.sh's
 # (INSTRUCTIONS_SERVER, INSTRUCTIONS_CLIENT); see benches/README.md.
 #
 #   benches/breakdown.sh [--servers rustcorn,bjoern] [--workloads hello-keepalive,hello-close]
+#   benches/breakdown.sh --servers rustcorn,granian --workloads multi-5
 #                        [--duration 3] [--top 15]
 #
 # Per (server, workload): start the server, 1 s of unmeasured wrk load, then
@@ -18,7 +21,8 @@
 # Raw outputs go to target/breakdown/<date-time>/; the tables are printed.
 #
 # Environment: RUSTCORN_BIN (default <repo>/target/release/rustcorn),
-#   RUSTCORN_BENCH_VENV (default <repo>/.venv-bench: bjoern), SERVER_CPU (1), CLIENT_CPU (0).
+#   RUSTCORN_BENCH_VENV (default <repo>/.venv-bench: bjoern, granian), SERVER_CPU (1),
+#   CLIENT_CPU (0).
 set -euo pipefail
 export LC_ALL=C
 
@@ -64,44 +68,62 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# start NAME PORT LOG: sets server_pid (the process started) and target (the one serving).
+# start NAME WORKLOAD PORT LOG: sets server_pid (the process started) and targets (the
+# processes serving: the one worker, bjoern's process, or multi-5's five workers).
 start() {
-    local name="$1" port="$2" log="$3" cmd waited=0
+    local name="$1" workload="$2" port="$3" log="$4" cmd waited=0 workers=1 pin=(taskset -c "$server_cpu")
+    [[ "$workload" == multi-5 ]] && workers=5 pin=()
     case "$name" in
-        rustcorn) cmd=("$bin" -b "127.0.0.1:$port" -w 1 --chdir "$bench/apps" hello:application) ;;
+        rustcorn) cmd=("$bin" -b "127.0.0.1:$port" -w "$workers" --chdir "$bench/apps" hello:application) ;;
         bjoern) cmd=("$venv/bin/python" "$bench/run_bjoern.py" "$port" hello:application) ;;
+        granian) cmd=("$venv/bin/granian" --interface wsgi --host 127.0.0.1 --port "$port"
+            --workers "$workers" --blocking-threads 1 --no-access-log hello:application) ;;
         *) die "unknown server $name" ;;
     esac
-    (cd "$bench/apps" && exec setsid taskset -c "$server_cpu" "${cmd[@]}") >"$log" 2>&1 </dev/null &
+    [[ "$name:$workers" == bjoern:5 ]] && die "bjoern has no workers: multi-5 is for rustcorn and granian"
+    (cd "$bench/apps" && exec setsid "${pin[@]}" "${cmd[@]}") >"$log" 2>&1 </dev/null &
     server_pid=$!
     until curl -fs -o /dev/null "http://127.0.0.1:$port/"; do
         kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; die "$name exited"; }
         ((waited++ < 300)) || die "$name not answering within 30 s"
         sleep 0.1
     done
-    target=$server_pid
-    if [[ "$name" == rustcorn ]]; then
-        target="$(pgrep -P "$server_pid")" || die "no worker under rustcorn's master $server_pid"
-        [[ "$target" =~ ^[0-9]+$ ]] || die "more than one child under rustcorn's master: $target"
+    targets=("$server_pid")
+    if [[ "$name" != bjoern ]]; then
+        waited=0
+        # Granian's workers answer before all of them have started.
+        until mapfile -t targets < <(pgrep -P "$server_pid") && ((${#targets[@]} == workers)); do
+            ((waited++ < 300)) || die "$name: ${#targets[@]} workers under $server_pid, not $workers"
+            sleep 0.1
+        done
     fi
 }
 
-# load PORT WORKLOAD SECONDS LOG: wrk on CPU client_cpu; prints the requests it reports.
+# load PORT WORKLOAD SECONDS LOG: wrk on CPU client_cpu (multi-5: -t2 -c100, unpinned);
+# prints the requests it reports.
 load() {
-    local args=(-t1 -c50 -d"$3")
+    local args=(-t1 -c50 -d"$3") pin=(taskset -c "$client_cpu")
     [[ "$2" == hello-close ]] && args+=(-H 'Connection: close')
-    taskset -c "$client_cpu" wrk "${args[@]}" "http://127.0.0.1:$1/" >"$4" 2>&1
+    [[ "$2" == multi-5 ]] && args=(-t2 -c100 -d"$3") pin=()
+    "${pin[@]}" wrk "${args[@]}" "http://127.0.0.1:$1/" >"$4" 2>&1
     awk '/requests in/ { print $1; exit }' "$4"
+}
+
+# switches: the context switches (voluntary + not) of every thread of the targets so far.
+switches() {
+    local p
+    for p in "${targets[@]}"; do cat "/proc/$p/task/"*/status 2>/dev/null; done \
+        | awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
 }
 
 for s in "${servers[@]}"; do
     for w in "${workloads[@]}"; do
         cell="$out/$s-$w"
         port="$(free_port "$venv/bin/python")"
-        start "$s" "$port" "$cell.server.log"
+        start "$s" "$w" "$port" "$cell.server.log"
         load "$port" "$w" 1 "$cell.warmup.wrk" >/dev/null
         # 1. syscalls
-        strace -c -f -p "$target" -o "$cell.strace" 2>"$cell.strace.err" &
+        strace -c -f "${targets[@]/#/-p}" -o "$cell.strace" 2>"$cell.strace.err" &
         strace_pid=$!
         sleep 0.5
         requests="$(load "$port" "$w" "$duration" "$cell.strace.wrk")"
@@ -121,11 +143,15 @@ PY
         echo "== $s $w: syscalls per request (strace -c, $requests requests)"
         sort -t$'\t' -k2,2gr "$cell.syscalls.tsv"
         # 2. perf
-        perf record -g -o "$cell.perf.data" -p "$target" -- sleep "$((duration + 1))" 2>"$cell.perf.err" &
+        perf record -g -o "$cell.perf.data" -p "$(IFS=,; echo "${targets[*]}")" -- sleep "$((duration + 1))" \
+            2>"$cell.perf.err" &
         perf_pid=$!
         sleep 0.5
+        before="$(switches)"
         requests="$(load "$port" "$w" "$duration" "$cell.perf.wrk")"
+        after="$(switches)"
         wait "$perf_pid" || true
+        echo "== $s $w: context switches per request: $(awk -v n=$((after - before)) -v r="$requests" 'BEGIN { printf "%.3f", n / r }')"
         echo "== $s $w: perf, top $top symbols (self), $requests requests in ${duration}s"
         perf report -i "$cell.perf.data" --no-children -g none --sort dso,sym --stdio \
             >"$cell.perf.sym.txt" 2>/dev/null
