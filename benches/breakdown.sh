@@ -151,7 +151,8 @@ PY
         requests="$(load "$port" "$w" "$duration" "$cell.perf.wrk")"
         after="$(switches)"
         wait "$perf_pid" || true
-        echo "== $s $w: context switches per request: $(awk -v n=$((after - before)) -v r="$requests" 'BEGIN { printf "%.3f", n / r }')"
+        awk -v n=$((after - before)) -v r="$requests" 'BEGIN { printf "%.3f\n", n / r }' >"$cell.switches"
+        echo "== $s $w: context switches per request (all its threads): $(cat "$cell.switches")"
         echo "== $s $w: perf, top $top symbols (self), $requests requests in ${duration}s"
         perf report -i "$cell.perf.data" --no-children -g none --sort dso,sym --stdio \
             >"$cell.perf.sym.txt" 2>/dev/null
