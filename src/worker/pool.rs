@@ -423,14 +423,14 @@ fn app_thread(shared: &Shared, n: usize, back: &Back, bridge: &Bridge) {
             next = match conn {
                 Carrier::H2(stream) => match stream.finish(back, index, head, outcome) {
                     Err(()) => return,
-                    // The end goes to the socket with the GIL held: the write
-                    // never blocks, and releasing the GIL for it handed it to a
-                    // thread waiting for it and back for the next job.
-                    Ok(Some(wire)) => {
+                    // The end goes to the socket without the GIL, and the thread
+                    // then takes or waits for its next job still without it: one
+                    // release, not two.
+                    Ok(Some(wire)) => py.detach(|| {
                         push_end(&wire);
                         drop(wire);
-                        next_job(py, shared, n)
-                    }
+                        wait_for_job(shared, n)
+                    }),
                     Ok(None) => next_job(py, shared, n),
                 },
                 Carrier::Http1(conn) => {
