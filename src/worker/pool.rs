@@ -8,7 +8,9 @@
 //! The job queue wakes exactly one parked thread per job, the one that went idle
 //! last (its caches are the warmest), and none when every thread is busy: a
 //! `Mutex<Receiver>` shared by the threads instead cost each job a second thread's
-//! wake-up (the next idle thread taking the mutex to wait on the channel).
+//! wake-up (the next idle thread taking the mutex to wait on the channel). Jobs the
+//! loop queues while it handles a batch of events wake their threads when the batch
+//! ends ([`Pool::submit`]), so a woken thread does not preempt the loop mid-batch.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
