@@ -321,7 +321,7 @@ impl<'a> EventLoop<'a> {
     /// Handles one batch of events, then accepts and dispatches. True when the worker
     /// is done: draining and no connection left.
     pub(crate) fn turn(&mut self, events: &Events) -> bool {
-        if let Some(pool) = &self.pool {
+        if let Some(pool) = &mut self.pool {
             pool.set_in_turn(true);
         }
         self.collect_finished();
@@ -347,7 +347,7 @@ impl<'a> EventLoop<'a> {
         }
         // A thread may have finished while the events were handled, without a
         // wake-up (see `Pool::set_wake_on_finish` and `Pool::set_in_turn`).
-        if let Some(pool) = &self.pool {
+        if let Some(pool) = &mut self.pool {
             pool.set_in_turn(false);
         }
         self.collect_finished();

@@ -8,7 +8,9 @@
 //! The job queue wakes exactly one parked thread per job, the one that went idle
 //! last (its caches are the warmest), and none when every thread is busy: a
 //! `Mutex<Receiver>` shared by the threads instead cost each job a second thread's
-//! wake-up (the next idle thread taking the mutex to wait on the channel).
+//! wake-up (the next idle thread taking the mutex to wait on the channel). Jobs the
+//! loop queues while it handles a batch of events wake their threads when the batch
+//! ends ([`Pool::submit`]), so a woken thread does not preempt the loop mid-batch.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
@@ -163,6 +165,10 @@ impl Shared {
     }
 }
 
+/// Jobs queued during one batch of events before their threads are woken anyway
+/// (see [`Pool::submit`]).
+const DEFER_MAX: usize = 64;
+
 pub struct Pool {
     shared: Arc<Shared>,
     done: Receiver<Done>,
@@ -174,6 +180,12 @@ pub struct Pool {
     /// Set while the loop handles a batch of events: it takes finished work back
     /// after them anyway, so a hand-back then needs no wake-up.
     in_turn: Arc<AtomicBool>,
+    /// Jobs submitted during the loop's batch of events whose threads are not woken
+    /// yet (see [`Pool::submit`]).
+    deferred: usize,
+    /// The threads [`wake_deferred`](Self::wake_deferred) unparks, kept for its
+    /// allocation.
+    woken: Vec<usize>,
 }
 
 impl Pool {
@@ -223,6 +235,8 @@ impl Pool {
             size,
             wake_on_finish,
             in_turn,
+            deferred: 0,
+            woken: Vec::with_capacity(size),
         })
     }
 
@@ -231,27 +245,63 @@ impl Pool {
         self.in_flight < self.size
     }
 
-    /// Queues a job and unparks the thread that went idle last, if any is idle.
+    /// Queues a job and unparks the thread that went idle last, if any is idle. While
+    /// the loop handles a batch of events the unpark waits for the batch's end
+    /// ([`set_in_turn`](Self::set_in_turn)): all the app threads share the loop's CPU
+    /// (one worker's threads, and `h2load.sh` pins them to one), and a thread woken
+    /// mid-batch preempted the loop, ran the one job queued so far, and parked
+    /// again, a pair of context switches per job where one wake-up per thread serves
+    /// the whole batch. At most [`DEFER_MAX`] jobs wait so: on a machine with idle
+    /// CPUs a long batch (up to 1,024 events) would otherwise hold back app work that
+    /// could start at once.
     pub fn submit(&mut self, job: Job) {
         self.in_flight += 1;
         let idle = {
             let mut queue = self.shared.lock();
             queue.jobs.push_back(job);
-            queue.idle.pop()
+            if self.in_turn.load(Ordering::Relaxed) {
+                self.deferred += 1;
+                None
+            } else {
+                queue.idle.pop()
+            }
         };
         if let Some(n) = idle {
             self.shared.threads[n].unpark();
         }
+        if self.deferred >= DEFER_MAX {
+            self.wake_deferred();
+        }
+    }
+
+    /// Unparks an idle thread for each job the batch queued that no thread took yet.
+    fn wake_deferred(&mut self) {
+        if self.deferred == 0 {
+            return;
+        }
+        self.deferred = 0;
+        let mut woken = std::mem::take(&mut self.woken);
+        {
+            let mut queue = self.shared.lock();
+            let count = queue.jobs.len().min(queue.idle.len());
+            let from = queue.idle.len() - count;
+            woken.extend(queue.idle.drain(from..).rev());
+        }
+        for n in woken.drain(..) {
+            self.shared.threads[n].unpark();
+        }
+        self.woken = woken;
     }
 
     /// The loop begins (true) or ends (false) handling a batch of events. Ending it is
     /// followed by a full fence, and so is a thread's hand-back before it reads the
     /// flag: either the thread sees it clear and wakes the loop, or the loop's
     /// `finished()` after this call sees the job.
-    pub fn set_in_turn(&self, on: bool) {
+    pub fn set_in_turn(&mut self, on: bool) {
         self.in_turn.store(on, Ordering::SeqCst);
         if !on {
             fence(Ordering::SeqCst);
+            self.wake_deferred();
         }
     }
 

@@ -166,3 +166,32 @@ fn streams_whose_frames_arrive_together_or_in_pieces_are_all_answered() {
         assert!(matches!(out.at("goaway"), Json::Null), "{out:?}");
     }
 }
+
+/// Streams that arrive together are dispatched in one batch of the loop's events, and
+/// their threads are woken at the batch's end (`Pool::submit`): one thread for each
+/// stream still queued then, so they run at once. Four streams on one connection (in
+/// one write, h2load -m 4) meet at a barrier of four with `--threads 4`, round after
+/// round; a thread too few, and the barrier breaks (500) after its timeout.
+#[test]
+fn streams_that_arrive_together_all_get_a_thread_at_once() {
+    let certs = Certs::new();
+    let server = serve_h2(
+        &certs,
+        "blocking:application",
+        &["--http-protocols", "h2", "--threads", "4"],
+    );
+    for round in 0..3 {
+        let url = format!(
+            "https://127.0.0.1:{}/barrier?n=4&key=round{round}&timeout=20",
+            server.port()
+        );
+        let out =
+            run(Command::new(program("h2load")).args(["-n", "4", "-c", "1", "-m", "4", &url]));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("4 succeeded, 0 failed") && text.contains("status codes: 4 2xx"),
+            "round {round}: {text}\nserver log:\n{}",
+            server.log()
+        );
+    }
+}
