@@ -172,6 +172,11 @@ impl Head {
             .map(|&(name, value)| (name.text(&self.raw), value.of(&self.raw)))
     }
 
+    /// How many header fields there are.
+    pub fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+
     /// A head with nothing in it, for the parser to fill.
     fn empty() -> Head {
         Head {

@@ -13,6 +13,10 @@ use crate::http::request::Head;
 
 use super::value_memo::{Field, HeaderWarm, Slots, ValueMemo, MAX_REMEMBERED};
 
+mod reuse;
+pub use reuse::KeptEnviron;
+use reuse::Reusable;
+
 /// Where the request came from and which listener took it.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer {
@@ -500,7 +504,32 @@ fn with_room_to_grow<'py>(template: &Bound<'py, PyDict>) -> PyResult<Bound<'py, 
     Ok(best.1)
 }
 
-/// Builds the environ dict. `input` becomes `wsgi.input`.
+/// A request's environ, and whether it may serve the next request (see [`reuse`]).
+pub struct Environ<'py> {
+    pub dict: Bound<'py, PyDict>,
+    reusable: Option<Reusable>,
+}
+
+impl<'py> Environ<'py> {
+    /// The dict for the next request, if the server alone holds it and nothing changed
+    /// it since it was built (see [`reuse`]); otherwise it goes.
+    pub fn keep(self) -> Option<KeptEnviron> {
+        KeptEnviron::keep(self.dict, self.reusable?)
+    }
+
+    /// An environ that is never reused (for tests elsewhere).
+    #[cfg(test)]
+    pub fn not_reusable(dict: Bound<'py, PyDict>) -> Environ<'py> {
+        Environ {
+            dict,
+            reusable: None,
+        }
+    }
+}
+
+/// Builds the environ dict. `input` becomes `wsgi.input`. `kept` is the last plain
+/// request's dict, used instead of a copy of the template when this request is plain
+/// too (see [`reuse`]) and freed otherwise.
 pub fn build<'py>(
     py: Python<'py>,
     consts: &EnvironConstants,
@@ -508,7 +537,8 @@ pub fn build<'py>(
     body_len: u64,
     peer: &Peer,
     input: Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyDict>> {
+    kept: Option<KeptEnviron>,
+) -> PyResult<Environ<'py>> {
     let mut memo = consts.memo.lock(py);
     let scheme = url_scheme(peer.secure, head.forwarded_https);
     let (name, port) = server_name_port(head, peer, scheme);
@@ -517,8 +547,29 @@ pub fn build<'py>(
         port: &port,
         remote_addr: peer.remote.map(|_| peer.remote_ip.as_bytes()),
     };
-    let (env, server_set, headers_set) = template_copy(py, consts, &mut memo, &server, head)?;
+    let (source, server_set, headers_set) = template_for(py, consts, &mut memo, &server, head)?;
     let (raw_path, query, _) = split_target(head.target());
+    let forwarded_script = forwarded_script_name(consts, head, peer);
+    // What makes the stores below PATH_INFO, RAW_URI, REMOTE_PORT (for a TCP peer, which
+    // the warm template's REMOTE_ADDR tells) and `wsgi.input` alone: see [`reuse`].
+    let plain = server_set
+        && headers_set == head.field_count()
+        && head.method() == "GET"
+        && query.is_empty()
+        && scheme == "http"
+        && forwarded_script.is_none()
+        && !head.http2
+        && head.minor_version == 1
+        && peer.proxy.is_none()
+        && body_len == 0;
+    let reused = match kept {
+        Some(kept) if plain => kept.take(&source),
+        _ => None,
+    };
+    let env = match reused {
+        Some(env) => env,
+        None => source.copy()?,
+    };
     let decoded;
     let mut path: &[u8] = if raw_path.contains('%') {
         decoded = percent_decode(raw_path.as_bytes());
@@ -526,7 +577,6 @@ pub fn build<'py>(
     } else {
         raw_path.as_bytes()
     };
-    let forwarded_script = forwarded_script_name(consts, head, peer);
     let script = forwarded_script.unwrap_or(consts.script_name.as_bytes());
     if !script.is_empty() {
         if !path.starts_with(script) {
@@ -590,7 +640,17 @@ pub fn build<'py>(
         body_len,
     )?;
     env.set_item(intern!(py, "wsgi.input"), input)?;
-    Ok(env)
+    let reusable = plain
+        .then(|| reuse::version(&env))
+        .flatten()
+        .map(|version| Reusable {
+            source: source.unbind(),
+            version,
+        });
+    Ok(Environ {
+        dict: env,
+        reusable,
+    })
 }
 
 /// A `SCRIPT_NAME` header from a trusted peer allowed by `--forwarder-headers`
@@ -630,7 +690,7 @@ pub(super) struct ServerValues<'a> {
     pub remote_addr: Option<&'a [u8]>,
 }
 
-/// A copy of the environ template for a request, whether it holds the request's
+/// The environ template a request copies, whether it holds the request's
 /// [`ServerValues`] already, and how many of its first header fields it holds. Behind a
 /// proxy the server values repeat request after request, so once two requests in a row
 /// agree, a second template with them in it is made (see `value_memo::Warm`) and copied
@@ -642,7 +702,8 @@ pub(super) struct ServerValues<'a> {
 /// remembered headers ([`remembered_lead`]), a third template holds them as well, and
 /// a request beginning with them copies it: one dict store and its key and value
 /// look-ups fewer per header. A request whose first fields differ copies the second.
-fn template_copy<'py>(
+/// A template is never changed once it is returned here (see [`reuse`]).
+fn template_for<'py>(
     py: Python<'py>,
     consts: &EnvironConstants,
     memo: &mut Slots,
@@ -652,7 +713,7 @@ fn template_copy<'py>(
     let warm = match memo.warm_for(py, server) {
         Some(warm) => warm.clone(),
         None if !memo.repeats(server) => {
-            return Ok((consts.template.bind(py).copy()?, false, 0));
+            return Ok((consts.template.bind(py).clone(), false, 0));
         }
         None => {
             let warm = consts.template.bind(py).copy()?;
@@ -663,7 +724,7 @@ fn template_copy<'py>(
     };
     if let Some(hw) = memo.header_warm() {
         if leads(&hw.fields, head) {
-            return Ok((hw.dict.bind(py).copy()?, true, hw.fields.len()));
+            return Ok((hw.dict.bind(py).clone(), true, hw.fields.len()));
         }
     }
     let lead = remembered_lead(consts, head);
@@ -672,19 +733,18 @@ fn template_copy<'py>(
             .iter()
             .all(|&(i, value)| memo.last_was(Field::Header(i), value))
     {
-        return Ok((warm.copy()?, true, 0));
+        return Ok((warm, true, 0));
     }
     let hw = warm.copy()?;
     for &(i, value) in &lead {
         let key = consts.header_keys[i].1.bind(py);
         hw.set_item(key, memo.str(py, Field::Header(i), value)?)?;
     }
-    let copy = hw.copy()?;
     memo.keep_header_warm(HeaderWarm {
-        dict: hw.unbind(),
+        dict: hw.clone().unbind(),
         fields: lead.iter().map(|&(i, v)| (i, v.to_vec())).collect(),
     });
-    Ok((copy, true, lead.len()))
+    Ok((hw, true, lead.len()))
 }
 
 /// At most this many leading header fields go into a warm template.
@@ -864,7 +924,7 @@ mod tests {
         }
     }
 
-    /// Regression guard for the warm template (`template_copy`): whatever the order of
+    /// Regression guard for the warm template (`template_for`): whatever the order of
     /// requests, each environ names its own server and peer, and an app's changes to
     /// one environ never reach the next.
     #[test]
@@ -889,7 +949,9 @@ mod tests {
             for (i, (host, peer, name, addr)) in cases.into_iter().enumerate() {
                 let head = Head::from_parts("GET", "/", 1, &[("Host", host.as_bytes())]);
                 let input = py.None().into_bound(py);
-                let env = build(py, &consts, &head, 0, peer, input).unwrap();
+                let env = build(py, &consts, &head, 0, peer, input, None)
+                    .unwrap()
+                    .dict;
                 let get = |key: &str| -> String {
                     env.get_item(key).unwrap().unwrap().extract().unwrap()
                 };
@@ -907,7 +969,7 @@ mod tests {
         });
     }
 
-    /// The warm template with headers (`template_copy`): whatever the order of
+    /// The warm template with headers (`template_for`): whatever the order of
     /// requests and their first fields, each environ holds exactly what one built from
     /// a plain template holds (repeats joined as before, an app's writes gone).
     #[test]
@@ -951,7 +1013,17 @@ mod tests {
                 vec![host, ua, accept],
             ];
             let plain = |head: &Head| {
-                build(py, &consts_of(py), head, 0, &peer, py.None().into_bound(py)).unwrap()
+                build(
+                    py,
+                    &consts_of(py),
+                    head,
+                    0,
+                    &peer,
+                    py.None().into_bound(py),
+                    None,
+                )
+                .unwrap()
+                .dict
             };
             let strs = |env: &Bound<'_, PyDict>| -> Vec<(String, String)> {
                 let mut items: Vec<(String, String)> = env
@@ -963,7 +1035,9 @@ mod tests {
             };
             for (i, fields) in requests.iter().enumerate() {
                 let head = Head::from_parts("GET", "/", 1, fields);
-                let env = build(py, &consts, &head, 0, &peer, py.None().into_bound(py)).unwrap();
+                let env = build(py, &consts, &head, 0, &peer, py.None().into_bound(py), None)
+                    .unwrap()
+                    .dict;
                 let want = plain(&head);
                 assert_eq!(env.len(), want.len(), "request {i}");
                 assert_eq!(strs(&env), strs(&want), "request {i}");
