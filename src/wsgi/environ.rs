@@ -15,7 +15,7 @@ use super::value_memo::{Field, HeaderWarm, Slots, ValueMemo, MAX_REMEMBERED};
 
 mod reuse;
 pub use reuse::KeptEnviron;
-use reuse::Reusable;
+use reuse::{Reusable, Stored};
 
 /// Where the request came from and which listener took it.
 #[derive(Clone, Copy, Debug)]
@@ -562,12 +562,14 @@ pub fn build<'py>(
         && head.minor_version == 1
         && peer.proxy.is_none()
         && body_len == 0;
-    let reused = match kept {
+    // A reused dict holds the last plain request's values: `stored` says which.
+    let (reused, mut stored) = match kept {
         Some(kept) if plain => kept.take(&source),
-        _ => None,
+        _ => (None, Stored::default()),
     };
-    let env = match reused {
-        Some(env) => env,
+    let holds = |field: &[u8], bytes: &[u8]| reused.is_some() && field == bytes;
+    let env = match &reused {
+        Some(env) => env.clone(),
         None => source.copy()?,
     };
     let decoded;
@@ -594,7 +596,9 @@ pub fn build<'py>(
     if head.method() != "GET" {
         env.set_item(intern!(py, "REQUEST_METHOD"), method_str(py, head.method()))?;
     }
-    env.set_item(intern!(py, "PATH_INFO"), py_latin1(py, path)?)?;
+    if !holds(&stored.path, path) {
+        env.set_item(intern!(py, "PATH_INFO"), py_latin1(py, path)?)?;
+    }
     // PEP 3333: native strings hold the request's bytes as latin-1 (a UTF-8 target
     // reaches the app as one char per byte, as in Gunicorn).
     if !query.is_empty() {
@@ -603,10 +607,10 @@ pub fn build<'py>(
             py_latin1(py, query.as_bytes())?,
         )?;
     }
-    env.set_item(
-        intern!(py, "RAW_URI"),
-        py_latin1(py, head.target().as_bytes())?,
-    )?;
+    let target = head.target().as_bytes();
+    if !holds(&stored.target, target) {
+        env.set_item(intern!(py, "RAW_URI"), py_latin1(py, target)?)?;
+    }
     if scheme != "http" {
         // The template says "http"; only other schemes cost a store.
         env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
@@ -620,10 +624,11 @@ pub fn build<'py>(
     } else if head.minor_version == 0 {
         env.set_item(intern!(py, "SERVER_PROTOCOL"), intern!(py, "HTTP/1.0"))?;
     }
-    if peer.remote.is_some() {
+    let port = peer.remote_port.as_bytes();
+    if peer.remote.is_some() && !holds(&stored.port, port) {
         env.set_item(
             intern!(py, "REMOTE_PORT"),
-            memo.str(py, Field::RemotePort, peer.remote_port.as_bytes())?,
+            memo.str(py, Field::RemotePort, port)?,
         )?;
     }
     if let Some(origin) = &peer.proxy {
@@ -639,13 +644,24 @@ pub fn build<'py>(
         peer,
         body_len,
     )?;
-    env.set_item(intern!(py, "wsgi.input"), input)?;
+    let input_at = input.as_ptr() as usize;
+    if reused.is_none() || stored.input != input_at {
+        env.set_item(intern!(py, "wsgi.input"), input)?;
+    }
+    drop(reused);
     let reusable = plain
         .then(|| reuse::version(&env))
         .flatten()
-        .map(|version| Reusable {
-            source: source.unbind(),
-            version,
+        .map(|version| {
+            Stored::set(&mut stored.path, path);
+            Stored::set(&mut stored.target, target);
+            Stored::set(&mut stored.port, port);
+            stored.input = input_at;
+            Reusable {
+                source: source.unbind(),
+                version,
+                stored,
+            }
         });
     Ok(Environ {
         dict: env,

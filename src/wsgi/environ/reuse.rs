@@ -32,10 +32,35 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 /// A plain request's environ and what it takes to reuse it: the template it was copied
-/// from and its version after the server's last store.
+/// from, its version after the server's last store, and what those stores were.
 pub struct Reusable {
     pub(super) source: Py<PyDict>,
     pub(super) version: u64,
+    pub(super) stored: Stored,
+}
+
+/// What the server stored into a plain request's dict beyond its template: the bytes
+/// PATH_INFO, RAW_URI and REMOTE_PORT were made from, and the `wsgi.input` object's
+/// address. A reused dict still holds those values (its version says so), so the next
+/// request stores only what differs: a client asking for the same path on the same
+/// connection costs no new string and no store at all. (The address is compared only
+/// while the dict holds that object, so no other object can have it.)
+#[derive(Default)]
+pub struct Stored {
+    pub(super) path: Vec<u8>,
+    pub(super) target: Vec<u8>,
+    pub(super) port: Vec<u8>,
+    pub(super) input: usize,
+}
+
+impl Stored {
+    /// Records `bytes` as a field's stored value, keeping the buffer.
+    pub(super) fn set(field: &mut Vec<u8>, bytes: &[u8]) {
+        if field.as_slice() != bytes {
+            field.clear();
+            field.extend_from_slice(bytes);
+        }
+    }
 }
 
 /// An environ the server alone holds, for the next plain request.
@@ -43,6 +68,7 @@ pub struct KeptEnviron {
     dict: Py<PyDict>,
     source: Py<PyDict>,
     version: u64,
+    stored: Stored,
 }
 
 impl KeptEnviron {
@@ -53,15 +79,18 @@ impl KeptEnviron {
             dict: dict.unbind(),
             source: reusable.source,
             version: reusable.version,
+            stored: reusable.stored,
         })
     }
 
-    /// The dict, for a plain request copying `source`, if it is still as kept; `None`
-    /// (and the dict freed) otherwise.
-    pub fn take<'py>(self, source: &Bound<'py, PyDict>) -> Option<Bound<'py, PyDict>> {
+    /// The dict and what it holds, for a plain request copying `source`, if it is still
+    /// as kept; otherwise `None` (and the dict freed) with the buffers to fill again.
+    pub fn take<'py>(self, source: &Bound<'py, PyDict>) -> (Option<Bound<'py, PyDict>>, Stored) {
         let dict = self.dict.into_bound(source.py());
-        (self.source.is(source) && references(&dict) == 1 && version(&dict) == Some(self.version))
-            .then_some(dict)
+        let intact = self.source.is(source)
+            && references(&dict) == 1
+            && version(&dict) == Some(self.version);
+        (intact.then_some(dict), self.stored)
     }
 }
 
@@ -141,61 +170,87 @@ mod tests {
         Python::attach(|py| {
             let consts = EnvironConstants::new(py, "", false, false).unwrap();
             let twin = EnvironConstants::new(py, "", false, false).unwrap();
-            let peer = Peer::tcp("10.0.0.1:4000".parse().unwrap(), None);
             let a = ("Host", &b"a.example"[..]);
             let ua = ("User-Agent", &b"ua/1"[..]);
             let ua2 = ("User-Agent", &b"ua/2"[..]);
             let get =
                 |target: &str, fields: &[(&str, &[u8])]| Head::from_parts("GET", target, 1, fields);
             // (request, what the app does with its environ, whether that environ is
-            // the last request's dict)
-            let requests: Vec<(Head, App, bool)> = vec![
-                (get("/", &[a, ua]), App::Reads, false),
+            // the last request's dict, the client's port)
+            let requests: Vec<(Head, App, bool, u16)> = vec![
+                (get("/", &[a, ua]), App::Reads, false, 4000),
                 // The first plain request: warm templates from here on.
-                (get("/", &[a, ua]), App::Reads, false),
-                (get("/", &[a, ua]), App::Reads, true),
-                (get("/a", &[a, ua]), App::Adds, true),
-                (get("/b", &[a, ua]), App::Reads, false),
-                (get("/c", &[a, ua]), App::Replaces, true),
-                (get("/d", &[a, ua]), App::Deletes, false),
-                (get("/e", &[a, ua]), App::AddsAndDeletes, false),
-                (get("/f", &[a, ua]), App::StoresTheSameValue, false),
+                (get("/", &[a, ua]), App::Reads, false, 4000),
+                (get("/", &[a, ua]), App::Reads, true, 4000),
+                (get("/a", &[a, ua]), App::Adds, true, 4000),
+                (get("/b", &[a, ua]), App::Reads, false, 4000),
+                (get("/c", &[a, ua]), App::Replaces, true, 4001),
+                (get("/d", &[a, ua]), App::Deletes, false, 4001),
+                (get("/e", &[a, ua]), App::AddsAndDeletes, false, 4000),
+                (get("/f", &[a, ua]), App::StoresTheSameValue, false, 4000),
                 // Storing the value already there changes nothing.
-                (get("/g", &[a, ua]), App::Clears, true),
-                (get("/h", &[a, ua]), App::Keeps, false),
-                (get("/i", &[a, ua]), App::Reads, false),
-                (get("/j", &[a, ua]), App::Reads, true),
+                (get("/g", &[a, ua]), App::Clears, true, 4000),
+                (get("/h", &[a, ua]), App::Keeps, false, 4000),
+                (get("/i", &[a, ua]), App::Reads, false, 4000),
+                (get("/j", &[a, ua]), App::Reads, true, 4001),
+                (get("/j", &[a, ua]), App::Reads, true, 4001),
+                (get("/j", &[a, ua]), App::Reads, true, 4001),
                 // Not plain: a query, another method, HTTP/1.0, a field the template
                 // does not hold, a field with another value.
-                (get("/q?x=1", &[a, ua]), App::Reads, false),
-                (get("/k", &[a, ua]), App::Reads, false),
+                (get("/q?x=1", &[a, ua]), App::Reads, false, 4000),
+                (get("/k", &[a, ua]), App::Reads, false, 4000),
                 (
                     Head::from_parts("POST", "/", 1, &[a, ua]),
                     App::Reads,
                     false,
+                    4000,
                 ),
-                (get("/l", &[a, ua]), App::Reads, false),
-                (Head::from_parts("GET", "/", 0, &[a, ua]), App::Reads, false),
-                (get("/m", &[a, ua]), App::Reads, false),
-                (get("/n", &[a, ua, ("X-More", b"1")]), App::Reads, false),
-                (get("/o", &[a, ua]), App::Reads, false),
-                (get("/p", &[a, ua2]), App::Reads, false),
-                (get("/r", &[a, ua]), App::Reads, false),
-                (get("/s", &[a, ua]), App::Reads, true),
-                // Another template (the leading fields changed twice in a row).
-                (get("/t", &[a, ua2]), App::Reads, false),
-                (get("/u", &[a, ua2]), App::Reads, true),
+                (get("/l", &[a, ua]), App::Reads, false, 4000),
+                (
+                    Head::from_parts("GET", "/", 0, &[a, ua]),
+                    App::Reads,
+                    false,
+                    4000,
+                ),
+                (get("/m", &[a, ua]), App::Reads, false, 4000),
+                (
+                    get("/n", &[a, ua, ("X-More", b"1")]),
+                    App::Reads,
+                    false,
+                    4000,
+                ),
+                (get("/o", &[a, ua]), App::Reads, false, 4000),
+                (get("/p", &[a, ua2]), App::Reads, false, 4000),
+                (get("/r", &[a, ua]), App::Reads, false, 4000),
+                (get("/s", &[a, ua]), App::Reads, true, 4000),
+                // Another template (the leading fields changed twice in a row), the
+                // same path and port.
+                (get("/s", &[a, ua2]), App::Reads, false, 4000),
+                (get("/s", &[a, ua2]), App::Reads, true, 4000),
                 // Another Host: the plain template until it repeats.
-                (get("/v", &[("Host", b"b.example"), ua2]), App::Reads, false),
-                (get("/w", &[a, ua2]), App::Reads, false),
-                (get("/x", &[a, ua2]), App::Reads, false),
-                (get("/y", &[a, ua2]), App::Reads, false),
-                (get("/z", &[a, ua2]), App::Reads, true),
+                (
+                    get("/v", &[("Host", b"b.example"), ua2]),
+                    App::Reads,
+                    false,
+                    4000,
+                ),
+                (get("/w", &[a, ua2]), App::Reads, false, 4000),
+                (get("/x", &[a, ua2]), App::Reads, false, 4000),
+                (get("/y", &[a, ua2]), App::Reads, false, 4000),
+                (get("/z", &[a, ua2]), App::Reads, true, 4000),
             ];
             let mut kept: Option<KeptEnviron> = None;
             let mut held: Vec<(Py<PyDict>, Items)> = Vec::new();
-            for (i, (head, app, reused)) in requests.iter().enumerate() {
-                let input = PyList::empty(py).into_any();
+            // The same `wsgi.input` object most of the time, as `wsgi::spare` hands
+            // it out.
+            let shared_input = PyList::empty(py).into_any();
+            for (i, (head, app, reused, port)) in requests.iter().enumerate() {
+                let peer = Peer::tcp(std::net::SocketAddr::from(([10, 0, 0, 1], *port)), None);
+                let input = if i % 3 == 0 {
+                    PyList::empty(py).into_any()
+                } else {
+                    shared_input.clone()
+                };
                 let last = kept.as_ref().map(|k| k.dict.as_ptr());
                 let built = build(py, &consts, head, 0, &peer, input.clone(), kept.take()).unwrap();
                 let env = built.dict.clone();
@@ -261,24 +316,25 @@ mod tests {
                 let reusable = Reusable {
                     source: source.clone().unbind(),
                     version,
+                    stored: Stored::default(),
                 };
                 KeptEnviron::keep(dict, reusable).unwrap()
             };
             let kept = keep(source.copy().unwrap());
-            assert!(kept.take(&source).is_some(), "as it was kept");
+            assert!(kept.take(&source).0.is_some(), "as it was kept");
 
             let kept = keep(source.copy().unwrap());
             kept.dict.bind(py).set_item("k", 2).unwrap();
-            assert!(kept.take(&source).is_none(), "changed while kept");
+            assert!(kept.take(&source).0.is_none(), "changed while kept");
 
             let kept = keep(source.copy().unwrap());
             let again = kept.dict.clone_ref(py);
-            assert!(kept.take(&source).is_none(), "held again");
+            assert!(kept.take(&source).0.is_none(), "held again");
             drop(again);
 
             let kept = keep(source.copy().unwrap());
             assert!(
-                kept.take(&source.copy().unwrap()).is_none(),
+                kept.take(&source.copy().unwrap()).0.is_none(),
                 "another template"
             );
 
@@ -286,6 +342,7 @@ mod tests {
             let reusable = Reusable {
                 source: source.clone().unbind(),
                 version: version(&dict).unwrap(),
+                stored: Stored::default(),
             };
             let held = dict.clone();
             assert!(
