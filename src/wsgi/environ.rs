@@ -435,7 +435,7 @@ fn server_name_port<'a>(
     scheme: &str,
 ) -> (Cow<'a, [u8]>, Cow<'a, [u8]>) {
     let default_port: &[u8] = if scheme == "https" { b"443" } else { b"80" };
-    if let Some(host) = head.header("host").filter(|h| !h.is_empty()) {
+    if let Some(host) = head.host().filter(|h| !h.is_empty()) {
         if let Some(v6_end) = host
             .strip_prefix(b"[")
             .and_then(|h| h.iter().position(|&b| b == b']'))
