@@ -676,7 +676,9 @@ fn forwarded_script_name<'h>(
     head: &'h Head,
     peer: &Peer,
 ) -> Option<&'h [u8]> {
-    if !peer.trusted || consts.forwarder_headers.is_empty() {
+    // The field lengths tell most requests have no SCRIPT_NAME without a pass.
+    let length = crate::http::request::name_length_bit("SCRIPT_NAME".len());
+    if !peer.trusted || consts.forwarder_headers.is_empty() || head.name_lengths() & length == 0 {
         return None;
     }
     // forwarder_may_set compares names case-insensitively, as `values` finds them.
