@@ -508,13 +508,15 @@ fn with_room_to_grow<'py>(template: &Bound<'py, PyDict>) -> PyResult<Bound<'py, 
 pub struct Environ<'py> {
     pub dict: Bound<'py, PyDict>,
     reusable: Option<Reusable>,
+    /// The values stored beyond the template (when `reusable`), or just the buffers.
+    stored: Stored,
 }
 
 impl<'py> Environ<'py> {
     /// The dict for the next request, if the server alone holds it and nothing changed
     /// it since it was built (see [`reuse`]); otherwise it goes.
-    pub fn keep(self) -> Option<KeptEnviron> {
-        KeptEnviron::keep(self.dict, self.reusable?)
+    pub fn keep(self) -> KeptEnviron {
+        KeptEnviron::keep(self.dict, self.reusable, self.stored)
     }
 
     /// An environ that is never reused (for tests elsewhere).
@@ -523,6 +525,7 @@ impl<'py> Environ<'py> {
         Environ {
             dict,
             reusable: None,
+            stored: Stored::default(),
         }
     }
 }
@@ -565,7 +568,8 @@ pub fn build<'py>(
     // A reused dict holds the last plain request's values: `stored` says which.
     let (reused, mut stored) = match kept {
         Some(kept) if plain => kept.take(&source),
-        _ => (None, Stored::default()),
+        Some(kept) => (None, kept.into_stored()),
+        None => (None, Stored::default()),
     };
     let holds = |field: &[u8], bytes: &[u8]| reused.is_some() && field == bytes;
     let env = match &reused {
@@ -660,12 +664,12 @@ pub fn build<'py>(
             Reusable {
                 source: source.unbind(),
                 version,
-                stored,
             }
         });
     Ok(Environ {
         dict: env,
         reusable,
+        stored,
     })
 }
 

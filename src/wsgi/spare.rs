@@ -93,7 +93,7 @@ impl Spare {
             (sr.unbind(), callable.unbind())
         });
         let environ = environ.keep();
-        let in_environ = isize::from(environ.is_some());
+        let in_environ = isize::from(environ.has_dict());
         let input = (references(input.as_any()) == 1 + in_environ).then(|| {
             // The body's buffer or file goes now, not with the next request.
             input.borrow_mut().reset(Body::Memory(Vec::new()));
@@ -106,9 +106,7 @@ impl Spare {
         if input.is_some() {
             kept.input = input;
         }
-        if environ.is_some() {
-            kept.environ = environ;
-        }
+        kept.environ = Some(environ);
     }
 }
 

@@ -32,11 +32,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 /// A plain request's environ and what it takes to reuse it: the template it was copied
-/// from, its version after the server's last store, and what those stores were.
+/// from and its version after the server's last store.
 pub struct Reusable {
     pub(super) source: Py<PyDict>,
     pub(super) version: u64,
-    pub(super) stored: Stored,
 }
 
 /// What the server stored into a plain request's dict beyond its template: the bytes
@@ -44,7 +43,9 @@ pub struct Reusable {
 /// address. A reused dict still holds those values (its version says so), so the next
 /// request stores only what differs: a client asking for the same path on the same
 /// connection costs no new string and no store at all. (The address is compared only
-/// while the dict holds that object, so no other object can have it.)
+/// while the dict holds that object, so no other object can have it.) The buffers are
+/// kept when the dict is not (an app that writes into its environ, as Werkzeug does):
+/// making them anew was three mallocs and frees per Flask request.
 #[derive(Default)]
 pub struct Stored {
     pub(super) path: Vec<u8>,
@@ -63,34 +64,50 @@ impl Stored {
     }
 }
 
-/// An environ the server alone holds, for the next plain request.
+/// What the server keeps of the last request's environ for the next one: the dict when
+/// it may serve the next plain request, and the [`Stored`] buffers in any case.
 pub struct KeptEnviron {
-    dict: Py<PyDict>,
-    source: Py<PyDict>,
-    version: u64,
+    dict: Option<(Py<PyDict>, Py<PyDict>, u64)>,
     stored: Stored,
 }
 
 impl KeptEnviron {
-    /// `dict` (the server's only reference), if it may serve the next plain request:
-    /// nothing stored into it since the version in `reusable` was read.
-    pub fn keep(dict: Bound<'_, PyDict>, reusable: Reusable) -> Option<KeptEnviron> {
-        (references(&dict) == 1 && version(&dict) == Some(reusable.version)).then(|| KeptEnviron {
-            dict: dict.unbind(),
-            source: reusable.source,
-            version: reusable.version,
-            stored: reusable.stored,
-        })
+    /// Keeps `dict` (the server's only reference) if it may serve the next plain
+    /// request: nothing stored into it since the version in `reusable` was read.
+    pub fn keep(
+        dict: Bound<'_, PyDict>,
+        reusable: Option<Reusable>,
+        stored: Stored,
+    ) -> KeptEnviron {
+        let intact =
+            reusable.filter(|r| references(&dict) == 1 && version(&dict) == Some(r.version));
+        KeptEnviron {
+            dict: intact.map(|r| (dict.unbind(), r.source, r.version)),
+            stored,
+        }
+    }
+
+    /// Whether the dict is kept.
+    pub fn has_dict(&self) -> bool {
+        self.dict.is_some()
     }
 
     /// The dict and what it holds, for a plain request copying `source`, if it is still
     /// as kept; otherwise `None` (and the dict freed) with the buffers to fill again.
     pub fn take<'py>(self, source: &Bound<'py, PyDict>) -> (Option<Bound<'py, PyDict>>, Stored) {
-        let dict = self.dict.into_bound(source.py());
-        let intact = self.source.is(source)
-            && references(&dict) == 1
-            && version(&dict) == Some(self.version);
-        (intact.then_some(dict), self.stored)
+        let dict = self.dict.and_then(|(dict, kept_source, kept_version)| {
+            let dict = dict.into_bound(source.py());
+            let intact = kept_source.is(source)
+                && references(&dict) == 1
+                && version(&dict) == Some(kept_version);
+            intact.then_some(dict)
+        });
+        (dict, self.stored)
+    }
+
+    /// The buffers alone (the dict, if any, freed).
+    pub fn into_stored(self) -> Stored {
+        self.stored
     }
 }
 
@@ -251,7 +268,10 @@ mod tests {
                 } else {
                     shared_input.clone()
                 };
-                let last = kept.as_ref().map(|k| k.dict.as_ptr());
+                let last = kept
+                    .as_ref()
+                    .and_then(|k| k.dict.as_ref())
+                    .map(|d| d.0.as_ptr());
                 let built = build(py, &consts, head, 0, &peer, input.clone(), kept.take()).unwrap();
                 let env = built.dict.clone();
                 // The same requests through templates of their own, never reused: the
@@ -292,9 +312,10 @@ mod tests {
                     App::Keeps => held.push((env.clone().unbind(), items(&env))),
                 }
                 drop((env, copied, fresh));
-                kept = built.keep();
+                let k = built.keep();
                 let next_reuses = requests.get(i + 1).is_some_and(|r| r.2);
-                assert!(kept.is_some() || !next_reuses, "request {i}: kept");
+                assert!(k.has_dict() || !next_reuses, "request {i}: kept");
+                kept = Some(k);
             }
             // The environ an app kept is still what it was when its request ended.
             for (env, was) in &held {
@@ -316,19 +337,21 @@ mod tests {
                 let reusable = Reusable {
                     source: source.clone().unbind(),
                     version,
-                    stored: Stored::default(),
                 };
-                KeptEnviron::keep(dict, reusable).unwrap()
+                let kept = KeptEnviron::keep(dict, Some(reusable), Stored::default());
+                assert!(kept.has_dict());
+                kept
             };
             let kept = keep(source.copy().unwrap());
             assert!(kept.take(&source).0.is_some(), "as it was kept");
 
             let kept = keep(source.copy().unwrap());
-            kept.dict.bind(py).set_item("k", 2).unwrap();
+            let dict = &kept.dict.as_ref().unwrap().0;
+            dict.bind(py).set_item("k", 2).unwrap();
             assert!(kept.take(&source).0.is_none(), "changed while kept");
 
             let kept = keep(source.copy().unwrap());
-            let again = kept.dict.clone_ref(py);
+            let again = kept.dict.as_ref().unwrap().0.clone_ref(py);
             assert!(kept.take(&source).0.is_none(), "held again");
             drop(again);
 
@@ -342,13 +365,10 @@ mod tests {
             let reusable = Reusable {
                 source: source.clone().unbind(),
                 version: version(&dict).unwrap(),
-                stored: Stored::default(),
             };
             let held = dict.clone();
-            assert!(
-                KeptEnviron::keep(dict, reusable).is_none(),
-                "held when kept"
-            );
+            let kept = KeptEnviron::keep(dict, Some(reusable), Stored::default());
+            assert!(!kept.has_dict(), "held when kept");
             drop(held);
         });
     }
