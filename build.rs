@@ -9,6 +9,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     println!("cargo:rerun-if-env-changed=PYO3_BUILD_EXTENSION_MODULE");
     println!("cargo:rerun-if-changed=build.rs");
+    // `Py_3_14`, `Py_GIL_DISABLED`, ...: the environ's reuse reads a dict field that
+    // only some CPython builds have (see src/wsgi/environ/reuse.rs).
+    pyo3_build_config::use_pyo3_cfgs();
     let config = pyo3_build_config::get();
     let version = config.version();
     println!(

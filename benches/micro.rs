@@ -77,7 +77,7 @@ fn main() {
             let (head, _) = parse_head(raw, &limits).unwrap().unwrap();
             bench(name, 50_000, || {
                 let input = py.None().into_bound(py);
-                black_box(environ::build(py, &consts, &head, 0, &peer, input).unwrap());
+                black_box(environ::build(py, &consts, &head, 0, &peer, input, None).unwrap());
             });
         }
     });

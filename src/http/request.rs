@@ -152,6 +152,28 @@ pub struct Head {
     /// The request came on an HTTP/2 stream ([`Head::from_fields`]); `minor_version`
     /// is then 1, so HTTP/1.1 semantics (Expect, no HTTP/1.0 rules) apply.
     pub http2: bool,
+    /// Where the Host field is, as [`apply_field_rules`] found it on its pass (every
+    /// request's SERVER_NAME reads it: a second pass over the names was ~100
+    /// instructions per request).
+    host: HostField,
+    /// One bit per field-name length (bit 63: that long or longer), set by
+    /// [`apply_field_rules`]; all bits until then. A look-up of names of other lengths
+    /// (a trusted peer's secure-scheme headers, on every request) needs no pass.
+    name_lengths: u64,
+}
+
+/// Where a head's Host field is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HostField {
+    /// Not looked for yet: [`Head::host`] searches.
+    Unknown,
+    Absent,
+    At(usize),
+}
+
+/// The bit of a name's length in [`Head::name_lengths`].
+pub fn name_length_bit(len: usize) -> u64 {
+    1u64 << len.min(63)
 }
 
 impl Head {
@@ -172,6 +194,11 @@ impl Head {
             .map(|&(name, value)| (name.text(&self.raw), value.of(&self.raw)))
     }
 
+    /// How many header fields there are.
+    pub fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+
     /// A head with nothing in it, for the parser to fill.
     fn empty() -> Head {
         Head {
@@ -187,6 +214,8 @@ impl Head {
             forwarded_https: None,
             uwsgi: false,
             http2: false,
+            host: HostField::Unknown,
+            name_lengths: u64::MAX,
         }
     }
 
@@ -221,6 +250,8 @@ impl Head {
             forwarded_https: None,
             uwsgi: false,
             http2: false,
+            host: HostField::Unknown,
+            name_lengths: u64::MAX,
         }
     }
 
@@ -233,6 +264,21 @@ impl Head {
         } else {
             "HTTP/1.1"
         }
+    }
+
+    /// The Host field's value (there is at most one once the field rules passed).
+    pub fn host(&self) -> Option<&[u8]> {
+        match self.host {
+            HostField::Unknown => self.header("host"),
+            HostField::Absent => None,
+            HostField::At(i) => self.fields.get(i).map(|&(_, value)| value.of(&self.raw)),
+        }
+    }
+
+    /// The lengths of the field names, one bit each (see [`name_length_bit`]): a name
+    /// whose length's bit is clear is not among the fields.
+    pub fn name_lengths(&self) -> u64 {
+        self.name_lengths
     }
 
     /// The first value of a header, case-insensitively.
@@ -582,9 +628,12 @@ fn apply_field_rules(
     }
     let mut seen = [false; SINGLETONS.len()];
     let mut found = Seen::default();
+    let mut lengths = 0u64;
+    let mut host = HostField::Absent;
     for i in 0..head.fields.len() {
         let (name, value) = head.fields[i];
         let name_text = name.text(&head.raw);
+        lengths |= name_length_bit(name_text.len());
         // By length first: one comparison at most per field, most fields none.
         let singleton = match name_text.len() {
             4 => name_text.eq_ignore_ascii_case(SINGLETONS[0]).then_some(0),
@@ -613,11 +662,14 @@ fn apply_field_rules(
                 "Invalid header value in {name_text}: control character"
             )));
         }
-        if let Some(i) = singleton {
-            if std::mem::replace(&mut seen[i], true) {
+        if let Some(s) = singleton {
+            if std::mem::replace(&mut seen[s], true) {
                 return Err(HttpError::bad(format!(
                     "Invalid header: more than one {name_text}"
                 )));
+            }
+            if s == 0 {
+                host = HostField::At(i);
             }
         }
         if limits.header_map == HeaderMap::Refuse
@@ -631,6 +683,8 @@ fn apply_field_rules(
             head.fields[i].1 = trimmed;
         }
     }
+    head.host = host;
+    head.name_lengths = lengths;
     // Under `drop`, names with `_` stay in the head: the environ leaves them out unless
     // a trusted peer sends one `--forwarder-headers` names, which only it can tell.
     Ok(found)

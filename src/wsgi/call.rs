@@ -111,31 +111,34 @@ impl Bridge {
         seen: Option<&mut Option<Seen<'py>>>,
     ) -> Result<(), Fault> {
         let body_len = body.len();
-        let ((sr, callable), input) = self.spare.take(py, body).map_err(Fault::App)?;
-        let env = environ::build(
+        let ((sr, callable), input, kept) = self.spare.take(py, body).map_err(Fault::App)?;
+        let built = environ::build(
             py,
             &self.environ,
             head,
             body_len,
             peer,
             input.clone().into_any(),
+            kept,
         )
         .map_err(Fault::App)?;
+        let env = &built.dict;
         if let Some(seen) = seen {
             *seen = Some((env.clone().into_any(), sr.clone()));
         }
         let iterable = self
             .app
             .bind(py)
-            .call1((env.clone(), &callable))
+            .call1((env, &callable))
             .map_err(Fault::App)?;
         let streamed = stream(&iterable, &sr, w, self.sendfile);
         let closed = close_iterable(&iterable);
         if self.access_needs.any() {
-            *extra = self.access_extra(&env, &sr, head, peer);
+            *extra = self.access_extra(env, &sr, head, peer);
         }
-        drop((iterable, env));
-        self.spare.keep((sr, callable), input);
+        // The iterable first: it may hold the environ (a generator's frame).
+        drop(iterable);
+        self.spare.keep((sr, callable), input, built);
         streamed?;
         if let Err(e) = closed {
             self.log_exception(

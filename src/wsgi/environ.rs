@@ -13,6 +13,10 @@ use crate::http::request::Head;
 
 use super::value_memo::{Field, HeaderWarm, Slots, ValueMemo, MAX_REMEMBERED};
 
+mod reuse;
+pub use reuse::KeptEnviron;
+use reuse::{Reusable, Stored};
+
 /// Where the request came from and which listener took it.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer {
@@ -431,7 +435,7 @@ fn server_name_port<'a>(
     scheme: &str,
 ) -> (Cow<'a, [u8]>, Cow<'a, [u8]>) {
     let default_port: &[u8] = if scheme == "https" { b"443" } else { b"80" };
-    if let Some(host) = head.header("host").filter(|h| !h.is_empty()) {
+    if let Some(host) = head.host().filter(|h| !h.is_empty()) {
         if let Some(v6_end) = host
             .strip_prefix(b"[")
             .and_then(|h| h.iter().position(|&b| b == b']'))
@@ -500,7 +504,35 @@ fn with_room_to_grow<'py>(template: &Bound<'py, PyDict>) -> PyResult<Bound<'py, 
     Ok(best.1)
 }
 
-/// Builds the environ dict. `input` becomes `wsgi.input`.
+/// A request's environ, and whether it may serve the next request (see [`reuse`]).
+pub struct Environ<'py> {
+    pub dict: Bound<'py, PyDict>,
+    reusable: Option<Reusable>,
+    /// The values stored beyond the template (when `reusable`), or just the buffers.
+    stored: Stored,
+}
+
+impl<'py> Environ<'py> {
+    /// The dict for the next request, if the server alone holds it and nothing changed
+    /// it since it was built (see [`reuse`]); otherwise it goes.
+    pub fn keep(self) -> KeptEnviron {
+        KeptEnviron::keep(self.dict, self.reusable, self.stored)
+    }
+
+    /// An environ that is never reused (for tests elsewhere).
+    #[cfg(test)]
+    pub fn not_reusable(dict: Bound<'py, PyDict>) -> Environ<'py> {
+        Environ {
+            dict,
+            reusable: None,
+            stored: Stored::default(),
+        }
+    }
+}
+
+/// Builds the environ dict. `input` becomes `wsgi.input`. `kept` is the last plain
+/// request's dict, used instead of a copy of the template when this request is plain
+/// too (see [`reuse`]) and freed otherwise.
 pub fn build<'py>(
     py: Python<'py>,
     consts: &EnvironConstants,
@@ -508,7 +540,8 @@ pub fn build<'py>(
     body_len: u64,
     peer: &Peer,
     input: Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyDict>> {
+    kept: Option<KeptEnviron>,
+) -> PyResult<Environ<'py>> {
     let mut memo = consts.memo.lock(py);
     let scheme = url_scheme(peer.secure, head.forwarded_https);
     let (name, port) = server_name_port(head, peer, scheme);
@@ -517,8 +550,32 @@ pub fn build<'py>(
         port: &port,
         remote_addr: peer.remote.map(|_| peer.remote_ip.as_bytes()),
     };
-    let (env, server_set, headers_set) = template_copy(py, consts, &mut memo, &server, head)?;
+    let (source, server_set, headers_set) = template_for(py, consts, &mut memo, &server, head)?;
     let (raw_path, query, _) = split_target(head.target());
+    let forwarded_script = forwarded_script_name(consts, head, peer);
+    // What makes the stores below PATH_INFO, RAW_URI, REMOTE_PORT (for a TCP peer, which
+    // the warm template's REMOTE_ADDR tells) and `wsgi.input` alone: see [`reuse`].
+    let plain = server_set
+        && headers_set == head.field_count()
+        && head.method() == "GET"
+        && query.is_empty()
+        && scheme == "http"
+        && forwarded_script.is_none()
+        && !head.http2
+        && head.minor_version == 1
+        && peer.proxy.is_none()
+        && body_len == 0;
+    // A reused dict holds the last plain request's values: `stored` says which.
+    let (reused, mut stored) = match kept {
+        Some(kept) if plain => kept.take(&source),
+        Some(kept) => (None, kept.into_stored()),
+        None => (None, Stored::default()),
+    };
+    let holds = |field: &[u8], bytes: &[u8]| reused.is_some() && field == bytes;
+    let env = match &reused {
+        Some(env) => env.clone(),
+        None => source.copy()?,
+    };
     let decoded;
     let mut path: &[u8] = if raw_path.contains('%') {
         decoded = percent_decode(raw_path.as_bytes());
@@ -526,7 +583,6 @@ pub fn build<'py>(
     } else {
         raw_path.as_bytes()
     };
-    let forwarded_script = forwarded_script_name(consts, head, peer);
     let script = forwarded_script.unwrap_or(consts.script_name.as_bytes());
     if !script.is_empty() {
         if !path.starts_with(script) {
@@ -544,7 +600,9 @@ pub fn build<'py>(
     if head.method() != "GET" {
         env.set_item(intern!(py, "REQUEST_METHOD"), method_str(py, head.method()))?;
     }
-    env.set_item(intern!(py, "PATH_INFO"), py_latin1(py, path)?)?;
+    if !holds(&stored.path, path) {
+        env.set_item(intern!(py, "PATH_INFO"), py_latin1(py, path)?)?;
+    }
     // PEP 3333: native strings hold the request's bytes as latin-1 (a UTF-8 target
     // reaches the app as one char per byte, as in Gunicorn).
     if !query.is_empty() {
@@ -553,10 +611,10 @@ pub fn build<'py>(
             py_latin1(py, query.as_bytes())?,
         )?;
     }
-    env.set_item(
-        intern!(py, "RAW_URI"),
-        py_latin1(py, head.target().as_bytes())?,
-    )?;
+    let target = head.target().as_bytes();
+    if !holds(&stored.target, target) {
+        env.set_item(intern!(py, "RAW_URI"), py_latin1(py, target)?)?;
+    }
     if scheme != "http" {
         // The template says "http"; only other schemes cost a store.
         env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
@@ -570,10 +628,11 @@ pub fn build<'py>(
     } else if head.minor_version == 0 {
         env.set_item(intern!(py, "SERVER_PROTOCOL"), intern!(py, "HTTP/1.0"))?;
     }
-    if peer.remote.is_some() {
+    let port = peer.remote_port.as_bytes();
+    if peer.remote.is_some() && !holds(&stored.port, port) {
         env.set_item(
             intern!(py, "REMOTE_PORT"),
-            memo.str(py, Field::RemotePort, peer.remote_port.as_bytes())?,
+            memo.str(py, Field::RemotePort, port)?,
         )?;
     }
     if let Some(origin) = &peer.proxy {
@@ -589,8 +648,29 @@ pub fn build<'py>(
         peer,
         body_len,
     )?;
-    env.set_item(intern!(py, "wsgi.input"), input)?;
-    Ok(env)
+    let input_at = input.as_ptr() as usize;
+    if reused.is_none() || stored.input != input_at {
+        env.set_item(intern!(py, "wsgi.input"), input)?;
+    }
+    drop(reused);
+    let reusable = plain
+        .then(|| reuse::version(&env))
+        .flatten()
+        .map(|version| {
+            Stored::set(&mut stored.path, path);
+            Stored::set(&mut stored.target, target);
+            Stored::set(&mut stored.port, port);
+            stored.input = input_at;
+            Reusable {
+                source: source.unbind(),
+                version,
+            }
+        });
+    Ok(Environ {
+        dict: env,
+        reusable,
+        stored,
+    })
 }
 
 /// A `SCRIPT_NAME` header from a trusted peer allowed by `--forwarder-headers`
@@ -600,7 +680,9 @@ fn forwarded_script_name<'h>(
     head: &'h Head,
     peer: &Peer,
 ) -> Option<&'h [u8]> {
-    if !peer.trusted || consts.forwarder_headers.is_empty() {
+    // The field lengths tell most requests have no SCRIPT_NAME without a pass.
+    let length = crate::http::request::name_length_bit("SCRIPT_NAME".len());
+    if !peer.trusted || consts.forwarder_headers.is_empty() || head.name_lengths() & length == 0 {
         return None;
     }
     // forwarder_may_set compares names case-insensitively, as `values` finds them.
@@ -630,7 +712,7 @@ pub(super) struct ServerValues<'a> {
     pub remote_addr: Option<&'a [u8]>,
 }
 
-/// A copy of the environ template for a request, whether it holds the request's
+/// The environ template a request copies, whether it holds the request's
 /// [`ServerValues`] already, and how many of its first header fields it holds. Behind a
 /// proxy the server values repeat request after request, so once two requests in a row
 /// agree, a second template with them in it is made (see `value_memo::Warm`) and copied
@@ -642,7 +724,8 @@ pub(super) struct ServerValues<'a> {
 /// remembered headers ([`remembered_lead`]), a third template holds them as well, and
 /// a request beginning with them copies it: one dict store and its key and value
 /// look-ups fewer per header. A request whose first fields differ copies the second.
-fn template_copy<'py>(
+/// A template is never changed once it is returned here (see [`reuse`]).
+fn template_for<'py>(
     py: Python<'py>,
     consts: &EnvironConstants,
     memo: &mut Slots,
@@ -652,7 +735,7 @@ fn template_copy<'py>(
     let warm = match memo.warm_for(py, server) {
         Some(warm) => warm.clone(),
         None if !memo.repeats(server) => {
-            return Ok((consts.template.bind(py).copy()?, false, 0));
+            return Ok((consts.template.bind(py).clone(), false, 0));
         }
         None => {
             let warm = consts.template.bind(py).copy()?;
@@ -663,7 +746,7 @@ fn template_copy<'py>(
     };
     if let Some(hw) = memo.header_warm() {
         if leads(&hw.fields, head) {
-            return Ok((hw.dict.bind(py).copy()?, true, hw.fields.len()));
+            return Ok((hw.dict.bind(py).clone(), true, hw.fields.len()));
         }
     }
     let lead = remembered_lead(consts, head);
@@ -672,19 +755,18 @@ fn template_copy<'py>(
             .iter()
             .all(|&(i, value)| memo.last_was(Field::Header(i), value))
     {
-        return Ok((warm.copy()?, true, 0));
+        return Ok((warm, true, 0));
     }
     let hw = warm.copy()?;
     for &(i, value) in &lead {
         let key = consts.header_keys[i].1.bind(py);
         hw.set_item(key, memo.str(py, Field::Header(i), value)?)?;
     }
-    let copy = hw.copy()?;
     memo.keep_header_warm(HeaderWarm {
-        dict: hw.unbind(),
+        dict: hw.clone().unbind(),
         fields: lead.iter().map(|&(i, v)| (i, v.to_vec())).collect(),
     });
-    Ok((copy, true, lead.len()))
+    Ok((hw, true, lead.len()))
 }
 
 /// At most this many leading header fields go into a warm template.
@@ -864,7 +946,7 @@ mod tests {
         }
     }
 
-    /// Regression guard for the warm template (`template_copy`): whatever the order of
+    /// Regression guard for the warm template (`template_for`): whatever the order of
     /// requests, each environ names its own server and peer, and an app's changes to
     /// one environ never reach the next.
     #[test]
@@ -889,7 +971,9 @@ mod tests {
             for (i, (host, peer, name, addr)) in cases.into_iter().enumerate() {
                 let head = Head::from_parts("GET", "/", 1, &[("Host", host.as_bytes())]);
                 let input = py.None().into_bound(py);
-                let env = build(py, &consts, &head, 0, peer, input).unwrap();
+                let env = build(py, &consts, &head, 0, peer, input, None)
+                    .unwrap()
+                    .dict;
                 let get = |key: &str| -> String {
                     env.get_item(key).unwrap().unwrap().extract().unwrap()
                 };
@@ -907,7 +991,7 @@ mod tests {
         });
     }
 
-    /// The warm template with headers (`template_copy`): whatever the order of
+    /// The warm template with headers (`template_for`): whatever the order of
     /// requests and their first fields, each environ holds exactly what one built from
     /// a plain template holds (repeats joined as before, an app's writes gone).
     #[test]
@@ -951,7 +1035,17 @@ mod tests {
                 vec![host, ua, accept],
             ];
             let plain = |head: &Head| {
-                build(py, &consts_of(py), head, 0, &peer, py.None().into_bound(py)).unwrap()
+                build(
+                    py,
+                    &consts_of(py),
+                    head,
+                    0,
+                    &peer,
+                    py.None().into_bound(py),
+                    None,
+                )
+                .unwrap()
+                .dict
             };
             let strs = |env: &Bound<'_, PyDict>| -> Vec<(String, String)> {
                 let mut items: Vec<(String, String)> = env
@@ -963,7 +1057,9 @@ mod tests {
             };
             for (i, fields) in requests.iter().enumerate() {
                 let head = Head::from_parts("GET", "/", 1, fields);
-                let env = build(py, &consts, &head, 0, &peer, py.None().into_bound(py)).unwrap();
+                let env = build(py, &consts, &head, 0, &peer, py.None().into_bound(py), None)
+                    .unwrap()
+                    .dict;
                 let want = plain(&head);
                 assert_eq!(env.len(), want.len(), "request {i}");
                 assert_eq!(strs(&env), strs(&want), "request {i}");

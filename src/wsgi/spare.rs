@@ -2,6 +2,7 @@
 //! one when the app kept no reference to them: making and freeing the two Python
 //! objects was about 800 of a hello request's 20k instructions (`object_new`, the
 //! pyclass `tp_dealloc`), and `start_response`'s header buffers are reused with them.
+//! The environ dict too, on its own terms (see `environ::reuse`).
 //!
 //! An object is kept only when the server holds its one reference (the environ and the
 //! response iterable already gone), so no app can see it again: reusing it is
@@ -12,6 +13,7 @@ use std::sync::Mutex;
 
 use pyo3::prelude::*;
 
+use super::environ::{Environ, KeptEnviron};
 use super::input::InputStream;
 use super::start_response::StartResponse;
 use crate::http::body::Body;
@@ -29,21 +31,31 @@ struct Kept {
     /// ([`super::start_response::callable`]).
     start_response: Option<(Py<StartResponse>, Py<PyAny>)>,
     input: Option<Py<InputStream>>,
+    environ: Option<KeptEnviron>,
 }
 
 /// A `start_response` object and the callable the app gets for it.
 pub type StartResponsePair<'py> = (Bound<'py, StartResponse>, Bound<'py, PyAny>);
 
 impl Spare {
-    /// A clean `start_response` (and its callable) and a `wsgi.input` reading `body`.
+    /// A clean `start_response` (and its callable), a `wsgi.input` reading `body`, and
+    /// the last environ if it was kept (for `environ::build`).
     pub fn take<'py>(
         &self,
         py: Python<'py>,
         body: Body,
-    ) -> PyResult<(StartResponsePair<'py>, Bound<'py, InputStream>)> {
-        let (sr, input) = {
+    ) -> PyResult<(
+        StartResponsePair<'py>,
+        Bound<'py, InputStream>,
+        Option<KeptEnviron>,
+    )> {
+        let (sr, input, environ) = {
             let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-            (kept.start_response.take(), kept.input.take())
+            (
+                kept.start_response.take(),
+                kept.input.take(),
+                kept.environ.take(),
+            )
         };
         let sr = match sr {
             Some((sr, callable)) => (sr.into_bound(py), callable.into_bound(py)),
@@ -61,18 +73,28 @@ impl Spare {
             }
             None => Bound::new(py, InputStream::new(body))?,
         };
-        Ok((sr, input))
+        Ok((sr, input, environ))
     }
 
     /// Keeps the objects the server alone still holds, cleaned for the next request:
     /// `start_response` when the caller holds the callable's one reference and the
-    /// object's other one is the callable's (its `__self__`, which an app could keep).
-    pub fn keep(&self, (sr, callable): StartResponsePair<'_>, input: Bound<'_, InputStream>) {
+    /// object's other one is the callable's (its `__self__`, which an app could keep);
+    /// the environ as `environ::reuse` says, and `wsgi.input` when the caller's
+    /// reference is its only one besides the kept environ's (which holds it under
+    /// `wsgi.input`: nothing was stored into that dict since).
+    pub fn keep(
+        &self,
+        (sr, callable): StartResponsePair<'_>,
+        input: Bound<'_, InputStream>,
+        environ: Environ<'_>,
+    ) {
         let sr = (only_reference(&callable) && references(sr.as_any()) == 2).then(|| {
             sr.borrow_mut().reset();
             (sr.unbind(), callable.unbind())
         });
-        let input = only_reference(input.as_any()).then(|| {
+        let environ = environ.keep();
+        let in_environ = isize::from(environ.has_dict());
+        let input = (references(input.as_any()) == 1 + in_environ).then(|| {
             // The body's buffer or file goes now, not with the next request.
             input.borrow_mut().reset(Body::Memory(Vec::new()));
             input.unbind()
@@ -84,6 +106,7 @@ impl Spare {
         if input.is_some() {
             kept.input = input;
         }
+        kept.environ = Some(environ);
     }
 }
 
@@ -101,20 +124,24 @@ fn references(obj: &Bound<'_, PyAny>) -> isize {
 mod tests {
     use super::*;
 
+    fn env(py: Python<'_>) -> Environ<'_> {
+        Environ::not_reusable(pyo3::types::PyDict::new(py))
+    }
+
     #[test]
     fn objects_nobody_else_holds_are_reused_and_others_are_not() {
         Python::initialize();
         Python::attach(|py| {
             let spare = Spare::default();
-            let ((sr, f), input) = spare.take(py, Body::Memory(b"first".to_vec())).unwrap();
+            let ((sr, f), input, _) = spare.take(py, Body::Memory(b"first".to_vec())).unwrap();
             let (sr_ptr, f_ptr, input_ptr) = (sr.as_ptr(), f.as_ptr(), input.as_ptr());
             sr.borrow_mut()
                 .header_lines
                 .extend_from_slice(b"X-A: 1\r\n");
             sr.borrow_mut().headers_sent = true;
-            spare.keep((sr, f), input);
+            spare.keep((sr, f), input, env(py));
 
-            let ((sr, f), input) = spare.take(py, Body::Memory(b"second".to_vec())).unwrap();
+            let ((sr, f), input, _) = spare.take(py, Body::Memory(b"second".to_vec())).unwrap();
             assert_eq!(sr.as_ptr(), sr_ptr, "start_response reused");
             assert_eq!(f.as_ptr(), f_ptr, "its callable reused");
             assert_eq!(input.as_ptr(), input_ptr, "wsgi.input reused");
@@ -125,23 +152,23 @@ mod tests {
 
             // An app that kept them (here: another reference) gets them to itself.
             let held = (sr.clone(), input.clone());
-            spare.keep((sr, f), input);
-            let ((sr, f), input) = spare.take(py, Body::Memory(Vec::new())).unwrap();
+            spare.keep((sr, f), input, env(py));
+            let ((sr, f), input, _) = spare.take(py, Body::Memory(Vec::new())).unwrap();
             assert_ne!(sr.as_ptr(), held.0.as_ptr());
             assert_ne!(input.as_ptr(), held.1.as_ptr());
 
             // The callable kept, or the object through the callable's `__self__`.
             let (sr_ptr, f_ptr) = (sr.as_ptr(), f.as_ptr());
             let kept_callable = f.clone();
-            spare.keep((sr, f), input);
-            let ((sr, f), input) = spare.take(py, Body::Memory(Vec::new())).unwrap();
+            spare.keep((sr, f), input, env(py));
+            let ((sr, f), input, _) = spare.take(py, Body::Memory(Vec::new())).unwrap();
             assert!(sr.as_ptr() != sr_ptr && f.as_ptr() != f_ptr);
             assert_eq!(kept_callable.getattr("__self__").unwrap().as_ptr(), sr_ptr);
             // (The callable itself is freed here, so its address may come back.)
             let sr_ptr = sr.as_ptr();
             let kept_self = f.getattr("__self__").unwrap();
-            spare.keep((sr, f), input);
-            let ((sr, _), _) = spare.take(py, Body::Memory(Vec::new())).unwrap();
+            spare.keep((sr, f), input, env(py));
+            let ((sr, _), _, _) = spare.take(py, Body::Memory(Vec::new())).unwrap();
             assert!(sr.as_ptr() != sr_ptr);
             assert_eq!(kept_self.as_ptr(), sr_ptr);
         });

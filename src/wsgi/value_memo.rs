@@ -71,7 +71,7 @@ pub struct Slots {
 }
 
 /// A copy of the warm template with the first request headers stored too (see
-/// `environ::template_copy`): the fields (index among the common headers, value) it
+/// `environ::template_for`): the fields (index among the common headers, value) it
 /// holds, which a request must begin with, in this order, to use it.
 pub struct HeaderWarm {
     pub dict: Py<PyDict>,
@@ -79,7 +79,7 @@ pub struct HeaderWarm {
 }
 
 /// A copy of the environ template with SERVER_NAME, SERVER_PORT and REMOTE_ADDR
-/// stored, and the bytes they were made from (see `environ::template_copy`).
+/// stored, and the bytes they were made from (see `environ::template_for`).
 struct Warm {
     dict: Py<PyDict>,
     name: Vec<u8>,

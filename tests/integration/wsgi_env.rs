@@ -415,3 +415,60 @@ fn validator_wrapped_app_passes_for_every_request_shape() {
         assert!(!log.contains(bad), "{bad} in the log:\n{log}");
     }
 }
+
+/// The environ of a request the app left alone is reused for the next one
+/// (src/wsgi/environ/reuse.rs): whatever an app did to or kept of one environ, the
+/// next request's environ is exactly what the server builds for it, and an environ
+/// the app kept is never touched again by the server.
+#[test]
+fn what_an_app_writes_into_or_keeps_of_an_environ_never_reaches_the_next_request() {
+    let server = serve("environ_writer:application", &["--workers=1"]);
+    let mut conn = Conn::open(server.port());
+    let headers = [("Host", "reuse.test"), ("User-Agent", "agent/1")];
+    let mut ask = |path: &str| {
+        let raw = request("GET", path, &headers, b"");
+        let doc = echo_doc(&conn.roundtrip(&raw), &raw);
+        let Json::Arr(items) = doc.at("items") else {
+            panic!("{path}: no items in {doc:?}");
+        };
+        let items: Vec<(String, String)> = items
+            .iter()
+            .map(|pair| match pair {
+                Json::Arr(kv) => (
+                    kv[0].as_str().unwrap().to_string(),
+                    kv[1].as_str().unwrap().to_string(),
+                ),
+                other => panic!("{path}: {other:?}"),
+            })
+            .collect();
+        (items, doc.at("is_kept").as_bool().unwrap())
+    };
+    // The first requests make the worker's templates warm; from the third on, every
+    // plain request's environ has one shape.
+    ask("/");
+    ask("/");
+    let (base, _) = ask("/");
+    let expected = |path: &str| -> Vec<(String, String)> {
+        base.iter()
+            .map(|(k, v)| match k.as_str() {
+                "PATH_INFO" | "RAW_URI" => (k.clone(), path.to_string()),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect()
+    };
+    let mut kept = None;
+    for path in [
+        "/", "/add", "/", "/replace", "/", "/delete", "/", "/clear", "/", "/keep", "/", "/",
+        "/check", "/poke", "/", "/", "/add", "/add", "/",
+    ] {
+        let (items, is_kept) = ask(path);
+        assert!(!is_kept, "{path}: the environ an app kept came back");
+        match path {
+            "/check" => assert_eq!(Some(&items), kept.as_ref(), "the kept environ changed"),
+            _ => assert_eq!(items, expected(path), "{path}"),
+        }
+        if path == "/keep" {
+            kept = Some(items);
+        }
+    }
+}

@@ -102,6 +102,8 @@ impl Head {
             forwarded_https: None,
             uwsgi: false,
             http2: true,
+            host: super::HostField::Unknown,
+            name_lengths: u64::MAX,
         };
         apply_field_rules(self, limits, ValuesChecked::No)?;
         if let (Some(value), Some(max)) = (self.header("content-length"), limits.body) {

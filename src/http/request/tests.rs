@@ -202,3 +202,45 @@ fn headers_keep_order_and_raw_values() {
     assert_eq!(names, ["Host", "X-A", "X-A", "User-Agent"]);
     assert_eq!(head.header("user-agent"), Some(&b"t\xe9st"[..]));
 }
+
+/// What the field pass records (`Head::host`, `Head::name_lengths`) is what a look at
+/// the fields themselves gives, on the HTTP/1 parser's heads (fast path and full path)
+/// and on HTTP/2's, and a head not made by them looks at its fields.
+#[test]
+fn the_recorded_host_and_name_lengths_match_the_fields() {
+    let heads: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n",
+        b"GET / HTTP/1.1\r\nhOST: b:81\r\nUser-Agent: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nUser-Agent: x\r\nAccept: */*\r\nHost: c\r\n\r\n",
+        b"GET / HTTP/1.0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nX-Forwarded-Proto: https\r\nHost:  d \r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: e\n\r\n".as_slice(),
+        b"GET / HTTP/1.1\r\nA-Very-Long-Header-Name-Beyond-Sixty-Three-Bytes-Of-Name-Text-Here: 1\r\n\r\n",
+    ];
+    let check = |head: &Head, what: &str| {
+        assert_eq!(head.host(), head.header("host"), "{what}");
+        let mut lengths = 0;
+        for (name, _) in head.fields() {
+            lengths |= name_length_bit(name.len());
+        }
+        assert_eq!(head.name_lengths(), lengths, "{what}");
+    };
+    for raw in heads {
+        let what = String::from_utf8_lossy(raw).to_string();
+        match parse(raw) {
+            Ok(Some((head, _))) => check(&head, &what),
+            // The bare LF one is refused: nothing to check.
+            other => assert!(other.is_err(), "{what}: {other:?}"),
+        }
+    }
+    let fields: &[(&[u8], &[u8])] = &[(b"user-agent", b"x"), (b"host", b"h2.example")];
+    let h2 = Head::from_fields("GET", "/", fields, &Limits::default()).unwrap();
+    check(&h2, "from_fields");
+    let made = Head::from_parts("GET", "/", 1, &[("Host", b"parts")]);
+    assert_eq!(made.host(), Some(&b"parts"[..]));
+    assert_eq!(
+        made.name_lengths(),
+        u64::MAX,
+        "unknown: every length may be there"
+    );
+}

@@ -7,7 +7,7 @@ use super::{Conn, Next, Phase};
 use crate::config::http2::Cleartext;
 use crate::config::proxy::ProxyConfig;
 use crate::http::proxy_protocol::{self, Mode, Parsed, Sniff};
-use crate::http::request::Head;
+use crate::http::request::{name_length_bit, Head};
 use crate::http::{forwarded, HttpError};
 
 impl Conn {
@@ -64,6 +64,16 @@ impl Conn {
         // A uwsgi front end says the scheme in its `HTTPS` var; the client's own
         // headers, which it passes on verbatim, cannot override it.
         if !self.peer.trusted || head.uwsgi {
+            return Ok(());
+        }
+        // Most requests carry none of them, which the lengths of their names tell
+        // without a pass over the fields.
+        let lengths = policy
+            .secure_scheme_headers
+            .iter()
+            .fold(0, |bits, (name, _)| bits | name_length_bit(name.len()));
+        if head.name_lengths() & lengths == 0 {
+            head.forwarded_https = None;
             return Ok(());
         }
         match forwarded::secure_scheme(head, &policy.secure_scheme_headers) {
