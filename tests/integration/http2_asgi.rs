@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::{self, repo_root, require_venv, Server, ServerBuilder};
-use crate::http2::{curl, program, python_client, run, wait_client};
+use crate::http2::{curl, program, python_client, run};
 use crate::json::Json;
 use crate::tls::support::Certs;
 
