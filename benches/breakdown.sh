@@ -4,8 +4,9 @@
 # on hello keep-alive and hello-close, each server pinned to CPU 1 and wrk to CPU 0 as
 # in compare.sh. On multi-5 (compare.sh's five workers: rustcorn --workers 5, Granian
 # --workers 5 --blocking-threads 1, nothing pinned, wrk -t2 -c100) the same for all
-# five workers together, with their context switches per request. The instructions per request (callgrind) are benches/instructions.sh's
-# (INSTRUCTIONS_SERVER, INSTRUCTIONS_CLIENT); see benches/README.md.
+# five workers together, with their context switches per request. The instructions
+# per request (callgrind) are benches/instructions.sh's (INSTRUCTIONS_SERVER,
+# INSTRUCTIONS_CLIENT); see benches/README.md.
 #
 #   benches/breakdown.sh [--servers rustcorn,bjoern] [--workloads hello-keepalive,hello-close]
 #   benches/breakdown.sh --servers rustcorn,granian --workloads multi-5
@@ -109,12 +110,6 @@ load() {
     awk '/requests in/ { print $1; exit }' "$4"
 }
 
-# switches: the context switches (voluntary + not) of every thread of the targets so far.
-switches() {
-    local p
-    for p in "${targets[@]}"; do cat "/proc/$p/task/"*/status 2>/dev/null; done \
-        | awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
-}
 
 for s in "${servers[@]}"; do
     for w in "${workloads[@]}"; do
@@ -147,9 +142,9 @@ PY
             2>"$cell.perf.err" &
         perf_pid=$!
         sleep 0.5
-        before="$(switches)"
+        before="$(ctx_switches "${targets[@]}")"
         requests="$(load "$port" "$w" "$duration" "$cell.perf.wrk")"
-        after="$(switches)"
+        after="$(ctx_switches "${targets[@]}")"
         wait "$perf_pid" || true
         awk -v n=$((after - before)) -v r="$requests" 'BEGIN { printf "%.3f\n", n / r }' >"$cell.switches"
         echo "== $s $w: context switches per request (all its threads): $(cat "$cell.switches")"

@@ -30,6 +30,8 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/measure.sh
+source "$repo/benches/lib/measure.sh"
 bin="${RUSTCORN_BIN:-$repo/target/release/rustcorn}"
 venv="${RUSTCORN_TEST_VENV:-$repo/.venv-test}"
 streams=1,10 few=500 many=3000 top=0 do_strace=true do_callgrind=true
@@ -126,11 +128,6 @@ callgrind_run() {
     [[ "$ir" =~ ^[0-9]+$ ]] || die "no 'totals:' line in $cg_file"
 }
 
-# Context switches of all the worker's threads.
-switches() {
-    cat /proc/"$worker"/task/*/status 2>/dev/null \
-        | awk '/^(non)?voluntary_ctxt_switches:/ { s += $2 } END { print s + 0 }'
-}
 
 # strace_run N M: sets calls (syscalls by name, "name count" lines in a file) for an
 # h2load run of N requests against the running server.
@@ -174,8 +171,8 @@ for m in "${stream_list[@]}"; do
         start "$work/native-$m"
         load 200 "$m" # warm-up: imports, first allocations
         # context switches without strace (each traced syscall adds two)
-        cs=$(switches); load "$few" "$m"; cs_few=$(($(switches) - cs))
-        cs=$(switches); load "$many" "$m"; cs_many=$(($(switches) - cs))
+        cs=$(ctx_switches "$worker"); load "$few" "$m"; cs_few=$(($(ctx_switches "$worker") - cs))
+        cs=$(ctx_switches "$worker"); load "$many" "$m"; cs_many=$(($(ctx_switches "$worker") - cs))
         strace_run "$few" "$m"
         calls_few=$calls
         strace_run "$many" "$m"

@@ -132,3 +132,11 @@ conn_spread() {
 free_port() {
     "${1:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# ctx_switches PID...: the context switches (voluntary and not) of every thread of the
+# given processes so far.
+ctx_switches() {
+    local p
+    for p in "$@"; do cat "/proc/$p/task/"*/status 2>/dev/null; done \
+        | awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
