@@ -104,6 +104,32 @@ fn version_and_help_exit_0() {
     }
 }
 
+/// Every long flag `--help` lists is written in README.md, so a flag added to the
+/// command line without a word in the README (which promises "every flag") fails here.
+#[test]
+fn every_flag_of_help_is_in_the_readme() {
+    let out = ServerBuilder::new(&["--help"]).run_to_exit(EXIT_TIMEOUT);
+    assert!(out.status.success(), "--help: {:?}", out.status);
+    let readme =
+        std::fs::read_to_string(crate::harness::repo_root().join("README.md")).expect("README.md");
+    let flags: std::collections::BTreeSet<&str> = out
+        .stdout
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|word| word.starts_with("--") && word.len() > 2)
+        .collect();
+    assert!(
+        flags.len() > 50,
+        "--help lists only {} long flags:\n{}",
+        flags.len(),
+        out.stdout
+    );
+    let missing: Vec<&str> = flags
+        .into_iter()
+        .filter(|flag| !readme.contains(flag))
+        .collect();
+    assert!(missing.is_empty(), "README.md does not mention {missing:?}");
+}
+
 /// `[2026-11-23 21:09:48 +0000] [PID] [LEVEL] message` → (pid, level, message).
 pub fn parse_log_line(line: &str) -> Option<(u32, &str, &str)> {
     let rest = line.strip_prefix('[')?;
