@@ -368,6 +368,22 @@ fn term_sends_goaway_and_running_streams_finish() {
     term_during_four_slow_streams_lets_them_finish(server, "h2 slow start");
 }
 
+/// Asks for `/big?n=100000` (a body far beyond any window) from a client whose
+/// initial window is 0, and asserts the stream gets its 200 head, no body byte, and
+/// RST_STREAM(CANCEL) no sooner than `timeout`, the server's `--timeout`: a reader that
+/// never opens its window cannot hold the stream, or its app thread, for longer.
+pub(crate) fn zero_window_stream_is_cancelled_after(server: &Server, timeout: Duration) {
+    let port = server.port().to_string();
+    let requests = r#"[[[":method","GET"],[":path","/big?n=100000"],[":scheme","https"],[":authority","localhost"]]]"#;
+    let started = Instant::now();
+    let out = python_client(&["raw", &port, requests, r#"{"initial_window_size": 0}"#]);
+    let answer = &out.at("answers").as_array().unwrap()[0];
+    assert_eq!(answer.at("status").as_i64(), Some(200), "{out:?}");
+    assert_eq!(answer.str_at("body"), "", "{out:?}");
+    assert_eq!(answer.at("reset").as_i64(), Some(8), "{out:?}");
+    assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
+}
+
 /// Opens four streams of `/slow?s=1.5` on one connection (nghttp), sends TERM once
 /// the app has logged `started` for all four, and asserts that each stream is still
 /// answered 200 and the server then exits: the GOAWAY lets running streams finish.
@@ -511,20 +527,7 @@ fn a_client_that_never_opens_its_window_is_cut_after_the_timeout() {
     let certs = Certs::new();
     let server = serve_h2(&certs, APP, &["--http-protocols", "h2", "--timeout", "4"]);
     let worker = server.worker_pids[0];
-    let port = server.port().to_string();
-    let requests = r#"[[[":method","GET"],[":path","/big?n=100000"],[":scheme","https"],[":authority","localhost"]]]"#;
-    let started = Instant::now();
-    let out = python_client(&["raw", &port, requests, r#"{"initial_window_size": 0}"#]);
-    let answer = &out.at("answers").as_array().unwrap()[0];
-    assert_eq!(answer.at("status").as_i64(), Some(200), "{out:?}");
-    assert_eq!(answer.str_at("body"), "", "{out:?}");
-    // RST_STREAM(CANCEL) after --timeout without progress.
-    assert_eq!(answer.at("reset").as_i64(), Some(8), "{out:?}");
-    assert!(
-        started.elapsed() >= Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
+    zero_window_stream_is_cancelled_after(&server, Duration::from_secs(4));
     // The same worker serves on (the app thread stamped the heartbeat meanwhile).
     let (version, pid) = curl(server.port(), "/pid", &["--http2"]);
     assert_eq!(
