@@ -9,6 +9,7 @@
 //! | [`config`]    | flags, environment, Gunicorn config file → one validated [`config::Config`] |
 //! | [`arbiter`]   | the master: listeners, fork, reap, respawn, signals, USR2 re-exec |
 //! | [`worker`]    | a worker process: boot, mio event loop, connection state machine |
+//! | [`scoreboard`] | one shared slot per worker (heartbeat, idle, booted, open connections): written by workers, read by the arbiter and the other workers, below both |
 //! | [`http`]      | request heads and bodies, response framing, errors with their status |
 //! | [`python`]    | the interpreter: started in the user's venv (binary) or adopted (wheel), fork protocol |
 //! | [`wsgi`]      | the WSGI boundary: app loading, environ, start_response, file_wrapper |
@@ -32,6 +33,7 @@ pub mod ext;
 pub mod http;
 pub mod log;
 pub mod python;
+pub mod scoreboard;
 pub mod sock;
 pub mod sys;
 pub mod systemd;

@@ -11,8 +11,9 @@ use nix::unistd::Pid;
 use serde_json::{json, Map, Value};
 
 use super::control::Incoming;
-use super::{heartbeat, Arbiter, Phase};
+use super::{Arbiter, Phase};
 use crate::config::{print, settings};
+use crate::scoreboard;
 use crate::sock::Listener;
 use crate::sys;
 
@@ -271,9 +272,9 @@ impl Arbiter {
             }
             "add" => {
                 let old = self.num_workers;
-                let room = heartbeat::MAX_WORKERS as i64 - old as i64;
+                let room = scoreboard::MAX_WORKERS as i64 - old as i64;
                 let count = arg.map_or(Ok(1), |a| python_int(a))?.clamp(1, room.max(1));
-                self.num_workers = (old as i64 + count).min(heartbeat::MAX_WORKERS as i64) as u32;
+                self.num_workers = (old as i64 + count).min(scoreboard::MAX_WORKERS as i64) as u32;
                 self.hook_nworkers_changed(old);
                 Ok(
                     json!({"added": self.num_workers - old, "previous": old, "total": self.num_workers}),

@@ -5,7 +5,6 @@
 mod control;
 mod control_cmds;
 mod daemon;
-mod heartbeat;
 mod hooks;
 mod inherit;
 pub mod pidfile;
@@ -13,10 +12,6 @@ mod ready;
 mod reap;
 mod reexec;
 
-pub use heartbeat::{
-    another_worker_idle, beat, fewest_connections_on_an_idle_worker, idle_published, mark_booted,
-    set_connections, set_idle,
-};
 pub use reexec::{record_start, record_start_as};
 
 use std::collections::BTreeMap;
@@ -29,6 +24,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::config::Config;
+use crate::scoreboard;
 use crate::sock::Listener;
 use crate::sys::{self, Forked};
 use crate::worker;
@@ -84,7 +80,7 @@ pub struct Arbiter {
     listeners: Vec<Listener>,
     signals: UnixStream,
     workers: BTreeMap<Pid, WorkerSlot>,
-    heartbeats: heartbeat::HeartbeatTable,
+    heartbeats: scoreboard::HeartbeatTable,
     num_workers: u32,
     next_age: u64,
     phase: Phase,
@@ -156,7 +152,7 @@ impl Arbiter {
         sys::ignore_signal(Signal::SIGPIPE);
         set_master_title(&config, lineage.parent.is_some());
         let heartbeats =
-            heartbeat::HeartbeatTable::new().map_err(|e| format!("heartbeat table: {e}"))?;
+            scoreboard::HeartbeatTable::new().map_err(|e| format!("heartbeat table: {e}"))?;
         Ok(Arbiter {
             heartbeats,
             num_workers: config.workers,
@@ -393,7 +389,7 @@ impl Arbiter {
 
     fn spawn_worker(&mut self) -> bool {
         let Some(slot) = self.heartbeats.claim() else {
-            tracing::error!("Cannot start more than {} workers", heartbeat::MAX_WORKERS);
+            tracing::error!("Cannot start more than {} workers", scoreboard::MAX_WORKERS);
             return false;
         };
         self.hook_pre_fork(self.next_age + 1);
@@ -401,7 +397,7 @@ impl Arbiter {
             Ok(Forked::Child) => {
                 // The worker closes the master's control connections.
                 self.control = None;
-                heartbeat::install(self.heartbeats.view(slot));
+                scoreboard::install(self.heartbeats.view(slot));
                 worker::run(&self.config, &self.listeners, &self.env, self.pid)
             }
             Ok(Forked::Parent(pid)) => {

@@ -339,7 +339,7 @@ impl Driver {
     /// Handles whatever is ready now (asyncio calls it when the epoll descriptor is
     /// readable, and after a kick); resolves `finished` when the worker is done.
     fn turn(&mut self, py: Python<'_>) -> PyResult<()> {
-        crate::arbiter::beat();
+        crate::scoreboard::beat();
         self.lp
             .poll_events(&mut self.events, std::time::Duration::ZERO)?;
         if self.lp.turn(&self.events) {

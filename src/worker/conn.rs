@@ -586,7 +586,7 @@ impl Conn {
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.stream.raw_fd()) };
         let started = Instant::now();
         loop {
-            crate::arbiter::beat();
+            crate::scoreboard::beat();
             let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
             match poll(&mut fds, PollTimeout::from(1000u16)) {
                 Ok(0) => {}

@@ -270,7 +270,7 @@ impl<'a> EventLoop<'a> {
         // showed in the worker's profile, for a sweep once a second.
         let mut last_sweep = crate::sys::monotonic_millis();
         loop {
-            crate::arbiter::beat();
+            crate::scoreboard::beat();
             self.publish_idle();
             let busy = (!self.ready.is_empty() && self.pool.is_none())
                 || self.can_accept()
@@ -397,7 +397,7 @@ impl<'a> EventLoop<'a> {
     /// Once a second: idle and stalled connections time out; true when the worker
     /// should stop (the master is gone, or draining is over).
     pub(crate) fn housekeeping(&mut self) -> bool {
-        crate::arbiter::beat();
+        crate::scoreboard::beat();
         self.sweep_timeouts();
         if nix::unistd::getppid() != self.master {
             tracing::info!("Parent changed, shutting down: {}", std::process::id());
@@ -497,7 +497,7 @@ impl<'a> EventLoop<'a> {
     fn fair_to_accept(&self) -> bool {
         let mine = self.live_connections();
         mine <= BALANCE_SLACK
-            || crate::arbiter::fewest_connections_on_an_idle_worker()
+            || crate::scoreboard::fewest_connections_on_an_idle_worker()
                 .is_none_or(|fewest| mine <= fewest + BALANCE_SLACK)
     }
 
@@ -506,8 +506,8 @@ impl<'a> EventLoop<'a> {
     fn publish_idle(&mut self) {
         let idle =
             self.state == State::Running && self.ready.is_empty() && self.executor_has_room();
-        if idle != crate::arbiter::idle_published() {
-            crate::arbiter::set_idle(idle);
+        if idle != crate::scoreboard::idle_published() {
+            crate::scoreboard::set_idle(idle);
         }
         self.publish_connections();
     }
@@ -517,7 +517,7 @@ impl<'a> EventLoop<'a> {
     fn publish_connections(&mut self) {
         let n = self.live_connections();
         if n != self.published_connections {
-            crate::arbiter::set_connections(n);
+            crate::scoreboard::set_connections(n);
             self.published_connections = n;
         }
     }
@@ -547,7 +547,7 @@ impl<'a> EventLoop<'a> {
             return false;
         }
         // Free but deferring to a peer that has not come: take it.
-        self.free_to_accept() || !crate::arbiter::another_worker_idle()
+        self.free_to_accept() || !crate::scoreboard::another_worker_idle()
     }
 
     /// Whether a listener has a connection queued right now (level, not edge).

@@ -126,7 +126,7 @@ impl H2Sink {
                 Poll::Ready(Some(Err(e))) => return Err(h2_error(e)),
                 Poll::Ready(None) => return Err(io::ErrorKind::BrokenPipe.into()),
                 Poll::Pending => {
-                    crate::arbiter::beat();
+                    crate::scoreboard::beat();
                     std::thread::park_timeout(Duration::from_secs(1));
                     if timeout > 0 && progress.elapsed().as_secs() >= timeout {
                         stream.send_reset(h2::Reason::CANCEL);

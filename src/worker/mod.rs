@@ -74,7 +74,7 @@ pub fn run(config: &Config, listeners: &[Listener], env: &PythonEnv, master: Pid
         Ok(b) => std::sync::Arc::new(b),
         Err(e) => sys::exit_now(report_boot_error(config, &e)),
     };
-    crate::arbiter::mark_booted();
+    crate::scoreboard::mark_booted();
     sys::keep_freed_memory();
     if config.reload.enabled {
         if let Err(e) = reloader::start(&config.reload, bridge.broken_file()) {

@@ -370,8 +370,8 @@ impl Back {
         // The loop corrects the flag on its next turn if it is not idle after all.
         // Stored only when it changes: a store on every hand-back dirtied the shared
         // mapping's cache line, which the other workers read, even when already idle.
-        if !crate::arbiter::idle_published() {
-            crate::arbiter::set_idle(true);
+        if !crate::scoreboard::idle_published() {
+            crate::scoreboard::set_idle(true);
         }
         fence(Ordering::SeqCst);
         let wanted = urgent

@@ -1,4 +1,4 @@
-//! Worker heartbeats without file I/O: one slot per worker in a shared anonymous
+//! The scoreboard: worker heartbeats without file I/O, one slot per worker in a shared anonymous
 //! mapping. A worker stamps its slot with the monotonic clock every loop turn and while
 //! it waits on a slow client; the master compares stamps against `--timeout`.
 //!
