@@ -87,7 +87,7 @@ pub fn serve(config: config::Config) -> i32 {
             return 1;
         }
     }
-    let env = match wsgi::PythonEnv::detect() {
+    let env = match python::PythonEnv::detect() {
         Ok(env) => env,
         Err(e) => {
             tracing::error!("{e}");

@@ -17,8 +17,8 @@ use pyo3::prelude::*;
 
 use super::Arbiter;
 use crate::config::{Config, Environment};
+use crate::python::PythonEnv;
 use crate::wsgi::hooks::{self, Hook};
-use crate::wsgi::PythonEnv;
 
 /// Before binding: starts Python in the master when a master-side hook needs it, loads
 /// the hooks, then calls `nworkers_changed(server, workers, None)` (Gunicorn's setup)

@@ -24,11 +24,11 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::config::Config;
+use crate::python::PythonEnv;
 use crate::scoreboard;
 use crate::sock::Listener;
 use crate::sys::{self, Forked};
 use crate::worker;
-use crate::wsgi::PythonEnv;
 
 const MASTER_SIGNALS: [Signal; 10] = [
     Signal::SIGHUP,

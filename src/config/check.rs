@@ -8,7 +8,8 @@ use pyo3::prelude::*;
 
 use super::settings::{self, Status};
 use super::Config;
-use crate::wsgi::{loader, PythonEnv};
+use crate::python::PythonEnv;
+use crate::wsgi::loader;
 
 /// Logs every accepted-but-ignored setting (collected before logging existed), and
 /// every hook the config file defines that rustcorn never calls.

@@ -317,7 +317,7 @@ fn with_origin(e: ConfigError, origin_of: &dyn Fn(&str) -> Option<String>) -> Co
 
 /// The Python the workers embed runs the config file.
 pub fn evaluate_with_workers_python(location: &str) -> Result<FileSettings, ConfigError> {
-    let env = crate::wsgi::PythonEnv::detect().map_err(|e| ConfigError::File(e.to_string()))?;
+    let env = crate::python::PythonEnv::detect().map_err(|e| ConfigError::File(e.to_string()))?;
     let python = file::python_for(env.venv.as_deref(), env.executable_without_venv());
     FileSettings::evaluate(location, &python)
 }

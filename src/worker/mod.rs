@@ -17,9 +17,10 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::config::Config;
+use crate::python::PythonEnv;
 use crate::sock::Listener;
 use crate::sys;
-use crate::wsgi::{BootError, Bridge, LoadError, PythonEnv};
+use crate::wsgi::{BootError, Bridge, LoadError};
 
 /// Exit status of a worker that could not boot (Gunicorn's WORKER_BOOT_ERROR): the
 /// master stops instead of respawning.
