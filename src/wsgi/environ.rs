@@ -745,7 +745,12 @@ fn template_for<'py>(
         }
     };
     if let Some(hw) = memo.header_warm() {
-        if leads(&hw.fields, head) {
+        // The same bytes are the same fields: one comparison instead of one per field,
+        // whose case-insensitive name comparison was ~350 instructions for a request
+        // with Host, User-Agent and Accept. Other spacing or case still matches by field.
+        if head.leading_fields(hw.fields.len()) == Some(hw.lines.as_slice())
+            || leads(&hw.fields, head)
+        {
             return Ok((hw.dict.bind(py).clone(), true, hw.fields.len()));
         }
     }
@@ -765,6 +770,9 @@ fn template_for<'py>(
     memo.keep_header_warm(HeaderWarm {
         dict: hw.clone().unbind(),
         fields: lead.iter().map(|&(i, v)| (i, v.to_vec())).collect(),
+        lines: head
+            .leading_fields(lead.len())
+            .map_or_else(Vec::new, <[u8]>::to_vec),
     });
     Ok((hw, true, lead.len()))
 }
@@ -1022,6 +1030,10 @@ mod tests {
                 vec![host, ua, accept],
                 vec![host, ua, accept],
                 vec![host, ua, accept, ("Accept", b"text/html")],
+                // The remembered lines with more after the last value, then back.
+                vec![host, ua, ("accept", b"*/*x")],
+                vec![host, ua, ("accept", b"*/")],
+                vec![host, ua, accept],
                 vec![host, ua],
                 vec![host, ua, ("X-Other", b"1"), accept],
                 vec![host, ("User-Agent", b"ua/2"), accept],

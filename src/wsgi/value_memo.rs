@@ -76,6 +76,10 @@ pub struct Slots {
 pub struct HeaderWarm {
     pub dict: Py<PyDict>,
     pub fields: Vec<(usize, Vec<u8>)>,
+    /// Those fields' lines as the request that made this template sent them
+    /// (`Head::leading_fields`): a request whose bytes there are the same begins with
+    /// the same fields, which one comparison tells (see `environ::template_for`).
+    pub lines: Vec<u8>,
 }
 
 /// A copy of the environ template with SERVER_NAME, SERVER_PORT and REMOTE_ADDR
