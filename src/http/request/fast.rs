@@ -58,7 +58,7 @@ pub(super) fn fields(buf: &[u8], start: usize, limits: &Limits, out: &mut Fields
 /// Where the first byte outside [`PLAIN_VALUE`] is in `bytes` (a value's CR, usually).
 /// Eight bytes a step: a byte-by-byte look-up was ~8 instructions a byte, the largest
 /// part of parsing a head whose values are a few dozen bytes.
-fn first_unplain(bytes: &[u8]) -> Option<usize> {
+pub(super) fn first_unplain(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     let mut at = 0;
