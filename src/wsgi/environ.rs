@@ -12,6 +12,7 @@ use crate::http::proxy_protocol;
 use crate::http::request::Head;
 
 use super::value_memo::{Field, HeaderWarm, Slots, ValueMemo, MAX_REMEMBERED};
+use super::writer::PortText;
 
 mod reuse;
 pub use reuse::KeptEnviron;
@@ -538,7 +539,9 @@ impl<'py> Environ<'py> {
 
 /// Builds the environ dict. `input` becomes `wsgi.input`. `kept` is the last plain
 /// request's dict, used instead of a copy of the template when this request is plain
-/// too (see [`reuse`]) and freed otherwise.
+/// too (see [`reuse`]) and freed otherwise. `port_text` is the connection's
+/// REMOTE_PORT str, if it keeps one (made here on its first request).
+#[allow(clippy::too_many_arguments)]
 pub fn build<'py>(
     py: Python<'py>,
     consts: &EnvironConstants,
@@ -547,6 +550,7 @@ pub fn build<'py>(
     peer: &Peer,
     input: Bound<'py, PyAny>,
     kept: Option<KeptEnviron>,
+    port_text: Option<&mut PortText>,
 ) -> PyResult<Environ<'py>> {
     let mut memo = consts.memo.lock(py);
     let scheme = url_scheme(peer.secure, head.forwarded_https);
@@ -635,11 +639,17 @@ pub fn build<'py>(
         env.set_item(intern!(py, "SERVER_PROTOCOL"), intern!(py, "HTTP/1.0"))?;
     }
     let port = peer.remote_port.as_bytes();
-    if peer.remote.is_some() && !holds(&stored.port, port) {
-        env.set_item(
-            intern!(py, "REMOTE_PORT"),
-            memo.str(py, Field::RemotePort, port)?,
-        )?;
+    if let Some(remote) = peer.remote.filter(|_| !holds(&stored.port, port)) {
+        let text = match port_text {
+            Some(Some((number, text))) if *number == remote.port() => text.bind(py).clone(),
+            Some(slot) => {
+                let text = py_latin1(py, port)?;
+                *slot = Some((remote.port(), text.clone().unbind()));
+                text
+            }
+            None => memo.str(py, Field::RemotePort, port)?,
+        };
+        env.set_item(intern!(py, "REMOTE_PORT"), text)?;
     }
     if let Some(origin) = &peer.proxy {
         set_proxy_keys(py, &env, origin)?;
@@ -990,7 +1000,7 @@ mod tests {
             for (i, (host, peer, name, addr)) in cases.into_iter().enumerate() {
                 let head = Head::from_parts("GET", "/", 1, &[("Host", host.as_bytes())]);
                 let input = py.None().into_bound(py);
-                let env = build(py, &consts, &head, 0, peer, input, None)
+                let env = build(py, &consts, &head, 0, peer, input, None, None)
                     .unwrap()
                     .dict;
                 let get = |key: &str| -> String {
@@ -1066,6 +1076,7 @@ mod tests {
                     &peer,
                     py.None().into_bound(py),
                     None,
+                    None,
                 )
                 .unwrap()
                 .dict
@@ -1080,9 +1091,18 @@ mod tests {
             };
             for (i, fields) in requests.iter().enumerate() {
                 let head = Head::from_parts("GET", "/", 1, fields);
-                let env = build(py, &consts, &head, 0, &peer, py.None().into_bound(py), None)
-                    .unwrap()
-                    .dict;
+                let env = build(
+                    py,
+                    &consts,
+                    &head,
+                    0,
+                    &peer,
+                    py.None().into_bound(py),
+                    None,
+                    None,
+                )
+                .unwrap()
+                .dict;
                 let want = plain(&head);
                 assert_eq!(env.len(), want.len(), "request {i}");
                 assert_eq!(strs(&env), strs(&want), "request {i}");
@@ -1095,6 +1115,43 @@ mod tests {
                 env.set_item("x.app", 1).unwrap();
                 let _ = env.del_item("HTTP_USER_AGENT");
             }
+        });
+    }
+
+    /// A connection's REMOTE_PORT str is made on its first request and shared by the
+    /// next ones; a slot made for another port (a PROXY header's client) is replaced.
+    #[test]
+    fn a_connection_keeps_its_remote_port_str() {
+        Python::initialize();
+        Python::attach(|py| {
+            let consts = EnvironConstants::new(py, "", false, false).unwrap();
+            let head = Head::from_parts("GET", "/", 1, &[("Host", b"a")]);
+            let mut slot: PortText = None;
+            let port_of = |peer: &Peer, slot: &mut PortText| {
+                let env = build(
+                    py,
+                    &consts,
+                    &head,
+                    0,
+                    peer,
+                    py.None().into_bound(py),
+                    None,
+                    Some(slot),
+                )
+                .unwrap()
+                .dict;
+                env.get_item("REMOTE_PORT").unwrap().unwrap()
+            };
+            let peer = Peer::tcp("10.0.0.1:4000".parse().unwrap(), None);
+            let first = port_of(&peer, &mut slot);
+            assert_eq!(first.extract::<String>().unwrap(), "4000");
+            assert!(port_of(&peer, &mut slot).is(&first), "the same str");
+            let other = Peer::tcp("10.0.0.1:4001".parse().unwrap(), None);
+            assert_eq!(
+                port_of(&other, &mut slot).extract::<String>().unwrap(),
+                "4001"
+            );
+            assert_eq!(slot.as_ref().map(|(port, _)| *port), Some(4001));
         });
     }
 
