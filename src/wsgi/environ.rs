@@ -639,17 +639,19 @@ pub fn build<'py>(
         env.set_item(intern!(py, "SERVER_PROTOCOL"), intern!(py, "HTTP/1.0"))?;
     }
     let port = peer.remote_port.as_bytes();
-    if let Some(remote) = peer.remote.filter(|_| !holds(&stored.port, port)) {
-        let text = match port_text {
-            Some(Some((number, text))) if *number == remote.port() => text.bind(py).clone(),
-            Some(slot) => {
-                let text = py_latin1(py, port)?;
-                *slot = Some((remote.port(), text.clone().unbind()));
-                text
-            }
-            None => memo.str(py, Field::RemotePort, port)?,
-        };
-        env.set_item(intern!(py, "REMOTE_PORT"), text)?;
+    if let Some(remote) = peer.remote {
+        if !holds(&stored.port, port) {
+            let text = match port_text {
+                Some(Some((number, text))) if *number == remote.port() => text.bind(py).clone(),
+                Some(slot) => {
+                    let text = py_latin1(py, port)?;
+                    *slot = Some((remote.port(), text.clone().unbind()));
+                    text
+                }
+                None => memo.str(py, Field::RemotePort, port)?,
+            };
+            env.set_item(intern!(py, "REMOTE_PORT"), text)?;
+        }
     }
     if let Some(origin) = &peer.proxy {
         set_proxy_keys(py, &env, origin)?;
