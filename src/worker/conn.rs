@@ -128,9 +128,6 @@ pub struct Conn {
     h2c: crate::config::http2::Cleartext,
     /// A file queued behind `wbuf` (ASGI pathsend), sent as the socket takes it.
     file_tail: Option<file_tail::FileTail>,
-    /// The client's REMOTE_PORT as a str, made by the connection's first WSGI request
-    /// (see `Sink::port_text`).
-    port_text: crate::wsgi::call::PortText,
 }
 
 impl Conn {
@@ -156,7 +153,6 @@ impl Conn {
             uwsgi: None,
             h2c: crate::config::http2::Cleartext::Off,
             file_tail: None,
-            port_text: None,
         }
     }
 
@@ -722,10 +718,6 @@ impl Conn {
 }
 
 impl Sink for Conn {
-    fn port_text(&mut self) -> Option<&mut crate::wsgi::call::PortText> {
-        Some(&mut self.port_text)
-    }
-
     fn lend_buffer(&mut self) -> Vec<u8> {
         if self.file_tail.is_none() && self.wpos == self.wbuf.len() && self.wbuf.capacity() > 0 {
             self.wpos = 0;

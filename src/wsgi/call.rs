@@ -8,8 +8,8 @@ pub use super::access_extra::{AccessExtra, AccessNeeds};
 use super::environ::{self, Peer};
 use super::response_body::stream;
 use super::start_response::StartResponse;
+pub use super::writer::Sink;
 use super::writer::{Fault, Writer};
-pub use super::writer::{PortText, Sink};
 use super::Bridge;
 use crate::http::body::Body;
 use crate::http::request::Head;
@@ -120,7 +120,6 @@ impl Bridge {
             peer,
             input.clone().into_any(),
             kept,
-            w.sink.port_text(),
         )
         .map_err(Fault::App)?;
         let env = &built.dict;

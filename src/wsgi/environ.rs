@@ -12,7 +12,6 @@ use crate::http::proxy_protocol;
 use crate::http::request::Head;
 
 use super::value_memo::{Field, HeaderWarm, Slots, ValueMemo, MAX_REMEMBERED};
-use super::writer::PortText;
 
 mod reuse;
 pub use reuse::KeptEnviron;
@@ -539,9 +538,7 @@ impl<'py> Environ<'py> {
 
 /// Builds the environ dict. `input` becomes `wsgi.input`. `kept` is the last plain
 /// request's dict, used instead of a copy of the template when this request is plain
-/// too (see [`reuse`]) and freed otherwise. `port_text` is the connection's
-/// REMOTE_PORT str, if it keeps one (made here on its first request).
-#[allow(clippy::too_many_arguments)]
+/// too (see [`reuse`]) and freed otherwise.
 pub fn build<'py>(
     py: Python<'py>,
     consts: &EnvironConstants,
@@ -550,7 +547,6 @@ pub fn build<'py>(
     peer: &Peer,
     input: Bound<'py, PyAny>,
     kept: Option<KeptEnviron>,
-    port_text: Option<&mut PortText>,
 ) -> PyResult<Environ<'py>> {
     let mut memo = consts.memo.lock(py);
     let scheme = url_scheme(peer.secure, head.forwarded_https);
@@ -641,15 +637,7 @@ pub fn build<'py>(
     let port = peer.remote_port.as_bytes();
     if let Some(remote) = peer.remote {
         if !holds(&stored.port, port) {
-            let text = match port_text {
-                Some(Some((number, text))) if *number == remote.port() => text.bind(py).clone(),
-                Some(slot) => {
-                    let text = py_latin1(py, port)?;
-                    *slot = Some((remote.port(), text.clone().unbind()));
-                    text
-                }
-                None => memo.str(py, Field::RemotePort, port)?,
-            };
+            let text = memo.port_str(py, remote.port(), port)?;
             env.set_item(intern!(py, "REMOTE_PORT"), text)?;
         }
     }
@@ -1002,7 +990,7 @@ mod tests {
             for (i, (host, peer, name, addr)) in cases.into_iter().enumerate() {
                 let head = Head::from_parts("GET", "/", 1, &[("Host", host.as_bytes())]);
                 let input = py.None().into_bound(py);
-                let env = build(py, &consts, &head, 0, peer, input, None, None)
+                let env = build(py, &consts, &head, 0, peer, input, None)
                     .unwrap()
                     .dict;
                 let get = |key: &str| -> String {
@@ -1078,7 +1066,6 @@ mod tests {
                     &peer,
                     py.None().into_bound(py),
                     None,
-                    None,
                 )
                 .unwrap()
                 .dict
@@ -1093,18 +1080,9 @@ mod tests {
             };
             for (i, fields) in requests.iter().enumerate() {
                 let head = Head::from_parts("GET", "/", 1, fields);
-                let env = build(
-                    py,
-                    &consts,
-                    &head,
-                    0,
-                    &peer,
-                    py.None().into_bound(py),
-                    None,
-                    None,
-                )
-                .unwrap()
-                .dict;
+                let env = build(py, &consts, &head, 0, &peer, py.None().into_bound(py), None)
+                    .unwrap()
+                    .dict;
                 let want = plain(&head);
                 assert_eq!(env.len(), want.len(), "request {i}");
                 assert_eq!(strs(&env), strs(&want), "request {i}");
@@ -1120,40 +1098,39 @@ mod tests {
         });
     }
 
-    /// A connection's REMOTE_PORT str is made on its first request and shared by the
-    /// next ones; a slot made for another port (a PROXY header's client) is replaced.
+    /// Each connection's REMOTE_PORT str is made once and shared by its next requests,
+    /// with requests of several connections interleaved; every environ holds its own
+    /// port, also when two ports share a slot of the memo's table.
     #[test]
-    fn a_connection_keeps_its_remote_port_str() {
+    fn interleaved_connections_share_their_remote_port_strs() {
         Python::initialize();
         Python::attach(|py| {
             let consts = EnvironConstants::new(py, "", false, false).unwrap();
             let head = Head::from_parts("GET", "/", 1, &[("Host", b"a")]);
-            let mut slot: PortText = None;
-            let port_of = |peer: &Peer, slot: &mut PortText| {
-                let env = build(
-                    py,
-                    &consts,
-                    &head,
-                    0,
-                    peer,
-                    py.None().into_bound(py),
-                    None,
-                    Some(slot),
-                )
-                .unwrap()
-                .dict;
+            let port_of = |port: u16| {
+                let peer = Peer::tcp(std::net::SocketAddr::from(([10, 0, 0, 1], port)), None);
+                let env = build(py, &consts, &head, 0, &peer, py.None().into_bound(py), None)
+                    .unwrap()
+                    .dict;
                 env.get_item("REMOTE_PORT").unwrap().unwrap()
             };
-            let peer = Peer::tcp("10.0.0.1:4000".parse().unwrap(), None);
-            let first = port_of(&peer, &mut slot);
-            assert_eq!(first.extract::<String>().unwrap(), "4000");
-            assert!(port_of(&peer, &mut slot).is(&first), "the same str");
-            let other = Peer::tcp("10.0.0.1:4001".parse().unwrap(), None);
-            assert_eq!(
-                port_of(&other, &mut slot).extract::<String>().unwrap(),
-                "4001"
-            );
-            assert_eq!(slot.as_ref().map(|(port, _)| *port), Some(4001));
+            let ports = [
+                40000u16,
+                40002,
+                40004,
+                40000 + super::super::value_memo::PORT_SLOTS as u16,
+            ];
+            let first: Vec<_> = ports.iter().map(|&p| port_of(p)).collect();
+            for _ in 0..2 {
+                for (i, &p) in ports.iter().enumerate() {
+                    let again = port_of(p);
+                    assert_eq!(again.extract::<String>().unwrap(), p.to_string());
+                    // The first shares its slot with the last, which took it.
+                    if i == 1 || i == 2 {
+                        assert!(again.is(&first[i]), "port {p}: the same str");
+                    }
+                }
+            }
         });
     }
 

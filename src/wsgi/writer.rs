@@ -69,17 +69,7 @@ pub trait Sink {
     }
     /// The writer's buffer when the response is done, for a sink that lent it.
     fn return_buffer(&mut self, _buf: Vec<u8>) {}
-    /// Where this connection keeps its client's REMOTE_PORT as a Python str (with the
-    /// port it was made for), so a kept-alive connection makes it once, not once per
-    /// request: with requests from many connections interleaved, the worker-wide
-    /// value memo missed every time. `None`: the sink keeps none.
-    fn port_text(&mut self) -> Option<&mut PortText> {
-        None
-    }
 }
-
-/// A connection's REMOTE_PORT str and the port it says (see [`Sink::port_text`]).
-pub type PortText = Option<(u16, Py<pyo3::types::PyString>)>;
 
 /// Why a response could not be produced as the app intended.
 pub(super) enum Fault {

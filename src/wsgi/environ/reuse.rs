@@ -272,28 +272,18 @@ mod tests {
                     .as_ref()
                     .and_then(|k| k.dict.as_ref())
                     .map(|d| d.0.as_ptr());
-                let built = build(
-                    py,
-                    &consts,
-                    head,
-                    0,
-                    &peer,
-                    input.clone(),
-                    kept.take(),
-                    None,
-                )
-                .unwrap();
+                let built = build(py, &consts, head, 0, &peer, input.clone(), kept.take()).unwrap();
                 let env = built.dict.clone();
                 // The same requests through templates of their own, never reused: the
                 // same keys in the same order...
-                let copied = build(py, &twin, head, 0, &peer, input.clone(), None, None)
+                let copied = build(py, &twin, head, 0, &peer, input.clone(), None)
                     .unwrap()
                     .dict;
                 assert_eq!(keys(&env), keys(&copied), "request {i}: key order");
                 assert_eq!(items(&env), items(&copied), "request {i}");
                 // ...and what a worker's first request would hold.
                 let cold = EnvironConstants::new(py, "", false, false).unwrap();
-                let fresh = build(py, &cold, head, 0, &peer, input.clone(), None, None)
+                let fresh = build(py, &cold, head, 0, &peer, input.clone(), None)
                     .unwrap()
                     .dict;
                 assert_eq!(items(&env), items(&fresh), "request {i}");
