@@ -10,6 +10,12 @@ use super::HttpError;
 use fields::Repair;
 
 mod fast;
+
+/// Whether `value` is tab, space and visible ASCII only (a header value that needs no
+/// per-char check), eight bytes a step.
+pub fn is_plain_value(value: &[u8]) -> bool {
+    fast::first_unplain(value).is_none()
+}
 mod fields;
 mod from_fields;
 mod line;
@@ -194,6 +200,22 @@ impl Head {
             .map(|&(name, value)| (name.text(&self.raw), value.of(&self.raw)))
     }
 
+    /// The head's bytes from the first field's name through the `n`th field's value
+    /// (`None` for `n` 0 or more than there are): equal bytes here mean equal first `n`
+    /// fields, names and values, as the parser splits a line by its bytes alone (the
+    /// `n`th value's end is part of the slice, so a longer value differs).
+    /// Only for a head parsed from HTTP/1 bytes (uwsgi's too): an HTTP/2 head's `raw`
+    /// holds names and values with nothing between them, so the same bytes could be
+    /// split otherwise.
+    pub fn leading_fields(&self, n: usize) -> Option<&[u8]> {
+        if self.http2 {
+            return None;
+        }
+        let first = self.fields.first()?.0.start as usize;
+        let end = self.fields.get(n.checked_sub(1)?)?.1.end as usize;
+        self.raw.get(first..end)
+    }
+
     /// How many header fields there are.
     pub fn field_count(&self) -> usize {
         self.fields.len()
@@ -231,12 +253,26 @@ impl Head {
                 end: raw.len() as u32,
             }
         };
+        // Laid out as on the wire, as the parser's heads are (`leading_fields` relies on it).
         let method = span(&mut raw, method.as_bytes());
+        raw.push(b' ');
         let target = span(&mut raw, target.as_bytes());
+        raw.extend_from_slice(if minor == 0 {
+            b" HTTP/1.0\r\n"
+        } else {
+            b" HTTP/1.1\r\n"
+        });
         let fields = fields
             .iter()
-            .map(|(n, v)| (span(&mut raw, n.as_bytes()), span(&mut raw, v)))
+            .map(|(n, v)| {
+                let name = span(&mut raw, n.as_bytes());
+                raw.extend_from_slice(b": ");
+                let value = span(&mut raw, v);
+                raw.extend_from_slice(b"\r\n");
+                (name, value)
+            })
             .collect();
+        raw.extend_from_slice(b"\r\n");
         Head {
             raw,
             method,

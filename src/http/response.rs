@@ -238,9 +238,11 @@ pub fn parse_status(status: &str) -> Result<u16, String> {
         && bytes[..3].iter().all(u8::is_ascii_digit)
         && bytes[3] == b' '
         && bytes[0] != b'0'
-        && !status
-            .chars()
-            .any(|c| (c < ' ' && c != '\t') || c == '\x7f' || c as u32 > 0xff);
+        // Tab, space and visible ASCII (the usual status) pass without a per-char look.
+        && (crate::http::request::is_plain_value(bytes)
+            || !status
+                .chars()
+                .any(|c| (c < ' ' && c != '\t') || c == '\x7f' || c as u32 > 0xff));
     if !well_formed {
         return Err(format!("invalid status {status:?}: expected 'NNN Reason'"));
     }
@@ -430,7 +432,12 @@ mod tests {
     fn status_must_be_three_digits_space_reason() {
         assert_eq!(parse_status("200 OK"), Ok(200));
         assert_eq!(parse_status("404 "), Ok(404));
+        // Latin-1 and tabs in the reason are allowed, DEL and other controls not.
+        assert_eq!(parse_status("200 Caf\u{e9}\tok"), Ok(200));
+        assert_eq!(parse_status("201 a long reason phrase, ok"), Ok(201));
         for bad in [
+            "200 OK\u{7f}",
+            "200 a long reason\u{1}phrase",
             "200",
             "OK 200",
             "2000 OK",

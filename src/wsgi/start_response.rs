@@ -116,7 +116,7 @@ impl StartResponse {
                     .unwrap_or_default()
             ))
         })?;
-        let code = parse_status(status.to_str()?).map_err(PyValueError::new_err)?;
+        let code = parse_status(text_of(status)?).map_err(PyValueError::new_err)?;
         // Checked into the scratch buffer, which then becomes the header lines: both
         // keep their capacity from request to request (see `wsgi::spare`).
         let (mut lines, names) = {
@@ -383,10 +383,9 @@ impl ParsedHeaders {
                 kind
             }
         };
-        // Printable ASCII (the usual value) needs no per-char decoding.
-        let plain = value
-            .bytes()
-            .all(|b| (b' '..=b'~').contains(&b) || b == b'\t');
+        // Printable ASCII (the usual value) needs no per-char decoding; checked eight
+        // bytes a step (byte by byte was ~11 instructions a byte).
+        let plain = crate::http::request::is_plain_value(value.as_bytes());
         if let Some(what) = (!plain)
             .then(|| value.chars().find_map(|c| header_value_problem(c as u32)))
             .flatten()
@@ -453,7 +452,7 @@ impl KnownNames {
 
 fn header_str<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
     match obj.cast::<PyString>() {
-        Ok(s) => s.to_str(),
+        Ok(s) => text_of(s),
         Err(_) => Err(PyTypeError::new_err(format!(
             "header {what} must be str, not {}: {obj}",
             obj.get_type()
@@ -462,6 +461,31 @@ fn header_str<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
                 .unwrap_or_default()
         ))),
     }
+}
+
+/// A str's text: read in place when it is compact ASCII (string literals, what
+/// `str(n)` gives, nearly every status and header an app passes), otherwise through
+/// CPython's UTF-8 view. The call into CPython, with pyo3's error handling around it,
+/// was ~60 instructions for each of a response's status, names and values.
+fn text_of<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
+    #[cfg(not(any(Py_3_14, Py_LIMITED_API, PyPy, GraalPy)))]
+    {
+        let p = s.as_ptr();
+        // SAFETY: `p` is a live str (borrowed for 'a). A compact ASCII str's characters
+        // are its length's bytes right after its header (what PyUnicode_DATA gives), all
+        // below 0x80, so valid UTF-8; strs are immutable, so they stay as they are as
+        // long as `s` lives.
+        unsafe {
+            if pyo3::ffi::PyUnicode_IS_COMPACT_ASCII(p) != 0 {
+                let len = pyo3::ffi::PyUnicode_GET_LENGTH(p) as usize;
+                let data = pyo3::ffi::PyUnicode_DATA(p) as *const u8;
+                return Ok(std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                    data, len,
+                )));
+            }
+        }
+    }
+    s.to_str()
 }
 
 #[cfg(test)]
@@ -592,6 +616,30 @@ mod tests {
                 }
             }
             assert_eq!(sr.borrow().names.0.len(), 4);
+        });
+    }
+
+    /// A str's text read in place is what CPython's UTF-8 view gives, for ASCII, other
+    /// one-byte, two- and four-byte strs, the empty str and a str subclass; a lone
+    /// surrogate is still refused.
+    #[test]
+    fn text_read_in_place_is_the_utf8_view() {
+        Python::initialize();
+        Python::attach(|py| {
+            let made = py
+                .eval(
+                    c"[\"Content-Type\", \"\", str(13), \"caf\\u00e9\", \"\\u20ac\", \"\\U0001f600x\", type('S', (str,), {})('sub')]",
+                    None,
+                    None,
+                )
+                .unwrap();
+            for item in made.try_iter().unwrap() {
+                let item = item.unwrap();
+                let s = item.cast::<PyString>().unwrap();
+                assert_eq!(text_of(s).unwrap(), s.to_str().unwrap());
+            }
+            let surrogate = py.eval(c"'\\ud800'", None, None).unwrap();
+            assert!(text_of(surrogate.cast::<PyString>().unwrap()).is_err());
         });
     }
 }

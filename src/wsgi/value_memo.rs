@@ -28,7 +28,6 @@ pub enum Field {
     ServerName,
     ServerPort,
     RemoteAddr,
-    RemotePort,
     /// A request header, by its position in the environ's table of common headers
     /// (`crate::wsgi::environ`), which says which ones are remembered.
     Header(usize),
@@ -38,16 +37,22 @@ pub enum Field {
 /// the memo's size is bounded whatever clients send.
 pub const MAX_REMEMBERED: usize = 256;
 
-/// The four server and peer fields, then one per common header.
-const SLOTS: usize = 4 + super::environ::COMMON_HEADER_COUNT;
+/// The three server and peer fields, then one per common header.
+const SLOTS: usize = 3 + super::environ::COMMON_HEADER_COUNT;
+
+/// REMOTE_PORT strs are kept by port, in this many slots (a port's slot is the port
+/// modulo it: a prime, as the kernel hands out ports of one parity to `connect`).
+pub const PORT_SLOTS: usize = 127;
+
+/// Each slot: the port and its str.
+type PortSlots = [Option<(u16, Py<PyString>)>; PORT_SLOTS];
 
 fn index(field: Field) -> usize {
     match field {
         Field::ServerName => 0,
         Field::ServerPort => 1,
         Field::RemoteAddr => 2,
-        Field::RemotePort => 3,
-        Field::Header(i) => 4 + i,
+        Field::Header(i) => 3 + i,
     }
 }
 
@@ -64,6 +69,8 @@ pub struct ValueMemo {
 #[derive(Default)]
 pub struct Slots {
     last: [Option<(Vec<u8>, Py<PyString>)>; SLOTS],
+    /// REMOTE_PORT strs by port (see [`Slots::port_str`]); boxed, allocated on first use.
+    ports: Option<Box<PortSlots>>,
     /// The environ template with the server values that last repeated.
     warm: Option<Warm>,
     /// `warm` with the leading request headers that last repeated stored too.
@@ -76,6 +83,10 @@ pub struct Slots {
 pub struct HeaderWarm {
     pub dict: Py<PyDict>,
     pub fields: Vec<(usize, Vec<u8>)>,
+    /// Those fields' lines as the request that made this template sent them
+    /// (`Head::leading_fields`): a request whose bytes there are the same begins with
+    /// the same fields, which one comparison tells (see `environ::template_for`).
+    pub lines: Vec<u8>,
 }
 
 /// A copy of the environ template with SERVER_NAME, SERVER_PORT and REMOTE_ADDR
@@ -155,6 +166,30 @@ impl Slots {
         self.last[index(field)]
             .as_ref()
             .is_some_and(|(seen, _)| seen.as_slice() == bytes)
+    }
+
+    /// REMOTE_PORT's str for `port` (`text` its decimal bytes): the one kept for the
+    /// port if any. A connection keeps its port, so each kept-alive connection makes
+    /// its str once, also with many connections' requests interleaved (one slot, as the
+    /// other fields have, missed on every request then: ~300 instructions each).
+    pub fn port_str<'py>(
+        &mut self,
+        py: Python<'py>,
+        port: u16,
+        text: &[u8],
+    ) -> PyResult<Bound<'py, PyString>> {
+        let ports = self
+            .ports
+            .get_or_insert_with(|| Box::new([const { None }; PORT_SLOTS]));
+        let slot = &mut ports[usize::from(port) % PORT_SLOTS];
+        if let Some((kept, s)) = slot {
+            if *kept == port {
+                return Ok(s.bind(py).clone());
+            }
+        }
+        let s = py_latin1(py, text)?;
+        *slot = Some((port, s.clone().unbind()));
+        Ok(s)
     }
 
     /// `bytes` as a latin-1 str: the remembered one when it holds the same bytes.

@@ -472,3 +472,22 @@ fn what_an_app_writes_into_or_keeps_of_an_environ_never_reaches_the_next_request
         }
     }
 }
+
+/// Each kept-alive connection keeps its own REMOTE_PORT string: requests on three
+/// connections, interleaved, each see their own connection's port, every time.
+#[test]
+fn interleaved_connections_each_see_their_own_remote_port() {
+    let server = serve(ECHO, &["--workers=1"]);
+    let mut conns: Vec<Conn> = (0..3).map(|_| Conn::open(server.port())).collect();
+    let raw = request("GET", "/", &[("Host", "one.test")], b"");
+    for round in 0..3 {
+        for (i, conn) in conns.iter_mut().enumerate() {
+            let doc = echo_doc(&conn.roundtrip(&raw), &raw);
+            assert_eq!(
+                doc.at("environ").str_at("REMOTE_PORT"),
+                conn.local_addr().port().to_string(),
+                "round {round}, connection {i}"
+            );
+        }
+    }
+}

@@ -32,7 +32,7 @@ pub(super) fn fields(buf: &[u8], start: usize, limits: &Limits, out: &mut Fields
         }
         // The value's line up to its CR: blanks and visible ASCII only.
         let line = &buf[name_end + 1..];
-        let cr = line.iter().position(|&b| !PLAIN_VALUE[usize::from(b)])?;
+        let cr = first_unplain(line)?;
         if line[cr] != b'\r' || *line.get(cr + 1)? != b'\n' {
             return None;
         }
@@ -53,6 +53,38 @@ pub(super) fn fields(buf: &[u8], start: usize, limits: &Limits, out: &mut Fields
     let consumed = at + 2;
     check_head_size(consumed, limits).ok()?;
     Some(consumed)
+}
+
+/// Where the first byte outside [`PLAIN_VALUE`] is in `bytes` (a value's CR, usually).
+/// Eight bytes a step: a byte-by-byte look-up was ~8 instructions a byte, the largest
+/// part of parsing a head whose values are a few dozen bytes.
+pub(super) fn first_unplain(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        // A byte below 0x20 (a control byte: CR, tab...) or from 0x7f up sets its high
+        // bit here. Borrows and carries only run towards later bytes, so the lowest set
+        // bit is the first such byte, whatever the ones above it say.
+        let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+        let from_del = word.wrapping_add(ONES) | word;
+        let flagged = (below_space | from_del) & HIGH;
+        if flagged == 0 {
+            at += 8;
+            continue;
+        }
+        let i = at + (flagged.trailing_zeros() / 8) as usize;
+        if bytes[i] != b'\t' {
+            return Some(i);
+        }
+        // A tab is plain: on from the byte after it.
+        at = i + 1;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| !PLAIN_VALUE[usize::from(b)])
+        .map(|i| at + i)
 }
 
 /// Tab, space and visible ASCII: what a value of an ordinary head is made of (so its
@@ -114,6 +146,30 @@ mod tests {
             assert!(check_field_sizes(buf, req.headers, n, limits).is_ok());
         }
         true
+    }
+
+    /// The word-at-a-time scan finds what the table finds, one byte at a time: every
+    /// byte value at every place in lines of 1 to 20 bytes, after plain bytes, tabs and
+    /// high plain bytes (`~`, whose carries are next to DEL's).
+    #[test]
+    fn the_word_scan_finds_the_first_unplain_byte_as_the_table_does() {
+        let by_table = |bytes: &[u8]| bytes.iter().position(|&b| !PLAIN_VALUE[usize::from(b)]);
+        for len in 1..=20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    for fill in [b'a', b'\t', b'~', b' '] {
+                        let mut line = vec![fill; len];
+                        line[at] = b;
+                        assert_eq!(first_unplain(&line), by_table(&line), "{line:?}");
+                        // Another unplain byte after it changes nothing.
+                        line.push(b'\r');
+                        assert_eq!(first_unplain(&line), by_table(&line), "{line:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(first_unplain(b""), None);
+        assert_eq!(first_unplain(b"text/html;\tq=0.9\r\n"), Some(16));
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub struct RequestLine<'a> {
 /// before it is complete; a bare LF is a 400.
 pub fn find_end(buf: &[u8], limits: &Limits) -> Result<Option<usize>, HttpError> {
     let limit = limits.request_line;
-    let Some(lf) = buf.iter().position(|&b| b == b'\n') else {
+    // memchr: a byte-by-byte search was ~5 instructions a byte of every request line.
+    let Some(lf) = memchr::memchr(b'\n', buf) else {
         return match limit {
             Some(max) if buf.len() > max + 1 => Err(HttpError::RequestLineTooLong(buf.len(), max)),
             None if buf.len() > UNLIMITED_LINE_CAP => {

@@ -244,3 +244,27 @@ fn the_recorded_host_and_name_lengths_match_the_fields() {
         "unknown: every length may be there"
     );
 }
+
+/// `leading_fields`: the bytes of the first fields' lines through the last value's
+/// end, so a longer value or other spacing differs; none for HTTP/2 heads, whose
+/// names and values lie back to back.
+#[test]
+fn leading_fields_are_the_lines_through_the_last_value() {
+    let head = ok(b"GET / HTTP/1.1\r\nHost: a\r\nAccept:  */*  \r\nX: 1\r\n\r\n");
+    assert_eq!(head.leading_fields(1), Some(&b"Host: a"[..]));
+    assert_eq!(
+        head.leading_fields(2),
+        Some(&b"Host: a\r\nAccept:  */*"[..])
+    );
+    assert_eq!(head.leading_fields(3).map(<[u8]>::len), Some(29));
+    assert_eq!(head.leading_fields(0), None);
+    assert_eq!(head.leading_fields(4), None);
+    let longer = ok(b"GET / HTTP/1.1\r\nHost: a\r\nAccept: */*x\r\n\r\n");
+    assert_ne!(longer.leading_fields(2), head.leading_fields(2));
+    let fields: &[(&[u8], &[u8])] = &[(b"host", b"a"), (b"accept", b"*/*")];
+    let h2 = Head::from_fields("GET", "/", fields, &Limits::default()).unwrap();
+    assert_eq!(h2.leading_fields(1), None);
+    let made = Head::from_parts("GET", "/x", 1, &[("Host", b"a"), ("Accept", b"*/*")]);
+    assert_eq!(made.leading_fields(2), Some(&b"Host: a\r\nAccept: */*"[..]));
+    assert_eq!(made.target(), "/x");
+}
