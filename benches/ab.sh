@@ -32,6 +32,8 @@ done
 command -v wrk >/dev/null || { echo "ab: no wrk on PATH (apt-get install wrk)" >&2; exit 2; }
 
 bench="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib/measure.sh
+source "$bench/lib/measure.sh"
 cd "$bench/apps"
 names=() pids=() ports=()
 cleanup() { for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done; }
@@ -54,8 +56,6 @@ for i in "${!names[@]}"; do
 done
 
 # A server's CPU: its whole process tree's ticks (`tree_ticks`, compare.sh's counters).
-# shellcheck source-path=SCRIPTDIR source=lib/measure.sh
-source "$bench/lib/measure.sh"
 hz=$(getconf CLK_TCK)
 header=()
 [[ $close == 1 ]] && header=(-H "Connection: close")
