@@ -10,7 +10,8 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::http::forwarded::url_scheme;
 use crate::http::request::Head;
-use crate::wsgi::environ::{percent_decode, split_target, Peer};
+use crate::http::target::{percent_decode, split_target};
+use crate::wsgi::environ::Peer;
 
 /// The keys of an `http` scope, in the order they are filled.
 const HTTP_KEYS: [&str; 14] = [

@@ -1,7 +1,8 @@
 //! HTTP/1.x on the wire (and the HTTP/2 glue, [`h2`]): request heads ([`request`]), bodies ([`body`]), response
 //! framing ([`response`]) and the errors that carry their status ([`HttpError`]);
 //! behind a proxy, the PROXY protocol header ([`proxy_protocol`]) and what a trusted
-//! front end's headers mean ([`forwarded`]).
+//! front end's headers mean ([`forwarded`]); the target and header bytes as text
+//! ([`target`]).
 
 pub mod body;
 mod error;
@@ -11,6 +12,7 @@ pub mod h2c;
 pub mod proxy_protocol;
 pub mod request;
 pub mod response;
+pub mod target;
 pub mod uwsgi;
 pub mod websocket;
 

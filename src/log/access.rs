@@ -187,7 +187,7 @@ impl Atoms for RecordAtoms<'_> {
                 *scratch = path_info(head.target(), self.script_name);
                 Value::Str(scratch)
             }
-            Atom::Query => Value::Str(crate::wsgi::environ::split_target(head.target()).1),
+            Atom::Query => Value::Str(crate::http::target::split_target(head.target()).1),
             Atom::Protocol => Value::Str(head.protocol()),
             Atom::Status => {
                 let _ = write!(scratch, "{}", rec.status);
@@ -213,7 +213,7 @@ impl Atoms for RecordAtoms<'_> {
             }
             Atom::RequestHeader(name) => match last_header(head, name) {
                 Some(v) => {
-                    *scratch = crate::wsgi::environ::latin1(trim_ows(v));
+                    *scratch = crate::http::target::latin1(trim_ows(v));
                     Value::Str(scratch)
                 }
                 None => Value::Raw("-"),
@@ -293,7 +293,7 @@ fn environ_header<'s>(head: &Head, name: &str, scratch: &'s mut String) -> Value
 
 /// PATH_INFO as the environ has it: percent-decoded, latin-1, SCRIPT_NAME stripped.
 fn path_info(target: &str, script_name: &str) -> String {
-    use crate::wsgi::environ::{latin1, percent_decode, split_target};
+    use crate::http::target::{latin1, percent_decode, split_target};
     let decoded = percent_decode(split_target(target).0.as_bytes());
     let mut path: &[u8] = &decoded;
     if !script_name.is_empty() && path.starts_with(script_name.as_bytes()) {
@@ -305,7 +305,7 @@ fn path_info(target: &str, script_name: &str) -> String {
 /// Gunicorn's `_get_user`: the user of a `Basic` Authorization header, or none when it
 /// is absent or does not decode (base64, then UTF-8).
 fn basic_auth_user(head: &Head) -> Option<String> {
-    let auth = crate::wsgi::environ::latin1(head.header("authorization")?);
+    let auth = crate::http::target::latin1(head.header("authorization")?);
     if !auth.to_ascii_lowercase().starts_with("basic") {
         return None;
     }

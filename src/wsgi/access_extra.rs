@@ -8,7 +8,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use super::environ::{self, Peer};
+use super::environ::Peer;
 use super::start_response::StartResponse;
 use super::Bridge;
 use crate::http::request::Head;
@@ -100,7 +100,7 @@ fn changed_atom(
         Atom::Protocol => (intern!(py, "SERVER_PROTOCOL"), head.protocol()),
         Atom::Query => (
             intern!(py, "QUERY_STRING"),
-            environ::split_target(head.target()).1,
+            crate::http::target::split_target(head.target()).1,
         ),
         // Always taken: only formats that name `U` read it.
         Atom::Path => (intern!(py, "PATH_INFO"), ""),

@@ -331,7 +331,7 @@ pub fn request_hooks() -> bool {
 
 /// The `req` object of `pre_request`/`post_request`, built from the parsed head.
 pub fn request_object<'py>(py: Python<'py>, head: &Head) -> PyResult<Bound<'py, PyAny>> {
-    let (path, query, fragment) = super::environ::split_target(head.target());
+    let (path, query, fragment) = crate::http::target::split_target(head.target());
     let headers = PyList::empty(py);
     for (name, value) in head.fields() {
         let value = String::from_utf8_lossy(value);

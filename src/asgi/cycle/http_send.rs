@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::{HttpCycle, Response};
 use crate::http::response::{self, Framing, Plan, PlanInput};
-use crate::wsgi::environ::latin1;
+use crate::http::target::latin1;
 
 /// `message[key]`, or None when absent.
 fn get<'py>(
