@@ -10,15 +10,15 @@ use super::HttpError;
 use fields::Repair;
 
 mod fast;
+mod fields;
+mod from_fields;
+mod line;
 
 /// Whether `value` is tab, space and visible ASCII only (a header value that needs no
 /// per-char check), eight bytes a step.
 pub fn is_plain_value(value: &[u8]) -> bool {
     fast::first_unplain(value).is_none()
 }
-mod fields;
-mod from_fields;
-mod line;
 
 /// Size limits on a request and the strictness switches, resolved from Gunicorn's
 /// flags (`--limit-request-*`, `--permit-*`, `--header-map`…) in [`crate::config::http`].

@@ -242,7 +242,7 @@ pub fn parse_status(status: &str) -> Result<u16, String> {
         && (crate::http::request::is_plain_value(bytes)
             || !status
                 .chars()
-                .any(|c| (c < ' ' && c != '\t') || c == '\x7f' || c as u32 > 0xff));
+                .any(|c| header_value_problem(c as u32).is_some()));
     if !well_formed {
         return Err(format!("invalid status {status:?}: expected 'NNN Reason'"));
     }
